@@ -1,0 +1,12 @@
+#![doc = include_str!("../README.md")]
+
+pub mod error;
+pub mod ids;
+pub mod release;
+pub mod status;
+pub mod timestamp;
+
+pub use error::{DomainError, DomainResult};
+pub use ids::{PackageId, ReleaseId};
+pub use release::{Metadata, NewPackage, NewRelease, Package, Release};
+pub use status::{PackageStatus, ReleaseStatus};
