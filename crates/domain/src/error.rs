@@ -15,7 +15,10 @@ pub enum DomainError {
     InvalidStatus(String),
     /// A package status change the deployment rules do not allow.
     #[error("{}", transition_message(*.from, *.to))]
-    InvalidTransition { from: PackageStatus, to: PackageStatus },
+    InvalidTransition {
+        from: PackageStatus,
+        to: PackageStatus,
+    },
     /// A timestamp in none of the accepted forms.
     #[error("A badly formatted datetime string was given: {0:?}")]
     InvalidTimestamp(String),
@@ -37,7 +40,10 @@ fn transition_message(from: PackageStatus, to: PackageStatus) -> String {
 impl DomainError {
     /// Shorthand for [`DomainError::InvalidField`].
     pub fn field(field: &'static str, reason: impl Into<String>) -> Self {
-        Self::InvalidField { field, reason: reason.into() }
+        Self::InvalidField {
+            field,
+            reason: reason.into(),
+        }
     }
 }
 

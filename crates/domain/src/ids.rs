@@ -78,7 +78,11 @@ mod tests {
     #[test]
     fn ids_parse_every_uuid_form_and_print_hyphenated_lowercase() {
         let canonical = "1dfb4887-295e-44db-8576-491a163c4b96";
-        for form in [canonical, "1DFB4887-295E-44DB-8576-491A163C4B96", "1dfb4887295e44db8576491a163c4b96"] {
+        for form in [
+            canonical,
+            "1DFB4887-295E-44DB-8576-491A163C4B96",
+            "1dfb4887295e44db8576491a163c4b96",
+        ] {
             let id: ReleaseId = form.parse().expect("valid uuid form");
             assert_eq!(id.to_string(), canonical);
         }

@@ -85,7 +85,10 @@ impl NewRelease {
         for platform in platforms {
             let platform = platform.trim();
             if platform.is_empty() {
-                return Err(DomainError::field("platforms", "platform names must not be empty"));
+                return Err(DomainError::field(
+                    "platforms",
+                    "platform names must not be empty",
+                ));
             }
             if !unique.iter().any(|p| p == platform) {
                 unique.push(platform.to_owned());
@@ -107,7 +110,10 @@ impl NewRelease {
 
     /// Sets the team; blank means none.
     pub fn with_team(mut self, team: Option<&str>) -> Self {
-        self.team = team.map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned);
+        self.team = team
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned);
         self
     }
 
@@ -122,7 +128,8 @@ impl NewRelease {
 
     /// Whole seconds the release took, when it has finished.
     pub fn duration(&self) -> Option<i64> {
-        self.ftime.map(|f| timestamp::seconds_between(self.stime, f))
+        self.ftime
+            .map(|f| timestamp::seconds_between(self.stime, f))
     }
 }
 
@@ -204,31 +211,51 @@ mod tests {
     fn new_release_requires_a_user_and_cleans_platforms_and_team() {
         assert!(NewRelease::new("  ", vec!["site1".into()], T0).is_err());
         assert!(NewRelease::new("alice", vec![" ".into()], T0).is_err());
-        let release = NewRelease::new(" alice ", vec!["site1".into(), " site1".into(), "site2".into()], T0)
-            .expect("valid release")
-            .with_team(Some(""));
+        let release = NewRelease::new(
+            " alice ",
+            vec!["site1".into(), " site1".into(), "site2".into()],
+            T0,
+        )
+        .expect("valid release")
+        .with_team(Some(""));
         assert_eq!(release.user, "alice");
         assert_eq!(release.platforms, ["site1", "site2"]);
         assert_eq!(release.team, None);
-        assert_eq!(release.with_team(Some("A-Team")).team.as_deref(), Some("A-Team"));
+        assert_eq!(
+            release.with_team(Some("A-Team")).team.as_deref(),
+            Some("A-Team")
+        );
     }
 
     #[test]
     fn finish_time_must_follow_start_and_gives_the_duration() {
         let release = NewRelease::new("alice", vec![], T0).expect("valid release");
-        assert!(release.clone().finished_at(T0 - time::Duration::SECOND).is_err());
-        let done = release.finished_at(T0 + time::Duration::days(1)).expect("in order");
+        assert!(release
+            .clone()
+            .finished_at(T0 - time::Duration::SECOND)
+            .is_err());
+        let done = release
+            .finished_at(T0 + time::Duration::days(1))
+            .expect("in order");
         assert_eq!(done.duration(), Some(86_400));
     }
 
     #[test]
     fn imported_packages_keep_their_history() {
         let pkg = NewPackage::new("web", "1.0")
-            .with_history(PackageStatus::Successful, Some(T0), Some(T0 + time::Duration::seconds(20)))
+            .with_history(
+                PackageStatus::Successful,
+                Some(T0),
+                Some(T0 + time::Duration::seconds(20)),
+            )
             .expect("in order");
         assert_eq!(pkg.duration(), Some(20));
         assert!(NewPackage::new("web", "1.0")
-            .with_history(PackageStatus::Failed, Some(T0), Some(T0 - time::Duration::SECOND))
+            .with_history(
+                PackageStatus::Failed,
+                Some(T0),
+                Some(T0 - time::Duration::SECOND)
+            )
             .is_err());
         assert_eq!(NewPackage::new("web", "1.0").duration(), None);
     }
@@ -249,7 +276,10 @@ mod tests {
             packages: vec![],
         };
         assert_eq!(release.status(), None);
-        release.packages = vec![package(PackageStatus::Successful), package(PackageStatus::InProgress)];
+        release.packages = vec![
+            package(PackageStatus::Successful),
+            package(PackageStatus::InProgress),
+        ];
         assert_eq!(release.status(), Some(PackageStatus::InProgress));
     }
 }

@@ -29,8 +29,12 @@ pub enum PackageStatus {
 
 impl PackageStatus {
     /// Every status, in lifecycle order.
-    pub const ALL: [PackageStatus; 4] =
-        [Self::NotStarted, Self::InProgress, Self::Successful, Self::Failed];
+    pub const ALL: [PackageStatus; 4] = [
+        Self::NotStarted,
+        Self::InProgress,
+        Self::Successful,
+        Self::Failed,
+    ];
 
     /// The wire and database spelling.
     pub fn as_str(self) -> &'static str {
@@ -118,7 +122,10 @@ mod tests {
     fn status_names_round_trip_and_are_case_sensitive() {
         for status in PackageStatus::ALL {
             assert_eq!(status.as_str().parse::<PackageStatus>(), Ok(status));
-            assert_eq!(serde_json::to_string(&status).expect("serialises"), format!("\"{status}\""));
+            assert_eq!(
+                serde_json::to_string(&status).expect("serialises"),
+                format!("\"{status}\"")
+            );
         }
         let err = "successful".parse::<PackageStatus>().unwrap_err();
         assert_eq!(
@@ -206,7 +213,11 @@ mod tests {
         }
         assert_eq!(combos.len(), 1 + 4 + 16 + 64);
         for combo in &combos {
-            assert_eq!(ReleaseStatus::derive(combo.iter().copied()), documented_rule(combo), "{combo:?}");
+            assert_eq!(
+                ReleaseStatus::derive(combo.iter().copied()),
+                documented_rule(combo),
+                "{combo:?}"
+            );
         }
     }
 
@@ -216,8 +227,14 @@ mod tests {
         assert_eq!(ReleaseStatus::derive([NotStarted, Successful]), None);
         // Orlo's bug B8 would also call this IN_PROGRESS; the documented rule says FAILED wins.
         assert_eq!(ReleaseStatus::derive([InProgress, Failed]), Some(Failed));
-        assert_eq!(ReleaseStatus::derive([Successful, Successful]), Some(Successful));
+        assert_eq!(
+            ReleaseStatus::derive([Successful, Successful]),
+            Some(Successful)
+        );
         assert_eq!(ReleaseStatus::derive([NotStarted]), Some(NotStarted));
-        assert_eq!(ReleaseStatus::derive([NotStarted, InProgress, Successful]), Some(InProgress));
+        assert_eq!(
+            ReleaseStatus::derive([NotStarted, InProgress, Successful]),
+            Some(InProgress)
+        );
     }
 }

@@ -77,7 +77,11 @@ fn parse_unix_seconds(s: &str) -> Option<OffsetDateTime> {
         None => (false, s),
     };
     let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
-    let whole: i128 = if whole.is_empty() { 0 } else { whole.parse().ok()? };
+    let whole: i128 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().ok()?
+    };
     let mut nanos: i128 = 0;
     for (i, d) in fraction.bytes().take(9).enumerate() {
         nanos += i128::from(d - b'0') * 10_i128.pow(8 - i as u32);
@@ -120,7 +124,11 @@ impl Cursor<'_> {
             return None;
         }
         self.pos += count;
-        Some(slice.iter().fold(0, |acc, d| acc * 10 + u32::from(d - b'0')))
+        Some(
+            slice
+                .iter()
+                .fold(0, |acc, d| acc * 10 + u32::from(d - b'0')),
+        )
     }
 
     fn done(&self) -> bool {
@@ -129,7 +137,10 @@ impl Cursor<'_> {
 }
 
 fn parse_iso(s: &str) -> Option<OffsetDateTime> {
-    let mut c = Cursor { bytes: s.as_bytes(), pos: 0 };
+    let mut c = Cursor {
+        bytes: s.as_bytes(),
+        pos: 0,
+    };
     let year = c.digits(4)?;
     let (month, day) = if c.eat(b'-') {
         let month = c.digits(2)?;
@@ -179,7 +190,11 @@ fn parse_iso(s: &str) -> Option<OffsetDateTime> {
     .ok()?;
     c.eat(b' ');
     let offset = parse_offset(&mut c)?;
-    c.done().then(|| PrimitiveDateTime::new(date, time).assume_offset(offset).to_offset(UtcOffset::UTC))
+    c.done().then(|| {
+        PrimitiveDateTime::new(date, time)
+            .assume_offset(offset)
+            .to_offset(UtcOffset::UTC)
+    })
 }
 
 fn parse_offset(c: &mut Cursor<'_>) -> Option<UtcOffset> {
@@ -236,11 +251,23 @@ mod tests {
 
     #[test]
     fn keeps_fractions_and_reads_bare_dates_and_minutes() {
-        assert_eq!(parse("2015-12-17T17:02:04.5Z"), Ok(datetime!(2015-12-17 17:02:04.5 UTC)));
-        assert_eq!(parse("2015-12-17T17:02:04.123456789"), Ok(datetime!(2015-12-17 17:02:04.123456789 UTC)));
+        assert_eq!(
+            parse("2015-12-17T17:02:04.5Z"),
+            Ok(datetime!(2015-12-17 17:02:04.5 UTC))
+        );
+        assert_eq!(
+            parse("2015-12-17T17:02:04.123456789"),
+            Ok(datetime!(2015-12-17 17:02:04.123456789 UTC))
+        );
         assert_eq!(parse("2015-12-17"), Ok(datetime!(2015-12-17 0:00 UTC)));
-        assert_eq!(parse("2015-12-17T17:02"), Ok(datetime!(2015-12-17 17:02 UTC)));
-        assert_eq!(parse("1450371724.25"), Ok(datetime!(2015-12-17 17:02:04.25 UTC)));
+        assert_eq!(
+            parse("2015-12-17T17:02"),
+            Ok(datetime!(2015-12-17 17:02 UTC))
+        );
+        assert_eq!(
+            parse("1450371724.25"),
+            Ok(datetime!(2015-12-17 17:02:04.25 UTC))
+        );
         assert_eq!(parse("0"), Ok(OffsetDateTime::UNIX_EPOCH));
     }
 
@@ -273,10 +300,22 @@ mod tests {
     #[test]
     fn reads_json_numbers_strings_and_null() {
         assert_eq!(from_json(&Value::Null), Ok(None));
-        assert_eq!(from_json(&serde_json::json!(1450371724)), Ok(Some(REFERENCE)));
-        assert_eq!(from_json(&serde_json::json!(1450371724.0)), Ok(Some(REFERENCE)));
-        assert_eq!(from_json(&serde_json::json!("2015-12-17T17:02:04Z")), Ok(Some(REFERENCE)));
-        assert_eq!(from_json(&serde_json::json!("1450371724")), Ok(Some(REFERENCE)));
+        assert_eq!(
+            from_json(&serde_json::json!(1450371724)),
+            Ok(Some(REFERENCE))
+        );
+        assert_eq!(
+            from_json(&serde_json::json!(1450371724.0)),
+            Ok(Some(REFERENCE))
+        );
+        assert_eq!(
+            from_json(&serde_json::json!("2015-12-17T17:02:04Z")),
+            Ok(Some(REFERENCE))
+        );
+        assert_eq!(
+            from_json(&serde_json::json!("1450371724")),
+            Ok(Some(REFERENCE))
+        );
         assert!(from_json(&serde_json::json!(true)).is_err());
         assert!(from_json(&serde_json::json!([1])).is_err());
         assert!(from_json(&serde_json::json!(1e300)).is_err());
@@ -284,20 +323,35 @@ mod tests {
 
     #[test]
     fn formats_whole_seconds_in_utc() {
-        assert_eq!(format(datetime!(2015-12-17 17:02:04.999 UTC)), "2015-12-17T17:02:04Z");
-        assert_eq!(format(datetime!(2015-12-17 18:02:04 +1)), "2015-12-17T17:02:04Z");
+        assert_eq!(
+            format(datetime!(2015-12-17 17:02:04.999 UTC)),
+            "2015-12-17T17:02:04Z"
+        );
+        assert_eq!(
+            format(datetime!(2015-12-17 18:02:04 +1)),
+            "2015-12-17T17:02:04Z"
+        );
     }
 
     #[test]
     fn storage_precision_is_microseconds() {
         let ts = datetime!(2015-12-17 17:02:04.123456789 +2);
-        assert_eq!(to_storage_precision(ts), datetime!(2015-12-17 15:02:04.123456 UTC));
+        assert_eq!(
+            to_storage_precision(ts),
+            datetime!(2015-12-17 15:02:04.123456 UTC)
+        );
     }
 
     #[test]
     fn durations_are_whole_seconds_and_keep_days() {
         let start = REFERENCE;
-        assert_eq!(seconds_between(start, start + time::Duration::hours(25)), 90_000);
-        assert_eq!(seconds_between(start, start + time::Duration::milliseconds(1_999)), 1);
+        assert_eq!(
+            seconds_between(start, start + time::Duration::hours(25)),
+            90_000
+        );
+        assert_eq!(
+            seconds_between(start, start + time::Duration::milliseconds(1_999)),
+            1
+        );
     }
 }

@@ -1,0 +1,260 @@
+//! Connections: the backend chosen by URL scheme, the r2d2 pool, per-connection SQLite settings
+//! and the write-transaction helper every write goes through.
+
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::r2d2::R2D2Connection;
+use diesel::{Connection, PgConnection, SqliteConnection};
+
+use crate::error::{StorageError, StorageResult};
+
+/// One connection to either backend; queries are written once against it.
+#[derive(diesel::MultiConnection)]
+pub(crate) enum AnyConnection {
+    Postgresql(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+/// Which database engine a store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl Backend {
+    /// Picks the backend from a database URL, and the address to hand its driver.
+    ///
+    /// `postgres://` and `postgresql://` are PostgreSQL; `sqlite://PATH`, `sqlite:PATH` and a bare
+    /// path are SQLite. Any other scheme is refused rather than guessed at.
+    pub fn from_url(url: &str) -> StorageResult<(Backend, String)> {
+        let trimmed = url.trim();
+        if trimmed.starts_with("postgres://") || trimmed.starts_with("postgresql://") {
+            return Ok((Backend::Postgres, trimmed.to_owned()));
+        }
+        if let Some(path) = trimmed
+            .strip_prefix("sqlite://")
+            .or_else(|| trimmed.strip_prefix("sqlite:"))
+        {
+            if path.is_empty() {
+                return Err(StorageError::UnsupportedUrl(url.to_owned()));
+            }
+            return Ok((Backend::Sqlite, path.to_owned()));
+        }
+        if trimmed.is_empty() || trimmed.contains("://") {
+            return Err(StorageError::UnsupportedUrl(url.to_owned()));
+        }
+        Ok((Backend::Sqlite, trimmed.to_owned()))
+    }
+
+    /// A short lowercase name for logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Postgres => "postgresql",
+            Backend::Sqlite => "sqlite",
+        }
+    }
+}
+
+/// Pool settings.
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    pub max_size: u32,
+    pub connection_timeout: Duration,
+    /// How long a SQLite writer waits for the write lock before giving up.
+    pub sqlite_busy_timeout: Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        Self {
+            max_size: 10,
+            connection_timeout: Duration::from_secs(10),
+            sqlite_busy_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Opens connections of the backend the URL named, passing on the driver's own error (diesel's
+/// `AnyConnection::establish` would try each backend in turn and lose it).
+#[derive(Debug)]
+pub(crate) struct Manager {
+    backend: Backend,
+    address: String,
+    busy_timeout_ms: u128,
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = AnyConnection;
+    type Error = StorageError;
+
+    fn connect(&self) -> Result<AnyConnection, StorageError> {
+        match self.backend {
+            Backend::Postgres => PgConnection::establish(&self.address)
+                .map(AnyConnection::Postgresql)
+                .map_err(StorageError::Connect),
+            Backend::Sqlite => {
+                let mut conn =
+                    SqliteConnection::establish(&self.address).map_err(StorageError::Connect)?;
+                // WAL lets readers run beside the writer; NORMAL sync is durable at checkpoints;
+                // the busy timeout queues writers; foreign keys are off by default in SQLite;
+                // the larger cache and mmap triple range-scan throughput (research/perf-limits.md).
+                conn.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {};
+                     PRAGMA journal_mode = WAL;
+                     PRAGMA synchronous = NORMAL;
+                     PRAGMA foreign_keys = ON;
+                     PRAGMA cache_size = -65536;
+                     PRAGMA mmap_size = 268435456;",
+                    self.busy_timeout_ms
+                ))?;
+                Ok(AnyConnection::Sqlite(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), StorageError> {
+        conn.ping().map_err(StorageError::Backend)
+    }
+
+    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
+        std::thread::panicking() || conn.is_broken()
+    }
+}
+
+pub(crate) type Pool = r2d2::Pool<Manager>;
+pub(crate) type PooledConnection = r2d2::PooledConnection<Manager>;
+
+/// The storage handle: a connection pool to one database. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool,
+    backend: Backend,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Connects to the database the URL names. Nothing is migrated yet: see [`Store::migrate`].
+    pub fn connect(url: &str, options: &PoolOptions) -> StorageResult<Store> {
+        let (backend, address) = Backend::from_url(url)?;
+        // Every in-memory SQLite connection is its own empty database, so such a pool must hold
+        // exactly one connection.
+        let max_size = if backend == Backend::Sqlite && address.contains(":memory:") {
+            1
+        } else {
+            options.max_size
+        };
+        let manager = Manager {
+            backend,
+            address,
+            busy_timeout_ms: options.sqlite_busy_timeout.as_millis(),
+        };
+        let pool = r2d2::Pool::builder()
+            .max_size(max_size.max(1))
+            .min_idle(Some(1))
+            .connection_timeout(options.connection_timeout)
+            .build(manager)?;
+        Ok(Store { pool, backend })
+    }
+
+    /// The backend this store talks to.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub(crate) fn conn(&self) -> StorageResult<PooledConnection> {
+        Ok(self.pool.get()?)
+    }
+
+    /// Runs `f` in one write transaction and commits if it succeeds, rolls back if not.
+    ///
+    /// On SQLite the transaction starts with `BEGIN IMMEDIATE`: it takes the write lock up front
+    /// (waiting up to the busy timeout), so a transaction that reads before it writes cannot fail
+    /// later on a lock upgrade.
+    pub(crate) fn write<T>(
+        &self,
+        f: impl FnOnce(&mut AnyConnection) -> StorageResult<T>,
+    ) -> StorageResult<T> {
+        let mut conn = self.conn()?;
+        write_transaction(&mut conn, f)
+    }
+
+    /// Runs `f` with a pooled connection, for reads.
+    pub(crate) fn read<T>(
+        &self,
+        f: impl FnOnce(&mut AnyConnection) -> StorageResult<T>,
+    ) -> StorageResult<T> {
+        let mut conn = self.conn()?;
+        f(&mut conn)
+    }
+}
+
+pub(crate) fn write_transaction<T>(
+    conn: &mut AnyConnection,
+    f: impl FnOnce(&mut AnyConnection) -> StorageResult<T>,
+) -> StorageResult<T> {
+    match conn {
+        AnyConnection::Sqlite(inner) => {
+            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?
+        }
+        AnyConnection::Postgresql(inner) => AnsiTransactionManager::begin_transaction(inner)?,
+    }
+    match f(conn) {
+        Ok(value) => {
+            <AnyConnection as Connection>::TransactionManager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(err) => {
+            if let Err(rollback) =
+                <AnyConnection as Connection>::TransactionManager::rollback_transaction(conn)
+            {
+                log::error!("rollback failed after {err}: {rollback}");
+            }
+            Err(err)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_follows_the_url_scheme() {
+        let pg = Backend::from_url("postgres://u@localhost/db").expect("pg");
+        assert_eq!(
+            pg,
+            (Backend::Postgres, "postgres://u@localhost/db".to_owned())
+        );
+        assert_eq!(
+            Backend::from_url("postgresql://h/db").expect("pg").0,
+            Backend::Postgres
+        );
+        assert_eq!(
+            Backend::from_url("sqlite:///tmp/x.db").expect("sqlite"),
+            (Backend::Sqlite, "/tmp/x.db".to_owned())
+        );
+        assert_eq!(
+            Backend::from_url("sqlite:x.db").expect("sqlite"),
+            (Backend::Sqlite, "x.db".to_owned())
+        );
+        assert_eq!(
+            Backend::from_url("shiplog.db").expect("sqlite"),
+            (Backend::Sqlite, "shiplog.db".to_owned())
+        );
+        for bad in ["mysql://h/db", "", "sqlite://", "http://x"] {
+            assert!(
+                matches!(Backend::from_url(bad), Err(StorageError::UnsupportedUrl(_))),
+                "{bad}"
+            );
+        }
+    }
+}

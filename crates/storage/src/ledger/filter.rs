@@ -1,0 +1,252 @@
+//! Turns listing filters into SQL conditions.
+//!
+//! Conditions on a release's packages are `r.id IN (SELECT release_id FROM packages …)`
+//! subqueries rather than joins, so a LIMIT counts releases, not joined rows (Orlo's bug B11),
+//! and no DISTINCT is needed. Releases are aliased `r`, packages `p`.
+
+use shiplog_domain::PackageStatus;
+use time::Duration;
+
+use super::rows::to_db;
+use crate::connection::Backend;
+use crate::query::{IntRange, PackageFilter, Page, ReleaseFilter, TimeRange};
+use crate::sql::{Conditions, Sql, Value};
+
+/// Columns of a release row, in `ReleaseRow` order.
+pub(crate) const RELEASE_COLUMNS: &str =
+    "r.id, r.user_name, r.team, r.refs, r.stime, r.ftime, r.duration_secs";
+/// Columns of a package row, in `PackageRow` order.
+pub(crate) const PACKAGE_COLUMNS: &str =
+    "p.id, p.release_id, p.name, p.version, p.status, p.rollback, p.diff_url, p.stime, p.ftime, p.duration_secs";
+
+/// `LIKE` pattern matching `needle` anywhere, with `\` escaping the wildcards in it.
+pub(crate) fn contains_pattern(needle: &str) -> String {
+    let mut pattern = String::with_capacity(needle.len() + 2);
+    pattern.push('%');
+    for c in needle.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+fn time_conditions(out: &mut Conditions, column: &str, range: &TimeRange) {
+    if let Some(at) = range.exact {
+        if at.nanosecond() == 0 {
+            out.and()
+                .push(column)
+                .push(" >= ")
+                .bind(Value::Timestamp(to_db(at)));
+            out.and()
+                .push(column)
+                .push(" < ")
+                .bind(Value::Timestamp(to_db(at + Duration::SECOND)));
+        } else {
+            out.and()
+                .push(column)
+                .push(" = ")
+                .bind(Value::Timestamp(to_db(at)));
+        }
+    }
+    if let Some(before) = range.before {
+        out.and()
+            .push(column)
+            .push(" < ")
+            .bind(Value::Timestamp(to_db(before)));
+    }
+    if let Some(after) = range.after {
+        out.and()
+            .push(column)
+            .push(" > ")
+            .bind(Value::Timestamp(to_db(after)));
+    }
+    match range.is_null {
+        Some(true) => {
+            out.and().push(column).push(" IS NULL");
+        }
+        Some(false) => {
+            out.and().push(column).push(" IS NOT NULL");
+        }
+        None => {}
+    }
+}
+
+fn int_conditions(out: &mut Conditions, column: &str, range: IntRange) {
+    for (op, value) in [(" = ", range.exact), (" < ", range.lt), (" > ", range.gt)] {
+        if let Some(value) = value {
+            out.and().push(column).push(op).bind(Value::BigInt(value));
+        }
+    }
+}
+
+fn eq_text(out: &mut Conditions, column: &str, value: &str) {
+    out.and()
+        .push(column)
+        .push(" = ")
+        .bind(Value::Text(value.to_owned()));
+}
+
+/// Every condition of a package filter, on packages aliased `p`.
+pub(crate) fn package_conditions(backend: Backend, f: &PackageFilter) -> Conditions {
+    let mut out = Conditions::new(backend);
+    if let Some(id) = f.id {
+        eq_text(&mut out, "p.id", &id.to_string());
+    }
+    if let Some(id) = f.release_id {
+        eq_text(&mut out, "p.release_id", &id.to_string());
+    }
+    if let Some(name) = &f.name {
+        eq_text(&mut out, "p.name", name);
+    }
+    if let Some(version) = &f.version {
+        eq_text(&mut out, "p.version", version);
+    }
+    if let Some(status) = f.status {
+        eq_text(&mut out, "p.status", status.as_str());
+    }
+    if let Some(rollback) = f.rollback {
+        out.and().push("p.rollback = ").bind(Value::Bool(rollback));
+    }
+    match &f.diff_url {
+        Some(Some(url)) => eq_text(&mut out, "p.diff_url", url),
+        Some(None) => {
+            out.and().push("p.diff_url IS NULL");
+        }
+        None => {}
+    }
+    time_conditions(&mut out, "p.stime", &f.stime);
+    time_conditions(&mut out, "p.ftime", &f.ftime);
+    int_conditions(&mut out, "p.duration_secs", f.duration);
+    out
+}
+
+fn page_clause(sql: &mut Sql, page: &Page) {
+    match (page.limit, sql.backend()) {
+        (Some(limit), _) => {
+            sql.push(" LIMIT ").bind(Value::BigInt(limit));
+        }
+        // SQLite needs a LIMIT before an OFFSET; -1 means none.
+        (None, Backend::Sqlite) if page.offset > 0 => {
+            sql.push(" LIMIT -1");
+        }
+        (None, _) => {}
+    }
+    if page.offset > 0 {
+        sql.push(" OFFSET ").bind(Value::BigInt(page.offset));
+    }
+}
+
+/// Packages matching a filter, newest start first (never-started packages last).
+pub(crate) fn packages_query(backend: Backend, f: &PackageFilter, page: &Page) -> Sql {
+    let mut sql = Sql::new(backend);
+    sql.push("SELECT ")
+        .push(PACKAGE_COLUMNS)
+        .push(" FROM packages p");
+    package_conditions(backend, f).write_where(&mut sql);
+    sql.push(if page.ascending {
+        " ORDER BY (p.stime IS NULL), p.stime ASC, p.id ASC"
+    } else {
+        " ORDER BY (p.stime IS NULL), p.stime DESC, p.id DESC"
+    });
+    page_clause(&mut sql, page);
+    sql
+}
+
+fn releases_having_package(
+    out: &mut Conditions,
+    negate: bool,
+    condition: &str,
+    value: Option<Value>,
+) {
+    let sql = out.and();
+    sql.push(if negate { "r.id NOT IN" } else { "r.id IN" });
+    sql.push(" (SELECT p.release_id FROM packages p WHERE ")
+        .push(condition);
+    if let Some(value) = value {
+        sql.bind(value);
+    }
+    sql.push(")");
+}
+
+/// Every condition of a release filter, on releases aliased `r`.
+pub(crate) fn release_conditions(backend: Backend, f: &ReleaseFilter) -> Conditions {
+    let mut out = Conditions::new(backend);
+    if let Some(id) = f.id {
+        eq_text(&mut out, "r.id", &id.to_string());
+    }
+    if let Some(user) = &f.user {
+        eq_text(&mut out, "r.user_name", user);
+    }
+    match &f.team {
+        Some(Some(team)) => eq_text(&mut out, "r.team", team),
+        Some(None) => {
+            out.and().push("r.team IS NULL");
+        }
+        None => {}
+    }
+    if let Some(platform) = &f.platform {
+        out.and()
+            .push("r.id IN (SELECT rp.release_id FROM release_platforms rp WHERE rp.platform = ")
+            .bind(Value::Text(platform.clone()))
+            .push(")");
+    }
+    if let Some(reference) = &f.reference {
+        out.and()
+            .push("r.refs LIKE ")
+            .bind(Value::Text(contains_pattern(reference)))
+            .push(" ESCAPE '\\'");
+    }
+    time_conditions(&mut out, "r.stime", &f.stime);
+    time_conditions(&mut out, "r.ftime", &f.ftime);
+    int_conditions(&mut out, "r.duration_secs", f.duration);
+    if let Some(status) = f.status {
+        status_conditions(&mut out, status);
+    }
+    if !f.package.is_empty() {
+        let matching = package_conditions(backend, &f.package);
+        let sql = out.and();
+        sql.push("r.id IN (SELECT p.release_id FROM packages p WHERE ");
+        matching.write_all(sql);
+        sql.push(")");
+        if f.package.rollback == Some(false) {
+            releases_having_package(&mut out, true, "p.rollback = ", Some(Value::Bool(true)));
+        }
+    }
+    out
+}
+
+/// The documented status rule as SQL (see `shiplog_domain::ReleaseStatus::derive`).
+pub(crate) fn status_conditions(out: &mut Conditions, status: PackageStatus) {
+    use PackageStatus::{Failed, InProgress, NotStarted, Successful};
+    let text = |s: PackageStatus| Some(Value::Text(s.as_str().to_owned()));
+    match status {
+        Failed => releases_having_package(out, false, "p.status = ", text(Failed)),
+        InProgress => {
+            releases_having_package(out, false, "p.status = ", text(InProgress));
+            releases_having_package(out, true, "p.status = ", text(Failed));
+        }
+        Successful | NotStarted => {
+            releases_having_package(out, false, "p.status = ", text(status));
+            releases_having_package(out, true, "p.status <> ", text(status));
+        }
+    }
+}
+
+/// Releases matching a filter, ordered by start time (then id, for stable pages) and paged.
+pub(crate) fn releases_query(backend: Backend, f: &ReleaseFilter, page: &Page) -> Sql {
+    let mut sql = Sql::new(backend);
+    sql.push("SELECT ")
+        .push(RELEASE_COLUMNS)
+        .push(" FROM releases r");
+    release_conditions(backend, f).write_where(&mut sql);
+    sql.push(if page.ascending {
+        " ORDER BY r.stime ASC, r.id ASC"
+    } else {
+        " ORDER BY r.stime DESC, r.id DESC"
+    });
+    page_clause(&mut sql, page);
+    sql
+}

@@ -1,0 +1,197 @@
+//! Adding packages to releases and moving them through their deployment.
+
+use diesel::prelude::*;
+use shiplog_domain::{timestamp, NewPackage, Package, PackageId, PackageStatus, ReleaseId};
+use time::OffsetDateTime;
+
+use super::filter::packages_query;
+use super::releases::{ensure_release, ordinal_i32};
+use super::rows::{to_db, NewPackageRow, PackageRow};
+use crate::connection::{AnyConnection, Store};
+use crate::error::{StorageError, StorageResult};
+use crate::query::{PackageFilter, Page};
+use crate::schema::packages;
+
+impl Store {
+    /// Adds a package to an existing release.
+    pub fn add_package(
+        &self,
+        release: ReleaseId,
+        package: &NewPackage,
+    ) -> StorageResult<PackageId> {
+        let now = OffsetDateTime::now_utc();
+        self.write(|conn| {
+            ensure_release(conn, release)?;
+            let existing: i64 = packages::table
+                .filter(packages::release_id.eq(release.to_string()))
+                .count()
+                .get_result(conn)?;
+            let ordinal = usize::try_from(existing).unwrap_or(0);
+            insert_package(conn, &release.to_string(), package, now, ordinal)?;
+            Ok(package.id)
+        })
+    }
+
+    /// Starts (or restarts) a package's deployment now.
+    pub fn start_package(&self, release: ReleaseId, package: PackageId) -> StorageResult<()> {
+        self.move_package(release, package, PackageStatus::InProgress)
+    }
+
+    /// Finishes a package's deployment now, successfully or not.
+    pub fn stop_package(
+        &self,
+        release: ReleaseId,
+        package: PackageId,
+        success: bool,
+    ) -> StorageResult<()> {
+        let to = if success {
+            PackageStatus::Successful
+        } else {
+            PackageStatus::Failed
+        };
+        self.move_package(release, package, to)
+    }
+
+    /// Stores the free-text results of a package's deployment (replacing earlier results).
+    pub fn set_package_results(
+        &self,
+        release: ReleaseId,
+        package: PackageId,
+        results: &str,
+    ) -> StorageResult<()> {
+        self.write(|conn| {
+            load_in_release(conn, release, package)?;
+            diesel::update(packages::table.find(package.to_string()))
+                .set(packages::results.eq(Some(results)))
+                .execute(conn)?;
+            Ok(())
+        })
+    }
+
+    /// One package by id.
+    pub fn find_package(&self, id: PackageId) -> StorageResult<Option<Package>> {
+        let filter = PackageFilter {
+            id: Some(id),
+            ..PackageFilter::default()
+        };
+        Ok(self
+            .list_packages(&filter, &Page::default())?
+            .into_iter()
+            .next())
+    }
+
+    /// Packages matching the filter, by start time, newest first unless the page says otherwise.
+    pub fn list_packages(
+        &self,
+        filter: &PackageFilter,
+        page: &Page,
+    ) -> StorageResult<Vec<Package>> {
+        let query = packages_query(self.backend(), filter, page).into_query();
+        self.read(|conn| {
+            let rows: Vec<PackageRow> = query.load(conn)?;
+            rows.into_iter().map(PackageRow::into_domain).collect()
+        })
+    }
+
+    fn move_package(
+        &self,
+        release: ReleaseId,
+        package: PackageId,
+        to: PackageStatus,
+    ) -> StorageResult<()> {
+        let now = OffsetDateTime::now_utc();
+        self.write(|conn| {
+            let current = load_in_release(conn, release, package)?;
+            current.status.transition(to)?;
+            let (stime, ftime, duration) = if to == PackageStatus::InProgress {
+                (Some(to_db(now)), None, None)
+            } else {
+                let started = current.stime.unwrap_or(now);
+                (
+                    current.stime.map(to_db),
+                    Some(to_db(now)),
+                    Some(timestamp::seconds_between(started, now)),
+                )
+            };
+            // The status guard makes the change conditional on what we read, so a concurrent
+            // writer on another instance cannot be silently overwritten.
+            let updated = diesel::update(
+                packages::table
+                    .find(package.to_string())
+                    .filter(packages::status.eq(current.status.as_str())),
+            )
+            .set((
+                packages::status.eq(to.as_str()),
+                packages::stime.eq(stime),
+                packages::ftime.eq(ftime),
+                packages::duration_secs.eq(duration),
+            ))
+            .execute(conn)?;
+            if updated == 0 {
+                return Err(StorageError::Conflict(format!(
+                    "package {package} changed while it was being updated"
+                )));
+            }
+            Ok(())
+        })
+    }
+}
+
+/// The package, checked in Orlo's order: the release exists, the package exists, it belongs.
+fn load_in_release(
+    conn: &mut AnyConnection,
+    release: ReleaseId,
+    package: PackageId,
+) -> StorageResult<Package> {
+    ensure_release(conn, release)?;
+    let row: PackageRow = packages::table
+        .find(package.to_string())
+        .select(PackageRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(StorageError::PackageNotFound)?;
+    let package = row.into_domain()?;
+    if package.release_id != release {
+        return Err(StorageError::PackageNotInRelease);
+    }
+    Ok(package)
+}
+
+fn insert_package(
+    conn: &mut AnyConnection,
+    release_id: &str,
+    package: &NewPackage,
+    now: OffsetDateTime,
+    ordinal: usize,
+) -> StorageResult<()> {
+    diesel::insert_into(packages::table)
+        .values(NewPackageRow {
+            id: package.id.to_string(),
+            release_id,
+            created_at: to_db(now),
+            ordinal: ordinal_i32(ordinal),
+            name: &package.name,
+            version: &package.version,
+            status: package.status.as_str(),
+            rollback: package.rollback,
+            diff_url: package.diff_url.as_deref(),
+            stime: package.stime.map(to_db),
+            ftime: package.ftime.map(to_db),
+            duration_secs: package.duration(),
+        })
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Inserts a release's initial packages in order.
+pub(crate) fn insert_packages(
+    conn: &mut AnyConnection,
+    release_id: &str,
+    packages: &[NewPackage],
+    now: OffsetDateTime,
+) -> StorageResult<()> {
+    for (ordinal, package) in packages.iter().enumerate() {
+        insert_package(conn, release_id, package, now, ordinal)?;
+    }
+    Ok(())
+}

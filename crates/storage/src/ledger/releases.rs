@@ -1,0 +1,305 @@
+//! Recording and reading releases.
+
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+use shiplog_domain::{Metadata, NewRelease, Package, Release, ReleaseId};
+use time::OffsetDateTime;
+
+use super::filter::releases_query;
+use super::packages::insert_packages;
+use super::rows::{
+    from_db, parse_uuid, to_db, MetadataRow, NewReleaseRow, NoteRow, PackageRow, PlatformRow,
+    ReleaseRow,
+};
+use crate::connection::{AnyConnection, Store};
+use crate::error::{StorageError, StorageResult};
+use crate::query::{Page, ReleaseFilter};
+use crate::schema::{packages, release_metadata, release_notes, release_platforms, releases};
+
+/// How many ids go into one `IN (…)` list when loading a page's related rows.
+const ID_CHUNK: usize = 500;
+
+impl Store {
+    /// Records a new release with its platforms, notes, metadata and packages, in one transaction.
+    pub fn insert_release(&self, release: &NewRelease) -> StorageResult<ReleaseId> {
+        self.write(|conn| insert_release(conn, release, OffsetDateTime::now_utc()))
+    }
+
+    /// Records many releases in one transaction: all of them or none.
+    pub fn import_releases(&self, batch: &[NewRelease]) -> StorageResult<Vec<ReleaseId>> {
+        let now = OffsetDateTime::now_utc();
+        self.write(|conn| {
+            batch
+                .iter()
+                .map(|release| insert_release(conn, release, now))
+                .collect()
+        })
+    }
+
+    /// One release with everything it holds, if it exists and matches the filter.
+    pub fn find_release(
+        &self,
+        id: ReleaseId,
+        filter: &ReleaseFilter,
+    ) -> StorageResult<Option<Release>> {
+        let filter = ReleaseFilter {
+            id: Some(id),
+            ..filter.clone()
+        };
+        let page = Page {
+            limit: Some(1),
+            offset: 0,
+            ascending: false,
+        };
+        Ok(self.list_releases(&filter, &page)?.into_iter().next())
+    }
+
+    /// Releases matching the filter, newest first unless the page says otherwise, each with
+    /// everything it holds. One query for the page, then one per related table.
+    pub fn list_releases(
+        &self,
+        filter: &ReleaseFilter,
+        page: &Page,
+    ) -> StorageResult<Vec<Release>> {
+        let query = releases_query(self.backend(), filter, page).into_query();
+        self.read(|conn| {
+            let rows: Vec<ReleaseRow> = query.load(conn)?;
+            hydrate(conn, rows)
+        })
+    }
+
+    /// Marks a release as (re)started now. The finish time and duration are left as they are.
+    pub fn start_release(&self, id: ReleaseId) -> StorageResult<()> {
+        let now = to_db(OffsetDateTime::now_utc());
+        self.write(|conn| {
+            let updated = diesel::update(releases::table.find(id.to_string()))
+                .set(releases::stime.eq(now))
+                .execute(conn)?;
+            if updated == 0 {
+                Err(StorageError::ReleaseNotFound)
+            } else {
+                Ok(())
+            }
+        })
+    }
+
+    /// Marks a release as finished now and fixes its duration.
+    pub fn stop_release(&self, id: ReleaseId) -> StorageResult<()> {
+        let now = OffsetDateTime::now_utc();
+        self.write(|conn| {
+            let stime = releases::table
+                .find(id.to_string())
+                .select(releases::stime)
+                .first::<time::PrimitiveDateTime>(conn)
+                .optional()?
+                .ok_or(StorageError::ReleaseNotFound)?;
+            let duration = shiplog_domain::timestamp::seconds_between(from_db(stime), now);
+            diesel::update(releases::table.find(id.to_string()))
+                .set((
+                    releases::ftime.eq(Some(to_db(now))),
+                    releases::duration_secs.eq(Some(duration)),
+                ))
+                .execute(conn)?;
+            Ok(())
+        })
+    }
+
+    /// Appends a note to a release.
+    pub fn add_note(&self, id: ReleaseId, text: &str) -> StorageResult<()> {
+        let now = OffsetDateTime::now_utc();
+        self.write(|conn| {
+            ensure_release(conn, id)?;
+            insert_notes(conn, &id.to_string(), &[text.to_owned()], now)
+        })
+    }
+
+    /// Merges metadata into a release: each key given replaces the stored value of that key.
+    pub fn merge_metadata(&self, id: ReleaseId, metadata: &Metadata) -> StorageResult<()> {
+        self.write(|conn| {
+            ensure_release(conn, id)?;
+            let release_id = id.to_string();
+            for (key, value) in metadata {
+                let row = MetadataRow {
+                    release_id: &release_id,
+                    key,
+                    value,
+                };
+                upsert_metadata(conn, &row)?;
+            }
+            Ok(())
+        })
+    }
+}
+
+pub(crate) fn ensure_release(conn: &mut AnyConnection, id: ReleaseId) -> StorageResult<()> {
+    let found: Option<String> = releases::table
+        .find(id.to_string())
+        .select(releases::id)
+        .first(conn)
+        .optional()?;
+    found.map(|_| ()).ok_or(StorageError::ReleaseNotFound)
+}
+
+fn upsert_metadata(conn: &mut AnyConnection, row: &MetadataRow<'_>) -> StorageResult<()> {
+    use diesel::upsert::excluded;
+    // MultiBackend has no ON CONFLICT support; both dialects take the same statement.
+    let statement = diesel::insert_into(release_metadata::table)
+        .values(row)
+        .on_conflict((release_metadata::release_id, release_metadata::key))
+        .do_update()
+        .set(release_metadata::value.eq(excluded(release_metadata::value)));
+    match conn {
+        AnyConnection::Postgresql(c) => statement.execute(c)?,
+        AnyConnection::Sqlite(c) => statement.execute(c)?,
+    };
+    Ok(())
+}
+
+fn insert_notes(
+    conn: &mut AnyConnection,
+    release_id: &str,
+    notes: &[String],
+    now: OffsetDateTime,
+) -> StorageResult<()> {
+    let created_at = to_db(now);
+    for (ordinal, body) in notes.iter().enumerate() {
+        diesel::insert_into(release_notes::table)
+            .values(NoteRow {
+                id: uuid::Uuid::new_v4().to_string(),
+                release_id,
+                created_at,
+                ordinal: ordinal_i32(ordinal),
+                body,
+            })
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn ordinal_i32(ordinal: usize) -> i32 {
+    i32::try_from(ordinal).unwrap_or(i32::MAX)
+}
+
+fn insert_release(
+    conn: &mut AnyConnection,
+    release: &NewRelease,
+    now: OffsetDateTime,
+) -> StorageResult<ReleaseId> {
+    let id = release.id.to_string();
+    let refs = serde_json::to_string(&release.references)
+        .map_err(|e| StorageError::Corrupt(e.to_string()))?;
+    diesel::insert_into(releases::table)
+        .values(NewReleaseRow {
+            id: id.clone(),
+            user_name: &release.user,
+            team: release.team.as_deref(),
+            refs,
+            stime: to_db(release.stime),
+            ftime: release.ftime.map(to_db),
+            duration_secs: release.duration(),
+        })
+        .execute(conn)?;
+    for (ordinal, platform) in release.platforms.iter().enumerate() {
+        diesel::insert_into(release_platforms::table)
+            .values(PlatformRow {
+                release_id: &id,
+                platform,
+                ordinal: ordinal_i32(ordinal),
+            })
+            .execute(conn)?;
+    }
+    insert_notes(conn, &id, &release.notes, now)?;
+    for (key, value) in &release.metadata {
+        diesel::insert_into(release_metadata::table)
+            .values(MetadataRow {
+                release_id: &id,
+                key,
+                value,
+            })
+            .execute(conn)?;
+    }
+    insert_packages(conn, &id, &release.packages, now)?;
+    Ok(release.id)
+}
+
+/// Loads everything the given releases hold, one query per related table, and assembles them.
+fn hydrate(conn: &mut AnyConnection, rows: Vec<ReleaseRow>) -> StorageResult<Vec<Release>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let mut platforms: HashMap<String, Vec<String>> = HashMap::new();
+    let mut notes: HashMap<String, Vec<String>> = HashMap::new();
+    let mut metadata: HashMap<String, Metadata> = HashMap::new();
+    let mut packages_by_release: HashMap<String, Vec<Package>> = HashMap::new();
+    for chunk in ids.chunks(ID_CHUNK) {
+        let platform_rows: Vec<(String, String)> = release_platforms::table
+            .filter(release_platforms::release_id.eq_any(chunk))
+            .order((release_platforms::release_id, release_platforms::ordinal))
+            .select((release_platforms::release_id, release_platforms::platform))
+            .load(conn)?;
+        for (release_id, platform) in platform_rows {
+            platforms.entry(release_id).or_default().push(platform);
+        }
+        let note_rows: Vec<(String, String)> = release_notes::table
+            .filter(release_notes::release_id.eq_any(chunk))
+            .order((
+                release_notes::release_id,
+                release_notes::created_at,
+                release_notes::ordinal,
+            ))
+            .select((release_notes::release_id, release_notes::body))
+            .load(conn)?;
+        for (release_id, body) in note_rows {
+            notes.entry(release_id).or_default().push(body);
+        }
+        let metadata_rows: Vec<(String, String, String)> = release_metadata::table
+            .filter(release_metadata::release_id.eq_any(chunk))
+            .select((
+                release_metadata::release_id,
+                release_metadata::key,
+                release_metadata::value,
+            ))
+            .load(conn)?;
+        for (release_id, key, value) in metadata_rows {
+            metadata.entry(release_id).or_default().insert(key, value);
+        }
+        let package_rows: Vec<PackageRow> = packages::table
+            .filter(packages::release_id.eq_any(chunk))
+            .order((
+                packages::release_id,
+                packages::created_at,
+                packages::ordinal,
+            ))
+            .select(PackageRow::as_select())
+            .load(conn)?;
+        for row in package_rows {
+            let package = row.into_domain()?;
+            packages_by_release
+                .entry(package.release_id.to_string())
+                .or_default()
+                .push(package);
+        }
+    }
+    rows.into_iter()
+        .map(|row| {
+            let references: Vec<String> = serde_json::from_str(&row.refs).map_err(|_| {
+                StorageError::Corrupt(format!("release {} has references {:?}", row.id, row.refs))
+            })?;
+            Ok(Release {
+                id: parse_uuid(&row.id)?,
+                platforms: platforms.remove(&row.id).unwrap_or_default(),
+                notes: notes.remove(&row.id).unwrap_or_default(),
+                metadata: metadata.remove(&row.id).unwrap_or_default(),
+                packages: packages_by_release.remove(&row.id).unwrap_or_default(),
+                user: row.user_name,
+                team: row.team,
+                references,
+                stime: from_db(row.stime),
+                ftime: row.ftime.map(from_db),
+                duration: row.duration_secs,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,125 @@
+//! Row shapes and their conversion to and from domain types. Private to the storage crate.
+
+use diesel::prelude::*;
+use shiplog_domain::{timestamp, Package, PackageStatus};
+use time::{OffsetDateTime, PrimitiveDateTime};
+
+use crate::error::{StorageError, StorageResult};
+use crate::schema::{packages, release_metadata, release_notes, release_platforms, releases};
+
+/// A UTC instant as stored: a `TIMESTAMP` without zone, truncated to microseconds.
+pub(crate) fn to_db(ts: OffsetDateTime) -> PrimitiveDateTime {
+    let ts = timestamp::to_storage_precision(ts);
+    PrimitiveDateTime::new(ts.date(), ts.time())
+}
+
+pub(crate) fn from_db(ts: PrimitiveDateTime) -> OffsetDateTime {
+    ts.assume_utc()
+}
+
+pub(crate) fn parse_uuid<T: std::str::FromStr>(text: &str) -> StorageResult<T> {
+    text.parse()
+        .map_err(|_| StorageError::Corrupt(format!("stored id {text:?} is not a UUID")))
+}
+
+#[derive(Queryable, QueryableByName, Selectable)]
+#[diesel(table_name = releases)]
+pub(crate) struct ReleaseRow {
+    pub id: String,
+    pub user_name: String,
+    pub team: Option<String>,
+    pub refs: String,
+    pub stime: PrimitiveDateTime,
+    pub ftime: Option<PrimitiveDateTime>,
+    pub duration_secs: Option<i64>,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = releases)]
+pub(crate) struct NewReleaseRow<'a> {
+    pub id: String,
+    pub user_name: &'a str,
+    pub team: Option<&'a str>,
+    pub refs: String,
+    pub stime: PrimitiveDateTime,
+    pub ftime: Option<PrimitiveDateTime>,
+    pub duration_secs: Option<i64>,
+}
+
+#[derive(Queryable, QueryableByName, Selectable)]
+#[diesel(table_name = packages)]
+pub(crate) struct PackageRow {
+    pub id: String,
+    pub release_id: String,
+    pub name: String,
+    pub version: String,
+    pub status: String,
+    pub rollback: bool,
+    pub diff_url: Option<String>,
+    pub stime: Option<PrimitiveDateTime>,
+    pub ftime: Option<PrimitiveDateTime>,
+    pub duration_secs: Option<i64>,
+}
+
+impl PackageRow {
+    pub fn into_domain(self) -> StorageResult<Package> {
+        let status: PackageStatus = self.status.parse().map_err(|_| {
+            StorageError::Corrupt(format!("package {} has status {:?}", self.id, self.status))
+        })?;
+        Ok(Package {
+            id: parse_uuid(&self.id)?,
+            release_id: parse_uuid(&self.release_id)?,
+            name: self.name,
+            version: self.version,
+            status,
+            rollback: self.rollback,
+            diff_url: self.diff_url,
+            stime: self.stime.map(from_db),
+            ftime: self.ftime.map(from_db),
+            duration: self.duration_secs,
+        })
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = packages)]
+pub(crate) struct NewPackageRow<'a> {
+    pub id: String,
+    pub release_id: &'a str,
+    pub created_at: PrimitiveDateTime,
+    pub ordinal: i32,
+    pub name: &'a str,
+    pub version: &'a str,
+    pub status: &'static str,
+    pub rollback: bool,
+    pub diff_url: Option<&'a str>,
+    pub stime: Option<PrimitiveDateTime>,
+    pub ftime: Option<PrimitiveDateTime>,
+    pub duration_secs: Option<i64>,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = release_platforms)]
+pub(crate) struct PlatformRow<'a> {
+    pub release_id: &'a str,
+    pub platform: &'a str,
+    pub ordinal: i32,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = release_notes)]
+pub(crate) struct NoteRow<'a> {
+    pub id: String,
+    pub release_id: &'a str,
+    pub created_at: PrimitiveDateTime,
+    pub ordinal: i32,
+    pub body: &'a str,
+}
+
+#[derive(Insertable, AsChangeset)]
+#[diesel(table_name = release_metadata)]
+pub(crate) struct MetadataRow<'a> {
+    pub release_id: &'a str,
+    pub key: &'a str,
+    pub value: &'a str,
+}

@@ -1,0 +1,84 @@
+//! Embedded migrations for both backends (same version names), run at start-up.
+
+use diesel::sql_query;
+use diesel::RunQueryDsl;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use crate::connection::{AnyConnection, Store};
+use crate::error::{StorageError, StorageResult};
+
+const POSTGRES: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
+const SQLITE: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+
+/// Arbitrary constant key for the PostgreSQL advisory lock that serialises migration runs.
+const MIGRATION_LOCK: i64 = 0x5348_4950_4c4f_47;
+
+impl Store {
+    /// Applies every pending migration and returns the versions it applied.
+    ///
+    /// On PostgreSQL the run holds an advisory lock, so instances starting together on one
+    /// database migrate once instead of racing each other.
+    pub fn migrate(&self) -> StorageResult<Vec<String>> {
+        let mut conn = self.conn()?;
+        run(&mut conn)
+    }
+
+    /// Reverts every applied migration (used by the round-trip test and by operators starting
+    /// over). Destroys all data.
+    pub fn revert_all_migrations(&self) -> StorageResult<usize> {
+        let mut conn = self.conn()?;
+        let source = source(&conn);
+        let reverted = conn
+            .revert_all_migrations(source)
+            .map_err(|e| StorageError::Migration(e.to_string()))?;
+        Ok(reverted.len())
+    }
+}
+
+fn source(conn: &AnyConnection) -> EmbeddedMigrations {
+    match conn {
+        AnyConnection::Postgresql(_) => POSTGRES,
+        AnyConnection::Sqlite(_) => SQLITE,
+    }
+}
+
+fn run(conn: &mut AnyConnection) -> StorageResult<Vec<String>> {
+    let is_pg = matches!(conn, AnyConnection::Postgresql(_));
+    if is_pg {
+        sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")).execute(conn)?;
+    }
+    let source = source(conn);
+    let applied = conn
+        .run_pending_migrations(source)
+        .map(|versions| versions.iter().map(ToString::to_string).collect())
+        .map_err(|e| StorageError::Migration(e.to_string()));
+    if is_pg {
+        sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})")).execute(conn)?;
+    }
+    applied
+}
+
+/// The version names embedded for each backend, for the parity test.
+#[cfg(test)]
+pub(crate) fn embedded_versions() -> (Vec<String>, Vec<String>) {
+    use diesel::migration::MigrationSource;
+    use diesel::pg::Pg;
+    use diesel::sqlite::Sqlite;
+    let pg = MigrationSource::<Pg>::migrations(&POSTGRES)
+        .map(|ms| ms.iter().map(|m| m.name().version().to_string()).collect())
+        .unwrap_or_default();
+    let sqlite = MigrationSource::<Sqlite>::migrations(&SQLITE)
+        .map(|ms| ms.iter().map(|m| m.name().version().to_string()).collect())
+        .unwrap_or_default();
+    (pg, sqlite)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn both_backends_have_the_same_migration_versions() {
+        let (pg, sqlite) = super::embedded_versions();
+        assert!(!pg.is_empty());
+        assert_eq!(pg, sqlite);
+    }
+}

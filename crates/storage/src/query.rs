@@ -1,0 +1,103 @@
+//! What a listing asks for: filters over releases and packages, and the page to return.
+//!
+//! These are plain values built by the HTTP faces from their query strings; the ledger module
+//! turns them into SQL. Every filter combines with the others by AND.
+
+use shiplog_domain::{PackageId, PackageStatus, ReleaseId};
+use time::OffsetDateTime;
+
+/// Bounds on a time column. All comparisons are strict, as Orlo's are; `exact` matches the whole
+/// second it names when it has no fraction, so `stime=2015-12-17T17:02:04Z` finds a release that
+/// started at 17:02:04.3.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TimeRange {
+    pub exact: Option<OffsetDateTime>,
+    pub before: Option<OffsetDateTime>,
+    pub after: Option<OffsetDateTime>,
+    /// `Some(true)`: only rows where the time is unset; `Some(false)`: only rows where it is set.
+    pub is_null: Option<bool>,
+}
+
+impl TimeRange {
+    pub fn is_empty(&self) -> bool {
+        self == &TimeRange::default()
+    }
+}
+
+/// Strict bounds on a whole-seconds column (durations).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IntRange {
+    pub exact: Option<i64>,
+    pub lt: Option<i64>,
+    pub gt: Option<i64>,
+}
+
+impl IntRange {
+    pub fn is_empty(&self) -> bool {
+        self == &IntRange::default()
+    }
+}
+
+/// Filters on package columns. In a release filter they all apply to the *same* package row.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PackageFilter {
+    pub id: Option<PackageId>,
+    pub release_id: Option<ReleaseId>,
+    pub name: Option<String>,
+    pub version: Option<String>,
+    pub status: Option<PackageStatus>,
+    pub rollback: Option<bool>,
+    /// `Some(None)` asks for packages with no diff URL.
+    pub diff_url: Option<Option<String>>,
+    pub stime: TimeRange,
+    pub ftime: TimeRange,
+    pub duration: IntRange,
+}
+
+impl PackageFilter {
+    pub fn is_empty(&self) -> bool {
+        self == &PackageFilter::default()
+    }
+}
+
+/// Filters on releases.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReleaseFilter {
+    pub id: Option<ReleaseId>,
+    pub user: Option<String>,
+    /// `Some(None)` asks for releases with no team.
+    pub team: Option<Option<String>>,
+    /// The release went to this platform (among others).
+    pub platform: Option<String>,
+    /// A substring of one of the release's references.
+    pub reference: Option<String>,
+    pub stime: TimeRange,
+    pub ftime: TimeRange,
+    pub duration: IntRange,
+    /// The derived release status (see `shiplog_domain::ReleaseStatus`).
+    pub status: Option<PackageStatus>,
+    /// The release has a package matching all of these. With `rollback: Some(false)` the release
+    /// must also have no rollback package at all (Orlo's reading of `package_rollback=false`).
+    pub package: PackageFilter,
+}
+
+/// Which slice of a listing to return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    /// `None`: no limit.
+    pub limit: Option<i64>,
+    pub offset: i64,
+    /// Oldest first instead of newest first.
+    pub ascending: bool,
+}
+
+impl Default for Page {
+    /// Orlo's default: the newest 100.
+    fn default() -> Self {
+        Page {
+            limit: Some(100),
+            offset: 0,
+            ascending: false,
+        }
+    }
+}

@@ -1,0 +1,574 @@
+//! One story per test, run against every backend under test (SQLite always, PostgreSQL when
+//! SHIPLOG_TEST_DATABASE_URL is set).
+
+use shiplog_domain::{NewPackage, NewRelease, PackageStatus, ReleaseId};
+use shiplog_storage::testing::TestDb;
+use shiplog_storage::{PackageFilter, Page, ReleaseFilter, StorageError, Store, TimeRange};
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
+
+fn each_backend(story: impl Fn(&Store)) {
+    for db in TestDb::all() {
+        let store = db.store();
+        eprintln!("story on {}", store.backend().name());
+        story(&store);
+    }
+}
+
+fn release(user: &str, platforms: &[&str], stime: OffsetDateTime) -> NewRelease {
+    NewRelease::new(
+        user,
+        platforms.iter().map(|p| (*p).to_owned()).collect(),
+        stime,
+    )
+    .expect("valid release")
+}
+
+fn all() -> Page {
+    Page {
+        limit: None,
+        offset: 0,
+        ascending: false,
+    }
+}
+
+#[test]
+fn a_release_round_trips_with_everything_it_holds() {
+    each_backend(|store| {
+        let mut new = release(
+            "alice",
+            &["site1", "site2"],
+            datetime!(2015-12-17 17:02:04.123456 UTC),
+        )
+        .with_team(Some("A-Team"));
+        new.references = vec!["TICKET-1".into(), "TICKET-2".into()];
+        new.notes = vec!["first".into(), "second".into()];
+        new.metadata.insert("k".into(), "v".into());
+        new.packages = vec![NewPackage::new("web", "1.0"), NewPackage::new("api", "2.0")];
+        let id = store.insert_release(&new).expect("insert");
+
+        let got = store
+            .find_release(id, &ReleaseFilter::default())
+            .expect("find")
+            .expect("exists");
+        assert_eq!(got.id, id);
+        assert_eq!(got.user, "alice");
+        assert_eq!(got.team.as_deref(), Some("A-Team"));
+        assert_eq!(got.platforms, ["site1", "site2"]);
+        assert_eq!(got.references, ["TICKET-1", "TICKET-2"]);
+        assert_eq!(got.notes, ["first", "second"]);
+        assert_eq!(got.metadata.get("k").map(String::as_str), Some("v"));
+        assert_eq!(got.stime, datetime!(2015-12-17 17:02:04.123456 UTC));
+        assert_eq!(
+            got.packages
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>(),
+            ["web", "api"]
+        );
+        assert!(got
+            .packages
+            .iter()
+            .all(|p| p.status == PackageStatus::NotStarted && !p.rollback));
+        assert_eq!(got.status(), Some(PackageStatus::NotStarted));
+
+        assert!(store
+            .find_release(ReleaseId::new(), &ReleaseFilter::default())
+            .expect("find")
+            .is_none());
+        let other_user = ReleaseFilter {
+            user: Some("bob".into()),
+            ..ReleaseFilter::default()
+        };
+        assert!(
+            store.find_release(id, &other_user).expect("find").is_none(),
+            "filters apply to a single release too"
+        );
+    });
+}
+
+#[test]
+fn packages_move_through_their_lifecycle_and_refuse_bad_moves() {
+    each_backend(|store| {
+        let id = store
+            .insert_release(&release("alice", &["site1"], OffsetDateTime::now_utc()))
+            .expect("insert");
+        let web = store
+            .add_package(id, &NewPackage::new("web", "1.0"))
+            .expect("add");
+        let api = store
+            .add_package(id, &NewPackage::new("api", "1.0"))
+            .expect("add");
+
+        assert!(matches!(
+            store.stop_package(id, web, true),
+            Err(StorageError::Refused(
+                shiplog_domain::DomainError::InvalidTransition { .. }
+            ))
+        ));
+        store.start_package(id, web).expect("start");
+        store.start_package(id, api).expect("start");
+        let release = store
+            .find_release(id, &ReleaseFilter::default())
+            .expect("find")
+            .expect("exists");
+        assert_eq!(release.status(), Some(PackageStatus::InProgress));
+
+        store.stop_package(id, web, true).expect("stop");
+        store.stop_package(id, api, false).expect("stop");
+        let package = store.find_package(web).expect("find").expect("exists");
+        assert_eq!(package.status, PackageStatus::Successful);
+        assert!(package.stime.is_some() && package.ftime.is_some());
+        assert_eq!(package.duration, Some(0));
+        let release = store
+            .find_release(id, &ReleaseFilter::default())
+            .expect("find")
+            .expect("exists");
+        assert_eq!(release.status(), Some(PackageStatus::Failed));
+
+        // Errors, in Orlo's order of checks.
+        let other = store.insert_release(&release_for("bob")).expect("insert");
+        assert!(matches!(
+            store.start_package(ReleaseId::new(), web),
+            Err(StorageError::ReleaseNotFound)
+        ));
+        assert!(matches!(
+            store.start_package(id, shiplog_domain::PackageId::new()),
+            Err(StorageError::PackageNotFound)
+        ));
+        assert!(matches!(
+            store.start_package(other, web),
+            Err(StorageError::PackageNotInRelease)
+        ));
+        assert!(matches!(
+            store.add_package(ReleaseId::new(), &NewPackage::new("x", "1")),
+            Err(StorageError::ReleaseNotFound)
+        ));
+        store
+            .set_package_results(id, web, "all good")
+            .expect("results");
+    });
+}
+
+fn release_for(user: &str) -> NewRelease {
+    release(user, &["site1"], OffsetDateTime::now_utc())
+}
+
+#[test]
+fn release_start_stop_notes_and_metadata() {
+    each_backend(|store| {
+        let id = store
+            .insert_release(&release(
+                "alice",
+                &["site1"],
+                datetime!(2020-01-01 0:00 UTC),
+            ))
+            .expect("insert");
+        store.stop_release(id).expect("stop");
+        let stopped = store
+            .find_release(id, &ReleaseFilter::default())
+            .expect("find")
+            .expect("exists");
+        assert!(stopped.ftime.is_some());
+        assert!(
+            stopped.duration.expect("duration") > 86_400 * 365,
+            "durations keep whole days (Orlo bug B7)"
+        );
+
+        store.start_release(id).expect("start");
+        store.add_note(id, "one").expect("note");
+        store.add_note(id, "two").expect("note");
+        let mut first = shiplog_domain::Metadata::new();
+        first.insert("a".into(), "1".into());
+        first.insert("b".into(), "2".into());
+        store.merge_metadata(id, &first).expect("merge");
+        let mut second = shiplog_domain::Metadata::new();
+        second.insert("b".into(), "3".into());
+        store.merge_metadata(id, &second).expect("merge");
+
+        let got = store
+            .find_release(id, &ReleaseFilter::default())
+            .expect("find")
+            .expect("exists");
+        assert_eq!(got.notes, ["one", "two"]);
+        assert_eq!(got.metadata.get("a").map(String::as_str), Some("1"));
+        assert_eq!(got.metadata.get("b").map(String::as_str), Some("3"));
+        assert!(
+            got.stime > datetime!(2020-01-02 0:00 UTC),
+            "start resets stime"
+        );
+
+        let missing = ReleaseId::new();
+        assert!(matches!(
+            store.start_release(missing),
+            Err(StorageError::ReleaseNotFound)
+        ));
+        assert!(matches!(
+            store.stop_release(missing),
+            Err(StorageError::ReleaseNotFound)
+        ));
+        assert!(matches!(
+            store.add_note(missing, "x"),
+            Err(StorageError::ReleaseNotFound)
+        ));
+        assert!(matches!(
+            store.merge_metadata(missing, &first),
+            Err(StorageError::ReleaseNotFound)
+        ));
+    });
+}
+
+#[test]
+fn listings_filter_order_and_page() {
+    each_backend(|store| {
+        let t0 = datetime!(2021-06-01 12:00 UTC);
+        let mut ids = Vec::new();
+        for i in 0..5 {
+            let user = if i % 2 == 0 { "alice" } else { "bob" };
+            let platform = if i < 3 { "eu" } else { "us" };
+            let mut new = release(user, &[platform], t0 + Duration::hours(i))
+                .with_team(if i == 0 { None } else { Some("core") });
+            new.references = vec![format!("REF-{i}")];
+            ids.push(store.insert_release(&new).expect("insert"));
+        }
+        let list = |filter: ReleaseFilter, page: Page| -> Vec<ReleaseId> {
+            store
+                .list_releases(&filter, &page)
+                .expect("list")
+                .into_iter()
+                .map(|r| r.id)
+                .collect()
+        };
+        assert_eq!(
+            list(ReleaseFilter::default(), all()),
+            [ids[4], ids[3], ids[2], ids[1], ids[0]]
+        );
+        assert_eq!(
+            list(
+                ReleaseFilter::default(),
+                Page {
+                    ascending: true,
+                    ..all()
+                }
+            ),
+            ids
+        );
+        assert_eq!(
+            list(
+                ReleaseFilter::default(),
+                Page {
+                    limit: Some(2),
+                    offset: 1,
+                    ascending: false
+                }
+            ),
+            [ids[3], ids[2]]
+        );
+        assert_eq!(
+            list(
+                ReleaseFilter::default(),
+                Page {
+                    limit: None,
+                    offset: 3,
+                    ascending: false
+                }
+            ),
+            [ids[1], ids[0]]
+        );
+        assert_eq!(
+            list(
+                ReleaseFilter {
+                    user: Some("bob".into()),
+                    ..Default::default()
+                },
+                all()
+            ),
+            [ids[3], ids[1]]
+        );
+        assert_eq!(
+            list(
+                ReleaseFilter {
+                    platform: Some("us".into()),
+                    ..Default::default()
+                },
+                all()
+            ),
+            [ids[4], ids[3]]
+        );
+        assert_eq!(
+            list(
+                ReleaseFilter {
+                    team: Some(None),
+                    ..Default::default()
+                },
+                all()
+            ),
+            [ids[0]]
+        );
+        assert_eq!(
+            list(
+                ReleaseFilter {
+                    team: Some(Some("core".into())),
+                    user: Some("alice".into()),
+                    ..Default::default()
+                },
+                all()
+            ),
+            [ids[4], ids[2]]
+        );
+        assert_eq!(
+            list(
+                ReleaseFilter {
+                    reference: Some("REF-3".into()),
+                    ..Default::default()
+                },
+                all()
+            ),
+            [ids[3]]
+        );
+        assert_eq!(
+            list(
+                ReleaseFilter {
+                    reference: Some("%".into()),
+                    ..Default::default()
+                },
+                all()
+            ),
+            Vec::<ReleaseId>::new()
+        );
+        let window = TimeRange {
+            after: Some(t0),
+            before: Some(t0 + Duration::hours(3)),
+            ..TimeRange::default()
+        };
+        assert_eq!(
+            list(
+                ReleaseFilter {
+                    stime: window,
+                    ..Default::default()
+                },
+                all()
+            ),
+            [ids[2], ids[1]],
+            "bounds are strict"
+        );
+        let exact = TimeRange {
+            exact: Some(t0 + Duration::hours(2)),
+            ..TimeRange::default()
+        };
+        assert_eq!(
+            list(
+                ReleaseFilter {
+                    stime: exact,
+                    ..Default::default()
+                },
+                all()
+            ),
+            [ids[2]]
+        );
+    });
+}
+
+#[test]
+fn status_and_package_filters_follow_the_documented_rule() {
+    each_backend(|store| {
+        use PackageStatus::*;
+        let t0 = datetime!(2022-01-01 0:00 UTC);
+        let make = |i: i64, statuses: &[PackageStatus], rollback: bool| -> ReleaseId {
+            let mut new = release("u", &["p"], t0 + Duration::minutes(i));
+            new.packages = statuses
+                .iter()
+                .enumerate()
+                .map(|(n, s)| {
+                    let mut pkg = NewPackage::new(&format!("pkg{n}"), "1.0")
+                        .with_history(
+                            *s,
+                            Some(t0),
+                            if s.is_finished() {
+                                Some(t0 + Duration::seconds(30 * (n as i64 + 1)))
+                            } else {
+                                None
+                            },
+                        )
+                        .expect("history");
+                    pkg.rollback = rollback && n == 0;
+                    pkg
+                })
+                .collect();
+            store.insert_release(&new).expect("insert")
+        };
+        let empty = make(0, &[], false);
+        let ok = make(1, &[Successful, Successful], false);
+        let failed_and_running = make(2, &[InProgress, Failed], false);
+        let running = make(3, &[InProgress, Successful], true);
+        let waiting = make(4, &[NotStarted], false);
+        let mixed = make(5, &[NotStarted, Successful], false);
+        let _ = (empty, mixed);
+
+        let by_status = |s| {
+            let filter = ReleaseFilter {
+                status: Some(s),
+                ..Default::default()
+            };
+            store
+                .list_releases(&filter, &all())
+                .expect("list")
+                .into_iter()
+                .map(|r| r.id)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(by_status(Successful), [ok]);
+        assert_eq!(by_status(Failed), [failed_and_running]);
+        assert_eq!(
+            by_status(InProgress),
+            [running],
+            "FAILED overrides IN_PROGRESS (Orlo bug B8 fixed)"
+        );
+        assert_eq!(by_status(NotStarted), [waiting]);
+
+        let with = |package: PackageFilter| {
+            let filter = ReleaseFilter {
+                package,
+                ..Default::default()
+            };
+            store
+                .list_releases(&filter, &all())
+                .expect("list")
+                .into_iter()
+                .map(|r| r.id)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            with(PackageFilter {
+                rollback: Some(true),
+                ..Default::default()
+            }),
+            [running]
+        );
+        assert_eq!(
+            with(PackageFilter {
+                rollback: Some(false),
+                ..Default::default()
+            }),
+            [mixed, waiting, failed_and_running, ok],
+            "rollback=false: releases with packages and no rollback"
+        );
+        // Several package conditions apply to the same package.
+        assert_eq!(
+            with(PackageFilter {
+                name: Some("pkg1".into()),
+                status: Some(Failed),
+                ..Default::default()
+            }),
+            [failed_and_running]
+        );
+        assert!(with(PackageFilter {
+            name: Some("pkg0".into()),
+            status: Some(Failed),
+            ..Default::default()
+        })
+        .is_empty());
+        let slow = shiplog_storage::IntRange {
+            gt: Some(30),
+            ..Default::default()
+        };
+        assert_eq!(
+            with(PackageFilter {
+                duration: slow,
+                ..Default::default()
+            }),
+            [mixed, running, failed_and_running, ok]
+        );
+
+        // LIMIT counts releases, not joined package rows (Orlo bug B11).
+        let filter = ReleaseFilter {
+            package: PackageFilter {
+                version: Some("1.0".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let page = Page {
+            limit: Some(2),
+            offset: 0,
+            ascending: true,
+        };
+        assert_eq!(store.list_releases(&filter, &page).expect("list").len(), 2);
+
+        let packages = store
+            .list_packages(
+                &PackageFilter {
+                    status: Some(InProgress),
+                    ..Default::default()
+                },
+                &all(),
+            )
+            .expect("packages");
+        assert_eq!(packages.len(), 2);
+        assert!(packages.iter().all(|p| p.status == InProgress));
+    });
+}
+
+#[test]
+fn a_failed_import_stores_nothing() {
+    each_backend(|store| {
+        let good = release("alice", &["site1"], OffsetDateTime::now_utc());
+        let mut duplicate = release("bob", &["site1"], OffsetDateTime::now_utc());
+        duplicate.id = good.id;
+        assert!(store.import_releases(&[good.clone(), duplicate]).is_err());
+        assert!(store
+            .list_releases(&ReleaseFilter::default(), &all())
+            .expect("list")
+            .is_empty());
+        assert_eq!(
+            store.import_releases(&[good.clone()]).expect("import"),
+            [good.id]
+        );
+    });
+}
+
+#[test]
+fn concurrent_package_updates_lose_nothing() {
+    each_backend(|store| {
+        let id = store.insert_release(&release_for("alice")).expect("insert");
+        let packages: Vec<_> = (0..8)
+            .map(|i| {
+                store
+                    .add_package(id, &NewPackage::new(&format!("p{i}"), "1"))
+                    .expect("add")
+            })
+            .collect();
+        std::thread::scope(|scope| {
+            for package in &packages {
+                let store = store.clone();
+                scope.spawn(move || {
+                    store.start_package(id, *package).expect("start");
+                    store.stop_package(id, *package, true).expect("stop");
+                });
+            }
+        });
+        let release = store
+            .find_release(id, &ReleaseFilter::default())
+            .expect("find")
+            .expect("exists");
+        assert_eq!(release.packages.len(), 8);
+        assert!(release
+            .packages
+            .iter()
+            .all(|p| p.status == PackageStatus::Successful));
+    });
+}
+
+#[test]
+fn migrations_go_down_and_up_again() {
+    for db in TestDb::all() {
+        let store = db.store();
+        store.insert_release(&release_for("alice")).expect("insert");
+        assert!(store.revert_all_migrations().expect("down") > 0);
+        assert!(!store.migrate().expect("up").is_empty());
+        assert!(store
+            .list_releases(&ReleaseFilter::default(), &all())
+            .expect("list")
+            .is_empty());
+    }
+}
