@@ -1,1 +1,9 @@
+#![doc = include_str!("../README.md")]
 
+mod blocking;
+pub mod orlo;
+pub mod server;
+mod state;
+
+pub use server::{run, ServerOptions};
+pub use state::AppState;

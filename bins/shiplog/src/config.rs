@@ -1,0 +1,94 @@
+//! Command-line flags and their environment variables.
+
+use clap::{Args, Parser, Subcommand};
+use shiplog_storage::PoolOptions;
+
+/// shiplog: a release ledger and rollout-rules service.
+///
+/// It records releases as they happen and answers what is live where, speaking the Orlo API at
+/// `/`. Data lives in SQLite (the default, a file in the working directory) or PostgreSQL,
+/// chosen by the database URL's scheme.
+#[derive(Debug, Parser)]
+#[command(name = "shiplog", version, about, long_about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API (migrating the database first).
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate(DatabaseArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DatabaseArgs {
+    /// Database URL: postgres://…, postgresql://…, sqlite://PATH or a file path.
+    #[arg(long, env = "DATABASE_URL", default_value = "shiplog.db")]
+    pub database_url: String,
+    /// Most database connections held open at once.
+    #[arg(long, env = "SHIPLOG_POOL_SIZE", default_value_t = 10)]
+    pub pool_size: u32,
+}
+
+impl DatabaseArgs {
+    pub fn pool_options(&self) -> PoolOptions {
+        PoolOptions {
+            max_size: self.pool_size,
+            ..PoolOptions::default()
+        }
+    }
+
+    /// The URL without its password, for messages.
+    pub fn redacted_url(&self) -> String {
+        redact(&self.database_url)
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 lets the system choose).
+    #[arg(long, env = "SHIPLOG_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// HTTP worker threads (0: one per core).
+    #[arg(long, env = "SHIPLOG_WORKERS", default_value_t = 0)]
+    pub workers: usize,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "SHIPLOG_BODY_LIMIT", default_value_t = 16 * 1024 * 1024)]
+    pub body_limit: usize,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((credentials, host)) => {
+            let user = credentials.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact("shiplog.db"), "shiplog.db");
+    }
+
+    #[test]
+    fn the_cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,197 @@
+//! Packages: add to a release, start, stop, results, read and list.
+
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use shiplog_domain::{NewPackage, PackageId};
+
+use super::error::OrloError;
+use super::json::{
+    is_success, json_object, json_value, opt_bool, opt_string, AddPackageBody, CreatedId,
+    ErrorBody, PackageJson, PackageList, StopPackageBody,
+};
+use super::params::{package_query, pairs};
+use super::releases::release_id;
+use crate::blocking::with_store;
+use crate::state::AppState;
+
+fn package_id(raw: &str) -> Result<PackageId, OrloError> {
+    Ok(raw.parse::<PackageId>()?)
+}
+
+/// Add a package to a release.
+#[utoipa::path(
+    tag = "orlo: packages",
+    params(("release_id" = String, Path, description = "Release UUID")),
+    request_body(content = AddPackageBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The package was added, NOT_STARTED", body = CreatedId),
+        (status = 400, description = "Missing name or version, no JSON body, malformed id, or no such release", body = ErrorBody),
+    )
+)]
+#[post("/releases/{release_id}/packages")]
+pub async fn add_package(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, OrloError> {
+    let release = release_id(&path)?;
+    let doc = json_object(&req, &body)?;
+    let missing =
+        || OrloError::bad_request("missing_field", "Missing name / version in request body.");
+    let name = opt_string(&doc, "name")?
+        .filter(|n| !n.is_empty())
+        .ok_or_else(missing)?;
+    let version = opt_string(&doc, "version")?
+        .filter(|v| !v.is_empty())
+        .ok_or_else(missing)?;
+    let mut package = NewPackage::new(&name, &version);
+    package.rollback = opt_bool(&doc, "rollback")?.unwrap_or(false);
+    package.diff_url = opt_string(&doc, "diff_url")?;
+    let id = with_store(&state.store, move |store| {
+        store.add_package(release, &package)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(CreatedId { id: id.to_string() }))
+}
+
+/// Start (or restart) a package's deployment.
+#[utoipa::path(
+    tag = "orlo: packages",
+    params(
+        ("release_id" = String, Path, description = "Release UUID"),
+        ("package_id" = String, Path, description = "Package UUID"),
+    ),
+    responses(
+        (status = 204, description = "IN_PROGRESS, started now"),
+        (status = 400, description = "Malformed id, no such release or package, or a package of another release", body = ErrorBody),
+    )
+)]
+#[post("/releases/{release_id}/packages/{package_id}/start")]
+pub async fn start_package(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, OrloError> {
+    let (release, package) = (release_id(&path.0)?, package_id(&path.1)?);
+    with_store(&state.store, move |store| {
+        store.start_package(release, package)
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Finish a package's deployment: `{"success": true}` for SUCCESSFUL, anything else FAILED.
+#[utoipa::path(
+    tag = "orlo: packages",
+    params(
+        ("release_id" = String, Path, description = "Release UUID"),
+        ("package_id" = String, Path, description = "Package UUID"),
+    ),
+    request_body(content = StopPackageBody, content_type = "application/json"),
+    responses(
+        (status = 204, description = "SUCCESSFUL or FAILED, finished now"),
+        (status = 400, description = "No JSON body, a package that has not started, malformed id, or no such release or package", body = ErrorBody),
+    )
+)]
+#[post("/releases/{release_id}/packages/{package_id}/stop")]
+pub async fn stop_package(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, OrloError> {
+    let (release, package) = (release_id(&path.0)?, package_id(&path.1)?);
+    let doc = json_object(&req, &body)?;
+    let success = is_success(doc.get("success"));
+    with_store(&state.store, move |store| {
+        store.stop_package(release, package, success)
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Store the results of a package's deployment (any JSON document, kept as text).
+#[utoipa::path(
+    tag = "orlo: packages",
+    params(
+        ("release_id" = String, Path, description = "Release UUID"),
+        ("package_id" = String, Path, description = "Package UUID"),
+    ),
+    request_body(content = serde_json::Value, content_type = "application/json"),
+    responses(
+        (status = 204, description = "Stored"),
+        (status = 400, description = "No JSON body, malformed id, or no such release or package", body = ErrorBody),
+    )
+)]
+#[post("/releases/{release_id}/packages/{package_id}/results")]
+pub async fn package_results(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, OrloError> {
+    let (release, package) = (release_id(&path.0)?, package_id(&path.1)?);
+    let results = json_value(&req, &body)?.to_string();
+    with_store(&state.store, move |store| {
+        store.set_package_results(release, package, &results)
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// List packages, newest start first, filtered by any package field.
+#[utoipa::path(
+    tag = "orlo: packages",
+    params(
+        ("limit" = Option<i64>, Query, description = "At most this many (default 100; -1 for no limit)"),
+        ("offset" = Option<i64>, Query, description = "Skip this many"),
+        ("asc" = Option<bool>, Query, description = "Oldest first"),
+        ("name" = Option<String>, Query, description = "Package name"),
+        ("status" = Option<String>, Query, description = "Package status"),
+    ),
+    responses(
+        (status = 200, description = "Matching packages", body = PackageList),
+        (status = 400, description = "An unknown parameter, a `package_` prefix, or a malformed value", body = ErrorBody),
+        (status = 404, description = "No package matched", body = ErrorBody),
+    )
+)]
+#[get("/packages")]
+pub async fn list_packages(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, OrloError> {
+    let (filter, page) = package_query(&pairs(req.query_string())?)?;
+    let packages = with_store(&state.store, move |store| {
+        store.list_packages(&filter, &page)
+    })
+    .await?;
+    if packages.is_empty() {
+        return Err(OrloError::empty_list("packages"));
+    }
+    Ok(HttpResponse::Ok().json(PackageList {
+        packages: packages.iter().map(PackageJson::from).collect(),
+    }))
+}
+
+/// One package.
+#[utoipa::path(
+    tag = "orlo: packages",
+    params(("package_id" = String, Path, description = "Package UUID")),
+    responses(
+        (status = 200, description = "The package, as a list of one", body = PackageList),
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 404, description = "No such package", body = ErrorBody),
+    )
+)]
+#[get("/packages/{package_id}")]
+pub async fn get_package(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, OrloError> {
+    let id = package_id(&path)?;
+    match with_store(&state.store, move |store| store.find_package(id)).await? {
+        Some(package) => Ok(HttpResponse::Ok().json(PackageList {
+            packages: vec![PackageJson::from(&package)],
+        })),
+        None => Err(OrloError::empty_list("packages")),
+    }
+}

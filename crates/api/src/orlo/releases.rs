@@ -1,0 +1,225 @@
+//! Releases: create, read, list, start, stop, notes and metadata.
+
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use shiplog_domain::{NewRelease, ReleaseId};
+use time::OffsetDateTime;
+
+use super::error::OrloError;
+use super::json::{
+    json_object, metadata_from, opt_string, opt_string_list, CreateReleaseBody, CreatedId,
+    ErrorBody, NoteBody, ReleaseJson, ReleaseList,
+};
+use super::params::{pairs, release_query};
+use crate::blocking::with_store;
+use crate::state::AppState;
+
+/// A release id from the path, or Orlo's 400 for a malformed one.
+pub(crate) fn release_id(raw: &str) -> Result<ReleaseId, OrloError> {
+    Ok(raw.parse::<ReleaseId>()?)
+}
+
+/// Create a release: the first step of a deployment.
+#[utoipa::path(
+    tag = "orlo: releases",
+    request_body(content = CreateReleaseBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The release was recorded", body = CreatedId),
+        (status = 400, description = "No JSON body, unparseable JSON, or a missing or malformed field", body = ErrorBody),
+    )
+)]
+#[post("/releases")]
+pub async fn create_release(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, OrloError> {
+    let doc = json_object(&req, &body)?;
+    let platforms = opt_string_list(&doc, "platforms")?.ok_or_else(|| {
+        OrloError::bad_request("missing_field", "JSON doc missing platforms field")
+    })?;
+    let user = opt_string(&doc, "user")?
+        .filter(|u| !u.trim().is_empty())
+        .ok_or_else(|| OrloError::bad_request("missing_field", "JSON doc missing user field"))?;
+    let mut release = NewRelease::new(&user, platforms, OffsetDateTime::now_utc())?
+        .with_team(opt_string(&doc, "team")?.as_deref());
+    release.references = opt_string_list(&doc, "references")?.unwrap_or_default();
+    if let Some(note) = opt_string(&doc, "note")?.filter(|n| !n.is_empty()) {
+        release.notes.push(note);
+    }
+    match doc.get("metadata") {
+        None | Some(serde_json::Value::Null) => {}
+        Some(serde_json::Value::Object(map)) => release.metadata = metadata_from(map)?,
+        Some(_) => {
+            return Err(OrloError::bad_request(
+                "invalid_field",
+                "metadata must be an object",
+            ))
+        }
+    }
+    let id = with_store(&state.store, move |store| store.insert_release(&release)).await?;
+    Ok(HttpResponse::Ok().json(CreatedId { id: id.to_string() }))
+}
+
+/// List releases, newest first, filtered by any release or package field.
+///
+/// Parameters: `limit` (default 100, -1 for all), `offset`, `asc`; `id`, `user`, `team`,
+/// `platform`, `reference` (substring), `status` (derived); `stime`, `ftime` (exact second, or
+/// with `_before`/`_after`), `duration_lt`/`duration_gt` (seconds); `package_name`,
+/// `package_version`, `package_status`, `package_rollback`, `package_duration_lt`/`_gt`, … (all
+/// `package_` filters apply to the same package). An empty result is a 404, as in Orlo.
+#[utoipa::path(
+    tag = "orlo: releases",
+    params(
+        ("limit" = Option<i64>, Query, description = "At most this many (default 100; -1 for no limit)"),
+        ("offset" = Option<i64>, Query, description = "Skip this many"),
+        ("asc" = Option<bool>, Query, description = "Oldest first"),
+        ("user" = Option<String>, Query, description = "Released by this user"),
+        ("team" = Option<String>, Query, description = "Released by this team (`null` for none)"),
+        ("platform" = Option<String>, Query, description = "Released to this platform"),
+        ("status" = Option<String>, Query, description = "Derived release status"),
+        ("stime_before" = Option<String>, Query, description = "Started before (any Orlo time form)"),
+        ("stime_after" = Option<String>, Query, description = "Started after"),
+        ("package_name" = Option<String>, Query, description = "Has a package of this name"),
+    ),
+    responses(
+        (status = 200, description = "Matching releases", body = ReleaseList),
+        (status = 400, description = "An unknown parameter or a malformed value", body = ErrorBody),
+        (status = 404, description = "No release matched", body = ErrorBody),
+    )
+)]
+#[get("/releases")]
+pub async fn list_releases(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, OrloError> {
+    let (filter, page) = release_query(&pairs(req.query_string())?)?;
+    let releases = with_store(&state.store, move |store| {
+        store.list_releases(&filter, &page)
+    })
+    .await?;
+    if releases.is_empty() {
+        return Err(OrloError::empty_list("releases"));
+    }
+    Ok(HttpResponse::Ok().json(ReleaseList {
+        releases: releases.iter().map(ReleaseJson::from).collect(),
+    }))
+}
+
+/// One release. Listing filters still apply: a release that does not match them is not found.
+#[utoipa::path(
+    tag = "orlo: releases",
+    params(("release_id" = String, Path, description = "Release UUID")),
+    responses(
+        (status = 200, description = "The release, as a list of one", body = ReleaseList),
+        (status = 400, description = "Malformed id or filter", body = ErrorBody),
+        (status = 404, description = "No such release", body = ErrorBody),
+    )
+)]
+#[get("/releases/{release_id}")]
+pub async fn get_release(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, OrloError> {
+    let id = release_id(&path)?;
+    let (filter, _) = release_query(&pairs(req.query_string())?)?;
+    let release = with_store(&state.store, move |store| store.find_release(id, &filter)).await?;
+    match release {
+        Some(release) => Ok(HttpResponse::Ok().json(ReleaseList {
+            releases: vec![ReleaseJson::from(&release)],
+        })),
+        None => Err(OrloError::empty_list("releases")),
+    }
+}
+
+/// Mark a release as started (again): its start time becomes now.
+#[utoipa::path(
+    tag = "orlo: releases",
+    params(("release_id" = String, Path, description = "Release UUID")),
+    responses(
+        (status = 204, description = "Started"),
+        (status = 400, description = "Malformed id, or no such release", body = ErrorBody),
+    )
+)]
+#[post("/releases/{release_id}/start")]
+pub async fn start_release(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, OrloError> {
+    let id = release_id(&path)?;
+    with_store(&state.store, move |store| store.start_release(id)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Mark a release as finished: its finish time becomes now and its duration is fixed.
+#[utoipa::path(
+    tag = "orlo: releases",
+    params(("release_id" = String, Path, description = "Release UUID")),
+    responses(
+        (status = 204, description = "Stopped"),
+        (status = 400, description = "Malformed id, or no such release", body = ErrorBody),
+    )
+)]
+#[post("/releases/{release_id}/stop")]
+pub async fn stop_release(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, OrloError> {
+    let id = release_id(&path)?;
+    with_store(&state.store, move |store| store.stop_release(id)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Add a note to a release.
+#[utoipa::path(
+    tag = "orlo: releases",
+    params(("release_id" = String, Path, description = "Release UUID")),
+    request_body(content = NoteBody, content_type = "application/json"),
+    responses(
+        (status = 204, description = "Added"),
+        (status = 400, description = "No text, no JSON body, malformed id, or no such release", body = ErrorBody),
+    )
+)]
+#[post("/releases/{release_id}/notes")]
+pub async fn add_note(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, OrloError> {
+    let id = release_id(&path)?;
+    let doc = json_object(&req, &body)?;
+    let text = opt_string(&doc, "text")?
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            OrloError::bad_request("missing_field", "Must include text in posted document")
+        })?;
+    with_store(&state.store, move |store| store.add_note(id, &text)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Merge metadata into a release: `{key: value, …}`; values are stored as text.
+#[utoipa::path(
+    tag = "orlo: releases",
+    params(("release_id" = String, Path, description = "Release UUID")),
+    request_body(content = std::collections::BTreeMap<String, String>, content_type = "application/json"),
+    responses(
+        (status = 204, description = "Merged"),
+        (status = 400, description = "No JSON object, a null/list/object value, malformed id, or no such release", body = ErrorBody),
+    )
+)]
+#[post("/releases/{release_id}/metadata")]
+pub async fn add_metadata(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, OrloError> {
+    let id = release_id(&path)?;
+    let metadata = metadata_from(&json_object(&req, &body)?)?;
+    with_store(&state.store, move |store| {
+        store.merge_metadata(id, &metadata)
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

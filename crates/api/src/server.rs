@@ -1,0 +1,108 @@
+//! Builds and starts the HTTP service: every face, the API description, logging and the
+//! conventions shared by all routes (trailing slashes, JSON 404s, body limits).
+
+use std::net::TcpListener;
+
+use actix_web::dev::{Server, ServiceRequest};
+use actix_web::http::Uri;
+use actix_web::middleware::Logger;
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer, ResponseError};
+use utoipa::OpenApi;
+use utoipa_actix_web::AppExt;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::orlo::{self, OrloError};
+use crate::state::AppState;
+
+/// How the server runs.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Worker threads (0: one per core).
+    pub workers: usize,
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            workers: 0,
+            body_limit: 16 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(info(
+    title = "shiplog",
+    description = "A release ledger and rollout-rules service. The Orlo release-ledger API is served at `/`."
+))]
+struct ApiDoc;
+
+/// The OpenAPI description of every face, generated from the handlers.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, api) = App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(orlo::routes)
+        .split_for_parts();
+    api
+}
+
+/// Starts serving on `listener`. The returned server runs until stopped or dropped.
+pub fn run(
+    listener: TcpListener,
+    state: AppState,
+    options: ServerOptions,
+) -> std::io::Result<Server> {
+    let data = web::Data::new(state);
+    let api = openapi();
+    let body_limit = options.body_limit;
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .app_data(web::PayloadConfig::new(body_limit))
+            .wrap(Logger::new("%a \"%r\" %s %b %Dms"))
+            .wrap_fn(|req, srv| {
+                use actix_web::dev::Service;
+                srv.call(trim_trailing_slash(req))
+            })
+            .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api.clone()))
+            .configure(|cfg| {
+                let mut cfg = utoipa_actix_web::service_config::ServiceConfig::new(cfg);
+                orlo::routes(&mut cfg);
+            })
+            .default_service(web::to(not_found))
+    })
+    .listen(listener)?;
+    if options.workers > 0 {
+        server = server.workers(options.workers);
+    }
+    Ok(server.run())
+}
+
+/// Orlo accepts a trailing slash on every route; so does shiplog (except under `/docs`, whose
+/// assets live below a directory URL).
+fn trim_trailing_slash(mut req: ServiceRequest) -> ServiceRequest {
+    let path = req.path();
+    if path.len() > 1 && path.ends_with('/') && !path.starts_with("/docs") {
+        let trimmed = match path.trim_end_matches('/') {
+            "" => "/",
+            t => t,
+        };
+        let rebuilt = match req.query_string() {
+            "" => trimmed.to_owned(),
+            query => format!("{trimmed}?{query}"),
+        };
+        if let Ok(uri) = rebuilt.parse::<Uri>() {
+            req.match_info_mut().get_mut().update(&uri);
+            req.head_mut().uri = uri;
+        }
+    }
+    req
+}
+
+/// Unknown routes: a JSON 404 in the error shape of the face the path belongs to.
+async fn not_found(req: HttpRequest) -> HttpResponse {
+    OrloError::unknown_route(req.full_url().to_string()).error_response()
+}
