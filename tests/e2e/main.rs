@@ -1,1 +1,6 @@
-fn main() {}
+//! End-to-end tests: the real server on a random port, real HTTP, every backend under test.
+
+mod orlo_errors;
+mod orlo_lifecycle;
+mod orlo_queries;
+mod service;

@@ -1,0 +1,29 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+SHELL := /bin/bash
+LOCAL_PG_URL := postgres://postgres@127.0.0.1:5432/test
+
+.PHONY: run test build check bench fmt
+
+## Build and serve on the SQLite default (shiplog.db in this directory) at http://127.0.0.1:8080
+run:
+	cargo run --release -p shiplog -- serve
+
+## The whole suite: SQLite always; PostgreSQL too when SHIPLOG_TEST_DATABASE_URL is set or a
+## server answers on 127.0.0.1:5432.
+test:
+	@url="$${SHIPLOG_TEST_DATABASE_URL:-}"; \
+	if [ -z "$$url" ] && (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then url="$(LOCAL_PG_URL)"; fi; \
+	if [ -n "$$url" ]; then echo "make test: SQLite and PostgreSQL"; \
+	else echo "make test: SQLite only (no PostgreSQL on 127.0.0.1:5432; set SHIPLOG_TEST_DATABASE_URL to include it)"; fi; \
+	SHIPLOG_TEST_DATABASE_URL="$$url" cargo test --workspace --locked
+
+build:
+	cargo build --workspace --release --locked
+
+## Lints and formatting, as CI checks them.
+check:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+fmt:
+	cargo fmt --all
