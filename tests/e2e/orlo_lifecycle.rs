@@ -7,7 +7,12 @@ fn create_release(server: &TestServer, body: Value) -> String {
     let reply = server.post("/releases", &body);
     reply.expect(200);
     let id = reply.json()["id"].as_str().expect("an id").to_owned();
-    assert_eq!(reply.json().as_object().expect("object").len(), 1, "only the id: {}", reply.text);
+    assert_eq!(
+        reply.json().as_object().expect("object").len(),
+        1,
+        "only the id: {}",
+        reply.text
+    );
     id
 }
 
@@ -26,8 +31,16 @@ fn a_release_from_creation_to_finish() {
                    "user": "aforbes", "metadata": {"build": 42, "ok": true}}),
         );
         assert!(uuid::Uuid::parse_str(&id).is_ok());
-        let web = add_package(server, &id, json!({"name": "test-package", "version": "1.0.1"}));
-        let api = add_package(server, &id, json!({"name": "api", "version": "2.0", "rollback": true, "diff_url": "http://d"}));
+        let web = add_package(
+            server,
+            &id,
+            json!({"name": "test-package", "version": "1.0.1"}),
+        );
+        let api = add_package(
+            server,
+            &id,
+            json!({"name": "api", "version": "2.0", "rollback": true, "diff_url": "http://d"}),
+        );
 
         let release = server.get(&format!("/releases/{id}")).expect(200).json();
         let r = &release["releases"][0];
@@ -43,27 +56,60 @@ fn a_release_from_creation_to_finish() {
         assert_eq!(r["duration"], Value::Null);
         assert_eq!(r["status"], "NOT_STARTED");
         let stime = r["stime"].as_str().expect("stime");
-        assert!(stime.len() == 20 && stime.ends_with('Z') && stime.as_bytes()[10] == b'T', "Orlo time format: {stime}");
-        let pkg = r["packages"].as_array().expect("packages").iter().find(|p| p["id"] == json!(web)).expect("web package");
+        assert!(
+            stime.len() == 20 && stime.ends_with('Z') && stime.as_bytes()[10] == b'T',
+            "Orlo time format: {stime}"
+        );
+        let pkg = r["packages"]
+            .as_array()
+            .expect("packages")
+            .iter()
+            .find(|p| p["id"] == json!(web))
+            .expect("web package");
         assert_eq!(
             pkg,
             &json!({"id": web, "release_id": id, "name": "test-package", "version": "1.0.1", "status": "NOT_STARTED",
                     "rollback": false, "diff_url": null, "stime": null, "ftime": null, "duration": null})
         );
 
-        server.post_empty(&format!("/releases/{id}/start")).expect(204);
-        server.post_empty(&format!("/releases/{id}/packages/{web}/start")).expect(204);
-        server.post_empty(&format!("/releases/{id}/packages/{api}/start")).expect(204);
+        server
+            .post_empty(&format!("/releases/{id}/start"))
+            .expect(204);
+        server
+            .post_empty(&format!("/releases/{id}/packages/{web}/start"))
+            .expect(204);
+        server
+            .post_empty(&format!("/releases/{id}/packages/{api}/start"))
+            .expect(204);
         let in_progress = server.get(&format!("/releases/{id}")).expect(200).json();
         assert_eq!(in_progress["releases"][0]["status"], "IN_PROGRESS");
 
-        let stop = server.post(&format!("/releases/{id}/packages/{web}/stop"), &json!({"success": "true"}));
+        let stop = server.post(
+            &format!("/releases/{id}/packages/{web}/stop"),
+            &json!({"success": "true"}),
+        );
         assert!(stop.expect(204).text.is_empty());
-        server.post(&format!("/releases/{id}/packages/{api}/stop"), &json!({"success": false})).expect(204);
-        server.post(&format!("/releases/{id}/packages/{web}/results"), &json!({"content": "all good"})).expect(204);
-        server.post(&format!("/releases/{id}/notes"), &json!({"text": "done"})).expect(204);
-        server.post(&format!("/releases/{id}/metadata"), &json!({"build": "43"})).expect(204);
-        server.post_empty(&format!("/releases/{id}/stop")).expect(204);
+        server
+            .post(
+                &format!("/releases/{id}/packages/{api}/stop"),
+                &json!({"success": false}),
+            )
+            .expect(204);
+        server
+            .post(
+                &format!("/releases/{id}/packages/{web}/results"),
+                &json!({"content": "all good"}),
+            )
+            .expect(204);
+        server
+            .post(&format!("/releases/{id}/notes"), &json!({"text": "done"}))
+            .expect(204);
+        server
+            .post(&format!("/releases/{id}/metadata"), &json!({"build": "43"}))
+            .expect(204);
+        server
+            .post_empty(&format!("/releases/{id}/stop"))
+            .expect(204);
 
         let done = server.get(&format!("/releases/{id}")).expect(200).json();
         let r = &done["releases"][0];
@@ -96,13 +142,21 @@ fn stop_reads_success_the_way_orlo_does() {
             (json!({"other": 1}), "FAILED"),
         ] {
             let pkg = add_package(server, &id, json!({"name": "p", "version": "1"}));
-            server.post_empty(&format!("/releases/{id}/packages/{pkg}/start")).expect(204);
-            server.post(&format!("/releases/{id}/packages/{pkg}/stop"), &success).expect(204);
+            server
+                .post_empty(&format!("/releases/{id}/packages/{pkg}/start"))
+                .expect(204);
+            server
+                .post(&format!("/releases/{id}/packages/{pkg}/stop"), &success)
+                .expect(204);
             let got = server.get(&format!("/packages/{pkg}")).expect(200).json();
             assert_eq!(got["packages"][0]["status"], expected, "{success}");
         }
         let release = server.get(&format!("/releases/{id}")).expect(200).json();
-        assert_eq!(release["releases"][0]["platforms"], json!(["site1"]), "a string platform is a list of one");
+        assert_eq!(
+            release["releases"][0]["platforms"],
+            json!(["site1"]),
+            "a string platform is a list of one"
+        );
     });
 }
 
@@ -111,13 +165,32 @@ fn a_package_can_be_restarted_and_stopped_again() {
     TestServer::each_backend(|server| {
         let id = create_release(server, json!({"user": "u", "platforms": ["p"]}));
         let pkg = add_package(server, &id, json!({"name": "p", "version": "1"}));
-        server.post_empty(&format!("/releases/{id}/packages/{pkg}/start")).expect(204);
-        server.post(&format!("/releases/{id}/packages/{pkg}/stop"), &json!({"success": false})).expect(204);
-        server.post_empty(&format!("/releases/{id}/packages/{pkg}/start")).expect(204);
+        server
+            .post_empty(&format!("/releases/{id}/packages/{pkg}/start"))
+            .expect(204);
+        server
+            .post(
+                &format!("/releases/{id}/packages/{pkg}/stop"),
+                &json!({"success": false}),
+            )
+            .expect(204);
+        server
+            .post_empty(&format!("/releases/{id}/packages/{pkg}/start"))
+            .expect(204);
         let retried = server.get(&format!("/packages/{pkg}")).expect(200).json();
         assert_eq!(retried["packages"][0]["status"], "IN_PROGRESS");
         assert_eq!(retried["packages"][0]["ftime"], Value::Null);
-        server.post(&format!("/releases/{id}/packages/{pkg}/stop"), &json!({"success": true})).expect(204);
-        server.post(&format!("/releases/{id}/packages/{pkg}/stop"), &json!({"success": true})).expect(204);
+        server
+            .post(
+                &format!("/releases/{id}/packages/{pkg}/stop"),
+                &json!({"success": true}),
+            )
+            .expect(204);
+        server
+            .post(
+                &format!("/releases/{id}/packages/{pkg}/stop"),
+                &json!({"success": true}),
+            )
+            .expect(204);
     });
 }

@@ -4,7 +4,12 @@ use serde_json::json;
 use shiplog_tests::TestServer;
 
 fn ids(reply: &shiplog_tests::Reply) -> Vec<String> {
-    reply.json()["releases"].as_array().expect("releases").iter().map(|r| r["id"].as_str().unwrap_or_default().to_owned()).collect()
+    reply.json()["releases"]
+        .as_array()
+        .expect("releases")
+        .iter()
+        .map(|r| r["id"].as_str().unwrap_or_default().to_owned())
+        .collect()
 }
 
 #[test]
@@ -17,7 +22,13 @@ fn release_listing_filters_and_pages() {
             ("bob", "core", json!(["eu"])),
             ("alice", "web", json!(["us"])),
         ] {
-            let id = server.post("/releases", &json!({"user": user, "team": team, "platforms": platforms})).expect(200).json()["id"]
+            let id = server
+                .post(
+                    "/releases",
+                    &json!({"user": user, "team": team, "platforms": platforms}),
+                )
+                .expect(200)
+                .json()["id"]
                 .as_str()
                 .expect("id")
                 .to_owned();
@@ -26,18 +37,46 @@ fn release_listing_filters_and_pages() {
         let newest_first: Vec<String> = created.iter().rev().cloned().collect();
         assert_eq!(ids(server.get("/releases").expect(200)), newest_first);
         assert_eq!(ids(server.get("/releases?asc=true").expect(200)), created);
-        assert_eq!(ids(server.get("/releases?asc=false").expect(200)), newest_first);
-        assert_eq!(ids(server.get("/releases?limit=1").expect(200)), [newest_first[0].clone()]);
-        assert_eq!(ids(server.get("/releases?limit=1&offset=1").expect(200)), [newest_first[1].clone()]);
-        assert_eq!(ids(server.get("/releases?user=alice&asc=1").expect(200)), [created[0].clone(), created[2].clone()]);
-        assert_eq!(ids(server.get("/releases?team=core&platform=us").expect(200)), [created[0].clone()]);
-        assert_eq!(ids(server.get("/releases/?platform=eu&asc=true").expect(200)), [created[0].clone(), created[1].clone()]);
+        assert_eq!(
+            ids(server.get("/releases?asc=false").expect(200)),
+            newest_first
+        );
+        assert_eq!(
+            ids(server.get("/releases?limit=1").expect(200)),
+            [newest_first[0].clone()]
+        );
+        assert_eq!(
+            ids(server.get("/releases?limit=1&offset=1").expect(200)),
+            [newest_first[1].clone()]
+        );
+        assert_eq!(
+            ids(server.get("/releases?user=alice&asc=1").expect(200)),
+            [created[0].clone(), created[2].clone()]
+        );
+        assert_eq!(
+            ids(server.get("/releases?team=core&platform=us").expect(200)),
+            [created[0].clone()]
+        );
+        assert_eq!(
+            ids(server.get("/releases/?platform=eu&asc=true").expect(200)),
+            [created[0].clone(), created[1].clone()]
+        );
         server.get("/releases?user=nobody").expect(404);
         server.get("/releases?limit=0").expect(404);
-        server.get(&format!("/releases/{}?user=bob", created[0])).expect(404);
-        server.get(&format!("/releases/{}?user=alice", created[0])).expect(200);
+        server
+            .get(&format!("/releases/{}?user=bob", created[0]))
+            .expect(404);
+        server
+            .get(&format!("/releases/{}?user=alice", created[0]))
+            .expect(200);
 
-        for bad in ["/releases?limit=ten", "/releases?offset=x", "/releases?bogus=1", "/releases?status=DONE", "/releases?stime_after=noon"] {
+        for bad in [
+            "/releases?limit=ten",
+            "/releases?offset=x",
+            "/releases?bogus=1",
+            "/releases?status=DONE",
+            "/releases?stime_after=noon",
+        ] {
             let reply = server.get(bad);
             reply.expect(400);
             assert!(reply.json()["message"].is_string());

@@ -6,11 +6,26 @@ use shiplog_tests::TestServer;
 #[test]
 fn meta_endpoints_answer_as_orlo_does() {
     TestServer::each_backend(|server| {
-        assert_eq!(server.get("/").expect(200).json(), json!({"message": "Orlo server, see http://orlo.readthedocs.org/"}));
-        assert_eq!(server.get("/ping").expect(200).json(), json!({"message": "pong"}));
-        assert_eq!(server.get("/ping/").expect(200).json(), json!({"message": "pong"}));
-        assert_eq!(server.get("/version").expect(200).json(), json!({"version": "0.4.3"}));
-        assert_eq!(server.get("/internal/version").expect(200).json(), json!({"version": "0.4.3"}));
+        assert_eq!(
+            server.get("/").expect(200).json(),
+            json!({"message": "Orlo server, see http://orlo.readthedocs.org/"})
+        );
+        assert_eq!(
+            server.get("/ping").expect(200).json(),
+            json!({"message": "pong"})
+        );
+        assert_eq!(
+            server.get("/ping/").expect(200).json(),
+            json!({"message": "pong"})
+        );
+        assert_eq!(
+            server.get("/version").expect(200).json(),
+            json!({"version": "0.4.3"})
+        );
+        assert_eq!(
+            server.get("/internal/version").expect(200).json(),
+            json!({"version": "0.4.3"})
+        );
     });
 }
 
@@ -19,7 +34,13 @@ fn the_api_is_described_and_browsable_offline() {
     TestServer::each_backend(|server| {
         let spec = server.get("/openapi.json").expect(200).json();
         assert!(spec["openapi"].as_str().is_some_and(|v| v.starts_with('3')));
-        for path in ["/releases", "/releases/{release_id}", "/releases/{release_id}/packages/{package_id}/stop", "/packages", "/ping"] {
+        for path in [
+            "/releases",
+            "/releases/{release_id}",
+            "/releases/{release_id}/packages/{package_id}/stop",
+            "/packages",
+            "/ping",
+        ] {
             assert!(spec["paths"][path].is_object(), "{path} is described");
         }
         let page = server.get("/docs/");
@@ -27,6 +48,9 @@ fn the_api_is_described_and_browsable_offline() {
         assert!(page.text.contains("swagger"), "the docs page is Swagger UI");
         let script = server.get("/docs/swagger-ui-bundle.js");
         script.expect(200);
-        assert!(script.text.len() > 100_000, "assets are served from the binary");
+        assert!(
+            script.text.len() > 100_000,
+            "assets are served from the binary"
+        );
     });
 }

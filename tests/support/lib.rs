@@ -32,15 +32,29 @@ impl TestServer {
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
-                let options = ServerOptions { workers: 2, ..ServerOptions::default() };
-                let server = shiplog_api::run(listener, AppState::new(store), options).expect("server starts");
+                let options = ServerOptions {
+                    workers: 2,
+                    ..ServerOptions::default()
+                };
+                let server = shiplog_api::run(listener, AppState::new(store), options)
+                    .expect("server starts");
                 tx.send(server.handle()).expect("test is waiting");
                 server.await.expect("server runs");
             });
         });
         let handle = rx.recv().expect("server handle");
-        let agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-        TestServer { base, backend, handle, thread: Some(thread), agent, _db: db }
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        TestServer {
+            base,
+            backend,
+            handle,
+            thread: Some(thread),
+            agent,
+            _db: db,
+        }
     }
 
     /// One server per backend under test (SQLite always; PostgreSQL when
@@ -76,22 +90,40 @@ impl TestServer {
     }
 
     pub fn post_raw(&self, path: &str, content_type: &str, body: &str) -> Reply {
-        Reply::from(self.agent.post(self.url(path)).header("Content-Type", content_type).send(body))
+        Reply::from(
+            self.agent
+                .post(self.url(path))
+                .header("Content-Type", content_type)
+                .send(body),
+        )
     }
 
     pub fn put(&self, path: &str, body: &Value) -> Reply {
         Reply::from(
-            self.agent.put(self.url(path)).header("Content-Type", "application/json").send(body.to_string().as_str()),
+            self.agent
+                .put(self.url(path))
+                .header("Content-Type", "application/json")
+                .send(body.to_string().as_str()),
         )
     }
 
     /// Any request, with extra headers.
-    pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> Reply {
-        let mut builder = ureq::http::Request::builder().method(method).uri(self.url(path));
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Reply {
+        let mut builder = ureq::http::Request::builder()
+            .method(method)
+            .uri(self.url(path));
         for (name, value) in headers {
             builder = builder.header(*name, *value);
         }
-        let request = builder.body(body.unwrap_or_default().to_owned()).expect("valid request");
+        let request = builder
+            .body(body.unwrap_or_default().to_owned())
+            .expect("valid request");
         Reply::from(self.agent.run(request))
     }
 }
@@ -121,25 +153,45 @@ impl Reply {
         let headers = response
             .headers()
             .iter()
-            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned()))
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    v.to_str().unwrap_or_default().to_owned(),
+                )
+            })
             .collect();
-        let text = response.body_mut().read_to_string().expect("a readable body");
-        Reply { status, headers, text }
+        let text = response
+            .body_mut()
+            .read_to_string()
+            .expect("a readable body");
+        Reply {
+            status,
+            headers,
+            text,
+        }
     }
 
     /// The body as JSON (panics with the body if it is not).
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text))
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text))
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     /// Asserts the status, showing the body when it differs.
     #[track_caller]
     pub fn expect(&self, status: u16) -> &Self {
-        assert_eq!(self.status, status, "unexpected status; body: {}", self.text);
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.text
+        );
         self
     }
 }

@@ -39,12 +39,20 @@ impl Default for ServerOptions {
 ))]
 struct ApiDoc;
 
+/// Registers every face's routes. Add a face here and it is served and described.
+///
+/// Order matters only where paths overlap: more specific faces (`/api/...`, `/v1/...`) go
+/// before the Orlo face at `/`.
+fn faces(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
+    orlo::routes(cfg);
+}
+
 /// The OpenAPI description of every face, generated from the handlers.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let (_, api) = App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
-        .configure(orlo::routes)
+        .configure(faces)
         .split_for_parts();
     api
 }
@@ -69,8 +77,9 @@ pub fn run(
             })
             .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api.clone()))
             .configure(|cfg| {
-                let mut cfg = utoipa_actix_web::service_config::ServiceConfig::new(cfg);
-                orlo::routes(&mut cfg);
+                faces(&mut utoipa_actix_web::service_config::ServiceConfig::new(
+                    cfg,
+                ))
             })
             .default_service(web::to(not_found))
     })
@@ -102,7 +111,8 @@ fn trim_trailing_slash(mut req: ServiceRequest) -> ServiceRequest {
     req
 }
 
-/// Unknown routes: a JSON 404 in the error shape of the face the path belongs to.
+/// Unknown routes: a JSON 404 in the error shape of the face the path belongs to (decided by
+/// the path's prefix; the Orlo face owns everything no other face claims).
 async fn not_found(req: HttpRequest) -> HttpResponse {
     OrloError::unknown_route(req.full_url().to_string()).error_response()
 }
