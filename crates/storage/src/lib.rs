@@ -12,4 +12,7 @@ pub mod testing;
 
 pub use connection::{Backend, PoolOptions, Store};
 pub use error::{StorageError, StorageResult};
-pub use query::{IntRange, PackageFilter, Page, ReleaseFilter, TimeRange};
+pub use query::{
+    DateBucket, DateUnit, IntRange, PackageFilter, Page, ReleaseCounts, ReleaseFilter,
+    StatsSubject, TimeRange,
+};

@@ -101,3 +101,79 @@ impl Default for Page {
         }
     }
 }
+
+/// What release statistics are grouped by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatsSubject {
+    User,
+    Team,
+    Platform,
+    /// Package name; a release counts once per package name it contains, under the release's
+    /// own status.
+    Package,
+}
+
+/// Releases counted by outcome: successful (every package succeeded) or failed (any package
+/// failed), split by whether the release contains a rollback. Releases still in progress or not
+/// started are counted nowhere, as in Orlo.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReleaseCounts {
+    pub normal_successful: i64,
+    pub normal_failed: i64,
+    pub rollback_successful: i64,
+    pub rollback_failed: i64,
+}
+
+/// The calendar unit of a by-date breakdown; each bucket is keyed by a path of integers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateUnit {
+    /// `[year]`
+    Year,
+    /// `[year, month]`
+    Month,
+    /// `[ISO year, ISO week]`
+    Week,
+    /// `[year, month, day]`
+    Day,
+    /// `[year, month, day, hour]`
+    Hour,
+    /// `[ISO year, ISO week, ISO weekday]`
+    Iso,
+}
+
+impl DateUnit {
+    /// Parses Orlo's unit names.
+    pub fn parse(name: &str) -> Option<DateUnit> {
+        Some(match name {
+            "year" => DateUnit::Year,
+            "month" => DateUnit::Month,
+            "week" => DateUnit::Week,
+            "day" => DateUnit::Day,
+            "hour" => DateUnit::Hour,
+            "iso" => DateUnit::Iso,
+            _ => return None,
+        })
+    }
+
+    /// How many integers key a bucket.
+    pub fn depth(self) -> usize {
+        match self {
+            DateUnit::Year => 1,
+            DateUnit::Month | DateUnit::Week => 2,
+            DateUnit::Day | DateUnit::Iso => 3,
+            DateUnit::Hour => 4,
+        }
+    }
+}
+
+/// One bucket of a by-date breakdown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DateBucket {
+    /// The date path (`depth()` integers, see [`DateUnit`]).
+    pub path: Vec<i64>,
+    /// The package name, for the package breakdown.
+    pub package: Option<String>,
+    pub rollback: bool,
+    pub successful: i64,
+    pub failed: i64,
+}

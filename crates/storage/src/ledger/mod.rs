@@ -1,6 +1,8 @@
 //! The release ledger in SQL: releases with their platforms, notes, metadata and packages.
 
-mod filter;
+pub(crate) mod filter;
+mod info;
 mod packages;
 mod releases;
 mod rows;
+mod stats;
