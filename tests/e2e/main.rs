@@ -3,4 +3,5 @@
 mod orlo_errors;
 mod orlo_lifecycle;
 mod orlo_queries;
+mod orlo_reports;
 mod service;

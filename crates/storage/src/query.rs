@@ -14,6 +14,10 @@ pub struct TimeRange {
     pub exact: Option<OffsetDateTime>,
     pub before: Option<OffsetDateTime>,
     pub after: Option<OffsetDateTime>,
+    /// Inclusive lower bound (the statistics' `stime`).
+    pub not_before: Option<OffsetDateTime>,
+    /// Inclusive upper bound (the statistics' `ftime`).
+    pub not_after: Option<OffsetDateTime>,
     /// `Some(true)`: only rows where the time is unset; `Some(false)`: only rows where it is set.
     pub is_null: Option<bool>,
 }

@@ -56,3 +56,30 @@ fn versioned() -> HttpResponse {
             version: ORLO_COMPAT_VERSION.to_owned(),
         })
 }
+
+/// `{"token": …, "duration": seconds}`
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenJson {
+    pub token: String,
+    /// Seconds the token stays valid.
+    pub duration: u64,
+}
+
+/// How long a token from `GET /token` lasts.
+pub const TOKEN_SECONDS: u64 = 3600;
+
+/// A token for Orlo clients. Until shiplog has identities (writes are open), this is a fresh
+/// random token that nothing checks yet; Orlo itself answered 500 here with security off (B1).
+#[utoipa::path(tag = "orlo: meta", responses((status = 200, description = "A token and its lifetime in seconds", body = TokenJson)))]
+#[get("/token")]
+pub async fn token() -> HttpResponse {
+    let secret = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    HttpResponse::Ok().json(TokenJson {
+        token: secret,
+        duration: TOKEN_SECONDS,
+    })
+}

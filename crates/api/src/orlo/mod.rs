@@ -2,11 +2,14 @@
 //! 0.4.3 and its `orloclient`, minus Orlo's bugs.
 
 pub mod error;
+pub mod import;
+mod info;
 pub mod json;
 mod meta;
 mod packages;
 pub mod params;
 mod releases;
+mod stats;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -18,6 +21,9 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
         .service(meta::ping)
         .service(meta::version)
         .service(meta::internal_version)
+        .service(meta::token)
+        .service(import::import_help)
+        .service(import::import_releases)
         .service(releases::create_release)
         .service(releases::list_releases)
         .service(releases::get_release)
@@ -30,5 +36,19 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
         .service(packages::stop_package)
         .service(packages::package_results)
         .service(packages::list_packages)
-        .service(packages::get_package);
+        .service(packages::get_package)
+        .service(info::info_root)
+        .service(info::info_users)
+        .service(info::info_user)
+        .service(info::info_platforms)
+        .service(info::info_platform)
+        .service(info::info_package_list)
+        .service(info::info_package_versions)
+        .service(info::info_packages)
+        .service(info::info_package)
+        .service(stats::stats_global)
+        .service(stats::stats_by_date_default)
+        .service(stats::stats_by_date)
+        .service(stats::stats_by_subject)
+        .service(stats::stats_for_one);
 }

@@ -63,6 +63,18 @@ fn time_conditions(out: &mut Conditions, column: &str, range: &TimeRange) {
             .push(" > ")
             .bind(Value::Timestamp(to_db(after)));
     }
+    if let Some(from) = range.not_before {
+        out.and()
+            .push(column)
+            .push(" >= ")
+            .bind(Value::Timestamp(to_db(from)));
+    }
+    if let Some(until) = range.not_after {
+        out.and()
+            .push(column)
+            .push(" <= ")
+            .bind(Value::Timestamp(to_db(until)));
+    }
     match range.is_null {
         Some(true) => {
             out.and().push(column).push(" IS NULL");
