@@ -2,6 +2,7 @@
 //! and environment variables, read here and nowhere else.
 
 mod config;
+mod import;
 
 use std::net::TcpListener;
 use std::process::ExitCode;
@@ -10,7 +11,7 @@ use clap::Parser;
 use shiplog_api::{AppState, ServerOptions};
 use shiplog_storage::Store;
 
-use config::{Cli, Command, DatabaseArgs, ServeArgs};
+use config::{Cli, Command, DatabaseArgs, ImportArgs, ServeArgs};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -18,6 +19,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(args),
         Command::Migrate(args) => migrate(&args),
+        Command::Import(args) => import(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -47,6 +49,14 @@ fn open_store(db: &DatabaseArgs) -> Result<Store, String> {
 
 fn migrate(db: &DatabaseArgs) -> Result<(), String> {
     open_store(db).map(|_| ())
+}
+
+fn import(args: &ImportArgs) -> Result<(), String> {
+    let store = open_store(&args.database)?;
+    let show_progress = !args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let count = import::import_file(&store, &args.file, show_progress)?;
+    println!("imported {count} releases from {}", args.file.display());
+    Ok(())
 }
 
 fn serve(args: ServeArgs) -> Result<(), String> {

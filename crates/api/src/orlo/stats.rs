@@ -198,12 +198,14 @@ async fn by_date(
     let by_package = match subject {
         "release" => false,
         "package" => true,
-        other => return Err(OrloError::bad_request(
-            "invalid_subject",
-            format!(
+        other => {
+            return Err(OrloError::bad_request(
+                "invalid_subject",
+                format!(
                 "Invalid subject \"{other}\" specified for stats breakdown: use release or package"
             ),
-        )),
+            ))
+        }
     };
     let pairs = pairs(req.query_string())?;
     let mut unit = DateUnit::Month;

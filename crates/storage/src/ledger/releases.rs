@@ -28,12 +28,23 @@ impl Store {
 
     /// Records many releases in one transaction: all of them or none.
     pub fn import_releases(&self, batch: &[NewRelease]) -> StorageResult<Vec<ReleaseId>> {
+        self.import_releases_with_progress(batch, |_| {})
+    }
+
+    /// Like [`Store::import_releases`], calling `progress` with the count recorded so far.
+    pub fn import_releases_with_progress(
+        &self,
+        batch: &[NewRelease],
+        mut progress: impl FnMut(usize),
+    ) -> StorageResult<Vec<ReleaseId>> {
         let now = OffsetDateTime::now_utc();
         self.write(|conn| {
-            batch
-                .iter()
-                .map(|release| insert_release(conn, release, now))
-                .collect()
+            let mut ids = Vec::with_capacity(batch.len());
+            for release in batch {
+                ids.push(insert_release(conn, release, now)?);
+                progress(ids.len());
+            }
+            Ok(ids)
         })
     }
 
