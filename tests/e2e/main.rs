@@ -4,4 +4,5 @@ mod orlo_errors;
 mod orlo_lifecycle;
 mod orlo_queries;
 mod orlo_reports;
+mod orloclient;
 mod service;
