@@ -182,16 +182,3 @@ fn insert_package(
         .execute(conn)?;
     Ok(())
 }
-
-/// Inserts a release's initial packages in order.
-pub(crate) fn insert_packages(
-    conn: &mut AnyConnection,
-    release_id: &str,
-    packages: &[NewPackage],
-    now: OffsetDateTime,
-) -> StorageResult<()> {
-    for (ordinal, package) in packages.iter().enumerate() {
-        insert_package(conn, release_id, package, now, ordinal)?;
-    }
-    Ok(())
-}

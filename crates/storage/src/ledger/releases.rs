@@ -6,16 +6,17 @@ use diesel::prelude::*;
 use shiplog_domain::{Metadata, NewRelease, Package, Release, ReleaseId};
 use time::OffsetDateTime;
 
+use super::bulk::insert_releases;
 use super::filter::releases_query;
-use super::packages::insert_packages;
-use super::rows::{
-    from_db, parse_uuid, to_db, MetadataRow, NewReleaseRow, NoteRow, PackageRow, PlatformRow,
-    ReleaseRow,
-};
+use super::rows::{from_db, parse_uuid, to_db, MetadataRow, NoteRow, PackageRow, ReleaseRow};
 use crate::connection::{AnyConnection, Store};
 use crate::error::{StorageError, StorageResult};
 use crate::query::{Page, ReleaseFilter};
 use crate::schema::{packages, release_metadata, release_notes, release_platforms, releases};
+
+/// Releases written per round of multi-row inserts during an import (bounds memory and lets
+/// progress be reported).
+const IMPORT_CHUNK: usize = 1_000;
 
 /// How many ids go into one `IN (…)` list when loading a page's related rows.
 const ID_CHUNK: usize = 500;
@@ -23,7 +24,14 @@ const ID_CHUNK: usize = 500;
 impl Store {
     /// Records a new release with its platforms, notes, metadata and packages, in one transaction.
     pub fn insert_release(&self, release: &NewRelease) -> StorageResult<ReleaseId> {
-        self.write(|conn| insert_release(conn, release, OffsetDateTime::now_utc()))
+        self.write(|conn| {
+            insert_releases(
+                conn,
+                std::slice::from_ref(release),
+                OffsetDateTime::now_utc(),
+            )
+        })?;
+        Ok(release.id)
     }
 
     /// Records many releases in one transaction: all of them or none.
@@ -39,12 +47,13 @@ impl Store {
     ) -> StorageResult<Vec<ReleaseId>> {
         let now = OffsetDateTime::now_utc();
         self.write(|conn| {
-            let mut ids = Vec::with_capacity(batch.len());
-            for release in batch {
-                ids.push(insert_release(conn, release, now)?);
-                progress(ids.len());
+            let mut done = 0;
+            for chunk in batch.chunks(IMPORT_CHUNK) {
+                insert_releases(conn, chunk, now)?;
+                done += chunk.len();
+                progress(done);
             }
-            Ok(ids)
+            Ok(batch.iter().map(|r| r.id).collect())
         })
     }
 
@@ -190,48 +199,6 @@ fn insert_notes(
 
 pub(crate) fn ordinal_i32(ordinal: usize) -> i32 {
     i32::try_from(ordinal).unwrap_or(i32::MAX)
-}
-
-fn insert_release(
-    conn: &mut AnyConnection,
-    release: &NewRelease,
-    now: OffsetDateTime,
-) -> StorageResult<ReleaseId> {
-    let id = release.id.to_string();
-    let refs = serde_json::to_string(&release.references)
-        .map_err(|e| StorageError::Corrupt(e.to_string()))?;
-    diesel::insert_into(releases::table)
-        .values(NewReleaseRow {
-            id: id.clone(),
-            user_name: &release.user,
-            team: release.team.as_deref(),
-            refs,
-            stime: to_db(release.stime),
-            ftime: release.ftime.map(to_db),
-            duration_secs: release.duration(),
-        })
-        .execute(conn)?;
-    for (ordinal, platform) in release.platforms.iter().enumerate() {
-        diesel::insert_into(release_platforms::table)
-            .values(PlatformRow {
-                release_id: &id,
-                platform,
-                ordinal: ordinal_i32(ordinal),
-            })
-            .execute(conn)?;
-    }
-    insert_notes(conn, &id, &release.notes, now)?;
-    for (key, value) in &release.metadata {
-        diesel::insert_into(release_metadata::table)
-            .values(MetadataRow {
-                release_id: &id,
-                key,
-                value,
-            })
-            .execute(conn)?;
-    }
-    insert_packages(conn, &id, &release.packages, now)?;
-    Ok(release.id)
 }
 
 /// Loads everything the given releases hold, one query per related table, and assembles them.

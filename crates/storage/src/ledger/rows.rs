@@ -35,7 +35,7 @@ pub(crate) struct ReleaseRow {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = releases)]
+#[diesel(table_name = releases, treat_none_as_default_value = false)]
 pub(crate) struct NewReleaseRow<'a> {
     pub id: String,
     pub user_name: &'a str,
@@ -82,7 +82,7 @@ impl PackageRow {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = packages)]
+#[diesel(table_name = packages, treat_none_as_default_value = false)]
 pub(crate) struct NewPackageRow<'a> {
     pub id: String,
     pub release_id: &'a str,
