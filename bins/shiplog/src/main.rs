@@ -39,6 +39,9 @@ fn open_store(db: &DatabaseArgs) -> Result<Store, String> {
     for version in &applied {
         log::info!("applied migration {version}");
     }
+    if let Err(err) = store.optimize() {
+        log::warn!("refreshing planner statistics failed: {}", chain(&err));
+    }
     log::info!(
         "database {} ({}) is up to date",
         db.redacted_url(),

@@ -9,6 +9,8 @@ diesel::table! {
         stime -> Timestamp,
         ftime -> Nullable<Timestamp>,
         duration_secs -> Nullable<BigInt>,
+        status -> Nullable<Text>,
+        has_rollback -> Bool,
     }
 }
 

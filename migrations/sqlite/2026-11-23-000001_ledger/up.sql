@@ -8,12 +8,20 @@ CREATE TABLE releases (
     refs          TEXT NOT NULL DEFAULT '[]',
     stime         TIMESTAMP NOT NULL,
     ftime         TIMESTAMP,
-    duration_secs BIGINT
+    duration_secs BIGINT,
+    -- Derived from the packages by shiplog_domain::ReleaseStatus::derive and rewritten in the
+    -- same transaction as every package change, so status filters and statistics are index
+    -- lookups instead of aggregates over every package.
+    status        TEXT CHECK (status IN ('NOT_STARTED', 'IN_PROGRESS', 'SUCCESSFUL', 'FAILED')),
+    has_rollback  BOOLEAN NOT NULL DEFAULT 0
 );
 CREATE INDEX releases_stime_idx ON releases (stime, id);
 CREATE INDEX releases_user_stime_idx ON releases (user_name, stime);
 CREATE INDEX releases_team_stime_idx ON releases (team, stime);
 CREATE INDEX releases_ftime_idx ON releases (ftime);
+CREATE INDEX releases_outcome_idx ON releases (status, has_rollback, stime);
+CREATE INDEX releases_user_outcome_idx ON releases (user_name, status, has_rollback);
+CREATE INDEX releases_team_outcome_idx ON releases (team, status, has_rollback);
 
 CREATE TABLE packages (
     id            TEXT PRIMARY KEY,
@@ -33,7 +41,7 @@ CREATE TABLE packages (
 );
 CREATE INDEX packages_release_idx ON packages (release_id, created_at, ordinal);
 CREATE INDEX packages_status_release_idx ON packages (status, release_id);
-CREATE INDEX packages_name_stime_idx ON packages (name, stime);
+CREATE INDEX packages_name_status_stime_idx ON packages (name, status, stime);
 CREATE INDEX packages_stime_idx ON packages (stime);
 
 CREATE TABLE release_platforms (

@@ -3,7 +3,7 @@
 //! (a round trip each on PostgreSQL).
 
 use diesel::prelude::*;
-use shiplog_domain::NewRelease;
+use shiplog_domain::{NewRelease, PackageStatus, ReleaseStatus};
 use time::OffsetDateTime;
 
 use super::releases::ordinal_i32;
@@ -72,9 +72,12 @@ pub(crate) fn insert_releases(
             stime: to_db(r.stime),
             ftime: r.ftime.map(to_db),
             duration_secs: r.duration(),
+            status: ReleaseStatus::derive(r.packages.iter().map(|p| p.status))
+                .map(PackageStatus::as_str),
+            has_rollback: r.packages.iter().any(|p| p.rollback),
         })
         .collect();
-    insert_chunked!(conn, releases::table, release_rows, 7);
+    insert_chunked!(conn, releases::table, release_rows, 9);
 
     let mut platform_rows = Vec::new();
     let mut note_rows = Vec::new();

@@ -4,7 +4,6 @@
 //! subqueries rather than joins, so a LIMIT counts releases, not joined rows (Orlo's bug B11),
 //! and no DISTINCT is needed. Releases are aliased `r`, packages `p`.
 
-use shiplog_domain::PackageStatus;
 use time::Duration;
 
 use super::rows::to_db;
@@ -167,22 +166,6 @@ pub(crate) fn packages_query(backend: Backend, f: &PackageFilter, page: &Page) -
     sql
 }
 
-fn releases_having_package(
-    out: &mut Conditions,
-    negate: bool,
-    condition: &str,
-    value: Option<Value>,
-) {
-    let sql = out.and();
-    sql.push(if negate { "r.id NOT IN" } else { "r.id IN" });
-    sql.push(" (SELECT p.release_id FROM packages p WHERE ")
-        .push(condition);
-    if let Some(value) = value {
-        sql.bind(value);
-    }
-    sql.push(")");
-}
-
 /// Every condition of a release filter, on releases aliased `r`.
 pub(crate) fn release_conditions(backend: Backend, f: &ReleaseFilter) -> Conditions {
     let mut out = Conditions::new(backend);
@@ -214,8 +197,9 @@ pub(crate) fn release_conditions(backend: Backend, f: &ReleaseFilter) -> Conditi
     time_conditions(&mut out, "r.stime", &f.stime);
     time_conditions(&mut out, "r.ftime", &f.ftime);
     int_conditions(&mut out, "r.duration_secs", f.duration);
+    // The derived status is kept on the release row (see `refresh_summary`).
     if let Some(status) = f.status {
-        status_conditions(&mut out, status);
+        eq_text(&mut out, "r.status", status.as_str());
     }
     if !f.package.is_empty() {
         let matching = package_conditions(backend, &f.package);
@@ -224,27 +208,10 @@ pub(crate) fn release_conditions(backend: Backend, f: &ReleaseFilter) -> Conditi
         matching.write_all(sql);
         sql.push(")");
         if f.package.rollback == Some(false) {
-            releases_having_package(&mut out, true, "p.rollback = ", Some(Value::Bool(true)));
+            out.and().push("NOT r.has_rollback");
         }
     }
     out
-}
-
-/// The documented status rule as SQL (see `shiplog_domain::ReleaseStatus::derive`).
-pub(crate) fn status_conditions(out: &mut Conditions, status: PackageStatus) {
-    use PackageStatus::{Failed, InProgress, NotStarted, Successful};
-    let text = |s: PackageStatus| Some(Value::Text(s.as_str().to_owned()));
-    match status {
-        Failed => releases_having_package(out, false, "p.status = ", text(Failed)),
-        InProgress => {
-            releases_having_package(out, false, "p.status = ", text(InProgress));
-            releases_having_package(out, true, "p.status = ", text(Failed));
-        }
-        Successful | NotStarted => {
-            releases_having_package(out, false, "p.status = ", text(status));
-            releases_having_package(out, true, "p.status <> ", text(status));
-        }
-    }
 }
 
 /// Releases matching a filter, ordered by start time (then id, for stable pages) and paged.

@@ -19,11 +19,11 @@ struct KeyCount {
 }
 
 #[derive(QueryableByName)]
-struct KeyValue {
+struct MaybeValue {
     #[diesel(sql_type = Text)]
     key: String,
-    #[diesel(sql_type = Text)]
-    value: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    value: Option<String>,
 }
 
 fn on_platform(out: &mut Conditions, release_column: &str, platform: Option<&str>) {
@@ -117,32 +117,42 @@ impl Store {
     /// For each package name, the version of its most recently started SUCCESSFUL deployment
     /// (so a rollback to an older version counts as current). With `by_release`, only packages
     /// whose whole release is SUCCESSFUL count.
+    ///
+    /// The names come from a recursive "loose index scan" (one index probe per name, not a pass
+    /// over every package), and each version from one backwards probe of the
+    /// `(name, status, stime)` index.
     pub fn current_versions(
         &self,
         platform: Option<&str>,
         by_release: bool,
     ) -> StorageResult<BTreeMap<String, String>> {
         let mut conditions = Conditions::new(self.backend());
+        conditions.and().push("p.name = names.name");
         conditions.and().push("p.status = 'SUCCESSFUL'");
+        conditions.and().push("p.stime IS NOT NULL");
         on_platform(&mut conditions, "p.release_id", platform);
         if by_release {
             conditions.and().push(
-                "p.release_id NOT IN (SELECT q.release_id FROM packages q WHERE q.status <> 'SUCCESSFUL')",
+                "p.release_id IN (SELECT r.id FROM releases r WHERE r.status = 'SUCCESSFUL')",
             );
         }
         let mut sql = Sql::new(self.backend());
         sql.push(
-            "SELECT ranked.name AS key, ranked.version AS value FROM (\
-             SELECT p.name, p.version, ROW_NUMBER() OVER (\
-             PARTITION BY p.name ORDER BY (p.stime IS NULL), p.stime DESC, p.id DESC) AS rn \
-             FROM packages p",
+            "WITH RECURSIVE names(name) AS (\
+             SELECT MIN(name) FROM packages \
+             UNION ALL SELECT (SELECT MIN(q.name) FROM packages q WHERE q.name > names.name) \
+             FROM names WHERE names.name IS NOT NULL) \
+             SELECT names.name AS key, (SELECT p.version FROM packages p WHERE ",
         );
-        conditions.write_where(&mut sql);
-        sql.push(") ranked WHERE ranked.rn = 1");
+        conditions.write_all(&mut sql);
+        sql.push(" ORDER BY p.stime DESC, p.id DESC LIMIT 1) AS value FROM names WHERE names.name IS NOT NULL");
         let query = sql.into_query();
         self.read(|conn| {
-            let rows: Vec<KeyValue> = query.load(conn)?;
-            Ok(rows.into_iter().map(|r| (r.key, r.value)).collect())
+            let rows: Vec<MaybeValue> = query.load(conn)?;
+            Ok(rows
+                .into_iter()
+                .filter_map(|r| Some((r.key, r.value?)))
+                .collect())
         })
     }
 }

@@ -5,7 +5,7 @@ use shiplog_domain::{timestamp, NewPackage, Package, PackageId, PackageStatus, R
 use time::OffsetDateTime;
 
 use super::filter::packages_query;
-use super::releases::{ensure_release, ordinal_i32};
+use super::releases::{lock_release, ordinal_i32, refresh_summary};
 use super::rows::{to_db, NewPackageRow, PackageRow};
 use crate::connection::{AnyConnection, Store};
 use crate::error::{StorageError, StorageResult};
@@ -21,13 +21,14 @@ impl Store {
     ) -> StorageResult<PackageId> {
         let now = OffsetDateTime::now_utc();
         self.write(|conn| {
-            ensure_release(conn, release)?;
+            lock_release(conn, release)?;
             let existing: i64 = packages::table
                 .filter(packages::release_id.eq(release.to_string()))
                 .count()
                 .get_result(conn)?;
             let ordinal = usize::try_from(existing).unwrap_or(0);
             insert_package(conn, &release.to_string(), package, now, ordinal)?;
+            refresh_summary(conn, release)?;
             Ok(package.id)
         })
     }
@@ -132,7 +133,7 @@ impl Store {
                     "package {package} changed while it was being updated"
                 )));
             }
-            Ok(())
+            refresh_summary(conn, release)
         })
     }
 }
@@ -143,7 +144,7 @@ fn load_in_release(
     release: ReleaseId,
     package: PackageId,
 ) -> StorageResult<Package> {
-    ensure_release(conn, release)?;
+    lock_release(conn, release)?;
     let row: PackageRow = packages::table
         .find(package.to_string())
         .select(PackageRow::as_select())

@@ -3,16 +3,19 @@
 use std::collections::HashMap;
 
 use diesel::prelude::*;
-use shiplog_domain::{Metadata, NewRelease, Package, Release, ReleaseId};
+use shiplog_domain::{
+    Metadata, NewRelease, Package, PackageStatus, Release, ReleaseId, ReleaseStatus,
+};
 use time::OffsetDateTime;
 
 use super::bulk::insert_releases;
 use super::filter::releases_query;
 use super::rows::{from_db, parse_uuid, to_db, MetadataRow, NoteRow, PackageRow, ReleaseRow};
-use crate::connection::{AnyConnection, Store};
+use crate::connection::{AnyConnection, Backend, Store};
 use crate::error::{StorageError, StorageResult};
 use crate::query::{Page, ReleaseFilter};
 use crate::schema::{packages, release_metadata, release_notes, release_platforms, releases};
+use crate::sql::{Sql, Value};
 
 /// Releases written per round of multi-row inserts during an import (bounds memory and lets
 /// progress be reported).
@@ -46,7 +49,7 @@ impl Store {
         mut progress: impl FnMut(usize),
     ) -> StorageResult<Vec<ReleaseId>> {
         let now = OffsetDateTime::now_utc();
-        self.write(|conn| {
+        let ids = self.write(|conn| {
             let mut done = 0;
             for chunk in batch.chunks(IMPORT_CHUNK) {
                 insert_releases(conn, chunk, now)?;
@@ -54,7 +57,14 @@ impl Store {
                 progress(done);
             }
             Ok(batch.iter().map(|r| r.id).collect())
-        })
+        })?;
+        if batch.len() >= IMPORT_CHUNK {
+            // A bulk import can change the data's shape enough to mislead the planner.
+            if let Err(err) = self.optimize() {
+                log::warn!("refreshing planner statistics after an import failed: {err}");
+            }
+        }
+        Ok(ids)
     }
 
     /// One release with everything it holds, if it exists and matches the filter.
@@ -129,7 +139,7 @@ impl Store {
     pub fn add_note(&self, id: ReleaseId, text: &str) -> StorageResult<()> {
         let now = OffsetDateTime::now_utc();
         self.write(|conn| {
-            ensure_release(conn, id)?;
+            lock_release(conn, id)?;
             insert_notes(conn, &id.to_string(), &[text.to_owned()], now)
         })
     }
@@ -137,7 +147,7 @@ impl Store {
     /// Merges metadata into a release: each key given replaces the stored value of that key.
     pub fn merge_metadata(&self, id: ReleaseId, metadata: &Metadata) -> StorageResult<()> {
         self.write(|conn| {
-            ensure_release(conn, id)?;
+            lock_release(conn, id)?;
             let release_id = id.to_string();
             for (key, value) in metadata {
                 let row = MetadataRow {
@@ -152,13 +162,57 @@ impl Store {
     }
 }
 
-pub(crate) fn ensure_release(conn: &mut AnyConnection, id: ReleaseId) -> StorageResult<()> {
-    let found: Option<String> = releases::table
-        .find(id.to_string())
-        .select(releases::id)
-        .first(conn)
-        .optional()?;
-    found.map(|_| ()).ok_or(StorageError::ReleaseNotFound)
+/// Checks that the release exists and, on PostgreSQL, locks its row until the transaction
+/// ends, so concurrent changes to one release (and the status derived from its packages) apply
+/// one after another. SQLite's `BEGIN IMMEDIATE` already serialises all writers.
+pub(crate) fn lock_release(conn: &mut AnyConnection, id: ReleaseId) -> StorageResult<()> {
+    #[derive(QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        #[allow(dead_code)]
+        id: String,
+    }
+    let backend = match conn {
+        AnyConnection::Postgresql(_) => Backend::Postgres,
+        AnyConnection::Sqlite(_) => Backend::Sqlite,
+    };
+    let mut sql = Sql::new(backend);
+    sql.push("SELECT id FROM releases WHERE id = ")
+        .bind(Value::Text(id.to_string()));
+    if backend == Backend::Postgres {
+        sql.push(" FOR UPDATE");
+    }
+    let found: Vec<Found> = sql.into_query().load(conn)?;
+    if found.is_empty() {
+        Err(StorageError::ReleaseNotFound)
+    } else {
+        Ok(())
+    }
+}
+
+/// Re-derives the release's status and rollback flag from its packages (after a package
+/// changed), with the domain's rule. Call with the release locked.
+pub(crate) fn refresh_summary(conn: &mut AnyConnection, id: ReleaseId) -> StorageResult<()> {
+    let rows: Vec<(String, bool)> = packages::table
+        .filter(packages::release_id.eq(id.to_string()))
+        .select((packages::status, packages::rollback))
+        .load(conn)?;
+    let statuses = rows
+        .iter()
+        .map(|(s, _)| {
+            s.parse::<PackageStatus>()
+                .map_err(|_| StorageError::Corrupt(format!("package status {s:?}")))
+        })
+        .collect::<StorageResult<Vec<_>>>()?;
+    let status = ReleaseStatus::derive(statuses).map(PackageStatus::as_str);
+    let has_rollback = rows.iter().any(|(_, rollback)| *rollback);
+    diesel::update(releases::table.find(id.to_string()))
+        .set((
+            releases::status.eq(status),
+            releases::has_rollback.eq(has_rollback),
+        ))
+        .execute(conn)?;
+    Ok(())
 }
 
 fn upsert_metadata(conn: &mut AnyConnection, row: &MetadataRow<'_>) -> StorageResult<()> {

@@ -44,6 +44,8 @@ pub(crate) struct NewReleaseRow<'a> {
     pub stime: PrimitiveDateTime,
     pub ftime: Option<PrimitiveDateTime>,
     pub duration_secs: Option<i64>,
+    pub status: Option<&'static str>,
+    pub has_rollback: bool,
 }
 
 #[derive(Queryable, QueryableByName, Selectable)]

@@ -1,119 +1,186 @@
-//! Delivery statistics: releases counted by outcome and rollback, overall, per subject and per
-//! calendar bucket — all aggregated in SQL.
+//! Delivery statistics: releases counted by outcome — overall, per subject and per calendar
+//! bucket — aggregated in SQL.
 //!
-//! Every query starts from one per-release aggregate over its packages (how many, how many
-//! succeeded, how many failed, any rollback) restricted by the release filter; a release with no
-//! packages has no status and is not counted.
+//! Every query reads the status and rollback flag kept on each release row (derived from its
+//! packages by the domain rule, see `refresh_summary`), so counting is a GROUP BY over releases
+//! rather than an aggregate over every package. Only SUCCESSFUL and FAILED releases count, as
+//! in Orlo.
 
 use std::collections::BTreeMap;
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::{BigInt, Bool, Text};
+use time::{Date, Month};
 
 use super::filter::release_conditions;
 use crate::connection::{Backend, Store};
-use crate::error::StorageResult;
+use crate::error::{StorageError, StorageResult};
 use crate::query::{DateBucket, DateUnit, ReleaseCounts, ReleaseFilter, StatsSubject};
 use crate::sql::{Conditions, Sql, Value};
 
+/// One group of counted releases.
 #[derive(QueryableByName)]
-struct CountsRow {
+struct Group {
     #[diesel(sql_type = Text)]
     key: String,
-    #[diesel(sql_type = BigInt)]
-    normal_successful: i64,
-    #[diesel(sql_type = BigInt)]
-    normal_failed: i64,
-    #[diesel(sql_type = BigInt)]
-    rollback_successful: i64,
-    #[diesel(sql_type = BigInt)]
-    rollback_failed: i64,
-}
-
-#[derive(QueryableByName)]
-struct DateRow {
-    #[diesel(sql_type = BigInt)]
-    k1: i64,
-    #[diesel(sql_type = BigInt)]
-    k2: i64,
-    #[diesel(sql_type = BigInt)]
-    k3: i64,
-    #[diesel(sql_type = BigInt)]
-    k4: i64,
     #[diesel(sql_type = Text)]
     name: String,
+    #[diesel(sql_type = Bool)]
+    rollback: bool,
+    #[diesel(sql_type = Text)]
+    status: String,
     #[diesel(sql_type = BigInt)]
-    rb: i64,
-    #[diesel(sql_type = BigInt)]
-    successful: i64,
-    #[diesel(sql_type = BigInt)]
-    failed: i64,
+    n: i64,
 }
 
-/// `(SELECT … ) a`: one row per release matching the filter that has packages.
-fn per_release(sql: &mut Sql, filter: &ReleaseFilter) {
-    sql.push(
-        "(SELECT r.id AS id, r.user_name AS user_name, r.team AS team, r.stime AS stime, \
-         COUNT(*) AS n, \
-         SUM(CASE WHEN p.status = 'SUCCESSFUL' THEN 1 ELSE 0 END) AS ok, \
-         SUM(CASE WHEN p.status = 'FAILED' THEN 1 ELSE 0 END) AS bad, \
-         MAX(CASE WHEN p.rollback THEN 1 ELSE 0 END) AS rb \
-         FROM releases r JOIN packages p ON p.release_id = r.id",
-    );
-    release_conditions(sql.backend(), filter).write_where(sql);
-    sql.push(" GROUP BY r.id, r.user_name, r.team, r.stime) a");
-}
+const COUNTED: &str = "r.status IN ('SUCCESSFUL', 'FAILED')";
 
-const SUCCESSFUL: &str = "(a.bad = 0 AND a.ok = a.n)";
-const FAILED: &str = "(a.bad > 0)";
-
-/// The SQL for one calendar component of `column`, as a BIGINT.
-fn date_part(backend: Backend, part: &str, column: &str) -> String {
-    match backend {
-        Backend::Postgres => {
-            let field = match part {
-                "Y" => "YEAR",
-                "m" => "MONTH",
-                "d" => "DAY",
-                "H" => "HOUR",
-                "G" => "ISOYEAR",
-                "V" => "WEEK",
-                _ => "ISODOW",
-            };
-            format!("CAST(EXTRACT({field} FROM {column}) AS BIGINT)")
+impl ReleaseCounts {
+    fn add(&mut self, rollback: bool, status: &str, n: i64) {
+        match (rollback, status) {
+            (false, "SUCCESSFUL") => self.normal_successful += n,
+            (false, _) => self.normal_failed += n,
+            (true, "SUCCESSFUL") => self.rollback_successful += n,
+            (true, _) => self.rollback_failed += n,
         }
-        Backend::Sqlite => format!("CAST(strftime('%{part}', {column}) AS INTEGER)"),
     }
 }
 
-fn date_parts(unit: DateUnit) -> &'static [&'static str] {
-    match unit {
-        DateUnit::Year => &["Y"],
-        DateUnit::Month => &["Y", "m"],
-        DateUnit::Week => &["G", "V"],
-        DateUnit::Day => &["Y", "m", "d"],
-        DateUnit::Hour => &["Y", "m", "d", "H"],
-        DateUnit::Iso => &["G", "V", "u"],
+/// `FROM … WHERE …` shared by the counting queries: counted releases matching the filter,
+/// joined to the subject's table when the subject lives there.
+fn counted_releases(
+    sql: &mut Sql,
+    filter: &ReleaseFilter,
+    join: &str,
+    extra: impl FnOnce(&mut Conditions),
+) {
+    sql.push(" FROM releases r").push(join);
+    let mut conditions = release_conditions(sql.backend(), filter);
+    conditions.and().push(COUNTED);
+    extra(&mut conditions);
+    conditions.write_where(sql);
+}
+
+/// The text of a timestamp cut to the unit's granularity (`2015`, `2015-12`, `2015-12-17`,
+/// `2015-12-17 10`): grouping by a prefix is far cheaper than extracting calendar fields.
+fn bucket(backend: Backend, unit: DateUnit, column: &str) -> String {
+    let (chars, pattern) = match unit {
+        DateUnit::Year => (4, "YYYY"),
+        DateUnit::Month => (7, "YYYY-MM"),
+        DateUnit::Week | DateUnit::Day | DateUnit::Iso => (10, "YYYY-MM-DD"),
+        DateUnit::Hour => (13, "YYYY-MM-DD HH24"),
+    };
+    match backend {
+        // SQLite keeps timestamps as `YYYY-MM-DD HH:MM:SS[.ffffff]` text.
+        Backend::Sqlite => format!("substr({column}, 1, {chars})"),
+        Backend::Postgres => format!("to_char({column}, '{pattern}')"),
     }
+}
+
+/// The date path of a bucket (see [`DateUnit`]).
+fn date_path(unit: DateUnit, bucket: &str) -> StorageResult<Vec<i64>> {
+    let bad = || StorageError::Corrupt(format!("date bucket {bucket:?}"));
+    let field = |range: std::ops::Range<usize>| -> StorageResult<i64> {
+        bucket
+            .get(range)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(bad)
+    };
+    let date = || -> StorageResult<Date> {
+        let month =
+            Month::try_from(u8::try_from(field(5..7)?).map_err(|_| bad())?).map_err(|_| bad())?;
+        Date::from_calendar_date(
+            i32::try_from(field(0..4)?).map_err(|_| bad())?,
+            month,
+            u8::try_from(field(8..10)?).map_err(|_| bad())?,
+        )
+        .map_err(|_| bad())
+    };
+    Ok(match unit {
+        DateUnit::Year => vec![field(0..4)?],
+        DateUnit::Month => vec![field(0..4)?, field(5..7)?],
+        DateUnit::Day => vec![field(0..4)?, field(5..7)?, field(8..10)?],
+        DateUnit::Hour => vec![field(0..4)?, field(5..7)?, field(8..10)?, field(11..13)?],
+        DateUnit::Week => {
+            let (year, week, _) = date()?.to_iso_week_date();
+            vec![i64::from(year), i64::from(week)]
+        }
+        DateUnit::Iso => {
+            let (year, week, weekday) = date()?.to_iso_week_date();
+            vec![
+                i64::from(year),
+                i64::from(week),
+                i64::from(weekday.number_from_monday()),
+            ]
+        }
+    })
 }
 
 impl Store {
+    fn groups(&self, sql: Sql) -> StorageResult<Vec<Group>> {
+        let query = sql.into_query();
+        self.read(|conn| Ok(query.load(conn)?))
+    }
+
     /// Release outcomes overall, for the releases matching `filter`.
     pub fn release_counts(&self, filter: &ReleaseFilter) -> StorageResult<ReleaseCounts> {
-        let rows = self.counts_query(filter, None, None)?;
-        Ok(rows.into_values().next().unwrap_or_default())
+        let mut sql = Sql::new(self.backend());
+        sql.push("SELECT '' AS key, '' AS name, r.has_rollback AS rollback, r.status AS status, COUNT(*) AS n");
+        counted_releases(&mut sql, filter, "", |_| {});
+        sql.push(" GROUP BY r.status, r.has_rollback");
+        let mut counts = ReleaseCounts::default();
+        for group in self.groups(sql)? {
+            counts.add(group.rollback, &group.status, group.n);
+        }
+        Ok(counts)
     }
 
     /// Release outcomes per subject (user, team, platform or package name). With `only`, just
     /// that subject (all zeros if it never appeared); without, every subject that ever appeared,
-    /// including those with no release in the filter's range.
+    /// including those with no release in the filter's range. A release counts once for each
+    /// package name it contains, under the release's own outcome.
     pub fn release_counts_by(
         &self,
         subject: StatsSubject,
         only: Option<&str>,
         filter: &ReleaseFilter,
     ) -> StorageResult<BTreeMap<String, ReleaseCounts>> {
-        let mut counts = self.counts_query(filter, Some(subject), only)?;
+        let (key, join) = match subject {
+            StatsSubject::User => ("r.user_name", ""),
+            StatsSubject::Team => ("r.team", ""),
+            StatsSubject::Platform => (
+                "rp.platform",
+                " JOIN release_platforms rp ON rp.release_id = r.id",
+            ),
+            StatsSubject::Package => (
+                "pk.name",
+                " JOIN (SELECT DISTINCT release_id, name FROM packages) pk ON pk.release_id = r.id",
+            ),
+        };
+        let mut sql = Sql::new(self.backend());
+        sql.push("SELECT ").push(key).push(
+            " AS key, '' AS name, r.has_rollback AS rollback, r.status AS status, COUNT(*) AS n",
+        );
+        counted_releases(&mut sql, filter, join, |conditions| {
+            conditions.and().push(key).push(" IS NOT NULL");
+            if let Some(name) = only {
+                conditions
+                    .and()
+                    .push(key)
+                    .push(" = ")
+                    .bind(Value::Text(name.to_owned()));
+            }
+        });
+        sql.push(" GROUP BY ")
+            .push(key)
+            .push(", r.has_rollback, r.status");
+        let mut counts: BTreeMap<String, ReleaseCounts> = BTreeMap::new();
+        for group in self.groups(sql)? {
+            counts
+                .entry(group.key)
+                .or_default()
+                .add(group.rollback, &group.status, group.n);
+        }
         match only {
             Some(name) => {
                 counts.entry(name.to_owned()).or_default();
@@ -153,78 +220,6 @@ impl Store {
         })
     }
 
-    fn counts_query(
-        &self,
-        filter: &ReleaseFilter,
-        subject: Option<StatsSubject>,
-        only: Option<&str>,
-    ) -> StorageResult<BTreeMap<String, ReleaseCounts>> {
-        let key = match subject {
-            None => "CAST('' AS TEXT)",
-            Some(StatsSubject::User) => "a.user_name",
-            Some(StatsSubject::Team) => "a.team",
-            Some(StatsSubject::Platform) => "rp.platform",
-            Some(StatsSubject::Package) => "pk.name",
-        };
-        let mut sql = Sql::new(self.backend());
-        sql.push("SELECT ").push(key).push(" AS key");
-        for (rollback, outcome, alias) in [
-            ("0", SUCCESSFUL, "normal_successful"),
-            ("0", FAILED, "normal_failed"),
-            ("1", SUCCESSFUL, "rollback_successful"),
-            ("1", FAILED, "rollback_failed"),
-        ] {
-            sql.push(", COALESCE(SUM(CASE WHEN a.rb = ")
-                .push(rollback)
-                .push(" AND ")
-                .push(outcome)
-                .push(" THEN 1 ELSE 0 END), 0) AS ")
-                .push(alias);
-        }
-        sql.push(" FROM ");
-        per_release(&mut sql, filter);
-        match subject {
-            Some(StatsSubject::Platform) => {
-                sql.push(" JOIN release_platforms rp ON rp.release_id = a.id");
-            }
-            Some(StatsSubject::Package) => {
-                sql.push(" JOIN (SELECT DISTINCT release_id, name FROM packages) pk ON pk.release_id = a.id");
-            }
-            _ => {}
-        }
-        let mut conditions = Conditions::new(self.backend());
-        if subject == Some(StatsSubject::Team) {
-            conditions.and().push("a.team IS NOT NULL");
-        }
-        if let Some(name) = only {
-            conditions
-                .and()
-                .push(key)
-                .push(" = ")
-                .bind(Value::Text(name.to_owned()));
-        }
-        conditions.write_where(&mut sql);
-        if subject.is_some() {
-            sql.push(" GROUP BY ").push(key);
-        }
-        let query = sql.into_query();
-        self.read(|conn| {
-            let rows: Vec<CountsRow> = query.load(conn)?;
-            Ok(rows
-                .into_iter()
-                .map(|r| {
-                    let counts = ReleaseCounts {
-                        normal_successful: r.normal_successful,
-                        normal_failed: r.normal_failed,
-                        rollback_successful: r.rollback_successful,
-                        rollback_failed: r.rollback_failed,
-                    };
-                    (r.key, counts)
-                })
-                .collect())
-        })
-    }
-
     /// Release outcomes per calendar bucket of the release start time (or, with `by_package`,
     /// per bucket of each package's start time and package name, still under the release's
     /// outcome). Only buckets with a successful or failed release appear; packages that never
@@ -236,51 +231,84 @@ impl Store {
         filter: &ReleaseFilter,
     ) -> StorageResult<Vec<DateBucket>> {
         let backend = self.backend();
-        let column = if by_package { "pp.stime" } else { "a.stime" };
-        let parts = date_parts(unit);
+        let column = if by_package { "p.stime" } else { "r.stime" };
+        let key = bucket(backend, unit, column);
         let mut sql = Sql::new(backend);
-        sql.push("SELECT ");
-        for i in 0..4 {
-            let expr = parts.get(i).map_or_else(
-                || "CAST(0 AS BIGINT)".to_owned(),
-                |p| date_part(backend, p, column),
-            );
-            sql.push(&expr).push(&format!(" AS k{}, ", i + 1));
-        }
+        sql.push("SELECT ").push(&key).push(" AS key, ");
         sql.push(if by_package {
-            "pp.name AS name, "
+            "p.name AS name, "
         } else {
-            "CAST('' AS TEXT) AS name, "
+            "'' AS name, "
         });
-        sql.push("CAST(a.rb AS BIGINT) AS rb, ");
-        sql.push("COALESCE(SUM(CASE WHEN ")
-            .push(SUCCESSFUL)
-            .push(" THEN 1 ELSE 0 END), 0) AS successful, ");
-        sql.push("COALESCE(SUM(CASE WHEN ")
-            .push(FAILED)
-            .push(" THEN 1 ELSE 0 END), 0) AS failed FROM ");
-        per_release(&mut sql, filter);
-        if by_package {
-            sql.push(" JOIN packages pp ON pp.release_id = a.id WHERE pp.stime IS NOT NULL");
+        sql.push("r.has_rollback AS rollback, r.status AS status, COUNT(*) AS n");
+        let join = if by_package {
+            " JOIN packages p ON p.release_id = r.id"
+        } else {
+            ""
+        };
+        counted_releases(&mut sql, filter, join, |conditions| {
+            if by_package {
+                conditions.and().push("p.stime IS NOT NULL");
+            }
+        });
+        sql.push(" GROUP BY ").push(&key);
+        sql.push(if by_package { ", p.name" } else { "" });
+        sql.push(", r.has_rollback, r.status");
+        // Buckets finer than the unit (days for weeks) fold together here.
+        let mut folded: BTreeMap<(Vec<i64>, Option<String>, bool), (i64, i64)> = BTreeMap::new();
+        for group in self.groups(sql)? {
+            let path = date_path(unit, &group.key)?;
+            let entry = folded
+                .entry((path, by_package.then_some(group.name), group.rollback))
+                .or_default();
+            if group.status == "SUCCESSFUL" {
+                entry.0 += group.n;
+            } else {
+                entry.1 += group.n;
+            }
         }
-        sql.push(" GROUP BY k1, k2, k3, k4, ");
-        sql.push(if by_package { "pp.name, " } else { "" });
-        sql.push("a.rb");
-        let query = sql.into_query();
-        let depth = unit.depth();
-        self.read(|conn| {
-            let rows: Vec<DateRow> = query.load(conn)?;
-            Ok(rows
-                .into_iter()
-                .filter(|r| r.successful > 0 || r.failed > 0)
-                .map(|r| DateBucket {
-                    path: [r.k1, r.k2, r.k3, r.k4][..depth].to_vec(),
-                    package: by_package.then_some(r.name),
-                    rollback: r.rb != 0,
-                    successful: r.successful,
-                    failed: r.failed,
-                })
-                .collect())
-        })
+        Ok(folded
+            .into_iter()
+            .map(
+                |((path, package, rollback), (successful, failed))| DateBucket {
+                    path,
+                    package,
+                    rollback,
+                    successful,
+                    failed,
+                },
+            )
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_become_date_paths() {
+        assert_eq!(date_path(DateUnit::Year, "2015").expect("year"), [2015]);
+        assert_eq!(
+            date_path(DateUnit::Month, "2015-12").expect("month"),
+            [2015, 12]
+        );
+        assert_eq!(
+            date_path(DateUnit::Day, "2015-12-17").expect("day"),
+            [2015, 12, 17]
+        );
+        assert_eq!(
+            date_path(DateUnit::Hour, "2015-12-17 09").expect("hour"),
+            [2015, 12, 17, 9]
+        );
+        assert_eq!(
+            date_path(DateUnit::Week, "2016-01-03").expect("week"),
+            [2015, 53]
+        );
+        assert_eq!(
+            date_path(DateUnit::Iso, "2016-01-04").expect("iso"),
+            [2016, 1, 1]
+        );
+        assert!(date_path(DateUnit::Day, "garbage").is_err());
     }
 }
