@@ -54,3 +54,18 @@ fn the_api_is_described_and_browsable_offline() {
         );
     });
 }
+
+#[test]
+fn oversized_bodies_get_a_json_413_and_change_nothing() {
+    TestServer::each_backend(|server| {
+        let huge = format!(
+            "{{\"user\": \"u\", \"platforms\": [\"p\"], \"note\": \"{}\"}}",
+            "x".repeat(17 * 1024 * 1024)
+        );
+        let reply = server.post_raw("/releases", "application/json", &huge);
+        reply.expect(413);
+        assert_eq!(reply.json()["code"], 413);
+        assert!(reply.json()["message"].is_string());
+        server.get("/releases").expect(404);
+    });
+}

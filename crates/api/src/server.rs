@@ -3,9 +3,12 @@
 
 use std::net::TcpListener;
 
-use actix_web::dev::{Server, ServiceRequest};
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::http::Uri;
+use actix_web::http::{header, StatusCode};
 use actix_web::middleware::Logger;
+use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer, ResponseError};
 use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
@@ -70,6 +73,7 @@ pub fn run(
         App::new()
             .app_data(data.clone())
             .app_data(web::PayloadConfig::new(body_limit))
+            .wrap(ErrorHandlers::new().default_handler(json_error_body))
             .wrap(Logger::new("%a \"%r\" %s %b %Dms"))
             .wrap_fn(|req, srv| {
                 use actix_web::dev::Service;
@@ -109,6 +113,38 @@ fn trim_trailing_slash(mut req: ServiceRequest) -> ServiceRequest {
         }
     }
     req
+}
+
+/// Errors raised by actix itself (an oversized body, an unreadable payload) come as plain text;
+/// they are rewritten into the JSON error body every face uses, keeping the status.
+fn json_error_body<B: MessageBody + 'static>(
+    res: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_json = res
+        .response()
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"));
+    if is_json {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let message = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            "The request body is larger than this server accepts".to_owned()
+        }
+        StatusCode::METHOD_NOT_ALLOWED => {
+            "The method is not allowed for the requested URL.".to_owned()
+        }
+        other => other.canonical_reason().unwrap_or("Error").to_owned(),
+    };
+    let error = OrloError::new(status, "request_error", message);
+    let (req, _) = res.into_parts();
+    let response = error.error_response().map_into_right_body();
+    Ok(ErrorHandlerResponse::Response(ServiceResponse::new(
+        req, response,
+    )))
 }
 
 /// Unknown routes: a JSON 404 in the error shape of the face the path belongs to (decided by
