@@ -61,19 +61,26 @@ fn counted_releases(
     conditions.write_where(sql);
 }
 
-/// The text of a timestamp cut to the unit's granularity (`2015`, `2015-12`, `2015-12-17`,
-/// `2015-12-17 10`): grouping by a prefix is far cheaper than extracting calendar fields.
-fn bucket(backend: Backend, unit: DateUnit, column: &str) -> String {
-    let (chars, pattern) = match unit {
-        DateUnit::Year => (4, "YYYY"),
-        DateUnit::Month => (7, "YYYY-MM"),
-        DateUnit::Week | DateUnit::Day | DateUnit::Iso => (10, "YYYY-MM-DD"),
-        DateUnit::Hour => (13, "YYYY-MM-DD HH24"),
+/// `(grouping expression, its text)` for a timestamp cut to the unit's granularity; the text
+/// starts `YYYY-MM-DD HH` (as far as the unit goes). Grouping by a truncated timestamp is far
+/// cheaper than extracting calendar fields row by row.
+fn bucket(backend: Backend, unit: DateUnit, column: &str) -> (String, String) {
+    let (chars, field) = match unit {
+        DateUnit::Year => (4, "year"),
+        DateUnit::Month => (7, "month"),
+        DateUnit::Week | DateUnit::Day | DateUnit::Iso => (10, "day"),
+        DateUnit::Hour => (13, "hour"),
     };
     match backend {
         // SQLite keeps timestamps as `YYYY-MM-DD HH:MM:SS[.ffffff]` text.
-        Backend::Sqlite => format!("substr({column}, 1, {chars})"),
-        Backend::Postgres => format!("to_char({column}, '{pattern}')"),
+        Backend::Sqlite => {
+            let prefix = format!("substr({column}, 1, {chars})");
+            (prefix.clone(), prefix)
+        }
+        Backend::Postgres => {
+            let truncated = format!("date_trunc('{field}', {column})");
+            (truncated.clone(), format!("CAST({truncated} AS TEXT)"))
+        }
     }
 }
 
@@ -232,9 +239,9 @@ impl Store {
     ) -> StorageResult<Vec<DateBucket>> {
         let backend = self.backend();
         let column = if by_package { "p.stime" } else { "r.stime" };
-        let key = bucket(backend, unit, column);
+        let (group_key, key_text) = bucket(backend, unit, column);
         let mut sql = Sql::new(backend);
-        sql.push("SELECT ").push(&key).push(" AS key, ");
+        sql.push("SELECT ").push(&key_text).push(" AS key, ");
         sql.push(if by_package {
             "p.name AS name, "
         } else {
@@ -251,7 +258,7 @@ impl Store {
                 conditions.and().push("p.stime IS NOT NULL");
             }
         });
-        sql.push(" GROUP BY ").push(&key);
+        sql.push(" GROUP BY ").push(&group_key);
         sql.push(if by_package { ", p.name" } else { "" });
         sql.push(", r.has_rollback, r.status");
         // Buckets finer than the unit (days for weeks) fold together here.
