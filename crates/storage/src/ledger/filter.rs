@@ -189,10 +189,11 @@ pub(crate) fn release_conditions(backend: Backend, f: &ReleaseFilter) -> Conditi
             .push(")");
     }
     if let Some(reference) = &f.reference {
+        // Case-insensitive on both backends, as Orlo's LIKE was on SQLite.
         out.and()
-            .push("r.refs LIKE ")
+            .push("LOWER(r.refs) LIKE LOWER(")
             .bind(Value::Text(contains_pattern(reference)))
-            .push(" ESCAPE '\\'");
+            .push(") ESCAPE '\\'");
     }
     time_conditions(&mut out, "r.stime", &f.stime);
     time_conditions(&mut out, "r.ftime", &f.ftime);
