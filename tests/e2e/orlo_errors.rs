@@ -172,7 +172,7 @@ fn unknown_and_malformed_ids() {
         );
         assert_error(
             &server.post(
-                &format!("/releases/x/packages"),
+                "/releases/x/packages",
                 &json!({"name": "n", "version": "1"}),
             ),
             400,

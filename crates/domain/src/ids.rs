@@ -91,11 +91,14 @@ mod tests {
     #[test]
     fn malformed_ids_name_their_kind() {
         assert_eq!(
-            "nope".parse::<ReleaseId>().unwrap_err().to_string(),
+            "nope"
+                .parse::<ReleaseId>()
+                .expect_err("refused")
+                .to_string(),
             "Release ID given is not a valid UUID"
         );
         assert_eq!(
-            "".parse::<PackageId>().unwrap_err().to_string(),
+            "".parse::<PackageId>().expect_err("refused").to_string(),
             "Package ID given is not a valid UUID"
         );
     }

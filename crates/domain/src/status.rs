@@ -127,7 +127,7 @@ mod tests {
                 format!("\"{status}\"")
             );
         }
-        let err = "successful".parse::<PackageStatus>().unwrap_err();
+        let err = "successful".parse::<PackageStatus>().expect_err("refused");
         assert_eq!(
             err.to_string(),
             "Invalid package status, successful is not in ['NOT_STARTED', 'IN_PROGRESS', 'SUCCESSFUL', 'FAILED']"
@@ -156,15 +156,24 @@ mod tests {
     #[test]
     fn refusals_explain_themselves() {
         assert_eq!(
-            NotStarted.transition(Successful).unwrap_err().to_string(),
+            NotStarted
+                .transition(Successful)
+                .expect_err("refused")
+                .to_string(),
             "Can not stop a package which has not been started"
         );
         assert_eq!(
-            NotStarted.transition(Failed).unwrap_err().to_string(),
+            NotStarted
+                .transition(Failed)
+                .expect_err("refused")
+                .to_string(),
             "Can not stop a package which has not been started"
         );
         assert_eq!(
-            Successful.transition(NotStarted).unwrap_err().to_string(),
+            Successful
+                .transition(NotStarted)
+                .expect_err("refused")
+                .to_string(),
             "A package can not go back to NOT_STARTED"
         );
     }

@@ -292,7 +292,7 @@ mod tests {
             assert!(parse(bad).is_err(), "{bad:?} should be refused");
         }
         assert_eq!(
-            parse("soon").unwrap_err().to_string(),
+            parse("soon").expect_err("refused").to_string(),
             "A badly formatted datetime string was given: \"soon\""
         );
     }

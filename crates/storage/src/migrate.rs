@@ -11,7 +11,7 @@ const POSTGRES: EmbeddedMigrations = embed_migrations!("../../migrations/postgre
 const SQLITE: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
 
 /// Arbitrary constant key for the PostgreSQL advisory lock that serialises migration runs.
-const MIGRATION_LOCK: i64 = 0x5348_4950_4c4f_47;
+const MIGRATION_LOCK: i64 = 0x0053_4849_504c_4f47;
 
 impl Store {
     /// Applies every pending migration and returns the versions it applied.

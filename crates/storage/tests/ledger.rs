@@ -521,7 +521,9 @@ fn a_failed_import_stores_nothing() {
             .expect("list")
             .is_empty());
         assert_eq!(
-            store.import_releases(&[good.clone()]).expect("import"),
+            store
+                .import_releases(std::slice::from_ref(&good))
+                .expect("import"),
             [good.id]
         );
     });

@@ -33,6 +33,9 @@ struct Group {
     n: i64,
 }
 
+/// `(date path, package name, rollback)`: what a by-date bucket is keyed by.
+type BucketKey = (Vec<i64>, Option<String>, bool);
+
 const COUNTED: &str = "r.status IN ('SUCCESSFUL', 'FAILED')";
 
 impl ReleaseCounts {
@@ -262,7 +265,7 @@ impl Store {
         sql.push(if by_package { ", p.name" } else { "" });
         sql.push(", r.has_rollback, r.status");
         // Buckets finer than the unit (days for weeks) fold together here.
-        let mut folded: BTreeMap<(Vec<i64>, Option<String>, bool), (i64, i64)> = BTreeMap::new();
+        let mut folded: BTreeMap<BucketKey, (i64, i64)> = BTreeMap::new();
         for group in self.groups(sql)? {
             let path = date_path(unit, &group.key)?;
             let entry = folded
