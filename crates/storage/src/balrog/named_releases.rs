@@ -229,9 +229,15 @@ fn edit_release(
     at: i64,
 ) -> StorageResult<EditOutcome> {
     let mut outcome = None;
-    let names = std::iter::once(primary).chain(request.copy_to.iter().map(ReleaseName::as_str));
+    // Rows are visited in name order whatever the request's order, so two edits of the same
+    // releases on PostgreSQL lock them in the same order and cannot deadlock.
+    let mut names: Vec<&str> = std::iter::once(primary)
+        .chain(request.copy_to.iter().map(ReleaseName::as_str))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
     for name in names {
-        let is_primary = outcome.is_none();
+        let is_primary = name == primary;
         let (base, created_release, had_locale) = match load(conn, name)? {
             None => {
                 let blob = initial_blob(
