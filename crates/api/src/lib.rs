@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod balrog;
 mod blocking;
 pub mod orlo;
 pub mod server;

@@ -14,6 +14,7 @@ use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::balrog;
 use crate::orlo::{self, OrloError};
 use crate::state::AppState;
 
@@ -38,7 +39,7 @@ impl Default for ServerOptions {
 #[derive(OpenApi)]
 #[openapi(info(
     title = "shiplog",
-    description = "A release ledger and rollout-rules service. The Orlo release-ledger API is served at `/`."
+    description = "A release ledger and rollout-rules service. The Orlo release-ledger API is served at `/`, Balrog's admin API at `/api`."
 ))]
 struct ApiDoc;
 
@@ -47,6 +48,7 @@ struct ApiDoc;
 /// Order matters only where paths overlap: more specific faces (`/api/...`, `/v1/...`) go
 /// before the Orlo face at `/`.
 fn faces(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
+    balrog::routes(cfg);
     orlo::routes(cfg);
 }
 
@@ -150,5 +152,9 @@ fn json_error_body<B: MessageBody + 'static>(
 /// Unknown routes: a JSON 404 in the error shape of the face the path belongs to (decided by
 /// the path's prefix; the Orlo face owns everything no other face claims).
 async fn not_found(req: HttpRequest) -> HttpResponse {
+    let path = req.path();
+    if path == "/api" || path.starts_with("/api/") {
+        return balrog::unknown_route().error_response();
+    }
     OrloError::unknown_route(req.full_url().to_string()).error_response()
 }

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod balrog;
 pub mod error;
 pub mod ids;
 pub mod release;

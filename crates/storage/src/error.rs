@@ -19,6 +19,9 @@ pub enum StorageError {
     /// A domain rule refused the change (for example an invalid status transition).
     #[error(transparent)]
     Refused(#[from] DomainError),
+    /// The Balrog admin model refused a change (a missing rule, an outdated data_version, …).
+    #[error(transparent)]
+    Balrog(#[from] crate::balrog::BalrogRefusal),
     /// Someone else changed the row between our read and our write, repeatedly.
     #[error("concurrent update conflict: {0}")]
     Conflict(String),

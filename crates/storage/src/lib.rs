@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod balrog;
 mod connection;
 mod error;
 mod ledger;
@@ -10,6 +11,9 @@ mod sql;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use balrog::{
+    BalrogRefusal, EditOutcome, NamedReleaseInfo, ReleaseEdit, Revisions, MAX_REVISION_LIMIT,
+};
 pub use connection::{Backend, PoolOptions, Store};
 pub use error::{StorageError, StorageResult};
 pub use query::{

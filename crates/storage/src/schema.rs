@@ -11,6 +11,11 @@ diesel::table! {
         duration_secs -> Nullable<BigInt>,
         status -> Nullable<Text>,
         has_rollback -> Bool,
+        name -> Nullable<Text>,
+        product -> Nullable<Text>,
+        data -> Nullable<Text>,
+        read_only -> Bool,
+        data_version -> Nullable<BigInt>,
     }
 }
 
@@ -70,3 +75,44 @@ diesel::allow_tables_to_appear_in_same_query!(
     release_notes,
     release_metadata,
 );
+
+diesel::table! {
+    rules (rule_id) {
+        rule_id -> BigInt,
+        alias -> Nullable<Text>,
+        priority -> BigInt,
+        mapping -> Nullable<Text>,
+        fallback_mapping -> Nullable<Text>,
+        background_rate -> BigInt,
+        update_type -> Text,
+        product -> Nullable<Text>,
+        version -> Nullable<Text>,
+        channel -> Nullable<Text>,
+        build_target -> Nullable<Text>,
+        build_id -> Nullable<Text>,
+        locale -> Nullable<Text>,
+        os_version -> Nullable<Text>,
+        memory -> Nullable<Text>,
+        instruction_set -> Nullable<Text>,
+        distribution -> Nullable<Text>,
+        dist_version -> Nullable<Text>,
+        header_architecture -> Nullable<Text>,
+        mig64 -> Nullable<Bool>,
+        jaws -> Nullable<Bool>,
+        whitelist -> Nullable<Text>,
+        comment -> Nullable<Text>,
+        data_version -> BigInt,
+    }
+}
+
+diesel::table! {
+    changes (change_id) {
+        change_id -> BigInt,
+        table_name -> Text,
+        object_key -> Text,
+        changed_by -> Text,
+        changed_at -> BigInt,
+        data_version -> Nullable<BigInt>,
+        row_data -> Nullable<Text>,
+    }
+}

@@ -1,0 +1,701 @@
+//! Named releases at `/api/releases` (research/balrog.md §b.4): listing, blobs, locales, the
+//! read-only flag, revisions with revert, column values.
+
+use actix_web::http::StatusCode;
+use actix_web::{delete, get, post, put, route, web, HttpRequest, HttpResponse};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use shiplog_domain::balrog::blob::locale_entry;
+use shiplog_domain::balrog::named_release::{
+    parse_product, parse_schema_version, sorted, validate_blob,
+};
+use shiplog_domain::balrog::{BlobEdit, Change, ChangeTable, ReleaseName};
+use shiplog_storage::{EditOutcome, ReleaseEdit};
+use utoipa::ToSchema;
+
+use super::auth::Actor;
+use super::body::{self, Fields};
+use super::error::{BalrogError, Problem};
+use super::paging::{paged, query_pairs, query_value, total_count, PageRequest};
+use super::rules::change_id;
+use super::{csrf_header, excellent, query_data_version, run, NewDataVersion};
+use crate::state::AppState;
+
+/// One entry of `GET /api/releases` (the blob is never listed).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReleaseSummary {
+    pub name: String,
+    pub product: String,
+    pub data_version: i64,
+    pub read_only: bool,
+    /// Rules whose mapping or fallbackMapping is this release.
+    pub rule_ids: Vec<i64>,
+    /// Signoffs required to change the release, by role (shiplog has none yet: `{}`).
+    #[schema(value_type = Object)]
+    pub required_signoffs: Value,
+}
+
+/// `{"releases": [...]}`
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReleaseList {
+    pub releases: Vec<ReleaseSummary>,
+}
+
+/// `{"read_only": bool}`
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadOnly {
+    pub read_only: bool,
+}
+
+fn release_not_found(name: &str) -> BalrogError {
+    BalrogError::not_found(format!("Release: {name} not found"))
+}
+
+/// A release name from the path; a name no release could have is simply not found.
+fn path_name(raw: &str) -> Result<ReleaseName, BalrogError> {
+    ReleaseName::parse(raw).map_err(|_| release_not_found(raw))
+}
+
+fn required<T>(value: Option<T>, key: &str) -> Result<T, BalrogError> {
+    value.ok_or_else(|| BalrogError::bad_request(format!("'{key}' is a required property")))
+}
+
+fn product(fields: &Fields) -> Result<String, BalrogError> {
+    Ok(parse_product(&required(
+        body::text(fields, "product")?,
+        "product",
+    )?)?)
+}
+
+fn written(outcome: EditOutcome) -> HttpResponse {
+    let status = if outcome.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    HttpResponse::build(status).json(NewDataVersion {
+        new_data_version: outcome.data_version,
+    })
+}
+
+/// A JSON document as Balrog prints blobs: keys sorted, compact or indented by 4.
+fn blob_response(value: &Value, pretty: bool, data_version: i64) -> HttpResponse {
+    let value = sorted(value);
+    let text = if pretty {
+        let mut out = Vec::new();
+        let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+        let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
+        match value.serialize(&mut serializer) {
+            Ok(()) => String::from_utf8(out).unwrap_or_default(),
+            Err(_) => value.to_string(),
+        }
+    } else {
+        value.to_string()
+    };
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header(("X-Data-Version", data_version.to_string()))
+        .insert_header(csrf_header())
+        .body(text)
+}
+
+/// List named releases (no blobs): all, or of one `product`, or whose name starts with
+/// `name_prefix`. With `names_only`, just `{"names": [...]}`.
+#[utoipa::path(
+    tag = "balrog",
+    params(
+        ("product" = Option<String>, Query, description = "Only releases of this product"),
+        ("name_prefix" = Option<String>, Query, description = "Only releases whose name starts with this"),
+        ("names_only" = Option<String>, Query, description = "Any non-empty value: answer `{\"names\": [...]}`"),
+    ),
+    responses((status = 200, description = "The releases, by name; `X-Total-Count` gives their number", body = ReleaseList))
+)]
+#[get("/api/releases")]
+pub async fn list_releases(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, BalrogError> {
+    let pairs = query_pairs(&req)?;
+    let non_empty = |key: &str| {
+        query_value(&pairs, key)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let (product, prefix, names_only) = (
+        non_empty("product"),
+        non_empty("name_prefix"),
+        non_empty("names_only").is_some(),
+    );
+    let releases = run(&state, "GET", move |store| {
+        store.list_named_releases(product.as_deref(), prefix.as_deref())
+    })
+    .await?;
+    let mut response = HttpResponse::Ok();
+    total_count(&mut response, releases.len());
+    if names_only {
+        let names: Vec<String> = releases.into_iter().map(|r| r.name).collect();
+        return Ok(response.json(json!({ "names": names })));
+    }
+    Ok(response.json(ReleaseList {
+        releases: releases
+            .into_iter()
+            .map(|r| ReleaseSummary {
+                name: r.name,
+                product: r.product,
+                data_version: r.data_version,
+                read_only: r.read_only,
+                rule_ids: r.rule_ids,
+                required_signoffs: json!({}),
+            })
+            .collect(),
+    }))
+}
+
+/// Create a named release from `{name, product, blob}`; `blob` is a JSON-encoded string (or a
+/// JSON object) whose `name` is the release name.
+#[utoipa::path(
+    tag = "balrog",
+    request_body(content = Object, description = "`{name, product, blob}`"),
+    responses(
+        (status = 201, description = "Created at data_version 1", body = NewDataVersion),
+        (status = 400, description = "A missing field, an invalid blob, or a name that exists", body = Problem),
+        (status = 401, description = "No user", body = Problem),
+    )
+)]
+#[post("/api/releases")]
+pub async fn create_release(
+    state: web::Data<AppState>,
+    actor: Actor,
+    req: HttpRequest,
+    payload: web::Bytes,
+) -> Result<HttpResponse, BalrogError> {
+    let fields = body::fields(&req, &payload)?;
+    let name = ReleaseName::parse(&required(body::text(&fields, "name")?, "name")?)?;
+    let product = product(&fields)?;
+    let blob = required(body::json_document(&fields, "blob")?, "blob")?;
+    validate_blob(name.as_str(), &blob).map_err(|e| {
+        BalrogError::bad_request("Couldn't create release").exception(e.to_string())
+    })?;
+    let release = run(&state, "POST", move |store| {
+        store.insert_named_release(&name, &product, &blob, actor.name())
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(NewDataVersion {
+        new_data_version: release.data_version,
+    }))
+}
+
+/// A release's blob, keys sorted (`?pretty` indents it), with `X-Data-Version`. `HEAD` answers
+/// the headers alone.
+#[utoipa::path(
+    get,
+    tag = "balrog",
+    params(
+        ("name" = String, Path, description = "Release name"),
+        ("pretty" = Option<String>, Query, description = "Any non-empty value: indent the JSON"),
+    ),
+    responses(
+        (status = 200, description = "The blob; `X-Data-Version` holds the release's data_version", body = Object),
+        (status = 404, description = "No such release", body = Problem),
+    )
+)]
+#[route("/api/releases/{name}", method = "GET", method = "HEAD")]
+pub async fn get_release(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, BalrogError> {
+    let name = path_name(&path)?;
+    let pretty = query_value(&query_pairs(&req)?, "pretty").is_some_and(|v| !v.is_empty());
+    let lookup = name.clone();
+    let release = run(&state, "GET", move |store| {
+        store.find_named_release(lookup.as_str())
+    })
+    .await?
+    .ok_or_else(|| BalrogError::not_found(format!("Release name: {name} not found")))?;
+    Ok(blob_response(&release.data, pretty, release.data_version))
+}
+
+/// Replace a release's blob (and product) with `{product, blob, data_version}`; creates the
+/// release if it does not exist. An older `data_version` is merged with what changed since.
+#[utoipa::path(
+    tag = "balrog",
+    params(("name" = String, Path, description = "Release name")),
+    request_body(content = Object, description = "`{product, blob, data_version}` (data_version only when the release exists)"),
+    responses(
+        (status = 200, description = "Replaced", body = NewDataVersion),
+        (status = 201, description = "Created", body = NewDataVersion),
+        (status = 400, description = "Missing field, invalid blob, outdated data_version", body = Problem),
+        (status = 401, description = "No user", body = Problem),
+        (status = 403, description = "The release is read-only", body = Problem),
+    )
+)]
+#[put("/api/releases/{name}")]
+pub async fn put_release(
+    state: web::Data<AppState>,
+    actor: Actor,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Bytes,
+) -> Result<HttpResponse, BalrogError> {
+    let name = ReleaseName::parse(&path)?;
+    let fields = body::fields(&req, &payload)?;
+    let product = product(&fields)?;
+    let blob = required(body::json_document(&fields, "blob")?, "blob")?;
+    validate_blob(name.as_str(), &blob).map_err(|e| {
+        BalrogError::bad_request("Couldn't update release").exception(e.to_string())
+    })?;
+    let data_version = body::data_version(&fields)?;
+    let outcome = run(&state, "PUT", move |store| {
+        store.put_named_release(&name, &product, &blob, data_version, actor.name())
+    })
+    .await?;
+    Ok(written(outcome))
+}
+
+/// The parts of a partial edit request (`POST /releases/{name}`, the locale `PUT`) every such
+/// edit has; `edit` says what it does to the blob given the decoded `data`.
+fn partial_edit(
+    primary: &ReleaseName,
+    fields: &Fields,
+    edit: impl FnOnce(Value) -> Result<BlobEdit, BalrogError>,
+) -> Result<ReleaseEdit, BalrogError> {
+    let product = product(fields)?;
+    let data = required(body::json_document(fields, "data")?, "data")?;
+    let schema_version = match fields.get("schema_version") {
+        Some(value) => parse_schema_version(value)?,
+        None => None,
+    }
+    .or_else(|| data.get("schema_version").and_then(Value::as_i64))
+    .ok_or_else(|| BalrogError::bad_request("schema_version is required"))?;
+    let hash_function = body::text(fields, "hashFunction")?.or_else(|| {
+        data.get("hashFunction")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    });
+    let mut copy_to: Vec<ReleaseName> = Vec::new();
+    for name in body::string_list(fields, "copyTo")? {
+        let name = ReleaseName::parse(&name)?;
+        if &name != primary && !copy_to.contains(&name) {
+            copy_to.push(name);
+        }
+    }
+    Ok(ReleaseEdit {
+        product,
+        data_version: body::data_version(fields)?,
+        schema_version,
+        hash_function,
+        edit: edit(data)?,
+        copy_to,
+    })
+}
+
+fn object(data: Value) -> Result<Map<String, Value>, BalrogError> {
+    match data {
+        Value::Object(map) => Ok(map),
+        _ => Err(BalrogError::bad_request("data must be a JSON object")),
+    }
+}
+
+/// Merge top-level keys into a release's blob: `{product, data (JSON string), data_version,
+/// schema_version?, hashFunction?, copyTo?}`; each key of `data` replaces the blob's. Creates
+/// the release (and any in `copyTo`) if missing.
+#[utoipa::path(
+    tag = "balrog",
+    params(("name" = String, Path, description = "Release name")),
+    request_body(content = Object, description = "`{product, data, data_version, schema_version?, hashFunction?, copyTo?}`"),
+    responses(
+        (status = 200, description = "Merged", body = NewDataVersion),
+        (status = 201, description = "Created", body = NewDataVersion),
+        (status = 400, description = "Missing field, product or hashFunction mismatch, outdated data_version, conflict", body = Problem),
+        (status = 401, description = "No user", body = Problem),
+        (status = 403, description = "The release is read-only", body = Problem),
+    )
+)]
+#[post("/api/releases/{name}")]
+pub async fn post_release(
+    state: web::Data<AppState>,
+    actor: Actor,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Bytes,
+) -> Result<HttpResponse, BalrogError> {
+    let name = ReleaseName::parse(&path)?;
+    let fields = body::fields(&req, &payload)?;
+    let request = partial_edit(&name, &fields, |data| {
+        Ok(BlobEdit::MergeTopLevel(object(data)?))
+    })?;
+    let outcome = run(&state, "POST", move |store| {
+        store.edit_named_release(&name, &request, actor.name())
+    })
+    .await?;
+    Ok(written(outcome))
+}
+
+/// Delete a named release at `?data_version=`; refused while it is read-only or a rule maps to
+/// it.
+#[utoipa::path(
+    tag = "balrog",
+    params(
+        ("name" = String, Path, description = "Release name"),
+        ("data_version" = i64, Query, description = "The release's current data_version"),
+    ),
+    responses(
+        (status = 200, description = "Deleted (empty body)"),
+        (status = 400, description = "Outdated or missing data_version, or rules point at it", body = Problem),
+        (status = 401, description = "No user", body = Problem),
+        (status = 403, description = "The release is read-only", body = Problem),
+        (status = 404, description = "No such release", body = Problem),
+    )
+)]
+#[delete("/api/releases/{name}")]
+pub async fn delete_release(
+    state: web::Data<AppState>,
+    actor: Actor,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, BalrogError> {
+    let name = path_name(&path)?;
+    let data_version = query_data_version(&req)?;
+    run(&state, "DELETE", move |store| {
+        store.delete_named_release(name.as_str(), data_version, actor.name())
+    })
+    .await?;
+    Ok(HttpResponse::Ok().finish())
+}
+
+/// One locale entry of a release blob, with the release's `X-Data-Version`. `HEAD` answers the
+/// headers alone.
+#[utoipa::path(
+    get,
+    tag = "balrog",
+    params(
+        ("name" = String, Path, description = "Release name"),
+        ("platform" = String, Path, description = "Build target"),
+        ("locale" = String, Path, description = "Locale"),
+    ),
+    responses(
+        (status = 200, description = "The locale entry", body = Object),
+        (status = 404, description = "No such release, platform or locale", body = Problem),
+    )
+)]
+#[route(
+    "/api/releases/{name}/builds/{platform}/{locale}",
+    method = "GET",
+    method = "HEAD"
+)]
+pub async fn get_locale(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, BalrogError> {
+    let (name, platform, locale) = path.into_inner();
+    let missing = BalrogError::not_found(format!(
+        "Couldn't find locale identified by: {name}, {platform}, {locale}"
+    ));
+    let Ok(release_name) = ReleaseName::parse(&name) else {
+        return Err(missing);
+    };
+    let release = run(&state, "GET", move |store| {
+        store.find_named_release(release_name.as_str())
+    })
+    .await?;
+    let Some(release) = release else {
+        return Err(missing);
+    };
+    let entry = locale_entry(&release.data, &platform, &locale).ok_or(missing)?;
+    Ok(blob_response(entry, false, release.data_version))
+}
+
+/// Replace one locale entry: `{product, data (JSON string), data_version, schema_version,
+/// hashFunction?, alias?, copyTo?}`. Creates the release and platform if missing; `alias` (a
+/// JSON list) adds platforms pointing at this one.
+#[utoipa::path(
+    tag = "balrog",
+    params(
+        ("name" = String, Path, description = "Release name"),
+        ("platform" = String, Path, description = "Build target"),
+        ("locale" = String, Path, description = "Locale"),
+    ),
+    request_body(content = Object, description = "`{product, data, data_version, schema_version, hashFunction?, alias?, copyTo?}`"),
+    responses(
+        (status = 200, description = "Replaced", body = NewDataVersion),
+        (status = 201, description = "A new locale (or release)", body = NewDataVersion),
+        (status = 400, description = "Missing field, product mismatch, outdated data_version, conflict", body = Problem),
+        (status = 401, description = "No user", body = Problem),
+        (status = 403, description = "The release is read-only", body = Problem),
+    )
+)]
+#[put("/api/releases/{name}/builds/{platform}/{locale}")]
+pub async fn put_locale(
+    state: web::Data<AppState>,
+    actor: Actor,
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+    payload: web::Bytes,
+) -> Result<HttpResponse, BalrogError> {
+    let (name, platform, locale) = path.into_inner();
+    let name = ReleaseName::parse(&name)?;
+    let fields = body::fields(&req, &payload)?;
+    let aliases = body::string_list(&fields, "alias")?;
+    let request = partial_edit(&name, &fields, |data| {
+        Ok(BlobEdit::SetLocale {
+            platform,
+            locale,
+            data: Value::Object(object(data)?),
+            aliases,
+        })
+    })?;
+    let outcome = run(&state, "PUT", move |store| {
+        store.edit_named_release(&name, &request, actor.name())
+    })
+    .await?;
+    Ok(written(outcome))
+}
+
+/// Whether a release is read-only: `{"read_only": bool}`.
+#[utoipa::path(
+    tag = "balrog",
+    params(("name" = String, Path, description = "Release name")),
+    responses(
+        (status = 200, description = "The flag", body = ReadOnly),
+        (status = 404, description = "No such release", body = Problem),
+    )
+)]
+#[get("/api/releases/{name}/read_only")]
+pub async fn get_read_only(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, BalrogError> {
+    let name = path_name(&path)?;
+    let lookup = name.clone();
+    let release = run(&state, "GET", move |store| {
+        store.find_named_release(lookup.as_str())
+    })
+    .await?
+    .ok_or_else(|| release_not_found(name.as_str()))?;
+    Ok(HttpResponse::Ok().json(ReadOnly {
+        read_only: release.read_only,
+    }))
+}
+
+/// Set or clear the read-only flag: `{read_only, data_version}`. While set, the blob cannot be
+/// replaced, merged into or have locales changed, and the release cannot be deleted; rules may
+/// still map to it. Setting it when already set changes nothing.
+#[utoipa::path(
+    tag = "balrog",
+    params(("name" = String, Path, description = "Release name")),
+    request_body(content = Object, description = "`{read_only, data_version}`"),
+    responses(
+        (status = 201, description = "Done", body = NewDataVersion),
+        (status = 400, description = "Missing field or outdated data_version", body = Problem),
+        (status = 401, description = "No user", body = Problem),
+        (status = 404, description = "No such release", body = Problem),
+    )
+)]
+#[put("/api/releases/{name}/read_only")]
+pub async fn put_read_only(
+    state: web::Data<AppState>,
+    actor: Actor,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Bytes,
+) -> Result<HttpResponse, BalrogError> {
+    let name = path_name(&path)?;
+    let fields = body::fields(&req, &payload)?;
+    let read_only = required(body::boolean(&fields, "read_only")?, "read_only")?;
+    let data_version = required(body::data_version(&fields)?, "data_version")?;
+    let new_data_version = run(&state, "PUT", move |store| {
+        store.set_release_read_only(name.as_str(), read_only, data_version, actor.name())
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(NewDataVersion { new_data_version }))
+}
+
+/// A value as Balrog's release revisions print it: Python's `str()` of the column.
+fn python_text(value: &Value) -> Value {
+    Value::String(match value {
+        Value::Null => "NULL".to_owned(),
+        Value::Bool(true) => "True".to_owned(),
+        Value::Bool(false) => "False".to_owned(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    })
+}
+
+/// "3 minutes ago", as Balrog's UI shows revision times.
+fn time_ago(timestamp_ms: i64, now_ms: i64) -> String {
+    let seconds = (now_ms - timestamp_ms).max(0) / 1000;
+    let (n, unit) = match seconds {
+        s if s < 60 => (s, "second"),
+        s if s < 3_600 => (s / 60, "minute"),
+        s if s < 86_400 => (s / 3_600, "hour"),
+        s if s < 30 * 86_400 => (s / 86_400, "day"),
+        s if s < 365 * 86_400 => (s / (30 * 86_400), "month"),
+        s => (s / (365 * 86_400), "year"),
+    };
+    format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" })
+}
+
+const RELEASE_FIELDS: [&str; 4] = ["name", "product", "read_only", "data"];
+
+fn release_revision(change: &Change, previous: Option<&Change>, now_ms: i64) -> Value {
+    let different: Vec<&str> = match previous {
+        Some(previous) => RELEASE_FIELDS
+            .into_iter()
+            .filter(|f| change.field(f) != previous.field(f))
+            .collect(),
+        None => Vec::new(),
+    };
+    let field = |f: &str| change.field(f).unwrap_or(Value::Null);
+    json!({
+        "name": change.object_key,
+        "product": python_text(&field("product")),
+        "read_only": python_text(&field("read_only")),
+        "data_version": change.data_version,
+        "change_id": change.change_id,
+        "changed_by": change.changed_by,
+        "timestamp": change.timestamp,
+        "_different": different,
+        "_time_ago": time_ago(change.timestamp, now_ms),
+    })
+}
+
+/// A release's revisions, newest first (no blobs: see `/api/history/view/release/…/data`).
+/// Paged with `?page` and `?limit` (default 10); `count` is the total.
+#[utoipa::path(
+    tag = "balrog",
+    params(
+        ("name" = String, Path, description = "Release name"),
+        ("page" = Option<i64>, Query, description = "Page, from 1"),
+        ("limit" = Option<i64>, Query, description = "Revisions per page (default 10)"),
+    ),
+    responses(
+        (status = 200, description = "`{\"count\", \"revisions\": [...]}`", body = Object),
+        (status = 400, description = "Bad page or limit", body = Problem),
+        (status = 404, description = "No such release", body = Problem),
+    )
+)]
+#[get("/api/releases/{name}/revisions")]
+pub async fn release_revisions(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, BalrogError> {
+    let name = path_name(&path)?;
+    let page = PageRequest::from_query(&query_pairs(&req)?)?;
+    let key = name.to_string();
+    let (exists, revisions) = run(&state, "GET", move |store| {
+        let exists = store.find_named_release(&key)?.is_some();
+        // One more than the page, to tell what the page's oldest revision changed.
+        let revisions =
+            store.list_revisions(ChangeTable::Releases, &key, page.limit + 1, page.offset())?;
+        Ok((exists, revisions))
+    })
+    .await?;
+    if !exists {
+        return Err(BalrogError::not_found("Requested release does not exist"));
+    }
+    let now_ms = i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
+        .unwrap_or(i64::MAX);
+    let changes = &revisions.changes;
+    let listed: Vec<Value> = changes
+        .iter()
+        .take(usize::try_from(page.limit).unwrap_or(usize::MAX))
+        .enumerate()
+        .map(|(i, change)| release_revision(change, changes.get(i + 1), now_ms))
+        .collect();
+    let mut response = HttpResponse::Ok();
+    paged(&mut response, req.path(), page, revisions.total);
+    Ok(response.json(json!({"count": revisions.total, "revisions": listed})))
+}
+
+/// Revert a release's blob and product to one of its revisions (by `change_id`), as a new
+/// version. Answers `Excellent!`.
+#[utoipa::path(
+    tag = "balrog",
+    params(("name" = String, Path, description = "Release name")),
+    request_body(content = Object, description = "`{\"change_id\": n}`"),
+    responses(
+        (status = 200, description = "`Excellent!` as text/plain", body = String, content_type = "text/plain"),
+        (status = 400, description = "Missing or invalid change_id, or one of another release", body = Problem),
+        (status = 401, description = "No user", body = Problem),
+        (status = 403, description = "The release is read-only", body = Problem),
+        (status = 404, description = "No such release", body = Problem),
+    )
+)]
+#[post("/api/releases/{name}/revisions")]
+pub async fn revert_release(
+    state: web::Data<AppState>,
+    actor: Actor,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Bytes,
+) -> Result<HttpResponse, BalrogError> {
+    let name = path_name(&path)?;
+    let fields = body::fields(&req, &payload)?;
+    let lookup = name.clone();
+    let exists = run(&state, "POST", move |store| {
+        store.find_named_release(lookup.as_str())
+    })
+    .await?;
+    if exists.is_none() {
+        return Err(BalrogError::not_found("bad release"));
+    }
+    let change_id = change_id(&fields)?;
+    run(&state, "POST", move |store| {
+        store.revert_named_release(name.as_str(), change_id, actor.name())
+    })
+    .await?;
+    Ok(excellent())
+}
+
+/// The distinct values of one release column (`name`, `product`, `read_only`,
+/// `data_version`): `{"count": n, "<column>": [...]}`.
+#[utoipa::path(
+    tag = "balrog",
+    params(("column" = String, Path, description = "name, product, read_only or data_version")),
+    responses(
+        (status = 200, description = "The distinct values, sorted", body = Object),
+        (status = 404, description = "No such column", body = Problem),
+    )
+)]
+#[get("/api/releases/columns/{column}")]
+pub async fn release_column(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, BalrogError> {
+    let column = path.into_inner();
+    let name = column.clone();
+    let values = run(&state, "GET", move |store| {
+        store.release_column_values(&name)
+    })
+    .await?
+    .ok_or_else(|| BalrogError::not_found("Requested column does not exist"))?;
+    let mut response = HttpResponse::Ok();
+    total_count(&mut response, values.len());
+    Ok(response.json(json!({"count": values.len(), column: values})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn revision_values_print_as_python_does() {
+        assert_eq!(python_text(&json!(true)), json!("True"));
+        assert_eq!(python_text(&Value::Null), json!("NULL"));
+        assert_eq!(python_text(&json!("Firefox")), json!("Firefox"));
+        assert_eq!(python_text(&json!(3)), json!("3"));
+    }
+
+    #[test]
+    fn times_ago_pick_the_largest_unit() {
+        assert_eq!(time_ago(0, 1_000), "1 second ago");
+        assert_eq!(time_ago(0, 59_000), "59 seconds ago");
+        assert_eq!(time_ago(0, 120_000), "2 minutes ago");
+        assert_eq!(time_ago(0, 3 * 3_600_000), "3 hours ago");
+        assert_eq!(time_ago(0, 86_400_000), "1 day ago");
+        assert_eq!(time_ago(0, 400 * 86_400_000), "1 year ago");
+        assert_eq!(time_ago(5_000, 0), "0 seconds ago");
+    }
+}

@@ -1,0 +1,171 @@
+//! Change records: the history every write to a rule or a named release leaves behind, written
+//! in the same transaction as the write (research/balrog.md §b.2).
+//!
+//! As in Balrog, an insert leaves two records (one with only the key and no data, a millisecond
+//! before, then the full row), an update leaves the full new row, and a delete leaves a record
+//! with only the key. Records without a row (and so without a `data_version`) are markers: the
+//! revision listings leave them out.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The kinds of objects with a history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeTable {
+    Rules,
+    Releases,
+}
+
+impl ChangeTable {
+    /// The name stored with each record.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeTable::Rules => "rules",
+            ChangeTable::Releases => "releases",
+        }
+    }
+
+    /// Reads the table segment of `/history/{view|diff}/{table}/…`: Balrog's singular names
+    /// (`rule`, `release`) and the plural ones.
+    pub fn parse(text: &str) -> Option<ChangeTable> {
+        match text {
+            "rule" | "rules" => Some(ChangeTable::Rules),
+            "release" | "releases" => Some(ChangeTable::Releases),
+            _ => None,
+        }
+    }
+
+    /// The fields a record of this table has, row columns and record metadata alike.
+    pub fn fields(self) -> &'static [&'static str] {
+        match self {
+            ChangeTable::Rules => &[
+                "rule_id",
+                "alias",
+                "priority",
+                "mapping",
+                "fallbackMapping",
+                "backgroundRate",
+                "update_type",
+                "product",
+                "version",
+                "channel",
+                "buildTarget",
+                "buildID",
+                "locale",
+                "osVersion",
+                "memory",
+                "instructionSet",
+                "distribution",
+                "distVersion",
+                "headerArchitecture",
+                "mig64",
+                "jaws",
+                "whitelist",
+                "comment",
+                "data_version",
+                "change_id",
+                "changed_by",
+                "timestamp",
+            ],
+            ChangeTable::Releases => &[
+                "name",
+                "product",
+                "read_only",
+                "data",
+                "data_version",
+                "change_id",
+                "changed_by",
+                "timestamp",
+            ],
+        }
+    }
+}
+
+/// One history record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    pub change_id: i64,
+    pub table: ChangeTable,
+    /// The object's key: a rule id, or a release name.
+    pub object_key: String,
+    pub changed_by: String,
+    /// Milliseconds since the Unix epoch, as Balrog records them.
+    pub timestamp: i64,
+    /// `None` on the marker records of inserts and deletes.
+    pub data_version: Option<i64>,
+    /// The full row as it was after the change, in Balrog's JSON shape; `None` on markers.
+    pub row: Option<Value>,
+}
+
+impl Change {
+    /// One field of the record, as `/history/view` shows it: a row column (`Null` when the
+    /// record has no row) or the record's own metadata. `None` for a field the table lacks.
+    pub fn field(&self, field: &str) -> Option<Value> {
+        if !self.table.fields().contains(&field) {
+            return None;
+        }
+        Some(match field {
+            "change_id" => Value::from(self.change_id),
+            "changed_by" => Value::String(self.changed_by.clone()),
+            "timestamp" => Value::from(self.timestamp),
+            "data_version" => self.data_version.map(Value::from).unwrap_or(Value::Null),
+            "rule_id" if self.table == ChangeTable::Rules => self
+                .object_key
+                .parse::<i64>()
+                .map(Value::from)
+                .unwrap_or(Value::Null),
+            "name" if self.table == ChangeTable::Releases => Value::String(self.object_key.clone()),
+            column => self
+                .row
+                .as_ref()
+                .and_then(|row| row.get(column))
+                .cloned()
+                .unwrap_or(Value::Null),
+        })
+    }
+
+    /// Whether this record holds a row (and not an insert or delete marker).
+    pub fn has_row(&self) -> bool {
+        self.row.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn fields_come_from_the_row_or_the_record() {
+        let change = Change {
+            change_id: 5,
+            table: ChangeTable::Rules,
+            object_key: "3".into(),
+            changed_by: "alice".into(),
+            timestamp: 1_451_610_061_000,
+            data_version: Some(2),
+            row: Some(json!({"rule_id": 3, "priority": 90, "mapping": null})),
+        };
+        assert_eq!(change.field("priority"), Some(json!(90)));
+        assert_eq!(change.field("mapping"), Some(Value::Null));
+        assert_eq!(change.field("rule_id"), Some(json!(3)));
+        assert_eq!(change.field("changed_by"), Some(json!("alice")));
+        assert_eq!(change.field("data_version"), Some(json!(2)));
+        assert_eq!(change.field("name"), None, "rules have no name");
+        let marker = Change {
+            row: None,
+            data_version: None,
+            ..change
+        };
+        assert_eq!(marker.field("priority"), Some(Value::Null));
+        assert!(!marker.has_row());
+    }
+
+    #[test]
+    fn tables_take_singular_and_plural_names() {
+        assert_eq!(ChangeTable::parse("rule"), Some(ChangeTable::Rules));
+        assert_eq!(ChangeTable::parse("releases"), Some(ChangeTable::Releases));
+        assert_eq!(ChangeTable::parse("permissions"), None);
+    }
+}

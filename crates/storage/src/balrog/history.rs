@@ -1,0 +1,190 @@
+//! The `changes` table: writing one record per change (inside the writer's transaction) and
+//! reading revisions back.
+
+use diesel::prelude::*;
+use serde_json::Value;
+use shiplog_domain::balrog::{Change, ChangeTable};
+
+use super::rows::{ChangeRow, NewChangeRow};
+use crate::connection::{AnyConnection, Store};
+use crate::error::{StorageError, StorageResult};
+use crate::schema::changes;
+
+/// The largest page of revisions one request may ask for: a page of release revisions holds
+/// whole blobs in memory.
+pub const MAX_REVISION_LIMIT: i64 = 1000;
+
+/// One page of an object's revisions, newest first, and how many there are in all.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Revisions {
+    pub total: i64,
+    pub changes: Vec<Change>,
+}
+
+fn insert(conn: &mut AnyConnection, record: NewChangeRow<'_>) -> StorageResult<()> {
+    diesel::insert_into(changes::table)
+        .values(record)
+        .execute(conn)?;
+    Ok(())
+}
+
+fn row_text(row: &Value) -> StorageResult<String> {
+    serde_json::to_string(row).map_err(|e| StorageError::Corrupt(e.to_string()))
+}
+
+/// An insert: a key-only marker a millisecond before, then the full row (Balrog's layout).
+pub(crate) fn record_insert(
+    conn: &mut AnyConnection,
+    table: ChangeTable,
+    key: &str,
+    changed_by: &str,
+    at: i64,
+    data_version: i64,
+    row: &Value,
+) -> StorageResult<()> {
+    insert(
+        conn,
+        NewChangeRow {
+            table_name: table.as_str(),
+            object_key: key,
+            changed_by,
+            changed_at: at - 1,
+            data_version: None,
+            row_data: None,
+        },
+    )?;
+    record_update(conn, table, key, changed_by, at, data_version, row)
+}
+
+/// An update: the full row as it now is.
+pub(crate) fn record_update(
+    conn: &mut AnyConnection,
+    table: ChangeTable,
+    key: &str,
+    changed_by: &str,
+    at: i64,
+    data_version: i64,
+    row: &Value,
+) -> StorageResult<()> {
+    insert(
+        conn,
+        NewChangeRow {
+            table_name: table.as_str(),
+            object_key: key,
+            changed_by,
+            changed_at: at,
+            data_version: Some(data_version),
+            row_data: Some(row_text(row)?),
+        },
+    )
+}
+
+/// A delete: a key-only marker.
+pub(crate) fn record_delete(
+    conn: &mut AnyConnection,
+    table: ChangeTable,
+    key: &str,
+    changed_by: &str,
+    at: i64,
+) -> StorageResult<()> {
+    insert(
+        conn,
+        NewChangeRow {
+            table_name: table.as_str(),
+            object_key: key,
+            changed_by,
+            changed_at: at,
+            data_version: None,
+            row_data: None,
+        },
+    )
+}
+
+/// The newest record of `key` at `data_version` (the ancestor of a 3-way merge).
+pub(crate) fn record_at_version(
+    conn: &mut AnyConnection,
+    table: ChangeTable,
+    key: &str,
+    data_version: i64,
+) -> StorageResult<Option<Change>> {
+    changes::table
+        .filter(changes::table_name.eq(table.as_str()))
+        .filter(changes::object_key.eq(key))
+        .filter(changes::data_version.eq(data_version))
+        .order(changes::change_id.desc())
+        .select(ChangeRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(ChangeRow::into_domain)
+        .transpose()
+}
+
+pub(crate) fn find_change(
+    conn: &mut AnyConnection,
+    table: ChangeTable,
+    change_id: i64,
+) -> StorageResult<Option<Change>> {
+    changes::table
+        .filter(changes::change_id.eq(change_id))
+        .filter(changes::table_name.eq(table.as_str()))
+        .select(ChangeRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(ChangeRow::into_domain)
+        .transpose()
+}
+
+impl Store {
+    /// One history record of a table, by id.
+    pub fn find_change(&self, table: ChangeTable, change_id: i64) -> StorageResult<Option<Change>> {
+        self.read(|conn| find_change(conn, table, change_id))
+    }
+
+    /// The revision of the same object before `change` (markers skipped), if any.
+    pub fn previous_change(&self, change: &Change) -> StorageResult<Option<Change>> {
+        self.read(|conn| {
+            changes::table
+                .filter(changes::table_name.eq(change.table.as_str()))
+                .filter(changes::object_key.eq(&change.object_key))
+                .filter(changes::change_id.lt(change.change_id))
+                .filter(changes::data_version.is_not_null())
+                .order(changes::change_id.desc())
+                .select(ChangeRow::as_select())
+                .first(conn)
+                .optional()?
+                .map(ChangeRow::into_domain)
+                .transpose()
+        })
+    }
+
+    /// An object's revisions (markers left out), newest first: `limit` of them after skipping
+    /// `offset`, with the total count.
+    pub fn list_revisions(
+        &self,
+        table: ChangeTable,
+        key: &str,
+        limit: i64,
+        offset: i64,
+    ) -> StorageResult<Revisions> {
+        self.read(|conn| {
+            let of_object = changes::table
+                .filter(changes::table_name.eq(table.as_str()))
+                .filter(changes::object_key.eq(key))
+                .filter(changes::data_version.is_not_null());
+            let total: i64 = of_object.count().get_result(conn)?;
+            let rows: Vec<ChangeRow> = of_object
+                .order(changes::change_id.desc())
+                .limit(limit)
+                .offset(offset)
+                .select(ChangeRow::as_select())
+                .load(conn)?;
+            Ok(Revisions {
+                total,
+                changes: rows
+                    .into_iter()
+                    .map(ChangeRow::into_domain)
+                    .collect::<StorageResult<_>>()?,
+            })
+        })
+    }
+}

@@ -1,0 +1,627 @@
+//! Named releases: the Balrog columns of the `releases` table, their blob edits with the 3-way
+//! merge, the read-only flag, deletion and revert.
+//!
+//! A release created here is a ledger release too (DESIGN.md §3): the acting user started it
+//! now, with no platforms or packages yet. Deleting it through Balrog removes the row, unless
+//! the ledger has recorded packages for it: then only its Balrog face goes (name, product,
+//! blob), and the ledger keeps what happened.
+
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use serde_json::{json, Value};
+use shiplog_domain::balrog::blob::has_locale;
+use shiplog_domain::balrog::named_release::{initial_blob, validate_blob};
+use shiplog_domain::balrog::{merge3, BlobEdit, ChangeTable, NamedRelease, ReleaseName};
+use shiplog_domain::{timestamp, ReleaseId};
+use time::{OffsetDateTime, PrimitiveDateTime};
+
+use super::history::{find_change, record_at_version, record_delete, record_insert, record_update};
+use super::now_millis;
+use super::refusal::BalrogRefusal;
+use super::rows::{NamedReleaseRow, NewNamedReleaseRow};
+use super::rules::{distinct_values, distinct_values_sql, ColumnKind};
+use crate::connection::{AnyConnection, Store};
+use crate::error::{StorageError, StorageResult};
+use crate::schema::{packages, releases, rules};
+use crate::sql::{Conditions, Sql, Value as Bind};
+
+/// How often a blob edit re-reads and re-merges when other writers keep moving the release on
+/// between its read and its conditional UPDATE.
+const EDIT_ATTEMPTS: usize = 16;
+
+/// A named release as `GET /releases` lists it: no blob, but the rules that point at it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedReleaseInfo {
+    pub name: String,
+    pub product: String,
+    pub data_version: i64,
+    pub read_only: bool,
+    /// Rules whose mapping or fallbackMapping is this release, by id.
+    pub rule_ids: Vec<i64>,
+}
+
+/// A partial change to a release blob (`POST /releases/{name}` and the locale `PUT`), creating
+/// the release when it does not exist.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReleaseEdit {
+    pub product: String,
+    /// The version the change was made against; required when the release exists.
+    pub data_version: Option<i64>,
+    /// For a release this edit creates.
+    pub schema_version: i64,
+    pub hash_function: Option<String>,
+    pub edit: BlobEdit,
+    /// Further releases the same edit is made to (each at its current version).
+    pub copy_to: Vec<ReleaseName>,
+}
+
+/// What a write did to the release it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EditOutcome {
+    pub data_version: i64,
+    /// Something new was made: the release, or (for a locale edit) the locale entry.
+    pub created: bool,
+}
+
+fn to_db(ts: OffsetDateTime) -> PrimitiveDateTime {
+    let ts = timestamp::to_storage_precision(ts);
+    PrimitiveDateTime::new(ts.date(), ts.time())
+}
+
+fn load(conn: &mut AnyConnection, name: &str) -> StorageResult<Option<NamedRelease>> {
+    releases::table
+        .filter(releases::name.eq(name))
+        .select(NamedReleaseRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(NamedReleaseRow::into_domain)
+        .transpose()
+}
+
+fn not_found(name: &str) -> StorageError {
+    BalrogRefusal::ReleaseNotFound(name.to_owned()).into()
+}
+
+fn blob_text(blob: &Value) -> StorageResult<String> {
+    serde_json::to_string(blob).map_err(|e| StorageError::Corrupt(e.to_string()))
+}
+
+/// The release as its history records it.
+fn history_row(release: &NamedRelease) -> Value {
+    json!({
+        "id": release.id.to_string(),
+        "name": release.name,
+        "product": release.product,
+        "read_only": release.read_only,
+        "data_version": release.data_version,
+        "data": release.data,
+    })
+}
+
+fn is_unique_violation(err: &StorageError) -> bool {
+    matches!(
+        err,
+        StorageError::Backend(DieselError::DatabaseError(
+            DatabaseErrorKind::UniqueViolation,
+            _
+        ))
+    )
+}
+
+fn insert(
+    conn: &mut AnyConnection,
+    name: &str,
+    product: &str,
+    blob: Value,
+    changed_by: &str,
+    at: i64,
+) -> StorageResult<NamedRelease> {
+    validate_blob(name, &blob)?;
+    let release = NamedRelease {
+        id: ReleaseId::new(),
+        name: name.to_owned(),
+        product: product.to_owned(),
+        data: blob,
+        read_only: false,
+        data_version: 1,
+    };
+    diesel::insert_into(releases::table)
+        .values(NewNamedReleaseRow {
+            id: release.id.to_string(),
+            user_name: changed_by,
+            stime: to_db(OffsetDateTime::now_utc()),
+            name,
+            product,
+            data: blob_text(&release.data)?,
+            read_only: false,
+            data_version: 1,
+        })
+        .execute(conn)?;
+    record_insert(
+        conn,
+        ChangeTable::Releases,
+        name,
+        changed_by,
+        at,
+        1,
+        &history_row(&release),
+    )?;
+    Ok(release)
+}
+
+/// Makes `edit` to the release, as made against its version `base`, and returns the new
+/// version. When `base` is older than the current version, the edit is 3-way merged with what
+/// changed since (the blob at `base` is the ancestor); a real conflict, or a `base` that never
+/// existed, is refused as outdated. `product` replaces the stored product when given.
+fn apply_edit(
+    conn: &mut AnyConnection,
+    name: &str,
+    base: i64,
+    product: Option<&str>,
+    edit: &BlobEdit,
+    changed_by: &str,
+    at: i64,
+) -> StorageResult<i64> {
+    for _ in 0..EDIT_ATTEMPTS {
+        let tip = load(conn, name)?.ok_or_else(|| not_found(name))?;
+        if tip.read_only {
+            return Err(BalrogRefusal::ReadOnly(name.to_owned()).into());
+        }
+        let merged = if base == tip.data_version {
+            edit.apply(&tip.data)
+        } else if (1..tip.data_version).contains(&base) {
+            let ancestor = record_at_version(conn, ChangeTable::Releases, name, base)?
+                .and_then(|change| change.row)
+                // A release deleted and re-created under the same name has a history of its
+                // own: an ancestor from before that is no ancestor.
+                .filter(|row| row.get("id").and_then(Value::as_str) == Some(&tip.id.to_string()))
+                .and_then(|row| row.get("data").cloned())
+                .ok_or(BalrogRefusal::Outdated)?;
+            let edited = edit.apply(&ancestor);
+            merge3(&ancestor, &tip.data, &edited).map_err(BalrogRefusal::MergeConflict)?
+        } else {
+            return Err(BalrogRefusal::Outdated.into());
+        };
+        validate_blob(name, &merged)?;
+        let next = NamedRelease {
+            product: product.unwrap_or(&tip.product).to_owned(),
+            data: merged,
+            data_version: tip.data_version + 1,
+            ..tip.clone()
+        };
+        let updated = diesel::update(
+            releases::table
+                .filter(releases::id.eq(tip.id.to_string()))
+                .filter(releases::data_version.eq(tip.data_version)),
+        )
+        .set((
+            releases::product.eq(&next.product),
+            releases::data.eq(blob_text(&next.data)?),
+            releases::data_version.eq(next.data_version),
+        ))
+        .execute(conn)?;
+        if updated == 1 {
+            record_update(
+                conn,
+                ChangeTable::Releases,
+                name,
+                changed_by,
+                at,
+                next.data_version,
+                &history_row(&next),
+            )?;
+            return Ok(next.data_version);
+        }
+        // Another writer moved the release on since we read it: read again and merge.
+    }
+    Err(StorageError::Conflict(format!(
+        "release {name} kept changing while an edit was being merged"
+    )))
+}
+
+fn edit_release(
+    conn: &mut AnyConnection,
+    primary: &str,
+    request: &ReleaseEdit,
+    changed_by: &str,
+    at: i64,
+) -> StorageResult<EditOutcome> {
+    let mut outcome = None;
+    // Rows are visited in name order whatever the request's order, so two edits of the same
+    // releases on PostgreSQL lock them in the same order and cannot deadlock.
+    let mut names: Vec<&str> = std::iter::once(primary)
+        .chain(request.copy_to.iter().map(ReleaseName::as_str))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    for name in names {
+        let is_primary = name == primary;
+        let (base, created_release, had_locale) = match load(conn, name)? {
+            None => {
+                let blob = initial_blob(
+                    name,
+                    request.schema_version,
+                    request.hash_function.as_deref(),
+                );
+                insert(conn, name, &request.product, blob, changed_by, at)?;
+                (1, true, false)
+            }
+            Some(current) => {
+                let base = if is_primary {
+                    check_primary(&current, request)?
+                } else {
+                    current.data_version
+                };
+                let had_locale = match &request.edit {
+                    BlobEdit::SetLocale {
+                        platform, locale, ..
+                    } => has_locale(&current.data, platform, locale),
+                    _ => true,
+                };
+                (base, false, had_locale)
+            }
+        };
+        let data_version = apply_edit(conn, name, base, None, &request.edit, changed_by, at)?;
+        if is_primary {
+            outcome = Some(EditOutcome {
+                data_version,
+                created: created_release || !had_locale,
+            });
+        }
+    }
+    outcome.ok_or_else(|| not_found(primary))
+}
+
+/// The checks Balrog makes on the release a partial edit names: a version to merge against,
+/// the same product, the same hash function.
+fn check_primary(current: &NamedRelease, request: &ReleaseEdit) -> StorageResult<i64> {
+    let base = request
+        .data_version
+        .ok_or(BalrogRefusal::DataVersionMissing(
+            "Release exists, data_version must be provided",
+        ))?;
+    if request.product != current.product {
+        return Err(BalrogRefusal::ProductMismatch {
+            given: request.product.clone(),
+            stored: current.product.clone(),
+            release: current.name.clone(),
+        }
+        .into());
+    }
+    if let (Some(given), Some(stored)) = (
+        request.hash_function.as_deref(),
+        current.data.get("hashFunction").and_then(Value::as_str),
+    ) {
+        if given != stored {
+            return Err(BalrogRefusal::HashFunctionMismatch {
+                given: given.to_owned(),
+                stored: stored.to_owned(),
+                release: current.name.clone(),
+            }
+            .into());
+        }
+    }
+    Ok(base)
+}
+
+/// `name` starts with `prefix`, compared exactly (SQLite's LIKE ignores case).
+fn prefix_condition(conditions: &mut Conditions, prefix: &str) {
+    conditions
+        .and()
+        .push("substr(r.name, 1, length(")
+        .bind(Bind::Text(prefix.to_owned()))
+        .push(")) = ")
+        .bind(Bind::Text(prefix.to_owned()));
+}
+
+#[derive(QueryableByName)]
+struct InfoRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    name: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    product: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    data_version: i64,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    read_only: bool,
+}
+
+#[derive(QueryableByName)]
+struct MappedRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    name: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    rule_id: i64,
+}
+
+impl Store {
+    /// Named releases, by name, with the rules pointing at each: all of them, or those of one
+    /// product, or those whose name starts with a prefix.
+    pub fn list_named_releases(
+        &self,
+        product: Option<&str>,
+        name_prefix: Option<&str>,
+    ) -> StorageResult<Vec<NamedReleaseInfo>> {
+        let mut conditions = Conditions::new(self.backend());
+        conditions.and().push("r.name IS NOT NULL");
+        if let Some(product) = product {
+            conditions
+                .and()
+                .push("r.product = ")
+                .bind(Bind::Text(product.to_owned()));
+        }
+        if let Some(prefix) = name_prefix {
+            prefix_condition(&mut conditions, prefix);
+        }
+        let mut releases_sql = Sql::new(self.backend());
+        releases_sql.push("SELECT r.name, r.product, r.data_version, r.read_only FROM releases r");
+        conditions.write_where(&mut releases_sql);
+        releases_sql.push(" ORDER BY r.name");
+        let mut mapped_sql = Sql::new(self.backend());
+        mapped_sql.push(
+            "SELECT r.name, u.rule_id FROM releases r \
+             JOIN rules u ON (u.mapping = r.name OR u.fallback_mapping = r.name)",
+        );
+        conditions.write_where(&mut mapped_sql);
+        mapped_sql.push(" ORDER BY u.rule_id");
+        let (releases_query, mapped_query) = (releases_sql.into_query(), mapped_sql.into_query());
+        self.read(|conn| {
+            let rows: Vec<InfoRow> = releases_query.load(conn)?;
+            let mapped: Vec<MappedRow> = mapped_query.load(conn)?;
+            let mut rule_ids: HashMap<String, Vec<i64>> = HashMap::new();
+            for row in mapped {
+                rule_ids.entry(row.name).or_default().push(row.rule_id);
+            }
+            Ok(rows
+                .into_iter()
+                .map(|row| NamedReleaseInfo {
+                    rule_ids: rule_ids.remove(&row.name).unwrap_or_default(),
+                    name: row.name,
+                    product: row.product,
+                    data_version: row.data_version,
+                    read_only: row.read_only,
+                })
+                .collect())
+        })
+    }
+
+    /// One named release with its blob.
+    pub fn find_named_release(&self, name: &str) -> StorageResult<Option<NamedRelease>> {
+        self.read(|conn| load(conn, name))
+    }
+
+    /// Creates a named release (`POST /releases`); refused if the name is taken.
+    pub fn insert_named_release(
+        &self,
+        name: &ReleaseName,
+        product: &str,
+        blob: &Value,
+        changed_by: &str,
+    ) -> StorageResult<NamedRelease> {
+        let at = now_millis();
+        let exists = || StorageError::from(BalrogRefusal::ReleaseExists(name.to_string()));
+        self.write(|conn| {
+            if load(conn, name.as_str())?.is_some() {
+                return Err(exists());
+            }
+            insert(conn, name.as_str(), product, blob.clone(), changed_by, at)
+        })
+        .map_err(|e| if is_unique_violation(&e) { exists() } else { e })
+    }
+
+    /// Replaces a release's blob and product (`PUT /releases/{name}`), creating the release if
+    /// it does not exist; an existing one needs the version the blob was based on.
+    pub fn put_named_release(
+        &self,
+        name: &ReleaseName,
+        product: &str,
+        blob: &Value,
+        data_version: Option<i64>,
+        changed_by: &str,
+    ) -> StorageResult<EditOutcome> {
+        let at = now_millis();
+        self.write_creating(|conn| match load(conn, name.as_str())? {
+            None => {
+                insert(conn, name.as_str(), product, blob.clone(), changed_by, at)?;
+                Ok(EditOutcome {
+                    data_version: 1,
+                    created: true,
+                })
+            }
+            Some(_) => {
+                let base = data_version.ok_or(BalrogRefusal::DataVersionMissing(
+                    "data_version field is missing",
+                ))?;
+                let data_version = apply_edit(
+                    conn,
+                    name.as_str(),
+                    base,
+                    Some(product),
+                    &BlobEdit::Replace(blob.clone()),
+                    changed_by,
+                    at,
+                )?;
+                Ok(EditOutcome {
+                    data_version,
+                    created: false,
+                })
+            }
+        })
+    }
+
+    /// A partial edit of a release blob (and of its `copy_to` releases), creating releases that
+    /// do not exist, all in one transaction.
+    pub fn edit_named_release(
+        &self,
+        name: &ReleaseName,
+        request: &ReleaseEdit,
+        changed_by: &str,
+    ) -> StorageResult<EditOutcome> {
+        let at = now_millis();
+        self.write_creating(|conn| edit_release(conn, name.as_str(), request, changed_by, at))
+    }
+
+    /// Sets or clears the read-only flag, if the release is still at `data_version`. Setting a
+    /// flag that is already set changes nothing (and answers the version given, as Balrog).
+    pub fn set_release_read_only(
+        &self,
+        name: &str,
+        read_only: bool,
+        data_version: i64,
+        changed_by: &str,
+    ) -> StorageResult<i64> {
+        let at = now_millis();
+        self.write(|conn| {
+            let current = load(conn, name)?.ok_or_else(|| not_found(name))?;
+            if read_only && current.read_only {
+                return Ok(data_version);
+            }
+            let updated = diesel::update(
+                releases::table
+                    .filter(releases::id.eq(current.id.to_string()))
+                    .filter(releases::data_version.eq(data_version)),
+            )
+            .set((
+                releases::read_only.eq(read_only),
+                releases::data_version.eq(data_version + 1),
+            ))
+            .execute(conn)?;
+            if updated == 0 {
+                return Err(BalrogRefusal::Outdated.into());
+            }
+            let next = NamedRelease {
+                read_only,
+                data_version: data_version + 1,
+                ..current
+            };
+            record_update(
+                conn,
+                ChangeTable::Releases,
+                name,
+                changed_by,
+                at,
+                next.data_version,
+                &history_row(&next),
+            )?;
+            Ok(next.data_version)
+        })
+    }
+
+    /// Deletes a named release at `data_version`. Refused while it is read-only or while a rule
+    /// maps to it.
+    pub fn delete_named_release(
+        &self,
+        name: &str,
+        data_version: i64,
+        changed_by: &str,
+    ) -> StorageResult<()> {
+        let at = now_millis();
+        self.write(|conn| {
+            let current = load(conn, name)?.ok_or_else(|| not_found(name))?;
+            if current.read_only {
+                return Err(BalrogRefusal::ReadOnly(name.to_owned()).into());
+            }
+            let rule_ids: Vec<i64> = rules::table
+                .filter(rules::mapping.eq(name).or(rules::fallback_mapping.eq(name)))
+                .select(rules::rule_id)
+                .order(rules::rule_id)
+                .load(conn)?;
+            if !rule_ids.is_empty() {
+                return Err(BalrogRefusal::ReleaseInUse {
+                    name: name.to_owned(),
+                    rule_ids,
+                }
+                .into());
+            }
+            let id = current.id.to_string();
+            let has_packages: i64 = packages::table
+                .filter(packages::release_id.eq(&id))
+                .count()
+                .get_result(conn)?;
+            let this_version = releases::table
+                .filter(releases::id.eq(&id))
+                .filter(releases::data_version.eq(data_version));
+            let changed = if has_packages > 0 {
+                diesel::update(this_version)
+                    .set((
+                        releases::name.eq(None::<String>),
+                        releases::product.eq(None::<String>),
+                        releases::data.eq(None::<String>),
+                        releases::read_only.eq(false),
+                        releases::data_version.eq(None::<i64>),
+                    ))
+                    .execute(conn)?
+            } else {
+                diesel::delete(this_version).execute(conn)?
+            };
+            if changed == 0 {
+                return Err(BalrogRefusal::Outdated.into());
+            }
+            record_delete(conn, ChangeTable::Releases, name, changed_by, at)
+        })
+    }
+
+    /// Makes the release's blob and product what they were at history record `change_id`, as a
+    /// new version.
+    pub fn revert_named_release(
+        &self,
+        name: &str,
+        change_id: i64,
+        changed_by: &str,
+    ) -> StorageResult<i64> {
+        let at = now_millis();
+        self.write(|conn| {
+            let current = load(conn, name)?.ok_or_else(|| not_found(name))?;
+            let change = find_change(conn, ChangeTable::Releases, change_id)?
+                .ok_or(BalrogRefusal::ChangeNotFound(change_id))?;
+            if change.object_key != name {
+                return Err(BalrogRefusal::ChangeOfOtherObject("name").into());
+            }
+            let row = change.row.ok_or(BalrogRefusal::ChangeNotFound(change_id))?;
+            let (Some(data), Some(product)) =
+                (row.get("data"), row.get("product").and_then(Value::as_str))
+            else {
+                return Err(BalrogRefusal::ChangeNotFound(change_id).into());
+            };
+            apply_edit(
+                conn,
+                name,
+                current.data_version,
+                Some(product),
+                &BlobEdit::Replace(data.clone()),
+                changed_by,
+                at,
+            )
+        })
+    }
+
+    /// The distinct values of a named-release column (`None`: no such column).
+    pub fn release_column_values(&self, column: &str) -> StorageResult<Option<Vec<Value>>> {
+        let (sql_column, kind) = match column {
+            "name" => ("name", ColumnKind::Text),
+            "product" => ("product", ColumnKind::Text),
+            "read_only" => ("read_only", ColumnKind::Boolean),
+            "data_version" => ("data_version", ColumnKind::Integer),
+            _ => return Ok(None),
+        };
+        let sql = distinct_values_sql(self, "releases", sql_column, Some("name IS NOT NULL"));
+        self.read(|conn| distinct_values(conn, sql, kind).map(Some))
+    }
+
+    /// A write that may create a release: two requests creating the same name at once collide
+    /// on its UNIQUE index; the loser runs again and finds the release there.
+    fn write_creating<T>(
+        &self,
+        f: impl Fn(&mut AnyConnection) -> StorageResult<T>,
+    ) -> StorageResult<T> {
+        let mut attempts = 0;
+        loop {
+            match self.write(&f) {
+                Err(err) if is_unique_violation(&err) && attempts < 3 => attempts += 1,
+                other => return other,
+            }
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! Compatibility with the real `balrogclient` 2.0 from PyPI: a Python virtualenv gets it
+//! installed once (kept under the target directory), then `tests/compat/balrogclient_flow.py`
+//! drives release, locale, read-only and rule updates against a spawned server on each
+//! backend. Only the client's Auth0 token fetch is stubbed.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::json;
+use shiplog_tests::TestServer;
+
+/// Where the virtualenv lives: beside the build output, so `cargo clean` removes it.
+fn venv_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    target.join("compat-venv-balrogclient-2.0")
+}
+
+fn run(command: &mut Command) -> bool {
+    command.status().is_ok_and(|s| s.success())
+}
+
+/// A Python with balrogclient 2.0 importable, installing it when needed.
+fn python_with_balrogclient() -> PathBuf {
+    let venv = venv_dir();
+    let python = venv.join("bin").join("python");
+    let ready = |python: &Path| {
+        run(Command::new(python).args([
+            "-c",
+            "import importlib.metadata as m, sys; sys.exit(m.version('balrogclient') != '2.0')",
+        ]))
+    };
+    if python.exists() && ready(&python) {
+        return python;
+    }
+    let _ = std::fs::remove_dir_all(&venv);
+    assert!(
+        run(Command::new("python3").arg("-m").arg("venv").arg(&venv)),
+        "python3 -m venv failed: install python3 and python3-venv (.ci/run does)"
+    );
+    assert!(
+        run(Command::new(&python).args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "balrogclient==2.0",
+        ])),
+        "pip could not install balrogclient==2.0 from PyPI"
+    );
+    assert!(
+        ready(&python),
+        "balrogclient 2.0 is not importable after installing it"
+    );
+    python
+}
+
+#[test]
+fn balrogclient_manages_releases_locales_and_rules_unchanged() {
+    let python = python_with_balrogclient();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("compat/balrogclient_flow.py");
+    TestServer::each_backend(|server| {
+        // The rule the client will update; its mapping must name an existing release.
+        let auth = [
+            ("Authorization", "Bearer setup"),
+            ("Content-Type", "application/json"),
+        ];
+        let blob = json!({"name": "placeholder", "schema_version": 1});
+        server
+            .request(
+                "POST",
+                "/api/releases",
+                &auth,
+                Some(
+                    &json!({"name": "placeholder", "product": "Firefox", "blob": blob.to_string()})
+                        .to_string(),
+                ),
+            )
+            .expect(201);
+        let rule = server.request(
+            "POST",
+            "/api/rules",
+            &auth,
+            Some(&json!({"priority": 100, "backgroundRate": 100, "update_type": "minor", "mapping": "placeholder", "product": "Firefox", "channel": "nightly"}).to_string()),
+        );
+        rule.expect(200);
+
+        let output = Command::new(&python)
+            .arg(&script)
+            .arg(server.url("/api"))
+            .arg(&rule.text)
+            .output()
+            .expect("python runs");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && stdout.contains("balrogclient flow: ok"),
+            "balrogclient flow failed on {}:\n{stdout}\n{}",
+            server.backend.name(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+
+        // The writes are recorded as the client's user.
+        let revisions = server
+            .get("/api/releases/Firefox-mozilla-central-nightly-20240101/revisions?limit=1")
+            .json();
+        assert_eq!(revisions["revisions"][0]["changed_by"], "ffxbld");
+        assert_eq!(revisions["count"], 8);
+    });
+}
