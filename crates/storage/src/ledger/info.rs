@@ -130,11 +130,20 @@ impl Store {
         conditions.and().push("p.name = names.name");
         conditions.and().push("p.status = 'SUCCESSFUL'");
         conditions.and().push("p.stime IS NOT NULL");
-        on_platform(&mut conditions, "p.release_id", platform);
+        // Correlated EXISTS rather than IN: the planner must walk the name index newest-first
+        // and check each candidate, not enumerate every release on the platform for each name
+        // (which SQLite chose after ANALYZE: 3.3 s instead of 7 ms on 100,000 releases).
+        if let Some(platform) = platform {
+            conditions
+                .and()
+                .push("EXISTS (SELECT 1 FROM release_platforms rp WHERE rp.release_id = p.release_id AND rp.platform = ")
+                .bind(Value::Text(platform.to_owned()))
+                .push(")");
+        }
         if by_release {
-            conditions.and().push(
-                "p.release_id IN (SELECT r.id FROM releases r WHERE r.status = 'SUCCESSFUL')",
-            );
+            conditions
+                .and()
+                .push("EXISTS (SELECT 1 FROM releases r WHERE r.id = p.release_id AND r.status = 'SUCCESSFUL')");
         }
         let mut sql = Sql::new(self.backend());
         sql.push(
