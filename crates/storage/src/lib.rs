@@ -9,7 +9,9 @@ mod schema;
 mod sql;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod tickets;
 
 pub use connection::{Backend, PoolOptions, Store};
 pub use error::{StorageError, StorageResult};
 pub use query::{IntRange, PackageFilter, Page, ReleaseFilter, TimeRange};
+pub use tickets::{TicketColumn, TicketFilter};

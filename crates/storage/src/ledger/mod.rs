@@ -4,3 +4,6 @@ mod filter;
 mod packages;
 mod releases;
 mod rows;
+
+// The stored time shape is the same for every table; other modules convert through these.
+pub(crate) use rows::{from_db, to_db};
