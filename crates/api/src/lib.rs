@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod bileto;
 mod blocking;
 pub mod orlo;
 pub mod server;
