@@ -1,5 +1,6 @@
 //! End-to-end tests: the real server on a random port, real HTTP, every backend under test.
 
+mod bileto;
 mod orlo_errors;
 mod orlo_lifecycle;
 mod orlo_queries;
