@@ -81,7 +81,7 @@ impl TicketRow {
     }
 }
 
-/// The id an insert hands back.
+/// A request id read back from the database (an insert, or the identity sequence).
 #[derive(QueryableByName)]
 pub(crate) struct InsertedId {
     #[diesel(sql_type = BigInt)]

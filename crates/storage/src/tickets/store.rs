@@ -121,34 +121,60 @@ impl Store {
     }
 }
 
-/// Inserts the row, then writes its search text: the text starts with the request id, which
-/// the database only hands out on insert. Both statements run in the caller's transaction.
+/// Inserts a ticket with its search text, which starts with the request id.
+///
+/// PostgreSQL: the id is drawn from the identity sequence first, so one INSERT writes the
+/// finished row. (Inserting and then setting `search` would write every trigram index entry
+/// twice: the UPDATE cannot be HOT, since it changes an indexed column.)
+/// SQLite: AUTOINCREMENT hands the id out on insert; `search` is then set by a second statement
+/// in the same transaction, which is cheap there.
 fn insert_ticket(
     conn: &mut AnyConnection,
     backend: Backend,
     ticket: &NewTicket,
     now: OffsetDateTime,
 ) -> StorageResult<TicketId> {
-    let values = written_values(&ticket.fields, String::new());
+    let reserved = match backend {
+        Backend::Postgres => {
+            let next: InsertedId = diesel::sql_query(
+                "SELECT nextval(pg_get_serial_sequence('tickets', 'request_id')) AS request_id",
+            )
+            .get_result(conn)?;
+            Some(ticket_id(next.request_id)?)
+        }
+        Backend::Sqlite => None,
+    };
+    let search = reserved.map(|id| ticket.fields.search_text(id));
+    let values = written_values(&ticket.fields, search.unwrap_or_default());
     let mut insert = Sql::new(backend);
-    insert.push("INSERT INTO tickets (date");
+    insert.push("INSERT INTO tickets (");
+    if reserved.is_some() {
+        insert.push("request_id, ");
+    }
+    insert.push("date");
     for (column, _) in &values {
         insert.push(", ").push(column);
     }
-    insert.push(") VALUES (").bind(Value::Timestamp(to_db(now)));
+    insert.push(") VALUES (");
+    if let Some(id) = reserved {
+        insert.bind(Value::BigInt(id.get())).push(", ");
+    }
+    insert.bind(Value::Timestamp(to_db(now)));
     for (_, value) in values {
         insert.push(", ").bind(Value::Text(value));
     }
     insert.push(") RETURNING request_id");
     let inserted: InsertedId = insert.into_query().get_result(conn)?;
     let id = ticket_id(inserted.request_id)?;
-    let mut search = Sql::new(backend);
-    search
-        .push("UPDATE tickets SET search = ")
-        .bind(Value::Text(ticket.fields.search_text(id)))
-        .push(" WHERE request_id = ")
-        .bind(Value::BigInt(id.get()));
-    search.into_query().execute(conn)?;
+    if reserved.is_none() {
+        let mut search = Sql::new(backend);
+        search
+            .push("UPDATE tickets SET search = ")
+            .bind(Value::Text(ticket.fields.search_text(id)))
+            .push(" WHERE request_id = ")
+            .bind(Value::BigInt(id.get()));
+        search.into_query().execute(conn)?;
+    }
     Ok(id)
 }
 
