@@ -469,16 +469,6 @@ fn bad_writes_are_clear_400s_and_404s_that_store_nothing() {
         let id = create(server, json!({"description": "d"}));
         let url = tickets_url();
         for (content_type, body, message) in [
-            (
-                "application/json",
-                "",
-                "Could not parse the body as JSON: EOF while parsing a value at line 1 column 0",
-            ),
-            (
-                "application/json",
-                "{not json",
-                "Could not parse the body as JSON: key must be a string at line 1 column 2",
-            ),
             ("application/json", "[]", "body: must be a JSON object"),
             (
                 "application/json",
@@ -523,6 +513,22 @@ fn bad_writes_are_clear_400s_and_404s_that_store_nothing() {
         ] {
             assert_error(&server.post_raw(&url, content_type, body), 400, message);
         }
+        for (content_type, body) in [
+            ("application/json", ""),
+            ("application/json", "{not json"),
+            ("text/plain", "{\"description\": "),
+        ] {
+            let reply = server.post_raw(&url, content_type, body);
+            reply.expect(400);
+            assert_eq!(reply.json()["error"], "invalid_json");
+            assert!(
+                reply.json()["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("Could not parse the body as JSON: ")),
+                "{}",
+                reply.text
+            );
+        }
         let unknown = server.post(&url, &json!({"request_id": id, "qa_sigoff": "QA Granted"}));
         unknown.expect(400);
         assert!(unknown.json()["message"]
@@ -555,11 +561,9 @@ fn bad_writes_are_clear_400s_and_404s_that_store_nothing() {
         ] {
             assert_error(&server.post(&comment_url, &body), 400, message);
         }
-        assert_error(
-            &server.post_raw(&comment_url, "application/json", "{"),
-            400,
-            "Could not parse the body as JSON: EOF while parsing an object at line 1 column 1",
-        );
+        let broken = server.post_raw(&comment_url, "application/json", "{");
+        broken.expect(400);
+        assert_eq!(broken.json()["error"], "invalid_json");
         assert_error(
             &server.post(&comment_url, &json!({"request_id": id + 1000, "text": "t"})),
             404,
