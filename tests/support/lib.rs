@@ -25,6 +25,15 @@ pub struct TestServer {
 impl TestServer {
     /// Starts the real HTTP service (the one `shiplog serve` starts) over `db`.
     pub fn start(db: TestDb) -> TestServer {
+        TestServer::start_with(db, |state| state)
+    }
+
+    /// Like [`TestServer::start`], with settings the binary would take from its configuration
+    /// (e.g. `|state| state.with_bileto_token("t")`).
+    pub fn start_with(
+        db: TestDb,
+        configure: impl FnOnce(AppState) -> AppState + Send + 'static,
+    ) -> TestServer {
         let store = db.store();
         let backend = store.backend();
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
@@ -36,7 +45,7 @@ impl TestServer {
                     workers: 2,
                     ..ServerOptions::default()
                 };
-                let server = shiplog_api::run(listener, AppState::new(store), options)
+                let server = shiplog_api::run(listener, configure(AppState::new(store)), options)
                     .expect("server starts");
                 tx.send(server.handle()).expect("test is waiting");
                 server.await.expect("server runs");
@@ -62,6 +71,18 @@ impl TestServer {
     pub fn each_backend(test: impl Fn(&TestServer)) {
         for db in TestDb::all() {
             let server = TestServer::start(db);
+            eprintln!("--- on {}", server.backend.name());
+            test(&server);
+        }
+    }
+
+    /// [`TestServer::each_backend`] with configured settings (see [`TestServer::start_with`]).
+    pub fn each_backend_with(
+        configure: impl Fn(AppState) -> AppState + Clone + Send + 'static,
+        test: impl Fn(&TestServer),
+    ) {
+        for db in TestDb::all() {
+            let server = TestServer::start_with(db, configure.clone());
             eprintln!("--- on {}", server.backend.name());
             test(&server);
         }

@@ -71,6 +71,11 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "SHIPLOG_BODY_LIMIT", default_value_t = 16 * 1024 * 1024)]
     pub body_limit: usize,
+    /// The API token Bileto clients pass as `?token=` to write to /v1 (tickets, comments).
+    /// Unset or empty: /v1 writes are refused. Prefer the environment variable: a flag shows in
+    /// the process list.
+    #[arg(long, env = "SHIPLOG_BILETO_TOKEN", hide_env_values = true)]
+    pub bileto_token: Option<String>,
     #[command(flatten)]
     pub database: DatabaseArgs,
 }

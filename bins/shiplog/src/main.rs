@@ -73,8 +73,12 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         workers: args.workers,
         body_limit: args.body_limit,
     };
-    let server =
-        shiplog_api::run(listener, AppState::new(store), options).map_err(|e| e.to_string())?;
+    let mut state = AppState::new(store);
+    match args.bileto_token.filter(|t| !t.is_empty()) {
+        Some(token) => state = state.with_bileto_token(token),
+        None => log::warn!("writes to /v1 (Bileto) are disabled: set SHIPLOG_BILETO_TOKEN"),
+    }
+    let server = shiplog_api::run(listener, state, options).map_err(|e| e.to_string())?;
     actix_web::rt::System::new()
         .block_on(server)
         .map_err(|e| format!("server failed: {e}"))

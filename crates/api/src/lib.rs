@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod balrog;
+pub mod bileto;
 mod blocking;
 pub mod orlo;
 pub mod server;

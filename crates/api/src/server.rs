@@ -15,6 +15,7 @@ use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::balrog;
+use crate::bileto;
 use crate::orlo::{self, OrloError};
 use crate::state::AppState;
 
@@ -49,6 +50,7 @@ struct ApiDoc;
 /// before the Orlo face at `/`.
 fn faces(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
     balrog::routes(cfg);
+    bileto::routes(cfg);
     orlo::routes(cfg);
 }
 
@@ -77,6 +79,10 @@ pub fn run(
             .app_data(web::PayloadConfig::new(body_limit))
             .wrap(ErrorHandlers::new().default_handler(json_error_body))
             .wrap(Logger::new("%a \"%r\" %s %b %Dms"))
+            .wrap(
+                Logger::new("%a \"%{request}xi\" %s %b %Dms")
+                    .custom_request_replace("request", request_line),
+            )
             .wrap_fn(|req, srv| {
                 use actix_web::dev::Service;
                 srv.call(trim_trailing_slash(req))
@@ -149,6 +155,36 @@ fn json_error_body<B: MessageBody + 'static>(
     )))
 }
 
+/// The request line for the access log (what `%r` prints), with the value of every `token`
+/// parameter hidden: Bileto clients send their API token in the query string.
+fn request_line(req: &ServiceRequest) -> String {
+    let query = req.query_string();
+    if query.is_empty() {
+        return format!("{} {} {:?}", req.method(), req.path(), req.version());
+    }
+    let redacted: Vec<&str> = query
+        .split('&')
+        .map(|pair| {
+            // Decoded the way the handlers decode it, so `%74oken=` is hidden too.
+            let is_token = actix_web::web::Query::<Vec<(String, String)>>::from_query(pair)
+                .map(|q| q.first().is_some_and(|(name, _)| name == "token"))
+                .unwrap_or(false);
+            if is_token {
+                "token=***"
+            } else {
+                pair
+            }
+        })
+        .collect();
+    format!(
+        "{} {}?{} {:?}",
+        req.method(),
+        req.path(),
+        redacted.join("&"),
+        req.version()
+    )
+}
+
 /// Unknown routes: a JSON 404 in the error shape of the face the path belongs to (decided by
 /// the path's prefix; the Orlo face owns everything no other face claims).
 async fn not_found(req: HttpRequest) -> HttpResponse {
@@ -157,4 +193,24 @@ async fn not_found(req: HttpRequest) -> HttpResponse {
         return balrog::unknown_route().error_response();
     }
     OrloError::unknown_route(req.full_url().to_string()).error_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    #[test]
+    fn the_access_log_hides_tokens() {
+        let line = |uri: &str| request_line(&TestRequest::post().uri(uri).to_srv_request());
+        assert_eq!(line("/v1/tickets"), "POST /v1/tickets HTTP/1.1");
+        assert_eq!(
+            line("/v1/tickets?token=s3cret&a=1&%74oken=s3cret"),
+            "POST /v1/tickets?token=***&a=1&token=*** HTTP/1.1"
+        );
+        assert_eq!(
+            line("/v1/tickets?tokens=1&token"),
+            "POST /v1/tickets?tokens=1&token=*** HTTP/1.1"
+        );
+    }
 }

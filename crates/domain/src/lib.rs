@@ -5,9 +5,14 @@ pub mod error;
 pub mod ids;
 pub mod release;
 pub mod status;
+pub mod ticket;
 pub mod timestamp;
 
 pub use error::{DomainError, DomainResult};
 pub use ids::{PackageId, ReleaseId};
 pub use release::{Metadata, NewPackage, NewRelease, Package, Release};
 pub use status::{PackageStatus, ReleaseStatus};
+pub use ticket::{
+    Comment, CommentId, NewComment, NewTicket, Ticket, TicketChanges, TicketField, TicketFields,
+    TicketId, TicketUpdate, TicketWrite,
+};

@@ -5,7 +5,7 @@
 //! Everything the caller cannot act on (driver, pool, migration failures) is kept whole as a
 //! source error for the log and becomes an opaque 500 at the boundary.
 
-use shiplog_domain::DomainError;
+use shiplog_domain::{DomainError, TicketId};
 
 /// What can go wrong talking to the database.
 #[derive(Debug, thiserror::Error)]
@@ -16,6 +16,8 @@ pub enum StorageError {
     PackageNotFound,
     #[error("package does not belong to this release")]
     PackageNotInRelease,
+    #[error("ticket {0} does not exist")]
+    TicketNotFound(TicketId),
     /// A domain rule refused the change (for example an invalid status transition).
     #[error(transparent)]
     Refused(#[from] DomainError),

@@ -10,6 +10,7 @@ mod schema;
 mod sql;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod tickets;
 
 pub use balrog::{
     BalrogRefusal, EditOutcome, NamedReleaseInfo, ReleaseEdit, Revisions, MAX_REVISION_LIMIT,
@@ -20,3 +21,4 @@ pub use query::{
     DateBucket, DateUnit, IntRange, PackageFilter, Page, ReleaseCounts, ReleaseFilter,
     StatsSubject, TimeRange,
 };
+pub use tickets::{TicketColumn, TicketFilter};

@@ -116,3 +116,16 @@ diesel::table! {
         row_data -> Nullable<Text>,
     }
 }
+
+// `tickets` has no `table!` here: its listing and search queries are dynamic, so they are
+// written with `crate::sql` and its rows read by name.
+
+diesel::table! {
+    ticket_comments (id) {
+        id -> BigInt,
+        request_id -> BigInt,
+        author -> Text,
+        date -> Timestamp,
+        text -> Text,
+    }
+}

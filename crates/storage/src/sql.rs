@@ -153,6 +153,21 @@ impl Conditions {
     }
 }
 
+/// `LIKE` pattern matching `needle` anywhere, with `\` escaping the wildcards in it; use it with
+/// `ESCAPE '\'` (the default escape on PostgreSQL, but SQLite has none unless told).
+pub(crate) fn contains_pattern(needle: &str) -> String {
+    let mut pattern = String::with_capacity(needle.len() + 2);
+    pattern.push('%');
+    for c in needle.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,5 +198,11 @@ mod tests {
         sql.push("SELECT 1 FROM t");
         conditions.write_where(&mut sql);
         assert_eq!(sql.text(), "SELECT 1 FROM t WHERE a = ? AND b = ?");
+    }
+
+    #[test]
+    fn contains_patterns_escape_the_wildcards() {
+        assert_eq!(contains_pattern("a%b_c\\d"), "%a\\%b\\_c\\\\d%");
+        assert_eq!(contains_pattern(""), "%%");
     }
 }

@@ -130,6 +130,12 @@ impl From<StorageError> for OrloError {
                 "package_not_in_release",
                 "This package does not belong to this release",
             ),
+            // Only the Bileto face (which shares this error type) reaches tickets.
+            StorageError::TicketNotFound(id) => OrloError::new(
+                StatusCode::NOT_FOUND,
+                "ticket_not_found",
+                format!("No ticket has request_id {id}"),
+            ),
             StorageError::Refused(domain) => domain.into(),
             StorageError::Conflict(message) => {
                 OrloError::new(StatusCode::CONFLICT, "conflict", message)

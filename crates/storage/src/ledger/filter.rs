@@ -9,7 +9,7 @@ use time::Duration;
 use super::rows::to_db;
 use crate::connection::Backend;
 use crate::query::{IntRange, PackageFilter, Page, ReleaseFilter, TimeRange};
-use crate::sql::{Conditions, Sql, Value};
+use crate::sql::{contains_pattern, Conditions, Sql, Value};
 
 /// Columns of a release row, in `ReleaseRow` order.
 pub(crate) const RELEASE_COLUMNS: &str =
@@ -17,20 +17,6 @@ pub(crate) const RELEASE_COLUMNS: &str =
 /// Columns of a package row, in `PackageRow` order.
 pub(crate) const PACKAGE_COLUMNS: &str =
     "p.id, p.release_id, p.name, p.version, p.status, p.rollback, p.diff_url, p.stime, p.ftime, p.duration_secs";
-
-/// `LIKE` pattern matching `needle` anywhere, with `\` escaping the wildcards in it.
-pub(crate) fn contains_pattern(needle: &str) -> String {
-    let mut pattern = String::with_capacity(needle.len() + 2);
-    pattern.push('%');
-    for c in needle.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
-}
 
 fn time_conditions(out: &mut Conditions, column: &str, range: &TimeRange) {
     if let Some(at) = range.exact {

@@ -7,3 +7,6 @@ mod packages;
 mod releases;
 mod rows;
 mod stats;
+
+// The stored time shape is the same for every table; other modules convert through these.
+pub(crate) use rows::{from_db, to_db};
