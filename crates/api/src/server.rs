@@ -40,7 +40,7 @@ impl Default for ServerOptions {
 #[derive(OpenApi)]
 #[openapi(info(
     title = "shiplog",
-    description = "A release ledger and rollout-rules service. The Orlo release-ledger API is served at `/`, Balrog's admin API at `/api`."
+    description = "A release ledger and rollout-rules service. The Orlo release-ledger API is served at `/`, Balrog's admin API at `/api`, Bileto's landing-ticket API at `/v1`."
 ))]
 struct ApiDoc;
 
