@@ -69,3 +69,36 @@ fn oversized_bodies_get_a_json_413_and_change_nothing() {
         server.get("/releases").expect(404);
     });
 }
+
+#[test]
+fn wrong_methods_are_405_with_allow_and_docs_redirects() {
+    TestServer::each_backend(|server| {
+        let reply = server.request("PUT", "/releases", &[], None);
+        reply.expect(405);
+        assert_eq!(reply.json()["code"], 405);
+        let allow = reply.header("allow").expect("an Allow header").to_owned();
+        assert!(allow.contains("GET") && allow.contains("POST"), "{allow}");
+        let one = server.request(
+            "DELETE",
+            "/releases/00000000-0000-4000-8000-000000000000",
+            &[],
+            None,
+        );
+        one.expect(405);
+        assert_eq!(one.header("allow"), Some("GET"));
+        server
+            .request("DELETE", "/no/such/thing", &[], None)
+            .expect(404);
+        let balrog = server.request("PATCH", "/api/rules", &[], None);
+        balrog.expect(405);
+        assert_eq!(
+            balrog.json()["status"],
+            405,
+            "problem+json under /api: {}",
+            balrog.text
+        );
+        let docs = server.get("/docs");
+        docs.expect(200);
+        assert!(docs.text.contains("swagger"), "/docs redirects to the page");
+    });
+}

@@ -72,6 +72,7 @@ pub fn run(
 ) -> std::io::Result<Server> {
     let data = web::Data::new(state);
     let api = openapi();
+    let routes = web::Data::new(RouteMethods::from_openapi(&api));
     let body_limit = options.body_limit;
     let mut server = HttpServer::new(move || {
         App::new()
@@ -87,13 +88,22 @@ pub fn run(
                 use actix_web::dev::Service;
                 srv.call(trim_trailing_slash(req))
             })
+            .app_data(routes.clone())
+            .route(
+                "/docs",
+                web::get().to(|| async {
+                    HttpResponse::PermanentRedirect()
+                        .insert_header((header::LOCATION, "/docs/"))
+                        .finish()
+                }),
+            )
             .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api.clone()))
             .configure(|cfg| {
                 faces(&mut utoipa_actix_web::service_config::ServiceConfig::new(
                     cfg,
                 ))
             })
-            .default_service(web::to(not_found))
+            .default_service(web::to(unmatched))
     })
     .listen(listener)?;
     if options.workers > 0 {
@@ -183,6 +193,85 @@ fn request_line(req: &ServiceRequest) -> String {
         redacted.join("&"),
         req.version()
     )
+}
+
+/// The methods each described route answers, taken from the OpenAPI description (which is
+/// generated from the handlers), so a known path with the wrong method gets a 405 with `Allow`.
+#[derive(Debug, Default)]
+pub(crate) struct RouteMethods(Vec<(Vec<String>, Vec<&'static str>)>);
+
+impl RouteMethods {
+    fn from_openapi(api: &utoipa::openapi::OpenApi) -> Self {
+        let mut routes = Vec::new();
+        for (path, item) in &api.paths.paths {
+            let mut methods = Vec::new();
+            for (name, present) in [
+                ("GET", item.get.is_some()),
+                ("HEAD", item.head.is_some()),
+                ("POST", item.post.is_some()),
+                ("PUT", item.put.is_some()),
+                ("PATCH", item.patch.is_some()),
+                ("DELETE", item.delete.is_some()),
+            ] {
+                if present {
+                    methods.push(name);
+                }
+            }
+            let segments = path
+                .trim_matches('/')
+                .split('/')
+                .map(str::to_owned)
+                .collect();
+            routes.push((segments, methods));
+        }
+        RouteMethods(routes)
+    }
+
+    /// The methods of every route whose pattern matches `path` (`{param}` matches one segment).
+    fn allowed(&self, path: &str) -> Vec<&'static str> {
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let mut allowed: Vec<&'static str> = Vec::new();
+        for (pattern, methods) in &self.0 {
+            let matches = pattern.len() == segments.len()
+                && pattern
+                    .iter()
+                    .zip(&segments)
+                    .all(|(p, s)| (p.starts_with('{') && p.ends_with('}')) || p == s);
+            if matches {
+                for method in methods {
+                    if !allowed.contains(method) {
+                        allowed.push(method);
+                    }
+                }
+            }
+        }
+        allowed
+    }
+}
+
+/// Requests no route took: a 405 with `Allow` when the path exists with other methods (in the
+/// face's error shape), otherwise the face's 404.
+async fn unmatched(req: HttpRequest, routes: web::Data<RouteMethods>) -> HttpResponse {
+    let allowed = routes.allowed(req.path());
+    if allowed.is_empty() {
+        return not_found(req).await;
+    }
+    let message = "The method is not allowed for the requested URL.";
+    let path = req.path();
+    let mut response = if path == "/api" || path.starts_with("/api/") {
+        balrog::BalrogError::new(StatusCode::METHOD_NOT_ALLOWED, message).error_response()
+    } else {
+        OrloError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            message,
+        )
+        .error_response()
+    };
+    if let Ok(value) = header::HeaderValue::from_str(&allowed.join(", ")) {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
+    response
 }
 
 /// Unknown routes: a JSON 404 in the error shape of the face the path belongs to (decided by
