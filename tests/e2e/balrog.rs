@@ -1128,11 +1128,9 @@ fn csrf_tokens_unknown_routes_and_the_description() {
             404,
             "The requested URL was not found on the server.",
         );
-        problem(
-            &server.request("PATCH", "/api/rules/1", &[AUTH], None),
-            404,
-            "The requested URL was not found on the server.",
-        );
+        let patch = server.request("PATCH", "/api/rules/1", &[AUTH], None);
+        problem(&patch, 405, "The method is not allowed for the requested URL.");
+        assert!(patch.header("allow").is_some_and(|a| a.contains("PUT")));
         // Writes ignore a csrf_token, and a trailing slash is accepted as everywhere.
         create_release(server, "r", "Firefox");
         server.get("/api/releases/r/").expect(200);

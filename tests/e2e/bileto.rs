@@ -585,8 +585,8 @@ fn bad_writes_are_clear_400s_and_404s_that_store_nothing() {
         assert_error(&server.get("/v1/nowhere"), 404, "404 Not Found");
         assert_error(
             &server.request("DELETE", "/v1/tickets", &[], None),
-            404,
-            "404 Not Found",
+            405,
+            "The method is not allowed for the requested URL.",
         );
 
         let ticket = only(server.get(&format!("/v1/ticket/{id}")).expect(200));
