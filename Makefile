@@ -20,7 +20,12 @@ test:
 build:
 	cargo build --workspace --release --locked
 
-## Lints and formatting, as CI checks them.
+## Criterion benchmarks (SQLite; set SHIPLOG_BENCH_DATABASE_URL=postgres://… for PostgreSQL).
+## The first run seeds 100,000 releases and keeps the database under target/bench.
+bench:
+	cargo bench --workspace --locked
+
+## Lints and formatting.
 check:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
