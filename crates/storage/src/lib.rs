@@ -12,7 +12,8 @@ mod sql;
 pub mod testing;
 
 pub use balrog::{
-    BalrogRefusal, EditOutcome, NamedReleaseInfo, ReleaseEdit, Revisions, MAX_REVISION_LIMIT,
+    BalrogRefusal, EditOutcome, EvaluationSnapshot, NamedReleaseInfo, ReleaseEdit, Revisions,
+    MAX_REVISION_LIMIT,
 };
 pub use connection::{Backend, PoolOptions, Store};
 pub use error::{StorageError, StorageResult};

@@ -116,3 +116,19 @@ diesel::table! {
         row_data -> Nullable<Text>,
     }
 }
+
+diesel::table! {
+    emergency_shutoffs (product, channel) {
+        product -> Text,
+        channel -> Text,
+        comment -> Nullable<Text>,
+        data_version -> BigInt,
+    }
+}
+
+diesel::table! {
+    ruleset_version (id) {
+        id -> Integer,
+        version -> BigInt,
+    }
+}
