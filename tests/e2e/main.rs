@@ -2,6 +2,7 @@
 
 mod balrog;
 mod balrog_client;
+mod evaluation;
 mod orlo_errors;
 mod orlo_lifecycle;
 mod orlo_queries;

@@ -2,6 +2,7 @@
 
 pub mod balrog;
 mod blocking;
+pub mod evaluation;
 pub mod orlo;
 pub mod server;
 mod state;
