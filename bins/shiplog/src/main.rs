@@ -1,8 +1,9 @@
-//! The `shiplog` command: serve the HTTP faces, run migrations. Configuration comes from flags
-//! and environment variables, read here and nowhere else.
+//! The `shiplog` command: serve the HTTP faces, run migrations, import, evaluate rules.
+//! Configuration comes from flags and environment variables, read here and nowhere else.
 
 mod config;
 mod import;
+mod rules;
 
 use std::net::TcpListener;
 use std::process::ExitCode;
@@ -11,7 +12,7 @@ use clap::Parser;
 use shiplog_api::{AppState, ServerOptions};
 use shiplog_storage::Store;
 
-use config::{Cli, Command, DatabaseArgs, ImportArgs, ServeArgs};
+use config::{Cli, Command, DatabaseArgs, ImportArgs, RulesCommand, ServeArgs};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -20,6 +21,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(args),
         Command::Migrate(args) => migrate(&args),
         Command::Import(args) => import(&args),
+        Command::Rules(RulesCommand::Eval(args)) => rules::eval(&args, open_store),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -73,8 +75,11 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         workers: args.workers,
         body_limit: args.body_limit,
     };
-    let server =
-        shiplog_api::run(listener, AppState::new(store), options).map_err(|e| e.to_string())?;
+    let state = AppState::with_refresh(
+        store,
+        std::time::Duration::from_millis(args.rules_refresh_ms),
+    );
+    let server = shiplog_api::run(listener, state, options).map_err(|e| e.to_string())?;
     actix_web::rt::System::new()
         .block_on(server)
         .map_err(|e| format!("server failed: {e}"))

@@ -84,7 +84,7 @@ fn flag(key: &str, value: &str) -> Result<bool, V1Error> {
 /// Reads and checks the query string: unknown keys, a missing product or version, a version the
 /// product's scheme cannot read, a memory that is not an integer and a flag that is not one are
 /// refused.
-pub(crate) fn parse_query(query_string: &str) -> Result<OwnedQuery, V1Error> {
+pub fn parse_query(query_string: &str) -> Result<OwnedQuery, V1Error> {
     let pairs = web::Query::<Vec<(String, String)>>::from_query(query_string)
         .map_err(|e| V1Error::bad_request(format!("Unreadable query string: {e}")))?
         .into_inner();

@@ -14,7 +14,7 @@ use shiplog_domain::balrog::{Force, Query, SplitMix64};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 pub use envelope::V1Error;
-pub use json::EvaluationData;
+pub use json::{parse_query, EvaluationData};
 pub use live::{CompiledRules, LiveRuleSet};
 pub use update::unknown_update_route;
 
@@ -43,7 +43,7 @@ pub(crate) fn with_dice<T>(f: impl FnOnce(&mut SplitMix64) -> T) -> T {
 
 /// A query with owned values, read from a URL or query string.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct OwnedQuery {
+pub struct OwnedQuery {
     pub product: String,
     pub version: String,
     pub build_id: Option<String>,
