@@ -17,7 +17,7 @@ use super::named_release::NamedRelease;
 use super::rule::{Rule, UpdateType};
 use super::shutoff::EmergencyShutoff;
 use super::syntax::{split_operator, Comparison};
-use super::update_blob::{self, Blocked};
+use super::update_blob::{self, Blocked, ReleaseFacts};
 use super::version::{LooseVersion, Version, VersionPattern, VersionScheme};
 use crate::error::{DomainError, DomainResult};
 
@@ -81,9 +81,48 @@ impl<'a> Query<'a> {
     /// `release-cck-yahoo` → `release`: partner builds also match their base channel.
     pub fn fallback_channel(&self) -> &'a str {
         let channel = self.channel();
-        channel.split("-cck-").next().unwrap_or(channel)
+        match find(channel.as_bytes(), b"-cck-") {
+            Some(at) => &channel[..at],
+            None => channel,
+        }
     }
 }
+
+/// The first position of `needle` in `haystack`. Channels and OS versions are short, so a plain
+/// scan beats setting up the standard library's two-way searcher on every evaluation.
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() {
+        return Some(0);
+    }
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// FNV-1a: a fast hash for the rule set's maps, whose keys (products, release names, build
+/// targets, locales) come from stored data, never from clients, so flooding is no concern.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut hash = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for byte in bytes {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = hash;
+    }
+}
+
+/// A map with [`Fnv`] hashing.
+pub(crate) type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fnv>>;
 
 /// The dice of the background rate: a number in `0..=99`, fresh for every roll.
 pub trait RandomSource {
@@ -433,10 +472,11 @@ impl CompiledRule {
         }
         if let Some(groups) = &self.os_version {
             let os = query.os_version.unwrap_or("");
-            if !groups
-                .iter()
-                .any(|group| group.iter().all(|part| os.contains(&**part)))
-            {
+            if !groups.iter().any(|group| {
+                group
+                    .iter()
+                    .all(|part| find(os.as_bytes(), part.as_bytes()).is_some())
+            }) {
                 return false;
             }
         }
@@ -469,11 +509,12 @@ struct ProductIndex {
 pub struct RuleSet {
     /// Every rule, in winning order: priority descending, then rule_id ascending.
     rules: Vec<CompiledRule>,
-    products: HashMap<Box<str>, ProductIndex>,
+    products: FastMap<Box<str>, ProductIndex>,
     /// Rules without a product, which every query considers.
     any_product: Vec<usize>,
     any_product_non_mozilla: bool,
-    releases: HashMap<Box<str>, NamedRelease>,
+    /// Named releases, each with its blob read for the serve check.
+    releases: FastMap<Box<str>, (NamedRelease, ReleaseFacts)>,
     shutoffs: Vec<EmergencyShutoff>,
 }
 
@@ -551,7 +592,10 @@ impl RuleSet {
         set.shutoffs = shutoffs.to_vec();
         set.releases = releases
             .into_iter()
-            .map(|r| (r.name.as_str().into(), r))
+            .map(|r| {
+                let facts = ReleaseFacts::read(&r.data);
+                (r.name.as_str().into(), (r, facts))
+            })
             .collect();
         Ok(set)
     }
@@ -568,7 +612,7 @@ impl RuleSet {
 
     /// A named release, by name.
     pub fn release(&self, name: &str) -> Option<&NamedRelease> {
-        self.releases.get(name)
+        self.releases.get(name).map(|(release, _)| release)
     }
 
     /// Evaluates a query: shutoffs, then the highest-priority matching rule (ties to the lowest
@@ -596,7 +640,10 @@ impl RuleSet {
                 return Ok(nothing(None, Reason::Shutoff));
             }
         }
-        let Some(rule) = self.winner(query, index)? else {
+        let scheme = VersionScheme::for_product(query.product);
+        // Parsed once: rule conditions and the release's own check both compare with it.
+        let client = Version::parse(query.version).ok();
+        let Some(rule) = self.winner(query, index, scheme, client.as_ref(), fallback)? else {
             return Ok(nothing(None, Reason::NoMatchingRule));
         };
         let fields = &rule.fields;
@@ -622,10 +669,10 @@ impl RuleSet {
         } else {
             (main, Reason::Served)
         };
-        let Some(release) = self.releases.get(mapping) else {
+        let Some((release, facts)) = self.releases.get(mapping) else {
             return Ok(nothing(Some(rule), Reason::ReleaseMissing));
         };
-        if let Err(blocked) = update_blob::should_serve(release, query)? {
+        if let Err(blocked) = update_blob::should_serve(release, facts, query, client.as_ref())? {
             return Ok(nothing(Some(rule), Reason::Blocked(blocked)));
         }
         Ok(Decision {
@@ -642,17 +689,14 @@ impl RuleSet {
         &self,
         query: &Query<'_>,
         index: Option<&ProductIndex>,
+        scheme: VersionScheme,
+        parsed: Option<&Version>,
+        fallback: &str,
     ) -> Result<Option<&Rule>, EvaluationError> {
-        let scheme = VersionScheme::for_product(query.product);
-        let parsed = match scheme {
-            VersionScheme::Mozilla => Version::parse(query.version).ok(),
-            VersionScheme::Loose => None,
-        };
         let risky_rules = index.map_or(self.any_product_non_mozilla, |i| i.non_mozilla_versions);
         let look_at_all = scheme == VersionScheme::Mozilla && (parsed.is_none() || risky_rules);
         let product_rules = index.map_or(&[][..], |i| &i.rules[..]);
         let channel = query.channel();
-        let fallback = query.fallback_channel();
         let mut winner = None;
         for position in (Merged {
             a: product_rules,
@@ -662,7 +706,7 @@ impl RuleSet {
             if !candidate.matches_columns(query) || !candidate.matches_channel(channel, fallback) {
                 continue;
             }
-            if !candidate.matches_version(query, scheme, parsed.as_ref())? {
+            if !candidate.matches_version(query, scheme, parsed)? {
                 continue;
             }
             if winner.is_some() || !candidate.matches_rest(query) {
