@@ -11,8 +11,6 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use serde_json::Value;
-
 use super::named_release::NamedRelease;
 use super::rule::{Rule, UpdateType};
 use super::shutoff::EmergencyShutoff;
@@ -750,11 +748,6 @@ impl RuleSet {
         };
         compare(build_id, op, operand)
     }
-}
-
-/// Reads a release blob's JSON field as text (`None` when absent or not a string).
-pub(crate) fn text<'v>(value: &'v Value, key: &str) -> Option<&'v str> {
-    value.get(key).and_then(Value::as_str)
 }
 
 #[cfg(test)]

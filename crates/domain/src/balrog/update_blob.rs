@@ -13,9 +13,14 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use super::evaluate::{text, Decision, EvaluationError, FastMap, Query, RuleSet};
+use super::evaluate::{Decision, EvaluationError, FastMap, Query, RuleSet};
 use super::named_release::NamedRelease;
 use super::version::Version;
+
+/// A blob's JSON field as text (`None` when absent or not a string).
+fn text<'v>(value: &'v Value, key: &str) -> Option<&'v str> {
+    value.get(key).and_then(Value::as_str)
+}
 
 /// The answer when nothing is served (also with 200, never 404).
 pub const EMPTY_UPDATES: &str = "<?xml version=\"1.0\"?>\n<updates>\n</updates>";
