@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 LOCAL_PG_URL := postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: run test build check bench fmt
+.PHONY: run test build check bench bench-instructions fmt
 
 ## Build and serve on the SQLite default (shiplog.db in this directory) at http://127.0.0.1:8080
 run:
@@ -32,3 +32,16 @@ check:
 
 fmt:
 	cargo fmt --all
+
+## Instructions per rule evaluation (callgrind; the figures repeat exactly, unlike wall clock):
+## a run of N evaluations minus a run of none, divided by N, for each benchmark rule set.
+bench-instructions:
+	cargo bench -p shiplog-domain --bench evaluate_instructions --no-run --locked
+	@bin=$$(ls -t target/release/deps/evaluate_instructions-* | grep -v '\.d$$' | head -n 1); \
+	count() { EVALS=$$1 RULESET=$$2 valgrind --tool=callgrind --callgrind-out-file=/dev/null "$$bin" 2>&1 \
+		| sed -n 's/.*Collected : *//p'; }; \
+	for set in firefox thousand; do \
+		EVALS=1 RULESET=$$set "$$bin" || exit 1; \
+		base=$$(count 0 $$set); total=$$(count 20000 $$set); \
+		echo "$$set: $$(( (total - base) / 20000 )) instructions per evaluation"; \
+	done

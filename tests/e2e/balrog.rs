@@ -1129,7 +1129,11 @@ fn csrf_tokens_unknown_routes_and_the_description() {
             "The requested URL was not found on the server.",
         );
         let patch = server.request("PATCH", "/api/rules/1", &[AUTH], None);
-        problem(&patch, 405, "The method is not allowed for the requested URL.");
+        problem(
+            &patch,
+            405,
+            "The method is not allowed for the requested URL.",
+        );
         assert!(patch.header("allow").is_some_and(|a| a.contains("PUT")));
         // Writes ignore a csrf_token, and a trailing slash is accepted as everywhere.
         create_release(server, "r", "Firefox");

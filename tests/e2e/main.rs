@@ -3,6 +3,7 @@
 mod balrog;
 mod balrog_client;
 mod bileto;
+mod evaluation;
 mod orlo_errors;
 mod orlo_lifecycle;
 mod orlo_queries;

@@ -88,6 +88,33 @@ impl TestServer {
         }
     }
 
+    /// Another store on the server's database, as a second shiplog instance would open it.
+    pub fn other_instance(&self) -> shiplog_storage::Store {
+        self._db.store()
+    }
+
+    /// Repeats `probe` until it returns `Some`, or fails the test after `limit`: for changes
+    /// the server takes up on its own schedule (no fixed sleeps).
+    #[track_caller]
+    pub fn wait_for<T>(
+        &self,
+        limit: std::time::Duration,
+        what: &str,
+        mut probe: impl FnMut() -> Option<T>,
+    ) -> T {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Some(value) = probe() {
+                return value;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for {what}"
+            );
+            std::thread::yield_now();
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

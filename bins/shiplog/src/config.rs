@@ -23,6 +23,47 @@ pub enum Command {
     Migrate(DatabaseArgs),
     /// Import releases from an Orlo import document (a JSON list of releases), all or nothing.
     Import(ImportArgs),
+    /// Balrog rules: evaluate a query as /api/v1/evaluate would.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Print which rule wins for a query and which release is served, as the `data` object of
+    /// /api/v1/evaluate. Reads the configured database, or only a JSON file with --rules.
+    Eval(EvalArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Evaluate offline against this file instead of the database: a JSON list of rules with
+    /// Balrog's column names, or `{"rules": [...], "emergency_shutoffs": [...], "releases":
+    /// [{"name", "product", "data"}]}`.
+    #[arg(long)]
+    pub rules: Option<std::path::PathBuf>,
+    /// A query key and value by Balrog's name (`buildTarget=WINNT_x86_64-msvc`); repeatable.
+    #[arg(long = "query", value_name = "KEY=VALUE")]
+    pub query: Vec<String>,
+    #[arg(long)]
+    pub product: Option<String>,
+    #[arg(long)]
+    pub version: Option<String>,
+    #[arg(long)]
+    pub channel: Option<String>,
+    #[arg(long)]
+    pub build_id: Option<String>,
+    #[arg(long)]
+    pub build_target: Option<String>,
+    #[arg(long)]
+    pub locale: Option<String>,
+    #[arg(long)]
+    pub os_version: Option<String>,
+    /// The background-rate dice roll (0–99) to use; random if not given.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..100))]
+    pub roll: Option<u8>,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
 }
 
 #[derive(Debug, Args)]
@@ -76,6 +117,10 @@ pub struct ServeArgs {
     /// the process list.
     #[arg(long, env = "SHIPLOG_BILETO_TOKEN", hide_env_values = true)]
     pub bileto_token: Option<String>,
+    /// How often, at most, to check the database for rule changes made by other instances
+    /// (milliseconds). Writes through this instance are served at once.
+    #[arg(long, env = "SHIPLOG_RULES_REFRESH_MS", default_value_t = 250)]
+    pub rules_refresh_ms: u64,
     #[command(flatten)]
     pub database: DatabaseArgs,
 }

@@ -1,8 +1,9 @@
-//! The `shiplog` command: serve the HTTP faces, run migrations. Configuration comes from flags
-//! and environment variables, read here and nowhere else.
+//! The `shiplog` command: serve the HTTP faces, run migrations, import, evaluate rules.
+//! Configuration comes from flags and environment variables, read here and nowhere else.
 
 mod config;
 mod import;
+mod rules;
 
 use std::net::TcpListener;
 use std::process::ExitCode;
@@ -11,7 +12,7 @@ use clap::Parser;
 use shiplog_api::{AppState, ServerOptions};
 use shiplog_storage::Store;
 
-use config::{Cli, Command, DatabaseArgs, ImportArgs, ServeArgs};
+use config::{Cli, Command, DatabaseArgs, ImportArgs, RulesCommand, ServeArgs};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -20,6 +21,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(args),
         Command::Migrate(args) => migrate(&args),
         Command::Import(args) => import(&args),
+        Command::Rules(RulesCommand::Eval(args)) => rules::eval(&args, open_store),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -73,7 +75,10 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         workers: args.workers,
         body_limit: args.body_limit,
     };
-    let mut state = AppState::new(store);
+    let mut state = AppState::with_refresh(
+        store,
+        std::time::Duration::from_millis(args.rules_refresh_ms),
+    );
     match args.bileto_token.filter(|t| !t.is_empty()) {
         Some(token) => state = state.with_bileto_token(token),
         None => log::warn!("writes to /v1 (Bileto) are disabled: set SHIPLOG_BILETO_TOKEN"),

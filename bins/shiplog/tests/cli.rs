@@ -117,3 +117,98 @@ fn migrate_import_then_serve() {
     assert!(response.ends_with(r#"{"web":"2.1"}"#), "{response}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn rules_eval_answers_offline_from_a_file_and_from_the_database() {
+    let dir = temp_dir();
+    let file = dir.join("rules.json");
+    std::fs::write(
+        &file,
+        r#"{"rules": [
+            {"rule_id": 7, "priority": 90, "backgroundRate": 50, "update_type": "minor",
+             "mapping": "Firefox-61.0", "fallbackMapping": "Firefox-60.0",
+             "product": "Firefox", "channel": "release*"},
+            {"priority": 10, "backgroundRate": 100, "update_type": "minor",
+             "mapping": "Firefox-60.0", "product": "Firefox"}
+        ], "emergency_shutoffs": [{"product": "Firefox", "channel": "beta"}]}"#,
+    )
+    .expect("fixture");
+    let eval = |extra: &[&str]| {
+        let mut args = vec!["rules", "eval", "--rules", file.to_str().expect("path")];
+        args.extend_from_slice(extra);
+        let out = shiplog().args(&args).output().expect("runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, stdout, stderr) = eval(&[
+        "--product",
+        "Firefox",
+        "--version",
+        "60.0",
+        "--channel",
+        "release-cck-x",
+        "--roll",
+        "10",
+    ]);
+    assert!(ok, "{stderr}");
+    let data: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(data["rule_id"], 7);
+    assert_eq!(data["mapping"], "Firefox-61.0");
+    let (_, stdout, _) = eval(&[
+        "--query",
+        "product=Firefox",
+        "--query",
+        "version=60.0",
+        "--query",
+        "channel=release",
+        "--roll",
+        "90",
+    ]);
+    let data: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(
+        data["mapping"], "Firefox-60.0",
+        "the dice sent it to the fallback"
+    );
+    let (_, stdout, _) = eval(&[
+        "--product",
+        "Firefox",
+        "--version",
+        "60.0",
+        "--channel",
+        "beta",
+    ]);
+    let data: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(data["rule_id"], serde_json::Value::Null);
+    assert!(data["reason"]
+        .as_str()
+        .is_some_and(|r| r.contains("shut off")));
+    let (ok, _, stderr) = eval(&["--product", "Firefox", "--version", "sixty"]);
+    assert!(!ok);
+    assert!(stderr.contains("Invalid version"), "{stderr}");
+
+    // Against a database: a fresh one has no rules.
+    let db = format!("sqlite://{}", dir.join("rules.db").display());
+    let out = shiplog()
+        .args([
+            "rules",
+            "eval",
+            "--database-url",
+            &db,
+            "--product",
+            "Firefox",
+            "--version",
+            "60.0",
+        ])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let data: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(data["reason"], "no rule matches the query");
+}

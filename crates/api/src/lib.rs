@@ -3,6 +3,7 @@
 pub mod balrog;
 pub mod bileto;
 mod blocking;
+pub mod evaluation;
 pub mod orlo;
 pub mod server;
 mod state;

@@ -16,6 +16,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::balrog;
 use crate::bileto;
+use crate::evaluation;
 use crate::orlo::{self, OrloError};
 use crate::state::AppState;
 
@@ -40,7 +41,7 @@ impl Default for ServerOptions {
 #[derive(OpenApi)]
 #[openapi(info(
     title = "shiplog",
-    description = "A release ledger and rollout-rules service. The Orlo release-ledger API is served at `/`, Balrog's admin API at `/api`, Bileto's landing-ticket API at `/v1`."
+    description = "A release ledger and rollout-rules service. The Orlo release-ledger API is served at `/`, Balrog's admin API at `/api`, Balrog's update protocol at `/update`, shiplog's own endpoints (rule evaluation) at `/api/v1`, Bileto's landing-ticket API at `/v1`."
 ))]
 struct ApiDoc;
 
@@ -49,6 +50,7 @@ struct ApiDoc;
 /// Order matters only where paths overlap: more specific faces (`/api/...`, `/v1/...`) go
 /// before the Orlo face at `/`.
 fn faces(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
+    evaluation::routes(cfg);
     balrog::routes(cfg);
     bileto::routes(cfg);
     orlo::routes(cfg);
@@ -144,7 +146,8 @@ fn json_error_body<B: MessageBody + 'static>(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("json"));
-    if is_json {
+    // The update protocol answers its errors in text, as Balrog does.
+    if is_json || res.request().path().starts_with("/update/") {
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
     let status = res.status();
@@ -278,7 +281,18 @@ async fn unmatched(req: HttpRequest, routes: web::Data<RouteMethods>) -> HttpRes
 /// the path's prefix; the Orlo face owns everything no other face claims).
 async fn not_found(req: HttpRequest) -> HttpResponse {
     let path = req.path();
-    if path == "/api" || path.starts_with("/api/") {
+    let under = |prefix: &str| {
+        path.strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    };
+    // Most specific prefix first.
+    if under("/api/v1") {
+        return evaluation::unknown_route().error_response();
+    }
+    if under("/update") {
+        return evaluation::unknown_update_route();
+    }
+    if under("/api") {
         return balrog::unknown_route().error_response();
     }
     OrloError::unknown_route(req.full_url().to_string()).error_response()

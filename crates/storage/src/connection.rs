@@ -187,6 +187,28 @@ impl Store {
         write_transaction(&mut conn, f)
     }
 
+    /// Runs `f` in one read-only transaction that sees a single snapshot of the database:
+    /// `REPEATABLE READ` on PostgreSQL, a deferred transaction (a WAL snapshot) on SQLite. For
+    /// reads of several tables that must agree with each other.
+    pub(crate) fn read_snapshot<T>(
+        &self,
+        f: impl FnOnce(&mut AnyConnection) -> StorageResult<T>,
+    ) -> StorageResult<T> {
+        let mut conn = self.conn()?;
+        let conn = &mut *conn;
+        match conn {
+            AnyConnection::Sqlite(inner) => {
+                AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN DEFERRED")?
+            }
+            AnyConnection::Postgresql(inner) => AnsiTransactionManager::begin_transaction_sql(
+                inner,
+                "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+            )?,
+        }
+        let result = f(conn);
+        finish_transaction(conn, result)
+    }
+
     /// Runs `f` with a pooled connection, for reads.
     pub(crate) fn read<T>(
         &self,
@@ -207,7 +229,13 @@ pub(crate) fn write_transaction<T>(
         }
         AnyConnection::Postgresql(inner) => AnsiTransactionManager::begin_transaction(inner)?,
     }
-    match f(conn) {
+    let result = f(conn);
+    finish_transaction(conn, result)
+}
+
+/// Commits after success, rolls back after failure.
+fn finish_transaction<T>(conn: &mut AnyConnection, result: StorageResult<T>) -> StorageResult<T> {
+    match result {
         Ok(value) => {
             <AnyConnection as Connection>::TransactionManager::commit_transaction(conn)?;
             Ok(value)

@@ -13,7 +13,8 @@ pub mod testing;
 mod tickets;
 
 pub use balrog::{
-    BalrogRefusal, EditOutcome, NamedReleaseInfo, ReleaseEdit, Revisions, MAX_REVISION_LIMIT,
+    BalrogRefusal, EditOutcome, EvaluationSnapshot, NamedReleaseInfo, ReleaseEdit, Revisions,
+    MAX_REVISION_LIMIT,
 };
 pub use connection::{Backend, PoolOptions, Store};
 pub use error::{StorageError, StorageResult};

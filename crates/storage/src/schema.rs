@@ -129,3 +129,19 @@ diesel::table! {
         text -> Text,
     }
 }
+
+diesel::table! {
+    emergency_shutoffs (product, channel) {
+        product -> Text,
+        channel -> Text,
+        comment -> Nullable<Text>,
+        data_version -> BigInt,
+    }
+}
+
+diesel::table! {
+    ruleset_version (id) {
+        id -> Integer,
+        version -> BigInt,
+    }
+}

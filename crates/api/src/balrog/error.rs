@@ -169,6 +169,13 @@ impl BalrogError {
             BalrogRefusal::ChangeOfOtherObject(key) => {
                 Self::bad_request(format!("Bad {key} passed in the request"))
             }
+            BalrogRefusal::ShutoffExists { .. } => {
+                Self::bad_request("Invalid Emergency shutoff data")
+                    .exception("Emergency shutoff for product/channel already exists.")
+            }
+            BalrogRefusal::ShutoffNotFound { .. } => {
+                Self::not_found("Shutoff wasn't found").exception("Shutoff does not exist")
+            }
         }
     }
 }

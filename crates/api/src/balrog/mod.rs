@@ -1,6 +1,7 @@
 //! The Balrog admin face at `/api` (seeds/002 as corrected by research/balrog.md §b and §c):
-//! rules, named releases, their history with revert, optimistic locking, `csrf_token`. Release
-//! automation written for Balrog — including `balrogclient` 2.0 — works against it unchanged.
+//! rules, named releases, emergency shutoffs, their history with revert, optimistic locking,
+//! `csrf_token`. Release automation written for Balrog — including `balrogclient` 2.0 — works
+//! against it unchanged.
 
 mod auth;
 mod body;
@@ -9,6 +10,7 @@ mod history;
 mod paging;
 mod releases;
 mod rules;
+mod shutoffs;
 
 use actix_web::{HttpRequest, HttpResponse};
 use serde::Serialize;
@@ -49,7 +51,11 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
         .service(releases::get_release)
         .service(releases::put_release)
         .service(releases::post_release)
-        .service(releases::delete_release);
+        .service(releases::delete_release)
+        .service(shutoffs::list_shutoffs)
+        .service(shutoffs::create_shutoff)
+        .service(shutoffs::get_shutoff)
+        .service(shutoffs::delete_shutoff);
 }
 
 /// `{"new_data_version": n}`: the version a write left the object at.
@@ -59,15 +65,20 @@ pub struct NewDataVersion {
 }
 
 /// Runs a storage call off the async workers and turns its failure into Balrog's problem for a
-/// `method` request.
+/// `method` request. A successful write marks the compiled rule set stale, so this instance
+/// serves the change from its next evaluation on.
 pub(crate) async fn run<T, F>(state: &AppState, method: &str, f: F) -> Result<T, BalrogError>
 where
     F: FnOnce(&Store) -> Result<T, StorageError> + Send + 'static,
     T: Send + 'static,
 {
-    with_store(&state.store, f)
+    let result = with_store(&state.store, f)
         .await
-        .map_err(|e| BalrogError::from_storage(e, method))
+        .map_err(|e| BalrogError::from_storage(e, method))?;
+    if method != "GET" {
+        state.rules.invalidate();
+    }
+    Ok(result)
 }
 
 /// Balrog sent a CSRF token with its single-object reads; shiplog authenticates writes with

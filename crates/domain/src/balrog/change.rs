@@ -15,6 +15,9 @@ use serde_json::Value;
 pub enum ChangeTable {
     Rules,
     Releases,
+    /// Emergency shutoffs, keyed `product/channel`.
+    #[serde(rename = "emergency_shutoffs")]
+    EmergencyShutoffs,
 }
 
 impl ChangeTable {
@@ -23,6 +26,7 @@ impl ChangeTable {
         match self {
             ChangeTable::Rules => "rules",
             ChangeTable::Releases => "releases",
+            ChangeTable::EmergencyShutoffs => "emergency_shutoffs",
         }
     }
 
@@ -32,6 +36,7 @@ impl ChangeTable {
         match text {
             "rule" | "rules" => Some(ChangeTable::Rules),
             "release" | "releases" => Some(ChangeTable::Releases),
+            "emergency_shutoff" | "emergency_shutoffs" => Some(ChangeTable::EmergencyShutoffs),
             _ => None,
         }
     }
@@ -73,6 +78,15 @@ impl ChangeTable {
                 "product",
                 "read_only",
                 "data",
+                "data_version",
+                "change_id",
+                "changed_by",
+                "timestamp",
+            ],
+            ChangeTable::EmergencyShutoffs => &[
+                "product",
+                "channel",
+                "comment",
                 "data_version",
                 "change_id",
                 "changed_by",
@@ -166,6 +180,10 @@ mod tests {
     fn tables_take_singular_and_plural_names() {
         assert_eq!(ChangeTable::parse("rule"), Some(ChangeTable::Rules));
         assert_eq!(ChangeTable::parse("releases"), Some(ChangeTable::Releases));
+        assert_eq!(
+            ChangeTable::parse("emergency_shutoff"),
+            Some(ChangeTable::EmergencyShutoffs)
+        );
         assert_eq!(ChangeTable::parse("permissions"), None);
     }
 }

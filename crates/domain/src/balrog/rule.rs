@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::syntax;
+use super::version::VersionScheme;
 use crate::error::{DomainError, DomainResult};
 
 /// Balrog's `update_type`: whether the offered update is a minor or a major one.
@@ -408,11 +409,9 @@ impl RuleChanges {
     }
 }
 
-/// Products whose versions Balrog compares loosely (lists of numbers and words).
-const LOOSE_VERSION_PRODUCTS: [&str; 2] = ["FirefoxVPN", "Guardian"];
-
+/// Whether Balrog compares this product's versions loosely (lists of numbers and words).
 fn is_loose_product(product: Option<&str>) -> bool {
-    product.is_some_and(|p| LOOSE_VERSION_PRODUCTS.contains(&p))
+    product.is_some_and(|p| VersionScheme::for_product(p) == VersionScheme::Loose)
 }
 
 fn check_version(version: &str, product: Option<&str>) -> DomainResult<()> {

@@ -8,7 +8,7 @@ use shiplog_domain::balrog::{Change, ChangeTable};
 use super::rows::{ChangeRow, NewChangeRow};
 use crate::connection::{AnyConnection, Store};
 use crate::error::{StorageError, StorageResult};
-use crate::schema::changes;
+use crate::schema::{changes, ruleset_version};
 
 /// The largest page of revisions one request may ask for: a page of release revisions holds
 /// whole blobs in memory.
@@ -21,9 +21,15 @@ pub struct Revisions {
     pub changes: Vec<Change>,
 }
 
+/// Writes one history record and bumps the rule-set counter in the same transaction: every
+/// write that can change an evaluation (rules, named releases, shutoffs) records history, so
+/// serving instances learn of it from one cheap read (see `evaluation.rs`).
 fn insert(conn: &mut AnyConnection, record: NewChangeRow<'_>) -> StorageResult<()> {
     diesel::insert_into(changes::table)
         .values(record)
+        .execute(conn)?;
+    diesel::update(ruleset_version::table)
+        .set(ruleset_version::version.eq(ruleset_version::version + 1))
         .execute(conn)?;
     Ok(())
 }

@@ -7,12 +7,14 @@
 //! missing object from an outdated version. Blob edits made against an older version are
 //! 3-way merged on top of the current one (see `shiplog_domain::balrog::blob`).
 
+mod evaluation;
 mod history;
 mod named_releases;
 mod refusal;
 mod rows;
 mod rules;
 
+pub use evaluation::EvaluationSnapshot;
 pub use history::{Revisions, MAX_REVISION_LIMIT};
 pub use named_releases::{EditOutcome, NamedReleaseInfo, ReleaseEdit};
 pub use refusal::BalrogRefusal;

@@ -48,4 +48,9 @@ pub enum BalrogRefusal {
     /// The history record belongs to another object; names the key (`rule_id`, `name`).
     #[error("bad {0} passed in the request")]
     ChangeOfOtherObject(&'static str),
+    /// A shutoff for this product and channel is already in place.
+    #[error("an emergency shutoff for {product}/{channel} exists")]
+    ShutoffExists { product: String, channel: String },
+    #[error("no emergency shutoff for {product}/{channel}")]
+    ShutoffNotFound { product: String, channel: String },
 }

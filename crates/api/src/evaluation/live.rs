@@ -1,0 +1,127 @@
+//! The compiled rule set a server evaluates from, and how it stays current.
+//!
+//! Evaluation never touches the database: it reads an `Arc` of the compiled set. The set is
+//! rebuilt when the database's rule-set counter (bumped by every write to rules, named
+//! releases and shutoffs, by any instance) differs from the one it was built from. The counter
+//! is read at most once per refresh interval, by one request at a time, so a busy server
+//! costs the database a primary-key read every interval rather than a query per request
+//! (research/perf-limits.md §4: a query per request cuts throughput 4–8×). A write through
+//! this instance marks the set stale, so the next evaluation here checks at once.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use shiplog_domain::balrog::RuleSet;
+use shiplog_storage::{StorageError, Store};
+
+use crate::blocking::with_store;
+
+/// A compiled rule set and the counter value it was built from.
+#[derive(Debug, Default)]
+pub struct CompiledRules {
+    /// `-1` before the first load: no database counter has that value.
+    pub version: i64,
+    pub set: RuleSet,
+}
+
+/// The current compiled rule set, refreshed from the database.
+pub struct LiveRuleSet {
+    current: RwLock<Arc<CompiledRules>>,
+    /// When the counter may next be read, in milliseconds since `epoch`.
+    next_check_ms: AtomicU64,
+    /// Whether a request is reading the counter (or rebuilding) now.
+    checking: AtomicBool,
+    refresh: Duration,
+    epoch: Instant,
+}
+
+impl std::fmt::Debug for LiveRuleSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveRuleSet")
+            .field("version", &self.snapshot().version)
+            .field("refresh", &self.refresh)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LiveRuleSet {
+    /// How often, at most, a server reads the counter to notice other instances' writes.
+    pub const DEFAULT_REFRESH: Duration = Duration::from_millis(250);
+
+    pub fn new(refresh: Duration) -> LiveRuleSet {
+        LiveRuleSet {
+            current: RwLock::new(Arc::new(CompiledRules {
+                version: -1,
+                set: RuleSet::default(),
+            })),
+            next_check_ms: AtomicU64::new(0),
+            checking: AtomicBool::new(false),
+            refresh,
+            epoch: Instant::now(),
+        }
+    }
+
+    /// The set as it is now, without checking the database.
+    pub fn snapshot(&self) -> Arc<CompiledRules> {
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Makes the next [`LiveRuleSet::current`] read the counter whatever the interval.
+    pub fn invalidate(&self) {
+        self.next_check_ms.store(0, Ordering::Release);
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The set to evaluate with: first, if the interval is up (or a local write made it
+    /// stale) and no other request is at it, reads the counter and rebuilds when it moved. A
+    /// failure to refresh is logged and the last good set goes on serving.
+    pub async fn current(&self, store: &Store) -> Arc<CompiledRules> {
+        let now = self.now_ms();
+        let due = now >= self.next_check_ms.load(Ordering::Acquire);
+        if due && !self.checking.swap(true, Ordering::AcqRel) {
+            // Set before reading, so an invalidation during the read forces another check.
+            let interval = u64::try_from(self.refresh.as_millis()).unwrap_or(u64::MAX);
+            self.next_check_ms
+                .store(now.saturating_add(interval), Ordering::Release);
+            let known = self.snapshot().version;
+            match with_store(store, move |store| rebuild(store, known)).await {
+                Ok(Some(rules)) => {
+                    log::info!(
+                        "rule set {} compiled: {} rules, {} shutoffs",
+                        rules.version,
+                        rules.set.rule_count(),
+                        rules.set.shutoffs().len()
+                    );
+                    *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(rules);
+                }
+                Ok(None) => {}
+                Err(err) => log::error!(
+                    "refreshing the rule set failed, serving version {known}: {}",
+                    crate::orlo::error::error_chain(&err)
+                ),
+            }
+            self.checking.store(false, Ordering::Release);
+        }
+        self.snapshot()
+    }
+}
+
+/// A freshly compiled set if the counter moved past `known`.
+fn rebuild(store: &Store, known: i64) -> Result<Option<CompiledRules>, StorageError> {
+    if store.ruleset_version()? == known {
+        return Ok(None);
+    }
+    let snapshot = store.load_evaluation_snapshot()?;
+    let set = RuleSet::compile(&snapshot.rules, &snapshot.shutoffs, snapshot.releases)?;
+    Ok(Some(CompiledRules {
+        version: snapshot.version,
+        set,
+    }))
+}

@@ -1,0 +1,268 @@
+//! Balrog's public update protocol: `/update/{1..6}/…/update.xml` (research/balrog.md §a.1,
+//! §a.4). The URL's segments and query arguments become a [`Query`] the way Balrog reads them;
+//! the answer is Balrog's XML with `Rule-ID`, `Rule-Data-Version` and
+//! `Cache-Control: public, max-age=90`, and the empty `<updates>` document (200) when nothing is
+//! served or the URL is none of the known forms.
+
+use actix_web::http::header;
+use actix_web::{get, web, HttpRequest, HttpResponse};
+use shiplog_domain::balrog::{update_xml as render, Force, Query, EMPTY_UPDATES};
+
+use super::{with_dice, OwnedQuery};
+use crate::state::AppState;
+
+/// Non-ASCII characters become `?`, as Balrog encodes them.
+fn ascii(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_ascii() { c } else { '?' })
+        .collect()
+}
+
+/// `ISET:SSE3,MEM:8192,JAWS:1` (new form) or `SSE3` / `SSE3,8192` (old form). Unreadable parts
+/// are left unknown.
+fn system_capabilities(text: &str, query: &mut OwnedQuery) {
+    if text.starts_with("ISET:") {
+        for part in text.split(',') {
+            let Some((key, value)) = part.split_once(':') else {
+                continue;
+            };
+            match key {
+                "ISET" => query.instruction_set = Some(value.to_owned()),
+                "MEM" => query.memory = value.parse().ok(),
+                "JAWS" => query.jaws = value.parse::<i64>().ok().map(|n| n != 0),
+                _ => {}
+            }
+        }
+        return;
+    }
+    let parts: Vec<&str> = text.split(',').collect();
+    match parts.as_slice() {
+        [set] => query.instruction_set = Some((*set).to_owned()),
+        [set, memory] => {
+            query.instruction_set = Some((*set).to_owned());
+            query.memory = memory.parse().ok();
+        }
+        _ => {}
+    }
+}
+
+/// Reads a URL's segments (after `/update/{n}/`, `update.xml` last) into a query; `None` for a
+/// form Balrog does not serve.
+fn parse_url(
+    form: &str,
+    segments: &[&str],
+    query_string: &str,
+    user_agent: Option<&str>,
+) -> Option<OwnedQuery> {
+    let (last, values) = segments.split_last()?;
+    if *last != "update.xml" || values.iter().any(|v| v.is_empty()) {
+        return None;
+    }
+    let names: &[&str] = match (form, values.len()) {
+        ("1", 6) => &[],
+        ("2", 7) => &["osVersion"],
+        ("3", 9) => &["osVersion", "distribution", "distVersion"],
+        ("4", 10) => &[
+            "osVersion",
+            "distribution",
+            "distVersion",
+            "platformVersion",
+        ],
+        ("5", 11) => &[
+            "osVersion",
+            "distribution",
+            "distVersion",
+            "platformVersion",
+            "IMEI",
+        ],
+        ("6", 10) => &[
+            "osVersion",
+            "systemCapabilities",
+            "distribution",
+            "distVersion",
+        ],
+        _ => return None,
+    };
+    let value = |i: usize| ascii(values[i]);
+    let mut query = OwnedQuery {
+        product: value(0),
+        version: value(1),
+        build_id: Some(value(2)),
+        build_target: Some(value(3)),
+        // Some Avast versions prepend "x86 " to the locale.
+        locale: Some(value(4).replace("x86 ", "")),
+        channel: Some(value(5)),
+        // Version 1 URLs carry no osVersion; Balrog reads it as "".
+        os_version: (form == "1").then(String::new),
+        ..OwnedQuery::default()
+    };
+    for (offset, name) in names.iter().enumerate() {
+        let text = value(6 + offset);
+        match *name {
+            "osVersion" => query.os_version = Some(text),
+            "distribution" => query.distribution = Some(text),
+            "distVersion" => query.dist_version = Some(text),
+            "systemCapabilities" => system_capabilities(&text, &mut query),
+            // platformVersion and IMEI are read and ignored.
+            _ => {}
+        }
+    }
+    let is_darwin = query
+        .build_target
+        .as_deref()
+        .is_some_and(|t| t.starts_with("Darwin"));
+    let ppc = is_darwin && user_agent.is_some_and(|ua| ua.contains("PPC"));
+    query.header_architecture = Some(if ppc { "PPC" } else { "Intel" }.to_owned());
+    let pairs = web::Query::<Vec<(String, String)>>::from_query(query_string)
+        .map(web::Query::into_inner)
+        .unwrap_or_default();
+    for (key, value) in pairs {
+        match key.as_str() {
+            // `force=1?avast=1`: Avast appends its own argument after a second `?`.
+            "force" => query.force = Force::parse(value.split('?').next().unwrap_or("")),
+            "mig64" => query.mig64 = Some(value == "1"),
+            _ => {}
+        }
+    }
+    Some(query)
+}
+
+fn xml_response(body: String, rule: Option<(i64, i64)>) -> HttpResponse {
+    let (id, version) = match rule {
+        Some((id, version)) => (id.to_string(), version.to_string()),
+        None => ("unknown".to_owned(), "unknown".to_owned()),
+    };
+    HttpResponse::Ok()
+        .content_type("text/xml")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=90"))
+        .insert_header(("Rule-ID", id))
+        .insert_header(("Rule-Data-Version", version))
+        .body(body)
+}
+
+/// The answer to an `/update` URL that is none of the known forms: the empty document, 200.
+pub fn unknown_update_route() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/xml")
+        .body(EMPTY_UPDATES)
+}
+
+/// Balrog's update check. Forms (every segment required, `update.xml` last):
+/// 1 `{product}/{version}/{buildID}/{buildTarget}/{locale}/{channel}`;
+/// 2 adds `{osVersion}`; 3 adds `{distribution}/{distVersion}`; 4 adds `{platformVersion}`
+/// (ignored); 5 adds `{IMEI}`; 6 is
+/// `…/{channel}/{osVersion}/{systemCapabilities}/{distribution}/{distVersion}`.
+#[utoipa::path(
+    tag = "evaluation",
+    params(
+        ("form" = String, Path, description = "1 to 6"),
+        ("segments" = String, Path, description = "The form's segments, then update.xml"),
+        ("force" = Option<String>, Query, description = "1: the main mapping; -1: the fallback"),
+        ("mig64" = Option<String>, Query, description = "1: true; anything else: false"),
+    ),
+    responses(
+        (status = 200, description = "Balrog's update.xml (`<updates>` empty when nothing is served), with `Rule-ID` and `Rule-Data-Version`", body = String, content_type = "text/xml"),
+        (status = 400, description = "A version that cannot be compared (text/plain)", body = String, content_type = "text/plain"),
+    )
+)]
+#[get("/update/{form}/{segments:.*}")]
+pub async fn update_xml(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
+    let (form, rest) = path.into_inner();
+    let segments: Vec<&str> = rest.split('/').collect();
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    let Some(owned) = parse_url(&form, &segments, req.query_string(), user_agent) else {
+        return unknown_update_route();
+    };
+    let rules = state.rules.current(&state.store).await;
+    let query: Query<'_> = owned.query();
+    match with_dice(|dice| rules.set.evaluate(&query, dice)) {
+        Ok(decision) => xml_response(
+            render(&rules.set, &decision, &query),
+            decision.rule.map(|r| (r.rule_id, r.data_version)),
+        ),
+        Err(err) => HttpResponse::BadRequest()
+            .content_type("text/plain")
+            .body(escape_text(&err.to_string())),
+    }
+}
+
+/// Balrog escapes error messages before answering them: they may echo client input.
+fn escape_text(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(form: &str, path: &str, query: &str, ua: Option<&str>) -> Option<OwnedQuery> {
+        let segments: Vec<&str> = path.split('/').collect();
+        parse_url(form, &segments, query, ua)
+    }
+
+    #[test]
+    fn every_form_reads_its_segments() {
+        let v1 = parse(
+            "1",
+            "Firefox/60.0/2018/WINNT_x86-msvc/de/release/update.xml",
+            "",
+            None,
+        )
+        .expect("v1");
+        assert_eq!(v1.os_version.as_deref(), Some(""));
+        assert_eq!(v1.dist_version, None);
+        assert_eq!(v1.header_architecture.as_deref(), Some("Intel"));
+        let v3 = parse(
+            "3",
+            "Firefox/60.0/2018/WINNT_x86-msvc/de/release/Windows_NT 10.0/default/1.0/update.xml",
+            "",
+            None,
+        )
+        .expect("v3");
+        assert_eq!(v3.distribution.as_deref(), Some("default"));
+        assert_eq!(v3.dist_version.as_deref(), Some("1.0"));
+        let v6 = parse(
+            "6",
+            "Firefox/60.0/2018/Darwin_x86-gcc3/x86 de/release/OS/ISET:SSE3,MEM:8192,JAWS:1,junk/default/1.0/update.xml",
+            "force=1?avast=1&mig64=yes",
+            Some("Mozilla/5.0 (PPC Mac)"),
+        )
+        .expect("v6");
+        assert_eq!(v6.instruction_set.as_deref(), Some("SSE3"));
+        assert_eq!(v6.memory, Some(8192));
+        assert_eq!(v6.jaws, Some(true));
+        assert_eq!(v6.locale.as_deref(), Some("de"));
+        assert_eq!(v6.header_architecture.as_deref(), Some("PPC"));
+        assert_eq!(v6.force, Force::Main);
+        assert_eq!(v6.mig64, Some(false));
+        let old_caps = parse(
+            "6",
+            "Firefox/60.0/2018/WINNT/de/release/OS/SSE2,lots/default/1.0/update.xml",
+            "mig64=1",
+            None,
+        )
+        .expect("v6 old");
+        assert_eq!(old_caps.instruction_set.as_deref(), Some("SSE2"));
+        assert_eq!(old_caps.memory, None);
+        assert_eq!(old_caps.mig64, Some(true));
+        for (form, path) in [
+            ("1", "Firefox/60.0/2018/WINNT/de/update.xml"),
+            ("2", "Firefox/60.0/2018/WINNT/de/release/update.xml"),
+            ("7", "Firefox/60.0/2018/WINNT/de/release/update.xml"),
+            ("1", "Firefox/60.0/2018/WINNT/de/release/update.json"),
+            ("1", "Firefox/60.0//WINNT/de/release/update.xml"),
+        ] {
+            assert!(parse(form, path, "", None).is_none(), "{form} {path}");
+        }
+        assert_eq!(ascii("déjà"), "d?j?");
+    }
+}

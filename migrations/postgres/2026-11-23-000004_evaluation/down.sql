@@ -1,0 +1,2 @@
+DROP TABLE ruleset_version;
+DROP TABLE emergency_shutoffs;
