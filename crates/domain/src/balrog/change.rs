@@ -1,4 +1,4 @@
-//! Change records: the history every write to a rule or a named release leaves behind, written
+//! Change records: the history every write to a rule, a named release or a permission leaves behind, written
 //! in the same transaction as the write (research/balrog.md §b.2).
 //!
 //! As in Balrog, an insert leaves two records (one with only the key and no data, a millisecond
@@ -15,6 +15,8 @@ use serde_json::Value;
 pub enum ChangeTable {
     Rules,
     Releases,
+    /// Users' permissions, keyed `user/permission`.
+    Permissions,
 }
 
 impl ChangeTable {
@@ -23,6 +25,7 @@ impl ChangeTable {
         match self {
             ChangeTable::Rules => "rules",
             ChangeTable::Releases => "releases",
+            ChangeTable::Permissions => "permissions",
         }
     }
 
@@ -32,6 +35,7 @@ impl ChangeTable {
         match text {
             "rule" | "rules" => Some(ChangeTable::Rules),
             "release" | "releases" => Some(ChangeTable::Releases),
+            "permission" | "permissions" => Some(ChangeTable::Permissions),
             _ => None,
         }
     }
@@ -73,6 +77,15 @@ impl ChangeTable {
                 "product",
                 "read_only",
                 "data",
+                "data_version",
+                "change_id",
+                "changed_by",
+                "timestamp",
+            ],
+            ChangeTable::Permissions => &[
+                "username",
+                "permission",
+                "options",
                 "data_version",
                 "change_id",
                 "changed_by",
@@ -166,6 +179,10 @@ mod tests {
     fn tables_take_singular_and_plural_names() {
         assert_eq!(ChangeTable::parse("rule"), Some(ChangeTable::Rules));
         assert_eq!(ChangeTable::parse("releases"), Some(ChangeTable::Releases));
-        assert_eq!(ChangeTable::parse("permissions"), None);
+        assert_eq!(
+            ChangeTable::parse("permission"),
+            Some(ChangeTable::Permissions)
+        );
+        assert_eq!(ChangeTable::parse("users"), None);
     }
 }
