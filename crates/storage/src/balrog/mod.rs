@@ -7,7 +7,7 @@
 //! missing object from an outdated version. Blob edits made against an older version are
 //! 3-way merged on top of the current one (see `shiplog_domain::balrog::blob`).
 
-mod history;
+pub(crate) mod history;
 mod named_releases;
 mod refusal;
 mod rows;
