@@ -16,6 +16,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::balrog;
 use crate::bileto;
+use crate::identity;
 use crate::orlo::{self, OrloError};
 use crate::state::AppState;
 
@@ -40,7 +41,7 @@ impl Default for ServerOptions {
 #[derive(OpenApi)]
 #[openapi(info(
     title = "shiplog",
-    description = "A release ledger and rollout-rules service. The Orlo release-ledger API is served at `/`, Balrog's admin API at `/api`, Bileto's landing-ticket API at `/v1`."
+    description = "A release ledger and rollout-rules service. The Orlo release-ledger API is served at `/`, Balrog's admin API at `/api`, Bileto's landing-ticket API at `/v1`, shiplog's own login and API tokens at `/api/v1`. Writes need a credential, `Authorization: Bearer <token>` (docs/identity.md)."
 ))]
 struct ApiDoc;
 
@@ -49,6 +50,7 @@ struct ApiDoc;
 /// Order matters only where paths overlap: more specific faces (`/api/...`, `/v1/...`) go
 /// before the Orlo face at `/`.
 fn faces(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
+    identity::routes(cfg);
     balrog::routes(cfg);
     bileto::routes(cfg);
     orlo::routes(cfg);
@@ -77,6 +79,7 @@ pub fn run(
         App::new()
             .app_data(data.clone())
             .app_data(web::PayloadConfig::new(body_limit))
+            .wrap(actix_web::middleware::from_fn(identity::require_identity))
             .wrap(ErrorHandlers::new().default_handler(json_error_body))
             .wrap(Logger::new("%a \"%r\" %s %b %Dms"))
             .wrap(
@@ -189,6 +192,14 @@ fn request_line(req: &ServiceRequest) -> String {
 /// the path's prefix; the Orlo face owns everything no other face claims).
 async fn not_found(req: HttpRequest) -> HttpResponse {
     let path = req.path();
+    if path == "/api/v1" || path.starts_with("/api/v1/") {
+        return identity::EnvelopeError::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "Requested resource not found.",
+        )
+        .error_response();
+    }
     if path == "/api" || path.starts_with("/api/") {
         return balrog::unknown_route().error_response();
     }

@@ -2,28 +2,27 @@
 
 use shiplog_storage::Store;
 
-use crate::bileto::BiletoToken;
+use crate::identity::AuthSettings;
 
 /// Shared by all workers; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub store: Store,
-    /// The shared token Bileto writes (`?token=`) must carry until API tokens land; without one,
-    /// `/v1` writes are refused.
-    pub bileto_token: Option<BiletoToken>,
+    /// Who must authenticate, how long access tokens last, and the clock they expire by.
+    pub auth: AuthSettings,
 }
 
 impl AppState {
+    /// A state with the default settings: reads public, writes need a credential.
     pub fn new(store: Store) -> Self {
         AppState {
             store,
-            bileto_token: None,
+            auth: AuthSettings::default(),
         }
     }
 
-    /// Accepts `/v1` writes carrying this token. An empty token leaves writes disabled.
-    pub fn with_bileto_token(mut self, token: impl Into<String>) -> Self {
-        self.bileto_token = BiletoToken::new(token.into());
+    pub fn with_auth(mut self, auth: AuthSettings) -> Self {
+        self.auth = auth;
         self
     }
 }

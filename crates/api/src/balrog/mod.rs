@@ -1,6 +1,7 @@
 //! The Balrog admin face at `/api` (seeds/002 as corrected by research/balrog.md §b and §c):
-//! rules, named releases, their history with revert, optimistic locking, `csrf_token`. Release
-//! automation written for Balrog — including `balrogclient` 2.0 — works against it unchanged.
+//! rules, named releases, users and permissions, their history with revert, optimistic locking,
+//! `csrf_token`. Release automation written for Balrog — including `balrogclient` 2.0 — works
+//! against it unchanged.
 
 mod auth;
 mod body;
@@ -9,6 +10,7 @@ mod history;
 mod paging;
 mod releases;
 mod rules;
+mod users;
 
 use actix_web::{HttpRequest, HttpResponse};
 use serde::Serialize;
@@ -49,7 +51,14 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
         .service(releases::get_release)
         .service(releases::put_release)
         .service(releases::post_release)
-        .service(releases::delete_release);
+        .service(releases::delete_release)
+        .service(users::list_users)
+        .service(users::user_permissions)
+        .service(users::get_permission)
+        .service(users::put_permission)
+        .service(users::post_permission)
+        .service(users::delete_permission)
+        .service(users::get_user);
 }
 
 /// `{"new_data_version": n}`: the version a write left the object at.
