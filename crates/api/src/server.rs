@@ -81,7 +81,6 @@ pub fn run(
             .app_data(web::PayloadConfig::new(body_limit))
             .wrap(actix_web::middleware::from_fn(identity::require_identity))
             .wrap(ErrorHandlers::new().default_handler(json_error_body))
-            .wrap(Logger::new("%a \"%r\" %s %b %Dms"))
             .wrap(
                 Logger::new("%a \"%{request}xi\" %s %b %Dms")
                     .custom_request_replace("request", request_line),
