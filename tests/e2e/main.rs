@@ -3,9 +3,11 @@
 mod balrog;
 mod balrog_client;
 mod bileto;
+mod identity;
 mod orlo_errors;
 mod orlo_lifecycle;
 mod orlo_queries;
 mod orlo_reports;
 mod orloclient;
+mod permissions;
 mod service;

@@ -124,6 +124,11 @@ impl TestServer {
         }
     }
 
+    /// The database's URL, for tests that look at the bytes stored.
+    pub fn database_url(&self) -> &str {
+        self._db.url()
+    }
+
     /// The store behind the server, for tests that look at what is stored.
     pub fn store(&self) -> &Store {
         &self.store

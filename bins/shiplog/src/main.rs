@@ -67,6 +67,8 @@ fn import(args: &ImportArgs) -> Result<(), String> {
 
 fn serve(args: ServeArgs) -> Result<(), String> {
     let store = open_store(&args.database)?;
+    // Before announcing the address: a script that waits for it can then read the token.
+    bootstrap(&store, args.bootstrap_token.as_deref())?;
     let listener = TcpListener::bind(&args.listen)
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
@@ -76,7 +78,6 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         workers: args.workers,
         body_limit: args.body_limit,
     };
-    bootstrap(&store, args.bootstrap_token.as_deref())?;
     if std::env::var_os("SHIPLOG_BILETO_TOKEN").is_some() {
         log::warn!(
             "SHIPLOG_BILETO_TOKEN is no longer used: /v1 writes take shiplog tokens with the \
