@@ -540,6 +540,11 @@ fn users_and_permissions_read_and_write_like_balrog() {
             .expect("history");
         assert_eq!(history.total, 2);
         assert!(history.changes.iter().all(|c| c.changed_by == "alice"));
+        let viewed = server.get(&format!(
+            "/api/history/view/permission/{}/changed_by",
+            history.changes[0].change_id
+        ));
+        assert_eq!(viewed.expect(200).text, "alice");
         // Another user's page needs `permission` with `view`.
         let viewer = server.user_with(
             "viewer",
