@@ -3,18 +3,20 @@
 Usage: python balrogclient_flow.py API_ROOT RULE_ID
 
 Only the Auth0 token fetch is stubbed (shiplog issues its own credentials): the stub hands out
-"ffxbld", which the server's interim bearer scheme takes as the user name. Every other call
-goes over HTTP exactly as balrogclient makes it. Exits non-zero on the first surprise.
+the shiplog API token in $BALROG_TOKEN, which the client sends as `Authorization: Bearer`.
+Every other call goes over HTTP exactly as balrogclient makes it. Exits non-zero on the first
+surprise.
 """
 
 import json
+import os
 import sys
 
 import requests
 import balrogclient.api as api
 from balrogclient import Release, ReleaseState, Rule, SingleLocale
 
-api._get_auth0_token = lambda secrets, session: "ffxbld"
+api._get_auth0_token = lambda secrets, session: os.environ["BALROG_TOKEN"]
 
 API_ROOT, RULE_ID = sys.argv[1], int(sys.argv[2])
 AUTH0 = {"client_id": "x", "client_secret": "y", "audience": "z", "domain": "auth.invalid"}

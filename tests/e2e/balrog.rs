@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 use shiplog_tests::{Reply, TestServer};
 
-const AUTH: (&str, &str) = ("Authorization", "Bearer alice");
+const AUTH: (&str, &str) = ("Authorization", shiplog_tests::ALICE_BEARER);
 const JSON: (&str, &str) = ("Content-Type", "application/json");
 
 fn write(server: &TestServer, method: &str, path: &str, body: &Value) -> Reply {

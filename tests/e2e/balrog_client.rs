@@ -1,12 +1,15 @@
 //! Compatibility with the real `balrogclient` 2.0 from PyPI: a Python virtualenv gets it
 //! installed once (kept under the target directory), then `tests/compat/balrogclient_flow.py`
 //! drives release, locale, read-only and rule updates against a spawned server on each
-//! backend. Only the client's Auth0 token fetch is stubbed.
+//! backend. Only the client's Auth0 token fetch is stubbed: it hands the client a shiplog API
+//! token (of `ffxbld`, who may change Firefox releases and rules), which the client sends as
+//! `Authorization: Bearer` like the Auth0 token it was written for.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::json;
+use shiplog_domain::PermissionName;
 use shiplog_tests::TestServer;
 
 /// Where the virtualenv lives: beside the build output, so `cargo clean` removes it.
@@ -63,8 +66,9 @@ fn balrogclient_manages_releases_locales_and_rules_unchanged() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("compat/balrogclient_flow.py");
     TestServer::each_backend(|server| {
         // The rule the client will update; its mapping must name an existing release.
+        let admin = format!("Bearer {}", shiplog_tests::ADMIN_TOKEN);
         let auth = [
-            ("Authorization", "Bearer setup"),
+            ("Authorization", admin.as_str()),
             ("Content-Type", "application/json"),
         ];
         let blob = json!({"name": "placeholder", "schema_version": 1});
@@ -87,10 +91,25 @@ fn balrogclient_manages_releases_locales_and_rules_unchanged() {
         );
         rule.expect(200);
 
+        // The release automation's own user: what it needs, for its product only.
+        let firefox = json!({"products": ["Firefox"]});
+        let ffxbld = server.user_with(
+            "ffxbld",
+            &[
+                (PermissionName::Release, firefox.clone()),
+                (PermissionName::ReleaseLocale, firefox.clone()),
+                (PermissionName::ReleaseReadOnly, firefox.clone()),
+                (
+                    PermissionName::Rule,
+                    json!({"products": ["Firefox"], "actions": ["modify"]}),
+                ),
+            ],
+        );
         let output = Command::new(&python)
             .arg(&script)
             .arg(server.url("/api"))
             .arg(&rule.text)
+            .env("BALROG_TOKEN", &ffxbld)
             .output()
             .expect("python runs");
         let stdout = String::from_utf8_lossy(&output.stdout);

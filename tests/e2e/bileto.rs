@@ -1,14 +1,7 @@
 //! The Bileto face at `/v1` over HTTP: every endpoint and error path, on every backend.
 
 use serde_json::{json, Value};
-use shiplog_api::AppState;
-use shiplog_tests::{Reply, TestServer};
-
-const TOKEN: &str = "jenkins-knows-this";
-
-fn with_token(state: AppState) -> AppState {
-    state.with_bileto_token(TOKEN)
-}
+use shiplog_tests::{Reply, TestServer, BOT_TOKEN as TOKEN};
 
 fn tickets_url() -> String {
     format!("/v1/tickets?token={TOKEN}")
@@ -63,7 +56,7 @@ fn ids(reply: &Reply) -> Vec<i64> {
 
 #[test]
 fn tickets_are_created_updated_and_commented_on() {
-    TestServer::each_backend_with(with_token, |server| {
+    TestServer::each_backend_anonymous(|server| {
         let created = server.post(
                 &tickets_url(),
                 &json!({
@@ -212,7 +205,7 @@ fn tickets_are_created_updated_and_commented_on() {
 
 #[test]
 fn the_listing_filters_by_substring_and_hides_finished_tickets_by_default() {
-    TestServer::each_backend_with(with_token, |server| {
+    TestServer::each_backend_anonymous(|server| {
         let robru = create(
             server,
             json!({"landers": "robru", "status": "Packages built", "qa_signoff": "Ready for QA", "siloname": "ubuntu/landing-001"}),
@@ -309,7 +302,7 @@ fn the_listing_filters_by_substring_and_hides_finished_tickets_by_default() {
 
 #[test]
 fn views_by_lander_silo_publishability_and_failure() {
-    TestServer::each_backend_with(with_token, |server| {
+    TestServer::each_backend_anonymous(|server| {
         let granted = create(
             server,
             json!({"landers": "bobbert", "siloname": "ubuntu/landing-001", "status": "Packages built", "qa_signoff": "QA Granted"}),
@@ -412,7 +405,7 @@ fn metadata_documents_every_field_and_offers_choices() {
 
 #[test]
 fn writes_need_the_token() {
-    TestServer::each_backend_with(with_token, |server| {
+    TestServer::each_backend_anonymous(|server| {
         let id = create(server, json!({"description": "d"}));
         for path in ["/v1/tickets", "/v1/comment"] {
             let body = json!({"request_id": id, "text": "t", "description": "changed"});
@@ -442,13 +435,16 @@ fn writes_need_the_token() {
 }
 
 #[test]
-fn without_a_configured_token_writes_are_disabled() {
-    TestServer::each_backend(|server| {
-        for path in ["/v1/tickets", "/v1/comment"] {
+fn a_token_without_the_ticket_permission_is_refused() {
+    TestServer::each_backend_anonymous(|server| {
+        let stranger = server.user_with("stranger", &[]);
+        for (path, action) in [("/v1/tickets", "create"), ("/v1/comment", "comment")] {
             assert_error(
-                &server.post(&format!("{path}?token=anything"), &json!({})),
+                &server.post(&format!("{path}?token={stranger}"), &json!({})),
                 403,
-                "Writes to /v1 are disabled until the server is started with SHIPLOG_BILETO_TOKEN set",
+                &format!(
+                    "Permission denied to perform the request. stranger is not allowed to {action} ticket"
+                ),
             );
             assert_error(
                 &server.post(path, &json!({})),
@@ -465,7 +461,7 @@ fn without_a_configured_token_writes_are_disabled() {
 
 #[test]
 fn bad_writes_are_clear_400s_and_404s_that_store_nothing() {
-    TestServer::each_backend_with(with_token, |server| {
+    TestServer::each_backend_anonymous(|server| {
         let id = create(server, json!({"description": "d"}));
         let url = tickets_url();
         for (content_type, body, message) in [

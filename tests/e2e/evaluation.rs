@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use shiplog_domain::balrog::{RuleChanges, RuleFields};
 use shiplog_tests::{Reply, TestServer};
 
-const AUTH: (&str, &str) = ("Authorization", "Bearer alice");
+const AUTH: (&str, &str) = ("Authorization", shiplog_tests::ALICE_BEARER);
 const JSON: (&str, &str) = ("Content-Type", "application/json");
 
 fn write(server: &TestServer, method: &str, path: &str, body: &Value) -> Reply {
@@ -367,13 +367,20 @@ fn emergency_shutoffs_stop_updates_and_keep_history() {
         let query = format!("{DE_WIN}&version=60.0&buildID=1&channel=release-cck-yahoo");
         assert_eq!(evaluate(server, &query)["rule_id"], id);
 
-        // Writes need a user.
+        // Writes need a credential, and the emergency_shutoff permission.
+        let body = json!({"product": "Firefox", "channel": "release"}).to_string();
         server
-            .post(
-                "/api/emergency_shutoff",
-                &json!({"product": "Firefox", "channel": "release"}),
-            )
+            .request("POST", "/api/emergency_shutoff", &[JSON], Some(&body))
             .expect(401);
+        let bot = format!("Bearer {}", shiplog_tests::BOT_TOKEN);
+        server
+            .request(
+                "POST",
+                "/api/emergency_shutoff",
+                &[("Authorization", bot.as_str()), JSON],
+                Some(&body),
+            )
+            .expect(403);
         let reply = write(
             server,
             "POST",

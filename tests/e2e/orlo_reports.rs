@@ -324,10 +324,56 @@ fn stats_count_outcomes_overall_per_subject_and_by_date() {
 }
 
 #[test]
-fn token_answers_even_without_auth() {
+fn token_exchanges_a_credential_for_an_orlo_token() {
     TestServer::each_backend(|server| {
-        let token = server.get("/token").expect(200).json();
-        assert!(token["token"].as_str().is_some_and(|t| t.len() >= 32));
+        let basic = format!(
+            "Basic {}",
+            base64_encode(&format!("admin:{}", shiplog_tests::ADMIN_TOKEN))
+        );
+        let token = server
+            .request("GET", "/token", &[("Authorization", &basic)], None)
+            .expect(200)
+            .json();
+        let secret = token["token"].as_str().expect("a token");
+        assert!(secret.len() >= 32);
+        assert_ne!(secret, shiplog_tests::ADMIN_TOKEN);
         assert_eq!(token["duration"], 3600);
+        // Orlo's clients send it back as X-Auth-Token.
+        server
+            .request(
+                "POST",
+                "/releases",
+                &[
+                    ("X-Auth-Token", secret),
+                    ("Content-Type", "application/json"),
+                ],
+                Some(r#"{"user": "alice", "platforms": ["eu"]}"#),
+            )
+            .expect(200);
+        let anonymous = server.get("/token");
+        anonymous.expect(401);
+        assert_eq!(anonymous.json()["error"], "not_authorized");
     });
+}
+
+/// Standard base64 (for HTTP Basic), without pulling a crate into the tests.
+fn base64_encode(text: &str) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in text.as_bytes().chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }

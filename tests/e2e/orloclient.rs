@@ -1,5 +1,8 @@
 //! Compatibility with the real `orloclient` 0.4.5 from PyPI, library and CLI.
 //!
+//! The client has no way to send a token; it authenticates through the netrc file `requests`
+//! reads (`NETRC`), which turns into HTTP Basic with the API token as password.
+//!
 //! The client is installed once into a virtualenv under `target/compat/` (a machine with
 //! python3 and pip is enough). arrow is pinned to the 0.10 line the client was written against:
 //! arrow 1.x refuses the `null` times every Orlo server sends for unstarted packages
@@ -57,9 +60,24 @@ fn orloclient_drives_a_full_release() {
     let python = venv().join("bin/python");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("compat/orloclient_flow.py");
     TestServer::each_backend(|server| {
+        // orloclient sends no credentials of its own, but `requests` (which it uses) adds HTTP
+        // Basic from a netrc file for the host: the token goes in as the password.
+        let netrc = std::env::temp_dir().join(format!(
+            "shiplog-orloclient-{}.netrc",
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::write(
+            &netrc,
+            format!(
+                "machine 127.0.0.1 login admin password {}\n",
+                shiplog_tests::ADMIN_TOKEN
+            ),
+        )
+        .expect("write the netrc");
         let out = Command::new(&python)
             .arg(&script)
             .arg(&server.base)
+            .env("NETRC", &netrc)
             .output()
             .expect("python runs");
         assert!(
@@ -69,5 +87,6 @@ fn orloclient_drives_a_full_release() {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+        let _ = std::fs::remove_file(&netrc);
     });
 }

@@ -1,6 +1,13 @@
 //! Test support: the real shiplog server on a random port over a fresh database, and a small
 //! HTTP client that never treats a 4xx as an exception (the tests check error paths as closely
 //! as happy ones).
+//!
+//! Every server runs with authentication on (`--auth writes`, the default) and starts with
+//! three users whose tokens the tests know: `admin` (made by the same bootstrap as a first
+//! start, with [`ADMIN_TOKEN`] as `SHIPLOG_BOOTSTRAP_TOKEN`), `alice` (also an admin) and `bot`
+//! (only the `ticket` permission, as a Bileto bot would have). Unless a test says otherwise, the
+//! client's writes (`post`, `put`, `delete`, …) carry the admin's token; [`TestServer::request`]
+//! sends exactly the headers it is given, for tests about credentials.
 
 use std::net::TcpListener;
 use std::sync::mpsc;
@@ -9,8 +16,52 @@ use std::thread::JoinHandle;
 use actix_web::dev::ServerHandle;
 use serde_json::Value;
 use shiplog_api::{AppState, ServerOptions};
+use shiplog_domain::{PermissionName, PermissionOptions, UserName};
 use shiplog_storage::testing::TestDb;
-use shiplog_storage::Backend;
+use shiplog_storage::{Backend, Secret, Store};
+use time::OffsetDateTime;
+
+/// The bootstrap admin's token.
+pub const ADMIN_TOKEN: &str = "shiplog_test_admin_00000000000000000000000000000000";
+/// `alice`: an admin, who Balrog tests write as.
+pub const ALICE_TOKEN: &str = "shiplog_test_alice_00000000000000000000000000000000";
+pub const ALICE_BEARER: &str = "Bearer shiplog_test_alice_00000000000000000000000000000000";
+/// `bot`: holds only `ticket` (Bileto's `?token=`).
+pub const BOT_TOKEN: &str = "shiplog_test_bot_0000000000000000000000000000000000";
+
+fn secret(text: &str) -> Secret {
+    Secret::parse(text).expect("a well-formed test token")
+}
+
+fn user(name: &str) -> UserName {
+    UserName::parse(name).expect("a valid user name")
+}
+
+/// The users every test server starts with (see the module documentation).
+fn seed_users(store: &Store) {
+    let now = OffsetDateTime::now_utc();
+    store
+        .bootstrap_admin(Some(secret(ADMIN_TOKEN)), now)
+        .expect("bootstrap")
+        .expect("a fresh database has no users");
+    store
+        .add_api_token(&user("alice"), secret(ALICE_TOKEN), true, "test", now)
+        .expect("alice");
+    let bot = user("bot");
+    store
+        .add_api_token(&bot, secret(BOT_TOKEN), false, "test", now)
+        .expect("bot");
+    store
+        .put_permission(
+            &bot,
+            PermissionName::Ticket,
+            &PermissionOptions::default(),
+            None,
+            "test",
+            now,
+        )
+        .expect("bot's permission");
+}
 
 /// A running server and the database behind it; both go away on drop.
 pub struct TestServer {
@@ -19,6 +70,9 @@ pub struct TestServer {
     handle: ServerHandle,
     thread: Option<JoinHandle<()>>,
     agent: ureq::Agent,
+    /// Sent as `Authorization: Bearer` with writes that carry no credential of their own.
+    default_token: Option<String>,
+    store: Store,
     _db: TestDb,
 }
 
@@ -35,6 +89,8 @@ impl TestServer {
         configure: impl FnOnce(AppState) -> AppState + Send + 'static,
     ) -> TestServer {
         let store = db.store();
+        seed_users(&store);
+        let kept = store.clone();
         let backend = store.backend();
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
         let base = format!("http://{}", listener.local_addr().expect("local address"));
@@ -62,7 +118,48 @@ impl TestServer {
             handle,
             thread: Some(thread),
             agent,
+            default_token: Some(ADMIN_TOKEN.to_owned()),
+            store: kept,
             _db: db,
+        }
+    }
+
+    /// The database's URL, for tests that look at the bytes stored.
+    pub fn database_url(&self) -> &str {
+        self._db.url()
+    }
+
+    /// The store behind the server, for tests that look at what is stored.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Makes `name` a user with `permission` (options as Balrog's JSON object, or null) and a
+    /// new API token, and returns the token.
+    pub fn user_with(&self, name: &str, grants: &[(PermissionName, Value)]) -> String {
+        let now = OffsetDateTime::now_utc();
+        let name = user(name);
+        let issued = self
+            .store
+            .create_api_token(&name, false, "test", now)
+            .expect("token");
+        for (permission, options) in grants {
+            let options = PermissionOptions::parse(*permission, options).expect("valid options");
+            self.store
+                .put_permission(&name, *permission, &options, None, "test", now)
+                .expect("permission");
+        }
+        issued.secret.expose().to_owned()
+    }
+
+    /// One server per backend whose client sends no credential unless told to (for faces whose
+    /// tests pass their own, like Bileto's `?token=`).
+    pub fn each_backend_anonymous(test: impl Fn(&TestServer)) {
+        for db in TestDb::all() {
+            let mut server = TestServer::start(db);
+            server.default_token = None;
+            eprintln!("--- on {}", server.backend.name());
+            test(&server);
         }
     }
 
@@ -123,8 +220,17 @@ impl TestServer {
         Reply::from(self.agent.get(self.url(path)).call())
     }
 
+    /// The `Authorization` value a write without a credential of its own carries.
+    fn auth(&self) -> Option<String> {
+        self.default_token.as_ref().map(|t| format!("Bearer {t}"))
+    }
+
     pub fn delete(&self, path: &str) -> Reply {
-        Reply::from(self.agent.delete(self.url(path)).call())
+        let mut request = self.agent.delete(self.url(path));
+        if let Some(auth) = self.auth() {
+            request = request.header("Authorization", auth);
+        }
+        Reply::from(request.call())
     }
 
     /// POSTs `body` as JSON.
@@ -134,28 +240,36 @@ impl TestServer {
 
     /// POSTs with no body and no content type.
     pub fn post_empty(&self, path: &str) -> Reply {
-        Reply::from(self.agent.post(self.url(path)).send_empty())
+        let mut request = self.agent.post(self.url(path));
+        if let Some(auth) = self.auth() {
+            request = request.header("Authorization", auth);
+        }
+        Reply::from(request.send_empty())
     }
 
     pub fn post_raw(&self, path: &str, content_type: &str, body: &str) -> Reply {
-        Reply::from(
-            self.agent
-                .post(self.url(path))
-                .header("Content-Type", content_type)
-                .send(body),
-        )
+        let mut request = self
+            .agent
+            .post(self.url(path))
+            .header("Content-Type", content_type);
+        if let Some(auth) = self.auth() {
+            request = request.header("Authorization", auth);
+        }
+        Reply::from(request.send(body))
     }
 
     pub fn put(&self, path: &str, body: &Value) -> Reply {
-        Reply::from(
-            self.agent
-                .put(self.url(path))
-                .header("Content-Type", "application/json")
-                .send(body.to_string().as_str()),
-        )
+        let mut request = self
+            .agent
+            .put(self.url(path))
+            .header("Content-Type", "application/json");
+        if let Some(auth) = self.auth() {
+            request = request.header("Authorization", auth);
+        }
+        Reply::from(request.send(body.to_string().as_str()))
     }
 
-    /// Any request, with extra headers.
+    /// Any request, with exactly these headers (no default credential).
     pub fn request(
         &self,
         method: &str,

@@ -26,6 +26,9 @@ pub enum Command {
     /// Balrog rules: evaluate a query as /api/v1/evaluate would.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -64,6 +67,35 @@ pub struct EvalArgs {
     pub roll: Option<u8>,
     #[command(flatten)]
     pub database: DatabaseArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token for a user (created if new) and print it: it is shown only once.
+    Create(TokenCreateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    /// The user the token authenticates as.
+    #[arg(long)]
+    pub user: String,
+    /// Also grant the user the `admin` permission without product limits.
+    #[arg(long)]
+    pub admin: bool,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+/// `--auth`: who must present a credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuthArg {
+    /// Reads are public; writes need a token and the permission for them.
+    Writes,
+    /// Every request but login, `/token`, `/ping` and the API description needs a token.
+    All,
+    /// No checks at all: for local experiments only.
+    Off,
 }
 
 #[derive(Debug, Args)]
@@ -112,15 +144,23 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "SHIPLOG_BODY_LIMIT", default_value_t = 16 * 1024 * 1024)]
     pub body_limit: usize,
-    /// The API token Bileto clients pass as `?token=` to write to /v1 (tickets, comments).
-    /// Unset or empty: /v1 writes are refused. Prefer the environment variable: a flag shows in
-    /// the process list.
-    #[arg(long, env = "SHIPLOG_BILETO_TOKEN", hide_env_values = true)]
-    pub bileto_token: Option<String>,
     /// How often, at most, to check the database for rule changes made by other instances
     /// (milliseconds). Writes through this instance are served at once.
     #[arg(long, env = "SHIPLOG_RULES_REFRESH_MS", default_value_t = 250)]
     pub rules_refresh_ms: u64,
+    /// Who must present a credential: `writes` (reads are public), `all`, or `off` (no checks,
+    /// for local experiments only).
+    #[arg(long, env = "SHIPLOG_AUTH", value_enum, default_value = "writes")]
+    pub auth: AuthArg,
+    /// The secret of the `admin` token made on the first start with no users (at least 32
+    /// visible characters), for automation that must know it in advance. Unset: a random one
+    /// is made and printed once to the log. Prefer the environment variable: a flag shows in the
+    /// process list.
+    #[arg(long, env = "SHIPLOG_BOOTSTRAP_TOKEN", hide_env_values = true)]
+    pub bootstrap_token: Option<String>,
+    /// How long access tokens from `POST /api/v1/login` and `GET /token` last, in seconds.
+    #[arg(long, env = "SHIPLOG_ACCESS_TOKEN_SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u32).range(1..))]
+    pub access_token_seconds: u32,
     #[command(flatten)]
     pub database: DatabaseArgs,
 }

@@ -9,10 +9,14 @@ use std::net::TcpListener;
 use std::process::ExitCode;
 
 use clap::Parser;
-use shiplog_api::{AppState, ServerOptions};
-use shiplog_storage::Store;
+use shiplog_api::{AppState, AuthMode, AuthSettings, ServerOptions};
+use shiplog_domain::UserName;
+use shiplog_storage::{Secret, Store, MIN_SECRET_LEN};
+use time::OffsetDateTime;
 
-use config::{Cli, Command, DatabaseArgs, ImportArgs, RulesCommand, ServeArgs};
+use config::{
+    AuthArg, Cli, Command, DatabaseArgs, ImportArgs, RulesCommand, ServeArgs, TokenCommand,
+};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -22,6 +26,7 @@ fn main() -> ExitCode {
         Command::Migrate(args) => migrate(&args),
         Command::Import(args) => import(&args),
         Command::Rules(RulesCommand::Eval(args)) => rules::eval(&args, open_store),
+        Command::Token(TokenCommand::Create(args)) => create_token(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -66,6 +71,8 @@ fn import(args: &ImportArgs) -> Result<(), String> {
 
 fn serve(args: ServeArgs) -> Result<(), String> {
     let store = open_store(&args.database)?;
+    // Before announcing the address: a script that waits for it can then read the token.
+    bootstrap(&store, args.bootstrap_token.as_deref())?;
     let listener = TcpListener::bind(&args.listen)
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
@@ -75,18 +82,86 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         workers: args.workers,
         body_limit: args.body_limit,
     };
-    let mut state = AppState::with_refresh(
-        store,
-        std::time::Duration::from_millis(args.rules_refresh_ms),
-    );
-    match args.bileto_token.filter(|t| !t.is_empty()) {
-        Some(token) => state = state.with_bileto_token(token),
-        None => log::warn!("writes to /v1 (Bileto) are disabled: set SHIPLOG_BILETO_TOKEN"),
+    if std::env::var_os("SHIPLOG_BILETO_TOKEN").is_some() {
+        log::warn!(
+            "SHIPLOG_BILETO_TOKEN is no longer used: /v1 writes take shiplog tokens with the \
+             `ticket` permission (docs/identity.md)"
+        );
     }
+    let mode = match args.auth {
+        AuthArg::Writes => AuthMode::Writes,
+        AuthArg::All => AuthMode::All,
+        AuthArg::Off => {
+            log::warn!("**********************************************************************");
+            log::warn!("AUTH IS OFF: anyone who can reach this server can change everything.");
+            log::warn!("Use --auth off for local experiments only.");
+            log::warn!("**********************************************************************");
+            AuthMode::Off
+        }
+    };
+    log::info!("auth mode: {}", mode.as_str());
+    let refresh = std::time::Duration::from_millis(args.rules_refresh_ms);
+    let state = AppState::with_refresh(store, refresh).with_auth(AuthSettings {
+        mode,
+        access_token_lifetime: time::Duration::seconds(i64::from(args.access_token_seconds)),
+        ..AuthSettings::default()
+    });
     let server = shiplog_api::run(listener, state, options).map_err(|e| e.to_string())?;
     actix_web::rt::System::new()
         .block_on(server)
         .map_err(|e| format!("server failed: {e}"))
+}
+
+/// On a database without users, makes `admin` and its token: the operator's
+/// `SHIPLOG_BOOTSTRAP_TOKEN`, or a fresh one printed once to the log (the only way to learn it).
+fn bootstrap(store: &Store, chosen: Option<&str>) -> Result<(), String> {
+    let secret = match chosen.filter(|t| !t.is_empty()) {
+        Some(text) => Some(Secret::parse(text).ok_or_else(|| {
+            format!(
+                "SHIPLOG_BOOTSTRAP_TOKEN must be {MIN_SECRET_LEN} to 256 visible ASCII characters"
+            )
+        })?),
+        None => None,
+    };
+    let from_operator = secret.is_some();
+    let issued = store
+        .bootstrap_admin(secret, OffsetDateTime::now_utc())
+        .map_err(|e| format!("cannot create the first user: {}", chain(&e)))?;
+    match issued {
+        None if from_operator => {
+            log::info!("users exist already: SHIPLOG_BOOTSTRAP_TOKEN is not used");
+        }
+        None => {}
+        Some(_) if from_operator => {
+            log::warn!("created user admin with the token from SHIPLOG_BOOTSTRAP_TOKEN");
+        }
+        Some(issued) => {
+            // The one deliberate exception to "tokens never reach the log": nobody could use
+            // the server otherwise. It is printed once; only its hash is stored.
+            log::warn!(
+                "created user admin; its API token (shown only now, store it safely): {}",
+                issued.secret.expose()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn create_token(args: &config::TokenCreateArgs) -> Result<(), String> {
+    let user = UserName::parse(&args.user).map_err(|e| e.to_string())?;
+    let store = open_store(&args.database)?;
+    let issued = store
+        .create_api_token(&user, args.admin, "cli", OffsetDateTime::now_utc())
+        .map_err(|e| format!("cannot create a token: {}", chain(&e)))?;
+    eprintln!(
+        "created API token {} for {}{} (shown only now):",
+        issued.info.id,
+        issued.info.user,
+        if args.admin { ", an admin" } else { "" }
+    );
+    // Only the secret on stdout, so `TOKEN=$(shiplog token create …)` works.
+    println!("{}", issued.secret.expose());
+    Ok(())
 }
 
 fn chain(err: &dyn std::error::Error) -> String {

@@ -91,6 +91,8 @@ fn migrate_import_then_serve() {
             &db,
         ])
         .stdout(Stdio::piped())
+        // The first start logs the new admin token; this test has no use for it.
+        .stderr(Stdio::null())
         .spawn()
         .expect("serves");
     let mut line = String::new();
@@ -211,4 +213,176 @@ fn rules_eval_answers_offline_from_a_file_and_from_the_database() {
     );
     let data: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(data["reason"], "no rule matches the query");
+}
+
+/// One raw HTTP/1.0 exchange.
+fn http(address: &str, request: &str) -> String {
+    let mut stream = TcpStream::connect(address).expect("connects");
+    stream.write_all(request.as_bytes()).expect("request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("response");
+    response
+}
+
+/// A spawned server, killed when dropped (also when a test fails half-way).
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(db: &str, envs: &[(&str, &str)]) -> (Running, String) {
+    let mut command = shiplog();
+    command
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--workers",
+            "1",
+            "--database-url",
+            db,
+        ])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (key, value) in envs {
+        command.env(key, value);
+    }
+    let mut server = command.spawn().expect("serves");
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("address line");
+    let address = line
+        .trim()
+        .strip_prefix("shiplog listening on http://")
+        .expect("announces its address")
+        .to_owned();
+    (Running(server), address)
+}
+
+fn stop(mut server: Running) -> String {
+    server.0.kill().expect("stops");
+    let mut log = String::new();
+    server
+        .0
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut log)
+        .expect("log");
+    log
+}
+
+#[test]
+fn the_first_start_prints_the_admin_token_once_and_never_logs_tokens() {
+    let dir = temp_dir();
+    let db = format!("sqlite://{}", dir.join("auth.db").display());
+    let (server, _) = serve(&db, &[]);
+    let first = stop(server);
+    let token = first
+        .lines()
+        .find_map(|l| l.split("store it safely): ").nth(1))
+        .unwrap_or_else(|| panic!("the bootstrap token is printed: {first}"))
+        .trim()
+        .to_owned();
+    assert!(
+        token.starts_with("shiplog_") && token.len() == 72,
+        "{token}"
+    );
+
+    let (server, address2) = serve(
+        &db,
+        &[(
+            "SHIPLOG_BOOTSTRAP_TOKEN",
+            "ignored-because-users-exist-0000000",
+        )],
+    );
+    let created = http(
+        &address2,
+        &format!(
+            "POST /v1/tickets?token={token} HTTP/1.0\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{{}}"
+        ),
+    );
+    assert!(created.contains(" 201 "), "{created}");
+    let release = http(
+        &address2,
+        &format!(
+            "POST /releases HTTP/1.0\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: 31\r\n\r\n{{\"user\":\"a\",\"platforms\":[\"eu\"]}}"
+        ),
+    );
+    assert!(release.contains(" 200 "), "{release}");
+    let orlo = http(
+        &address2,
+        &format!("GET /token HTTP/1.0\r\nHost: x\r\nX-Auth-Token: {token}\r\n\r\n"),
+    );
+    assert!(orlo.contains(" 200 "), "{orlo}");
+    let second = stop(server);
+    assert!(second.contains("POST /v1/tickets?token=*** "), "{second}");
+    assert!(!second.contains(&token), "no token in the log: {second}");
+    assert!(
+        !second.contains("shiplog_"),
+        "no access token either: {second}"
+    );
+    assert!(
+        second.contains("SHIPLOG_BOOTSTRAP_TOKEN is not used"),
+        "{second}"
+    );
+
+    // `token create` prints the secret alone on stdout; the user may then log in with it.
+    let out = shiplog()
+        .args(["token", "create", "--user", "ci-bot", "--database-url", &db])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(
+        printed.starts_with("shiplog_") && printed.len() == 72,
+        "{printed}"
+    );
+    let bad = shiplog()
+        .args(["token", "create", "--user", "no one", "--database-url", &db])
+        .output()
+        .expect("runs");
+    assert!(!bad.status.success());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_chosen_bootstrap_token_is_never_printed_and_auth_off_is_loud() {
+    let dir = temp_dir();
+    let db = format!("sqlite://{}", dir.join("auth.db").display());
+    let chosen = "my-automation-knows-this-token-0123456789";
+    let (server, address) = serve(
+        &db,
+        &[("SHIPLOG_BOOTSTRAP_TOKEN", chosen), ("SHIPLOG_AUTH", "off")],
+    );
+    let login = http(
+        &address,
+        &format!("POST /api/v1/login HTTP/1.0\r\nHost: x\r\nAuthorization: token {chosen}\r\nContent-Length: 0\r\n\r\n"),
+    );
+    assert!(
+        login.contains(" 200 ") && login.contains("access_token"),
+        "{login}"
+    );
+    let log = stop(server);
+    assert!(!log.contains(chosen), "{log}");
+    assert!(log.contains("AUTH IS OFF"), "{log}");
+    let short = shiplog()
+        .args(["serve", "--listen", "127.0.0.1:0", "--database-url"])
+        .arg(format!("sqlite://{}", dir.join("other.db").display()))
+        .env("SHIPLOG_BOOTSTRAP_TOKEN", "short")
+        .output()
+        .expect("runs");
+    assert!(!short.status.success());
+    assert!(String::from_utf8_lossy(&short.stderr).contains("SHIPLOG_BOOTSTRAP_TOKEN must be"));
+    let _ = std::fs::remove_dir_all(dir);
 }

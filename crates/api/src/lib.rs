@@ -4,9 +4,11 @@ pub mod balrog;
 pub mod bileto;
 mod blocking;
 pub mod evaluation;
+pub mod identity;
 pub mod orlo;
 pub mod server;
 mod state;
 
+pub use identity::{AuthMode, AuthSettings, Clock};
 pub use server::{run, ServerOptions};
 pub use state::AppState;

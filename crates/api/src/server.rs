@@ -17,6 +17,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::balrog;
 use crate::bileto;
 use crate::evaluation;
+use crate::identity;
 use crate::orlo::{self, OrloError};
 use crate::state::AppState;
 
@@ -41,7 +42,7 @@ impl Default for ServerOptions {
 #[derive(OpenApi)]
 #[openapi(info(
     title = "shiplog",
-    description = "A release ledger and rollout-rules service. The Orlo release-ledger API is served at `/`, Balrog's admin API at `/api`, Balrog's update protocol at `/update`, shiplog's own endpoints (rule evaluation) at `/api/v1`, Bileto's landing-ticket API at `/v1`."
+    description = "A release ledger and rollout-rules service. The Orlo release-ledger API is served at `/`, Balrog's admin API at `/api`, Balrog's update protocol at `/update`, Bileto's landing-ticket API at `/v1`, shiplog's own endpoints (rule evaluation, login, API tokens) at `/api/v1`. Writes need a credential, `Authorization: Bearer <token>` (docs/identity.md)."
 ))]
 struct ApiDoc;
 
@@ -51,6 +52,7 @@ struct ApiDoc;
 /// before the Orlo face at `/`.
 fn faces(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
     evaluation::routes(cfg);
+    identity::routes(cfg);
     balrog::routes(cfg);
     bileto::routes(cfg);
     orlo::routes(cfg);
@@ -80,8 +82,8 @@ pub fn run(
         App::new()
             .app_data(data.clone())
             .app_data(web::PayloadConfig::new(body_limit))
+            .wrap(actix_web::middleware::from_fn(identity::require_identity))
             .wrap(ErrorHandlers::new().default_handler(json_error_body))
-            .wrap(Logger::new("%a \"%r\" %s %b %Dms"))
             .wrap(
                 Logger::new("%a \"%{request}xi\" %s %b %Dms")
                     .custom_request_replace("request", request_line),

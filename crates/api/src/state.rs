@@ -5,23 +5,22 @@ use std::time::Duration;
 
 use shiplog_storage::Store;
 
-use crate::bileto::BiletoToken;
 use crate::evaluation::LiveRuleSet;
+use crate::identity::AuthSettings;
 
 /// Shared by all workers; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub store: Store,
-    /// The shared token Bileto writes (`?token=`) must carry until API tokens land; without one,
-    /// `/v1` writes are refused.
-    pub bileto_token: Option<BiletoToken>,
     /// The rule set evaluation is served from, kept in step with the database.
     pub rules: Arc<LiveRuleSet>,
+    /// Who must authenticate, how long access tokens last, and the clock they expire by.
+    pub auth: AuthSettings,
 }
 
 impl AppState {
-    /// State whose rule set checks the database for changes at most every
-    /// [`LiveRuleSet::DEFAULT_REFRESH`].
+    /// A state with the default settings: reads public, writes need a credential, and the rule
+    /// set checks the database for changes at most every [`LiveRuleSet::DEFAULT_REFRESH`].
     pub fn new(store: Store) -> Self {
         Self::with_refresh(store, LiveRuleSet::DEFAULT_REFRESH)
     }
@@ -31,14 +30,13 @@ impl AppState {
     pub fn with_refresh(store: Store, refresh: Duration) -> Self {
         AppState {
             store,
-            bileto_token: None,
             rules: Arc::new(LiveRuleSet::new(refresh)),
+            auth: AuthSettings::default(),
         }
     }
 
-    /// Accepts `/v1` writes carrying this token. An empty token leaves writes disabled.
-    pub fn with_bileto_token(mut self, token: impl Into<String>) -> Self {
-        self.bileto_token = BiletoToken::new(token.into());
+    pub fn with_auth(mut self, auth: AuthSettings) -> Self {
+        self.auth = auth;
         self
     }
 }

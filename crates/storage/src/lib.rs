@@ -3,6 +3,7 @@
 mod balrog;
 mod connection;
 mod error;
+mod identity;
 mod ledger;
 mod migrate;
 pub mod query;
@@ -18,6 +19,10 @@ pub use balrog::{
 };
 pub use connection::{Backend, PoolOptions, Store};
 pub use error::{StorageError, StorageResult};
+pub use identity::{
+    Identity, IssuedToken, PermissionWrite, Secret, StoredPermission, TokenCheck, TokenInfo,
+    MIN_SECRET_LEN,
+};
 pub use query::{
     DateBucket, DateUnit, IntRange, PackageFilter, Page, ReleaseCounts, ReleaseFilter,
     StatsSubject, TimeRange,

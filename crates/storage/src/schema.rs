@@ -140,8 +140,40 @@ diesel::table! {
 }
 
 diesel::table! {
+    users (name) {
+        name -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    tokens (id) {
+        id -> BigInt,
+        user_name -> Text,
+        secret_hash -> Text,
+        kind -> Text,
+        parent_id -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        expires_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    permissions (username, permission) {
+        username -> Text,
+        permission -> Text,
+        options -> Nullable<Text>,
+        data_version -> BigInt,
+    }
+}
+
+diesel::table! {
     ruleset_version (id) {
         id -> Integer,
         version -> BigInt,
     }
 }
+
+diesel::joinable!(tokens -> users (user_name));
+diesel::allow_tables_to_appear_in_same_query!(users, tokens, permissions);

@@ -1,74 +1,68 @@
-//! Who is writing: until shiplog issues its own tokens (the identity issue), a write names its
-//! user in `Authorization: Bearer <name>`, and a write without one is refused with 401 as
-//! Balrog refuses anonymous writes. Reads are public. The user is recorded as `changed_by` in
-//! the history and as the user of releases created through this face.
+//! Who is writing, and whether they may: the caller comes from their shiplog token (see
+//! `crate::identity`), a write without one is refused with 401 "Login Required" as Balrog
+//! refuses anonymous writes, and one without the permission Balrog's model asks for with 403
+//! "PermissionDeniedError". Reads are public (unless `--auth all`). The user is recorded as
+//! `changed_by` in the history and as the user of releases created through this face.
+//!
+//! Products are checked against the object as it is just before the write. Deletes and
+//! read-only changes name the version they act on, so the check refuses a `data_version` that
+//! is not the one it read (as outdated): the product checked is then the product changed.
 
-use std::future::{ready, Ready};
-
-use actix_web::dev::Payload;
-use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest};
+use shiplog_domain::balrog::NamedRelease;
+use shiplog_domain::{Action, PermissionName};
 
 use super::error::BalrogError;
+use super::run;
+use crate::identity::{Balrog, Caller};
+use crate::state::AppState;
 
 /// The user a write is made by.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Actor(pub String);
+pub type Actor = Caller<Balrog>;
 
-impl Actor {
-    pub fn name(&self) -> &str {
-        &self.0
-    }
-
-    /// The user named by a bearer credential: one non-empty word after the `Bearer` scheme
-    /// (case-insensitive, as RFC 7235 has it).
-    pub fn from_header(value: &str) -> Option<Actor> {
-        let (scheme, credential) = value.trim().split_once(' ')?;
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return None;
-        }
-        let user = credential.trim();
-        (!user.is_empty() && !user.contains(char::is_whitespace)).then(|| Actor(user.to_owned()))
-    }
+/// The named releases `names` as they are now (`None` for each that does not exist).
+pub(super) async fn current_releases(
+    state: &AppState,
+    method: &str,
+    names: Vec<String>,
+) -> Result<Vec<Option<NamedRelease>>, BalrogError> {
+    run(state, method, move |store| {
+        names
+            .iter()
+            .map(|name| store.find_named_release(name))
+            .collect()
+    })
+    .await
 }
 
-impl FromRequest for Actor {
-    type Error = BalrogError;
-    type Future = Ready<Result<Actor, BalrogError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let actor = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(Actor::from_header);
-        ready(actor.ok_or_else(BalrogError::login_required))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bearer_names_the_user() {
-        assert_eq!(
-            Actor::from_header("Bearer alice"),
-            Some(Actor("alice".into()))
-        );
-        assert_eq!(
-            Actor::from_header("bearer  ffxbld "),
-            Some(Actor("ffxbld".into()))
-        );
-        for bad in [
-            "",
-            "Bearer",
-            "Bearer ",
-            "Basic YWxpY2U6eA==",
-            "Bearer a b",
-            "alice",
-        ] {
-            assert_eq!(Actor::from_header(bad), None, "{bad:?}");
+/// A write to releases `names` with `product`: `modify` (or, for `release_locale` edits,
+/// either permission) on each that exists, at its stored product and at `product`, and
+/// `release` `create` for each that the write will create.
+pub(super) fn check_release_write(
+    actor: &Actor,
+    thing: PermissionName,
+    product: &str,
+    current: &[Option<NamedRelease>],
+) -> Result<(), BalrogError> {
+    let modify = |product: &str| {
+        if thing == PermissionName::ReleaseLocale
+            && actor
+                .who
+                .allows(PermissionName::Release, Action::Modify, Some(product))
+        {
+            return Ok(());
+        }
+        actor.require(thing, Action::Modify, Some(product))
+    };
+    for release in current {
+        match release {
+            Some(release) => {
+                modify(&release.product)?;
+                if release.product != product {
+                    modify(product)?;
+                }
+            }
+            None => actor.require(PermissionName::Release, Action::Create, Some(product))?,
         }
     }
+    Ok(())
 }

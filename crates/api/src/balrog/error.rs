@@ -113,6 +113,9 @@ impl BalrogError {
             BalrogRefusal::ReleaseNotFound(name) => {
                 Self::not_found(format!("Release: {name} not found"))
             }
+            BalrogRefusal::PermissionNotFound(_) => {
+                Self::not_found("Requested permission does not exist")
+            }
             BalrogRefusal::Outdated => Self::outdated(method),
             BalrogRefusal::MergeConflict(conflict) => {
                 let outdated = Self::outdated(method);

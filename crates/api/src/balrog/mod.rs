@@ -1,5 +1,6 @@
 //! The Balrog admin face at `/api` (seeds/002 as corrected by research/balrog.md §b and §c):
-//! rules, named releases, emergency shutoffs, their history with revert, optimistic locking,
+//! rules, named releases, emergency shutoffs, users and permissions, their history with revert,
+//! optimistic locking,
 //! `csrf_token`. Release automation written for Balrog — including `balrogclient` 2.0 — works
 //! against it unchanged.
 
@@ -11,6 +12,7 @@ mod paging;
 mod releases;
 mod rules;
 mod shutoffs;
+mod users;
 
 use actix_web::{HttpRequest, HttpResponse};
 use serde::Serialize;
@@ -55,7 +57,14 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
         .service(shutoffs::list_shutoffs)
         .service(shutoffs::create_shutoff)
         .service(shutoffs::get_shutoff)
-        .service(shutoffs::delete_shutoff);
+        .service(shutoffs::delete_shutoff)
+        .service(users::list_users)
+        .service(users::user_permissions)
+        .service(users::get_permission)
+        .service(users::put_permission)
+        .service(users::post_permission)
+        .service(users::delete_permission)
+        .service(users::get_user);
 }
 
 /// `{"new_data_version": n}`: the version a write left the object at.

@@ -9,11 +9,12 @@ use shiplog_domain::balrog::blob::locale_entry;
 use shiplog_domain::balrog::named_release::{
     parse_product, parse_schema_version, sorted, validate_blob,
 };
-use shiplog_domain::balrog::{BlobEdit, Change, ChangeTable, ReleaseName};
+use shiplog_domain::balrog::{BlobEdit, Change, ChangeTable, NamedRelease, ReleaseName};
+use shiplog_domain::{Action, PermissionName};
 use shiplog_storage::{EditOutcome, ReleaseEdit};
 use utoipa::ToSchema;
 
-use super::auth::Actor;
+use super::auth::{check_release_write, current_releases, Actor};
 use super::body::{self, Fields};
 use super::error::{BalrogError, Problem};
 use super::paging::{paged, query_pairs, query_value, total_count, PageRequest};
@@ -159,7 +160,8 @@ pub async fn list_releases(
     responses(
         (status = 201, description = "Created at data_version 1", body = NewDataVersion),
         (status = 400, description = "A missing field, an invalid blob, or a name that exists", body = Problem),
-        (status = 401, description = "No user", body = Problem),
+        (status = 401, description = "No valid credential", body = Problem),
+        (status = 403, description = "No permission for this action and product", body = Problem),
     )
 )]
 #[post("/api/releases")]
@@ -176,6 +178,7 @@ pub async fn create_release(
     validate_blob(name.as_str(), &blob).map_err(|e| {
         BalrogError::bad_request("Couldn't create release").exception(e.to_string())
     })?;
+    actor.require(PermissionName::Release, Action::Create, Some(&product))?;
     let release = run(&state, "POST", move |store| {
         store.insert_named_release(&name, &product, &blob, actor.name())
     })
@@ -226,8 +229,8 @@ pub async fn get_release(
         (status = 200, description = "Replaced", body = NewDataVersion),
         (status = 201, description = "Created", body = NewDataVersion),
         (status = 400, description = "Missing field, invalid blob, outdated data_version", body = Problem),
-        (status = 401, description = "No user", body = Problem),
-        (status = 403, description = "The release is read-only", body = Problem),
+        (status = 401, description = "No valid credential", body = Problem),
+        (status = 403, description = "The release is read-only, or no permission for this action and product", body = Problem),
     )
 )]
 #[put("/api/releases/{name}")]
@@ -246,6 +249,8 @@ pub async fn put_release(
         BalrogError::bad_request("Couldn't update release").exception(e.to_string())
     })?;
     let data_version = body::data_version(&fields)?;
+    let current = current_releases(&state, "PUT", vec![name.as_str().to_owned()]).await?;
+    check_release_write(&actor, PermissionName::Release, &product, &current)?;
     let outcome = run(&state, "PUT", move |store| {
         store.put_named_release(&name, &product, &blob, data_version, actor.name())
     })
@@ -290,6 +295,33 @@ fn partial_edit(
     })
 }
 
+/// Every release an edit writes to: the one named, and those of `copyTo`.
+fn touched(primary: &ReleaseName, request: &ReleaseEdit) -> Vec<String> {
+    std::iter::once(primary)
+        .chain(&request.copy_to)
+        .map(|name| name.as_str().to_owned())
+        .collect()
+}
+
+/// The release as it is now, which must be at `data_version` (else the write is outdated, and
+/// the permission check would look at another version than the one changed).
+async fn stored_release(
+    state: &AppState,
+    method: &str,
+    name: &ReleaseName,
+    data_version: i64,
+) -> Result<NamedRelease, BalrogError> {
+    let current = current_releases(state, method, vec![name.as_str().to_owned()])
+        .await?
+        .pop()
+        .flatten()
+        .ok_or_else(|| release_not_found(name.as_str()))?;
+    if current.data_version != data_version {
+        return Err(BalrogError::outdated(method));
+    }
+    Ok(current)
+}
+
 fn object(data: Value) -> Result<Map<String, Value>, BalrogError> {
     match data {
         Value::Object(map) => Ok(map),
@@ -308,8 +340,8 @@ fn object(data: Value) -> Result<Map<String, Value>, BalrogError> {
         (status = 200, description = "Merged", body = NewDataVersion),
         (status = 201, description = "Created", body = NewDataVersion),
         (status = 400, description = "Missing field, product or hashFunction mismatch, outdated data_version, conflict", body = Problem),
-        (status = 401, description = "No user", body = Problem),
-        (status = 403, description = "The release is read-only", body = Problem),
+        (status = 401, description = "No valid credential", body = Problem),
+        (status = 403, description = "The release is read-only, or no permission for this action and product", body = Problem),
     )
 )]
 #[post("/api/releases/{name}")]
@@ -325,6 +357,8 @@ pub async fn post_release(
     let request = partial_edit(&name, &fields, |data| {
         Ok(BlobEdit::MergeTopLevel(object(data)?))
     })?;
+    let current = current_releases(&state, "POST", touched(&name, &request)).await?;
+    check_release_write(&actor, PermissionName::Release, &request.product, &current)?;
     let outcome = run(&state, "POST", move |store| {
         store.edit_named_release(&name, &request, actor.name())
     })
@@ -343,8 +377,8 @@ pub async fn post_release(
     responses(
         (status = 200, description = "Deleted (empty body)"),
         (status = 400, description = "Outdated or missing data_version, or rules point at it", body = Problem),
-        (status = 401, description = "No user", body = Problem),
-        (status = 403, description = "The release is read-only", body = Problem),
+        (status = 401, description = "No valid credential", body = Problem),
+        (status = 403, description = "The release is read-only, or no permission for this action and product", body = Problem),
         (status = 404, description = "No such release", body = Problem),
     )
 )]
@@ -357,6 +391,12 @@ pub async fn delete_release(
 ) -> Result<HttpResponse, BalrogError> {
     let name = path_name(&path)?;
     let data_version = query_data_version(&req)?;
+    let current = stored_release(&state, "DELETE", &name, data_version).await?;
+    actor.require(
+        PermissionName::Release,
+        Action::Delete,
+        Some(&current.product),
+    )?;
     run(&state, "DELETE", move |store| {
         store.delete_named_release(name.as_str(), data_version, actor.name())
     })
@@ -421,8 +461,8 @@ pub async fn get_locale(
         (status = 200, description = "Replaced", body = NewDataVersion),
         (status = 201, description = "A new locale (or release)", body = NewDataVersion),
         (status = 400, description = "Missing field, product mismatch, outdated data_version, conflict", body = Problem),
-        (status = 401, description = "No user", body = Problem),
-        (status = 403, description = "The release is read-only", body = Problem),
+        (status = 401, description = "No valid credential", body = Problem),
+        (status = 403, description = "The release is read-only, or no permission for this action and product", body = Problem),
     )
 )]
 #[put("/api/releases/{name}/builds/{platform}/{locale}")]
@@ -445,6 +485,13 @@ pub async fn put_locale(
             aliases,
         })
     })?;
+    let current = current_releases(&state, "PUT", touched(&name, &request)).await?;
+    check_release_write(
+        &actor,
+        PermissionName::ReleaseLocale,
+        &request.product,
+        &current,
+    )?;
     let outcome = run(&state, "PUT", move |store| {
         store.edit_named_release(&name, &request, actor.name())
     })
@@ -488,7 +535,8 @@ pub async fn get_read_only(
     responses(
         (status = 201, description = "Done", body = NewDataVersion),
         (status = 400, description = "Missing field or outdated data_version", body = Problem),
-        (status = 401, description = "No user", body = Problem),
+        (status = 401, description = "No valid credential", body = Problem),
+        (status = 403, description = "No permission for this action and product", body = Problem),
         (status = 404, description = "No such release", body = Problem),
     )
 )]
@@ -504,6 +552,17 @@ pub async fn put_read_only(
     let fields = body::fields(&req, &payload)?;
     let read_only = required(body::boolean(&fields, "read_only")?, "read_only")?;
     let data_version = required(body::data_version(&fields)?, "data_version")?;
+    let current = stored_release(&state, "PUT", &name, data_version).await?;
+    let action = if read_only {
+        Action::Set
+    } else {
+        Action::Unset
+    };
+    actor.require(
+        PermissionName::ReleaseReadOnly,
+        action,
+        Some(&current.product),
+    )?;
     let new_data_version = run(&state, "PUT", move |store| {
         store.set_release_read_only(name.as_str(), read_only, data_version, actor.name())
     })
@@ -618,8 +677,8 @@ pub async fn release_revisions(
     responses(
         (status = 200, description = "`Excellent!` as text/plain", body = String, content_type = "text/plain"),
         (status = 400, description = "Missing or invalid change_id, or one of another release", body = Problem),
-        (status = 401, description = "No user", body = Problem),
-        (status = 403, description = "The release is read-only", body = Problem),
+        (status = 401, description = "No valid credential", body = Problem),
+        (status = 403, description = "The release is read-only, or no permission for this action and product", body = Problem),
         (status = 404, description = "No such release", body = Problem),
     )
 )]
@@ -638,10 +697,28 @@ pub async fn revert_release(
         store.find_named_release(lookup.as_str())
     })
     .await?;
-    if exists.is_none() {
+    let Some(current) = exists else {
         return Err(BalrogError::not_found("bad release"));
-    }
+    };
     let change_id = change_id(&fields)?;
+    actor.require(
+        PermissionName::Release,
+        Action::Modify,
+        Some(&current.product),
+    )?;
+    // The product the release goes back to must be one the user may change, too.
+    let change = run(&state, "POST", move |store| {
+        store.find_change(ChangeTable::Releases, change_id)
+    })
+    .await?;
+    if let Some(product) = change
+        .as_ref()
+        .and_then(|c| c.row.as_ref())
+        .and_then(|row| row.get("product"))
+        .and_then(Value::as_str)
+    {
+        actor.require(PermissionName::Release, Action::Modify, Some(product))?;
+    }
     run(&state, "POST", move |store| {
         store.revert_named_release(name.as_str(), change_id, actor.name())
     })

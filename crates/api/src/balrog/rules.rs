@@ -4,7 +4,8 @@ use actix_web::http::StatusCode;
 use actix_web::{delete, get, post, put, route, web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use serde_json::{json, Value};
-use shiplog_domain::balrog::{ChangeTable, RuleChanges, RuleFields, RuleRef};
+use shiplog_domain::balrog::{ChangeTable, Rule, RuleChanges, RuleField, RuleFields, RuleRef};
+use shiplog_domain::{Action, PermissionName};
 use utoipa::ToSchema;
 
 use super::auth::Actor;
@@ -37,6 +38,24 @@ fn rule_id(raw: &str) -> Result<i64, BalrogError> {
         Some(RuleRef::Id(id)) => Ok(id),
         _ => Err(BalrogError::not_found("Requested rule does not exist")),
     }
+}
+
+/// The rule as it is now, which must be at `data_version` (else the write is outdated, and
+/// the permission check would look at another version than the one changed).
+async fn current_rule(
+    state: &AppState,
+    method: &str,
+    rule: &RuleRef,
+    data_version: i64,
+) -> Result<Rule, BalrogError> {
+    let lookup = rule.clone();
+    let current = run(state, method, move |store| store.find_rule(&lookup))
+        .await?
+        .ok_or_else(rule_not_found)?;
+    if current.data_version != data_version {
+        return Err(BalrogError::outdated(method));
+    }
+    Ok(current)
 }
 
 fn data_version_required(fields: &Fields) -> Result<i64, BalrogError> {
@@ -80,7 +99,8 @@ pub async fn list_rules(
     responses(
         (status = 200, description = "The new rule id, as text/plain", body = String, content_type = "text/plain"),
         (status = 400, description = "A missing or invalid field, an unknown mapping, a taken alias", body = Problem),
-        (status = 401, description = "No user", body = Problem),
+        (status = 401, description = "No valid credential", body = Problem),
+        (status = 403, description = "No `rule` permission for this action and product", body = Problem),
     )
 )]
 #[post("/api/rules")]
@@ -92,6 +112,11 @@ pub async fn create_rule(
 ) -> Result<HttpResponse, BalrogError> {
     let fields = body::fields(&req, &payload)?;
     let rule = RuleFields::create(&RuleChanges::parse(&fields)?)?;
+    actor.require(
+        PermissionName::Rule,
+        Action::Create,
+        rule.product.as_deref(),
+    )?;
     let created = run(&state, "POST", move |store| {
         store.insert_rule(&rule, actor.name())
     })
@@ -137,6 +162,15 @@ async fn update(
     let data_version = data_version_required(&fields)?;
     let changes = RuleChanges::parse(&fields)?;
     let method = req.method().as_str().to_owned();
+    let current = current_rule(&state, &method, &rule, data_version).await?;
+    actor.require(
+        PermissionName::Rule,
+        Action::Modify,
+        current.fields.product.as_deref(),
+    )?;
+    if let Some(product) = changes.text(RuleField::Product) {
+        actor.require(PermissionName::Rule, Action::Modify, product.as_deref())?;
+    }
     let updated = run(&state, &method, move |store| {
         store.update_rule(&rule, data_version, &changes, actor.name())
     })
@@ -154,7 +188,8 @@ async fn update(
     responses(
         (status = 200, description = "Changed", body = NewDataVersion),
         (status = 400, description = "Outdated data_version, missing data_version, invalid field", body = Problem),
-        (status = 401, description = "No user", body = Problem),
+        (status = 401, description = "No valid credential", body = Problem),
+        (status = 403, description = "No `rule` permission for this action and product", body = Problem),
         (status = 404, description = "No such rule", body = Problem),
     )
 )]
@@ -177,7 +212,8 @@ pub async fn post_rule(
     responses(
         (status = 200, description = "Changed", body = NewDataVersion),
         (status = 400, description = "Outdated data_version, missing data_version, invalid field", body = Problem),
-        (status = 401, description = "No user", body = Problem),
+        (status = 401, description = "No valid credential", body = Problem),
+        (status = 403, description = "No `rule` permission for this action and product", body = Problem),
         (status = 404, description = "No such rule", body = Problem),
     )
 )]
@@ -202,7 +238,8 @@ pub async fn put_rule(
     responses(
         (status = 200, description = "Deleted (empty body)"),
         (status = 400, description = "Outdated or missing data_version", body = Problem),
-        (status = 401, description = "No user", body = Problem),
+        (status = 401, description = "No valid credential", body = Problem),
+        (status = 403, description = "No `rule` permission for this action and product", body = Problem),
         (status = 404, description = "No such rule", body = Problem),
     )
 )]
@@ -215,6 +252,12 @@ pub async fn delete_rule(
 ) -> Result<HttpResponse, BalrogError> {
     let rule = rule_ref(&path)?;
     let data_version = super::query_data_version(&req)?;
+    let current = current_rule(&state, "DELETE", &rule, data_version).await?;
+    actor.require(
+        PermissionName::Rule,
+        Action::Delete,
+        current.fields.product.as_deref(),
+    )?;
     run(&state, "DELETE", move |store| {
         store.delete_rule(&rule, data_version, actor.name())
     })
@@ -295,7 +338,8 @@ pub(super) fn change_id(fields: &Fields) -> Result<i64, BalrogError> {
     responses(
         (status = 200, description = "`Excellent!` as text/plain", body = String, content_type = "text/plain"),
         (status = 400, description = "Missing or invalid change_id, or one of another rule", body = Problem),
-        (status = 401, description = "No user", body = Problem),
+        (status = 401, description = "No valid credential", body = Problem),
+        (status = 403, description = "No `rule` permission for this action and product", body = Problem),
         (status = 404, description = "No such rule", body = Problem),
     )
 )]
@@ -313,10 +357,28 @@ pub async fn revert_rule(
         store.find_rule(&RuleRef::Id(id))
     })
     .await?;
-    if exists.is_none() {
+    let Some(current) = exists else {
         return Err(BalrogError::not_found("bad rule_id"));
-    }
+    };
     let change_id = change_id(&fields)?;
+    actor.require(
+        PermissionName::Rule,
+        Action::Modify,
+        current.fields.product.as_deref(),
+    )?;
+    // The product the rule goes back to must be one the user may change rules of, too (the
+    // storage refuses a change id that is not this rule's, whatever it holds).
+    let change = run(&state, "POST", move |store| {
+        store.find_change(ChangeTable::Rules, change_id)
+    })
+    .await?;
+    if let Some(product) = change
+        .as_ref()
+        .and_then(|c| c.row.as_ref())
+        .and_then(|row| row.get("product"))
+    {
+        actor.require(PermissionName::Rule, Action::Modify, product.as_str())?;
+    }
     run(&state, "POST", move |store| {
         store.revert_rule(id, change_id, actor.name())
     })

@@ -6,6 +6,7 @@ use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use serde_json::Value;
 use shiplog_domain::balrog::EmergencyShutoff;
+use shiplog_domain::{Action, PermissionName};
 use utoipa::ToSchema;
 
 use super::auth::Actor;
@@ -48,6 +49,7 @@ pub async fn list_shutoffs(state: web::Data<AppState>) -> Result<HttpResponse, B
         (status = 201, description = "The shutoff, at data_version 1", body = Object),
         (status = 400, description = "A missing product or channel, or a shutoff already in place", body = Problem),
         (status = 401, description = "No user", body = Problem),
+        (status = 403, description = "No emergency_shutoff permission for the product", body = Problem),
     )
 )]
 #[post("/api/emergency_shutoff")]
@@ -62,6 +64,11 @@ pub async fn create_shutoff(
     let channel = body::text(&fields, "channel")?.unwrap_or_default();
     let comment = body::text(&fields, "comment")?;
     let shutoff = EmergencyShutoff::new(&product, &channel, comment.as_deref())?;
+    actor.require(
+        PermissionName::EmergencyShutoff,
+        Action::Create,
+        Some(&product),
+    )?;
     let stored = run(&state, "POST", move |store| {
         store.insert_emergency_shutoff(&shutoff, actor.name())
     })
@@ -114,6 +121,7 @@ pub async fn get_shutoff(
         (status = 200, description = "Lifted (empty body)"),
         (status = 400, description = "Missing or outdated data_version", body = Problem),
         (status = 401, description = "No user", body = Problem),
+        (status = 403, description = "No emergency_shutoff permission for the product", body = Problem),
         (status = 404, description = "No such shutoff", body = Problem),
     )
 )]
@@ -126,6 +134,11 @@ pub async fn delete_shutoff(
 ) -> Result<HttpResponse, BalrogError> {
     let (product, channel) = path.into_inner();
     let data_version = query_data_version(&req)?;
+    actor.require(
+        PermissionName::EmergencyShutoff,
+        Action::Delete,
+        Some(&product),
+    )?;
     run(&state, "DELETE", move |store| {
         store.delete_emergency_shutoff(&product, &channel, data_version, actor.name())
     })

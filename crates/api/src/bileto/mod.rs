@@ -3,8 +3,10 @@
 //! and scripts written for Bileto's public API v1 use.
 //!
 //! Errors have the same body as on the Orlo face (DESIGN.md §2), so the error type is shared.
+//!
+//! Writes need a shiplog token holding the `ticket` permission (`create`, `modify`, `comment`),
+//! sent as `?token=` as Bileto's bots do, or as `Authorization: Bearer` (docs/identity.md).
 
-mod auth;
 mod comments;
 mod json;
 mod meta;
@@ -12,8 +14,6 @@ mod params;
 mod tickets;
 
 use utoipa_actix_web::service_config::ServiceConfig;
-
-pub use auth::BiletoToken;
 
 /// The error of every `/v1` route: the Orlo face's, whose body `/v1` shares.
 pub type BiletoError = crate::orlo::OrloError;

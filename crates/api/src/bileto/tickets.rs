@@ -1,15 +1,14 @@
 //! Tickets: the listing and its views, one ticket, and the create-or-update POST.
 
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
-use shiplog_domain::ticket::BOT_AUTHOR;
-use shiplog_domain::{Ticket, TicketField, TicketWrite};
+use shiplog_domain::{Action, PermissionName, Ticket, TicketField, TicketWrite};
 use shiplog_storage::{TicketColumn, TicketFilter};
 
-use super::auth::authorize;
 use super::json::{body_json, TicketBody, TicketList};
 use super::params::{needle, request_id, ticket_filter};
 use super::BiletoError;
 use crate::blocking::with_store;
+use crate::identity::{Bileto, Caller};
 use crate::orlo::json::ErrorBody;
 use crate::orlo::params::pairs;
 use crate::state::AppState;
@@ -65,25 +64,30 @@ pub async fn list_tickets(
 /// line per changed field: `<field> changed from '<old>' to '<new>'`.
 #[utoipa::path(
     tag = "bileto",
-    params(("token" = String, Query, description = "The API token (SHIPLOG_BILETO_TOKEN)")),
+    params(("token" = String, Query, description = "A shiplog token with the `ticket` permission (or send it as `Authorization: Bearer`)")),
     request_body(content = TicketBody, content_type = "application/json"),
     responses(
         (status = 201, description = "Created: the new ticket", body = TicketList),
         (status = 200, description = "Updated: the ticket as it now is, with its comments", body = TicketList),
         (status = 400, description = "Malformed JSON, not an object, an unknown key or a bad value", body = ErrorBody),
-        (status = 401, description = "No token", body = ErrorBody),
-        (status = 403, description = "Wrong token, or writes are disabled (no token configured)", body = ErrorBody),
+        (status = 401, description = "No token, or a revoked or expired one", body = ErrorBody),
+        (status = 403, description = "A wrong token, or no `ticket` permission for this action (`create` or `modify`)", body = ErrorBody),
         (status = 404, description = "No ticket has that request_id", body = ErrorBody),
     )
 )]
 #[post("/v1/tickets")]
 pub async fn post_ticket(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    caller: Caller<Bileto>,
     body: web::Bytes,
 ) -> Result<HttpResponse, BiletoError> {
-    authorize(&state, &pairs(req.query_string())?)?;
-    let write = TicketWrite::from_json(&body_json(&body)?, BOT_AUTHOR)?;
+    // Without an `author`, automatic comments are signed by whoever holds the token.
+    let write = TicketWrite::from_json(&body_json(&body)?, caller.name())?;
+    let action = match write {
+        TicketWrite::Create(_) => Action::Create,
+        TicketWrite::Update(_) => Action::Modify,
+    };
+    caller.require(PermissionName::Ticket, action, None)?;
     match write {
         TicketWrite::Create(new) => {
             let ticket = with_store(&state.store, move |store| store.insert_ticket(&new)).await?;

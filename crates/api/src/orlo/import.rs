@@ -5,7 +5,7 @@
 
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
-use shiplog_domain::{timestamp, NewPackage, NewRelease, PackageStatus};
+use shiplog_domain::{timestamp, Action, NewPackage, NewRelease, PackageStatus, PermissionName};
 use time::OffsetDateTime;
 
 use super::error::OrloError;
@@ -13,6 +13,7 @@ use super::json::{
     json_value, metadata_from, opt_bool, opt_string, opt_string_list, ErrorBody, Message,
 };
 use crate::blocking::with_store;
+use crate::identity::{Caller, Orlo};
 use crate::state::AppState;
 
 /// Why one release of an import document was refused: which release, which field, and why.
@@ -205,14 +206,18 @@ pub async fn import_help() -> HttpResponse {
     responses(
         (status = 200, description = "`{\"releases\": [ids in input order]}`"),
         (status = 400, description = "Not a JSON list, or a release with a missing or malformed field (named)", body = ErrorBody),
+        (status = 401, description = "No valid credential", body = ErrorBody),
+        (status = 403, description = "No `ledger` permission for this action", body = ErrorBody),
     )
 )]
 #[post("/releases/import")]
 pub async fn import_releases(
     state: web::Data<AppState>,
+    caller: Caller<Orlo>,
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, OrloError> {
+    caller.require(PermissionName::Ledger, Action::Create, None)?;
     let doc = json_value(&req, &body)?;
     let releases = parse_document(&doc, OffsetDateTime::now_utc())?;
     let ids = with_store(&state.store, move |store| store.import_releases(&releases)).await?;

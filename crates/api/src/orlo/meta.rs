@@ -1,10 +1,14 @@
-//! The Orlo face's small fixed answers: root, ping and version.
+//! The Orlo face's small fixed answers (root, ping, version) and its token endpoint.
 
-use actix_web::{get, HttpResponse};
+use actix_web::{get, web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::json::Message;
+use super::OrloError;
+use crate::blocking::with_store;
+use crate::identity::{credential_owner, Orlo};
+use crate::state::AppState;
 
 /// The Orlo version shiplog's `/` face is compatible with.
 pub const ORLO_COMPAT_VERSION: &str = "0.4.3";
@@ -65,21 +69,32 @@ pub struct TokenJson {
     pub duration: u64,
 }
 
-/// How long a token from `GET /token` lasts.
-pub const TOKEN_SECONDS: u64 = 3600;
-
-/// A token for Orlo clients. Until shiplog has identities (writes are open), this is a fresh
-/// random token that nothing checks yet; Orlo itself answered 500 here with security off (B1).
-#[utoipa::path(tag = "orlo: meta", responses((status = 200, description = "A token and its lifetime in seconds", body = TokenJson)))]
+/// A short-lived access token for Orlo clients, as Orlo's `GET /token` gave one: ask with the
+/// credential you have (HTTP Basic with your API token as password, `Authorization: Bearer` or
+/// `X-Auth-Token`), then send the answer's `token` as `X-Auth-Token` until `duration` seconds
+/// have passed. Orlo itself answered 500 here with security off (B1); shiplog always needs a
+/// credential, since a token must belong to someone.
+#[utoipa::path(
+    tag = "orlo: meta",
+    responses(
+        (status = 200, description = "A token and its lifetime in seconds", body = TokenJson),
+        (status = 401, description = "No valid credential", body = crate::orlo::json::ErrorBody),
+    )
+)]
 #[get("/token")]
-pub async fn token() -> HttpResponse {
-    let secret = format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    );
-    HttpResponse::Ok().json(TokenJson {
-        token: secret,
-        duration: TOKEN_SECONDS,
+pub async fn token(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, OrloError> {
+    let identity = credential_owner::<Orlo>(&state, &req).await?;
+    let now = state.auth.now();
+    let lifetime = state.auth.access_token_lifetime;
+    let issued = with_store(&state.store, move |store| {
+        store.issue_access_token(&identity, now, lifetime)
     })
+    .await?;
+    Ok(HttpResponse::Ok().json(TokenJson {
+        token: issued.secret.expose().to_owned(),
+        duration: u64::try_from(lifetime.whole_seconds()).unwrap_or(0),
+    }))
 }

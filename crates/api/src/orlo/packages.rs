@@ -1,7 +1,7 @@
 //! Packages: add to a release, start, stop, results, read and list.
 
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
-use shiplog_domain::{NewPackage, PackageId};
+use shiplog_domain::{Action, NewPackage, PackageId, PermissionName};
 
 use super::error::OrloError;
 use super::json::{
@@ -11,6 +11,7 @@ use super::json::{
 use super::params::{package_query, pairs};
 use super::releases::release_id;
 use crate::blocking::with_store;
+use crate::identity::{Caller, Orlo};
 use crate::state::AppState;
 
 fn package_id(raw: &str) -> Result<PackageId, OrloError> {
@@ -25,15 +26,19 @@ fn package_id(raw: &str) -> Result<PackageId, OrloError> {
     responses(
         (status = 200, description = "The package was added, NOT_STARTED", body = CreatedId),
         (status = 400, description = "Missing name or version, no JSON body, malformed id, or no such release", body = ErrorBody),
+        (status = 401, description = "No valid credential", body = ErrorBody),
+        (status = 403, description = "No `ledger` permission for this action", body = ErrorBody),
     )
 )]
 #[post("/releases/{release_id}/packages")]
 pub async fn add_package(
     state: web::Data<AppState>,
+    caller: Caller<Orlo>,
     req: HttpRequest,
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, OrloError> {
+    caller.require(PermissionName::Ledger, Action::Modify, None)?;
     let release = release_id(&path)?;
     let doc = json_object(&req, &body)?;
     let missing =
@@ -64,13 +69,17 @@ pub async fn add_package(
     responses(
         (status = 204, description = "IN_PROGRESS, started now"),
         (status = 400, description = "Malformed id, no such release or package, or a package of another release", body = ErrorBody),
+        (status = 401, description = "No valid credential", body = ErrorBody),
+        (status = 403, description = "No `ledger` permission for this action", body = ErrorBody),
     )
 )]
 #[post("/releases/{release_id}/packages/{package_id}/start")]
 pub async fn start_package(
     state: web::Data<AppState>,
+    caller: Caller<Orlo>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, OrloError> {
+    caller.require(PermissionName::Ledger, Action::Modify, None)?;
     let (release, package) = (release_id(&path.0)?, package_id(&path.1)?);
     with_store(&state.store, move |store| {
         store.start_package(release, package)
@@ -90,15 +99,19 @@ pub async fn start_package(
     responses(
         (status = 204, description = "SUCCESSFUL or FAILED, finished now"),
         (status = 400, description = "No JSON body, a package that has not started, malformed id, or no such release or package", body = ErrorBody),
+        (status = 401, description = "No valid credential", body = ErrorBody),
+        (status = 403, description = "No `ledger` permission for this action", body = ErrorBody),
     )
 )]
 #[post("/releases/{release_id}/packages/{package_id}/stop")]
 pub async fn stop_package(
     state: web::Data<AppState>,
+    caller: Caller<Orlo>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
     body: web::Bytes,
 ) -> Result<HttpResponse, OrloError> {
+    caller.require(PermissionName::Ledger, Action::Modify, None)?;
     let (release, package) = (release_id(&path.0)?, package_id(&path.1)?);
     let doc = json_object(&req, &body)?;
     let success = is_success(doc.get("success"));
@@ -120,15 +133,19 @@ pub async fn stop_package(
     responses(
         (status = 204, description = "Stored"),
         (status = 400, description = "No JSON body, malformed id, or no such release or package", body = ErrorBody),
+        (status = 401, description = "No valid credential", body = ErrorBody),
+        (status = 403, description = "No `ledger` permission for this action", body = ErrorBody),
     )
 )]
 #[post("/releases/{release_id}/packages/{package_id}/results")]
 pub async fn package_results(
     state: web::Data<AppState>,
+    caller: Caller<Orlo>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
     body: web::Bytes,
 ) -> Result<HttpResponse, OrloError> {
+    caller.require(PermissionName::Ledger, Action::Modify, None)?;
     let (release, package) = (release_id(&path.0)?, package_id(&path.1)?);
     let results = json_value(&req, &body)?.to_string();
     with_store(&state.store, move |store| {

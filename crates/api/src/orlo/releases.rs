@@ -1,7 +1,7 @@
 //! Releases: create, read, list, start, stop, notes and metadata.
 
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
-use shiplog_domain::{NewRelease, ReleaseId};
+use shiplog_domain::{Action, NewRelease, PermissionName, ReleaseId};
 use time::OffsetDateTime;
 
 use super::error::OrloError;
@@ -11,6 +11,7 @@ use super::json::{
 };
 use super::params::{pairs, release_query};
 use crate::blocking::with_store;
+use crate::identity::{Caller, Orlo};
 use crate::state::AppState;
 
 /// A release id from the path, or Orlo's 400 for a malformed one.
@@ -25,14 +26,18 @@ pub(crate) fn release_id(raw: &str) -> Result<ReleaseId, OrloError> {
     responses(
         (status = 200, description = "The release was recorded", body = CreatedId),
         (status = 400, description = "No JSON body, unparseable JSON, or a missing or malformed field", body = ErrorBody),
+        (status = 401, description = "No valid credential", body = ErrorBody),
+        (status = 403, description = "No `ledger` permission for this action", body = ErrorBody),
     )
 )]
 #[post("/releases")]
 pub async fn create_release(
     state: web::Data<AppState>,
+    caller: Caller<Orlo>,
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, OrloError> {
+    caller.require(PermissionName::Ledger, Action::Create, None)?;
     let doc = json_object(&req, &body)?;
     let platforms = opt_string_list(&doc, "platforms")?.ok_or_else(|| {
         OrloError::bad_request("missing_field", "JSON doc missing platforms field")
@@ -139,13 +144,17 @@ pub async fn get_release(
     responses(
         (status = 204, description = "Started"),
         (status = 400, description = "Malformed id, or no such release", body = ErrorBody),
+        (status = 401, description = "No valid credential", body = ErrorBody),
+        (status = 403, description = "No `ledger` permission for this action", body = ErrorBody),
     )
 )]
 #[post("/releases/{release_id}/start")]
 pub async fn start_release(
     state: web::Data<AppState>,
+    caller: Caller<Orlo>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, OrloError> {
+    caller.require(PermissionName::Ledger, Action::Modify, None)?;
     let id = release_id(&path)?;
     with_store(&state.store, move |store| store.start_release(id)).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -158,13 +167,17 @@ pub async fn start_release(
     responses(
         (status = 204, description = "Stopped"),
         (status = 400, description = "Malformed id, or no such release", body = ErrorBody),
+        (status = 401, description = "No valid credential", body = ErrorBody),
+        (status = 403, description = "No `ledger` permission for this action", body = ErrorBody),
     )
 )]
 #[post("/releases/{release_id}/stop")]
 pub async fn stop_release(
     state: web::Data<AppState>,
+    caller: Caller<Orlo>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, OrloError> {
+    caller.require(PermissionName::Ledger, Action::Modify, None)?;
     let id = release_id(&path)?;
     with_store(&state.store, move |store| store.stop_release(id)).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -178,15 +191,19 @@ pub async fn stop_release(
     responses(
         (status = 204, description = "Added"),
         (status = 400, description = "No text, no JSON body, malformed id, or no such release", body = ErrorBody),
+        (status = 401, description = "No valid credential", body = ErrorBody),
+        (status = 403, description = "No `ledger` permission for this action", body = ErrorBody),
     )
 )]
 #[post("/releases/{release_id}/notes")]
 pub async fn add_note(
     state: web::Data<AppState>,
+    caller: Caller<Orlo>,
     req: HttpRequest,
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, OrloError> {
+    caller.require(PermissionName::Ledger, Action::Modify, None)?;
     let id = release_id(&path)?;
     let doc = json_object(&req, &body)?;
     let text = opt_string(&doc, "text")?
@@ -206,15 +223,19 @@ pub async fn add_note(
     responses(
         (status = 204, description = "Merged"),
         (status = 400, description = "No JSON object, a null/list/object value, malformed id, or no such release", body = ErrorBody),
+        (status = 401, description = "No valid credential", body = ErrorBody),
+        (status = 403, description = "No `ledger` permission for this action", body = ErrorBody),
     )
 )]
 #[post("/releases/{release_id}/metadata")]
 pub async fn add_metadata(
     state: web::Data<AppState>,
+    caller: Caller<Orlo>,
     req: HttpRequest,
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, OrloError> {
+    caller.require(PermissionName::Ledger, Action::Modify, None)?;
     let id = release_id(&path)?;
     let metadata = metadata_from(&json_object(&req, &body)?)?;
     with_store(&state.store, move |store| {

@@ -1,4 +1,4 @@
-//! Change records: the history every write to a rule or a named release leaves behind, written
+//! Change records: the history every write to a rule, a named release or a permission leaves behind, written
 //! in the same transaction as the write (research/balrog.md §b.2).
 //!
 //! As in Balrog, an insert leaves two records (one with only the key and no data, a millisecond
@@ -18,6 +18,8 @@ pub enum ChangeTable {
     /// Emergency shutoffs, keyed `product/channel`.
     #[serde(rename = "emergency_shutoffs")]
     EmergencyShutoffs,
+    /// Users' permissions, keyed `user/permission`.
+    Permissions,
 }
 
 impl ChangeTable {
@@ -27,6 +29,7 @@ impl ChangeTable {
             ChangeTable::Rules => "rules",
             ChangeTable::Releases => "releases",
             ChangeTable::EmergencyShutoffs => "emergency_shutoffs",
+            ChangeTable::Permissions => "permissions",
         }
     }
 
@@ -37,6 +40,7 @@ impl ChangeTable {
             "rule" | "rules" => Some(ChangeTable::Rules),
             "release" | "releases" => Some(ChangeTable::Releases),
             "emergency_shutoff" | "emergency_shutoffs" => Some(ChangeTable::EmergencyShutoffs),
+            "permission" | "permissions" => Some(ChangeTable::Permissions),
             _ => None,
         }
     }
@@ -87,6 +91,15 @@ impl ChangeTable {
                 "product",
                 "channel",
                 "comment",
+                "data_version",
+                "change_id",
+                "changed_by",
+                "timestamp",
+            ],
+            ChangeTable::Permissions => &[
+                "username",
+                "permission",
+                "options",
                 "data_version",
                 "change_id",
                 "changed_by",
@@ -184,6 +197,10 @@ mod tests {
             ChangeTable::parse("emergency_shutoff"),
             Some(ChangeTable::EmergencyShutoffs)
         );
-        assert_eq!(ChangeTable::parse("permissions"), None);
+        assert_eq!(
+            ChangeTable::parse("permission"),
+            Some(ChangeTable::Permissions)
+        );
+        assert_eq!(ChangeTable::parse("users"), None);
     }
 }

@@ -8,7 +8,7 @@
 //! 3-way merged on top of the current one (see `shiplog_domain::balrog::blob`).
 
 mod evaluation;
-mod history;
+pub(crate) mod history;
 mod named_releases;
 mod refusal;
 mod rows;

@@ -1,4 +1,4 @@
-//! Why the Balrog model refused a change, in domain terms; the HTTP face turns each into
+//! Why the Balrog model (rules, named releases, permissions) refused a change, in domain terms; the HTTP face turns each into
 //! Balrog's status code and problem body.
 
 use shiplog_domain::balrog::{MergeConflict, RuleField};
@@ -10,6 +10,9 @@ pub enum BalrogRefusal {
     RuleNotFound(String),
     #[error("release {0} does not exist")]
     ReleaseNotFound(String),
+    /// The user does not hold that permission (`user/permission`).
+    #[error("permission {0} does not exist")]
+    PermissionNotFound(String),
     /// The data_version sent is not the current one (and, for blobs, no merge was possible
     /// because it never existed).
     #[error("outdated data_version")]

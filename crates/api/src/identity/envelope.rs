@@ -1,0 +1,102 @@
+//! The `/api/v1` response body: OrderlyWeb's envelope as its documentation gives it (seeds/003,
+//! research/conventions.md §4): `{"status": "success", "data": …, "errors": []}`, and on failure
+//! `{"status": "failure", "data": null, "errors": [{"code", "message"}]}` with kebab-case codes
+//! (`bad-request`, `bad-json`, `bearer-token-invalid`, `forbidden`, `unknown-token`, …).
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use serde_json::{json, Value};
+use utoipa::ToSchema;
+
+/// One error item.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorItem {
+    pub code: String,
+    pub message: String,
+}
+
+/// The failure envelope, for the API description.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FailureEnvelope {
+    /// `failure`
+    pub status: String,
+    /// Always null.
+    #[schema(value_type = Option<Object>)]
+    pub data: Value,
+    pub errors: Vec<ErrorItem>,
+}
+
+/// A success answer: `data` wrapped in the envelope.
+pub fn success(status: StatusCode, data: Value) -> HttpResponse {
+    HttpResponse::build(status).json(json!({"status": "success", "data": data, "errors": []}))
+}
+
+/// A failed `/api/v1` request.
+#[derive(Debug)]
+pub struct EnvelopeError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl EnvelopeError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        EnvelopeError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad-request", message)
+    }
+
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "unexpected-error",
+            "An unexpected error occurred",
+        )
+    }
+
+    /// Logs a storage failure once, with its causes, and answers an opaque 500.
+    pub fn from_storage(err: &shiplog_storage::StorageError) -> Self {
+        log::error!(
+            "internal error on /api/v1: {}",
+            crate::orlo::error::error_chain(err)
+        );
+        Self::internal()
+    }
+}
+
+impl std::fmt::Display for EnvelopeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )
+    }
+}
+
+impl ResponseError for EnvelopeError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status);
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        response.json(json!({
+            "status": "failure",
+            "data": null,
+            "errors": [{"code": self.code, "message": self.message}],
+        }))
+    }
+}

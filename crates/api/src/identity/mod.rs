@@ -1,0 +1,699 @@
+//! Identity on every face: who is calling (from whichever credential the face's clients can
+//! send) and whether they may do what they ask (Balrog's permission model, DESIGN.md §6).
+//!
+//! A handler is protected by taking one extractor, [`Caller<Face>`], and calling
+//! [`Caller::require`] with the permission, action and product its write needs. The extractor
+//! answers 401 in the face's error body when no valid credential came (unless auth is off);
+//! `require` answers 403 the same way. Credentials accepted on every face:
+//! `Authorization: Bearer <token>`, Orlo's `X-Auth-Token: <token>` and HTTP Basic with the token
+//! as password (what `requests`, and so orloclient, sends from a `.netrc`). Bileto's faces also
+//! take `?token=`. Tokens are API tokens or the access tokens exchanged for them.
+//!
+//! In `--auth all` mode a middleware ([`require_identity`]) refuses anonymous reads too; it
+//! leaves the identity it found in the request, so the extractor does not look it up twice.
+
+mod envelope;
+mod tokens;
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest, ResponseError};
+use base64::Engine;
+use shiplog_domain::{Action, Grants, PermissionName};
+use shiplog_storage::{Identity, Secret, TokenCheck};
+use time::{Duration, OffsetDateTime};
+use utoipa_actix_web::service_config::ServiceConfig;
+
+pub use envelope::EnvelopeError;
+
+use crate::balrog::BalrogError;
+use crate::blocking::with_store;
+use crate::orlo::OrloError;
+use crate::state::AppState;
+
+/// Registers `/api/v1/login` and `/api/v1/tokens`.
+pub fn routes(cfg: &mut ServiceConfig<'_>) {
+    cfg.service(tokens::login)
+        .service(tokens::create_token)
+        .service(tokens::list_tokens)
+        .service(tokens::revoke_token);
+}
+
+/// Which requests need a credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuthMode {
+    /// Reads are public; writes need a credential and the permission for them.
+    #[default]
+    Writes,
+    /// Every request but login, liveness and the API description needs a credential.
+    All,
+    /// Nobody is asked for anything: every write is allowed, as `anonymous` unless a credential
+    /// names someone. For local experiments only.
+    Off,
+}
+
+impl AuthMode {
+    pub fn parse(text: &str) -> Option<AuthMode> {
+        match text {
+            "writes" => Some(AuthMode::Writes),
+            "all" => Some(AuthMode::All),
+            "off" => Some(AuthMode::Off),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMode::Writes => "writes",
+            AuthMode::All => "all",
+            AuthMode::Off => "off",
+        }
+    }
+}
+
+/// The time, injectable so tests can make access tokens expire without waiting.
+pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
+
+/// How the server authenticates.
+#[derive(Clone)]
+pub struct AuthSettings {
+    pub mode: AuthMode,
+    /// How long an access token (login exchange, Orlo's `GET /token`) lasts.
+    pub access_token_lifetime: Duration,
+    pub clock: Clock,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings {
+            mode: AuthMode::Writes,
+            // OrderlyWeb's default (research/conventions.md §2).
+            access_token_lifetime: Duration::hours(1),
+            clock: Arc::new(OffsetDateTime::now_utc),
+        }
+    }
+}
+
+impl AuthSettings {
+    pub fn now(&self) -> OffsetDateTime {
+        (self.clock)()
+    }
+}
+
+impl std::fmt::Debug for AuthSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthSettings")
+            .field("mode", &self.mode)
+            .field("access_token_lifetime", &self.access_token_lifetime)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a request has no identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// No credential at all.
+    Missing,
+    /// A credential that cannot be one of ours (wrong scheme, bad encoding, wrong length).
+    Malformed(&'static str),
+    /// Well-formed, but no token has it.
+    Unknown,
+    Revoked,
+    Expired,
+    /// HTTP Basic naming one user with another user's token.
+    WrongUser,
+}
+
+impl AuthFailure {
+    /// A sentence for the client (never containing the credential).
+    pub fn message(&self) -> String {
+        match self {
+            AuthFailure::Missing => {
+                "This request needs a credential: send Authorization: Bearer <token>".to_owned()
+            }
+            AuthFailure::Malformed(why) => format!("The credential is malformed: {why}"),
+            AuthFailure::Unknown => "The token is not valid".to_owned(),
+            AuthFailure::Revoked => "The token has been revoked".to_owned(),
+            AuthFailure::Expired => "Token has expired. Please request a new one.".to_owned(),
+            AuthFailure::WrongUser => "The token does not belong to the user named".to_owned(),
+        }
+    }
+}
+
+/// A face's way of saying 401 and 403. One per error body.
+pub trait Face: 'static {
+    type Error: ResponseError + 'static;
+    /// Whether `?token=` is a credential here (Bileto's clients can send nothing else).
+    const QUERY_TOKEN: bool = false;
+    fn unauthenticated(failure: &AuthFailure) -> Self::Error;
+    fn forbidden(
+        user: &str,
+        thing: PermissionName,
+        action: Action,
+        product: Option<&str>,
+    ) -> Self::Error;
+    fn internal() -> Self::Error;
+}
+
+/// Balrog's text for a refused permission check. Things that never have a product are named
+/// without one; Balrog's own say `for product None` when the product is missing.
+fn denied_text(user: &str, thing: PermissionName, action: Action, product: Option<&str>) -> String {
+    let start = format!(
+        "Permission denied to perform the request. {user} is not allowed to {action} {thing}"
+    );
+    match (thing, product) {
+        (
+            PermissionName::Ledger
+            | PermissionName::Ticket
+            | PermissionName::Permission
+            | PermissionName::ScheduledChange,
+            None,
+        ) => start,
+        (_, product) => format!("{start} for product {}", product.unwrap_or("None")),
+    }
+}
+
+/// Orlo's face at `/`: its error body, and 401 `not_authorized` as Orlo named it.
+pub struct Orlo;
+
+impl Face for Orlo {
+    type Error = OrloError;
+
+    fn unauthenticated(failure: &AuthFailure) -> OrloError {
+        OrloError::new(
+            actix_web::http::StatusCode::UNAUTHORIZED,
+            "not_authorized",
+            failure.message(),
+        )
+    }
+
+    fn forbidden(
+        user: &str,
+        thing: PermissionName,
+        action: Action,
+        product: Option<&str>,
+    ) -> OrloError {
+        OrloError::new(
+            actix_web::http::StatusCode::FORBIDDEN,
+            "forbidden",
+            denied_text(user, thing, action, product),
+        )
+    }
+
+    fn internal() -> OrloError {
+        OrloError::internal()
+    }
+}
+
+/// Bileto's face at `/v1`: Orlo's body, `?token=` accepted, and Bileto's split between a
+/// missing token (401) and a wrong one (403, research/conventions.md §1.3). A token that was
+/// valid once (revoked, expired) is a 401: the caller must get a new one.
+pub struct Bileto;
+
+impl Face for Bileto {
+    type Error = OrloError;
+    const QUERY_TOKEN: bool = true;
+
+    fn unauthenticated(failure: &AuthFailure) -> OrloError {
+        use actix_web::http::StatusCode;
+        match failure {
+            AuthFailure::Missing => OrloError::new(
+                StatusCode::UNAUTHORIZED,
+                "missing_token",
+                "Writes need the API token: add ?token=<token> to the URL",
+            ),
+            AuthFailure::Unknown | AuthFailure::Malformed(_) => OrloError::new(
+                StatusCode::FORBIDDEN,
+                "invalid_token",
+                "The API token is not valid",
+            ),
+            other => OrloError::new(StatusCode::UNAUTHORIZED, "invalid_token", other.message()),
+        }
+    }
+
+    fn forbidden(
+        user: &str,
+        thing: PermissionName,
+        action: Action,
+        product: Option<&str>,
+    ) -> OrloError {
+        Orlo::forbidden(user, thing, action, product)
+    }
+
+    fn internal() -> OrloError {
+        OrloError::internal()
+    }
+}
+
+/// Balrog's admin face at `/api`: problem+json, "Login Required" and "PermissionDeniedError".
+pub struct Balrog;
+
+impl Face for Balrog {
+    type Error = BalrogError;
+
+    fn unauthenticated(failure: &AuthFailure) -> BalrogError {
+        BalrogError::login_required().exception(failure.message())
+    }
+
+    fn forbidden(
+        user: &str,
+        thing: PermissionName,
+        action: Action,
+        product: Option<&str>,
+    ) -> BalrogError {
+        BalrogError::new(
+            actix_web::http::StatusCode::FORBIDDEN,
+            "PermissionDeniedError",
+        )
+        .exception(denied_text(user, thing, action, product))
+    }
+
+    fn internal() -> BalrogError {
+        BalrogError::internal()
+    }
+}
+
+/// shiplog's own face at `/api/v1`: the OrderlyWeb envelope, `bearer-token-invalid`.
+pub struct Native;
+
+impl Face for Native {
+    type Error = EnvelopeError;
+
+    fn unauthenticated(failure: &AuthFailure) -> EnvelopeError {
+        let message = match failure {
+            AuthFailure::Missing => {
+                "Bearer token not supplied in Authorization header, or bearer token was invalid"
+                    .to_owned()
+            }
+            other => other.message(),
+        };
+        EnvelopeError::new(
+            actix_web::http::StatusCode::UNAUTHORIZED,
+            "bearer-token-invalid",
+            message,
+        )
+    }
+
+    fn forbidden(
+        user: &str,
+        thing: PermissionName,
+        action: Action,
+        product: Option<&str>,
+    ) -> EnvelopeError {
+        EnvelopeError::new(
+            actix_web::http::StatusCode::FORBIDDEN,
+            "forbidden",
+            denied_text(user, thing, action, product),
+        )
+    }
+
+    fn internal() -> EnvelopeError {
+        EnvelopeError::internal()
+    }
+}
+
+/// A credential as it came, before it is checked.
+#[derive(Debug)]
+enum Presented {
+    Token(Secret),
+    /// HTTP Basic: the user named, and the token given as password.
+    Basic {
+        user: String,
+        token: Secret,
+    },
+}
+
+/// Reads the credential of a request. `Ok(None)`: none was sent.
+fn presented(req: &HttpRequest, query_token: bool) -> Result<Option<Presented>, AuthFailure> {
+    if let Some(value) = req.headers().get(header::AUTHORIZATION) {
+        let value = value
+            .to_str()
+            .map_err(|_| AuthFailure::Malformed("the Authorization header is not ASCII"))?;
+        let (scheme, rest) = value.trim().split_once(' ').unwrap_or((value.trim(), ""));
+        let rest = rest.trim();
+        if scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token") {
+            return token(rest).map(|t| Some(Presented::Token(t)));
+        }
+        if scheme.eq_ignore_ascii_case("basic") {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(rest)
+                .ok()
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+                .ok_or(AuthFailure::Malformed(
+                    "Basic credentials are not base64 text",
+                ))?;
+            let (user, password) = decoded
+                .split_once(':')
+                .ok_or(AuthFailure::Malformed("Basic credentials need user:token"))?;
+            return Ok(Some(Presented::Basic {
+                user: user.to_owned(),
+                token: token(password)?,
+            }));
+        }
+        return Err(AuthFailure::Malformed(
+            "use Authorization: Bearer <token> (or Basic with the token as password)",
+        ));
+    }
+    if let Some(value) = req.headers().get("X-Auth-Token") {
+        let value = value
+            .to_str()
+            .map_err(|_| AuthFailure::Malformed("the X-Auth-Token header is not ASCII"))?;
+        return token(value.trim()).map(|t| Some(Presented::Token(t)));
+    }
+    if query_token {
+        let pairs = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
+            .map_err(|_| AuthFailure::Malformed("the query string cannot be read"))?;
+        // The first `token`, as Bileto's handlers always read it; an empty one is no token.
+        if let Some((_, value)) = pairs.iter().find(|(name, _)| name == "token") {
+            if !value.is_empty() {
+                return token(value).map(|t| Some(Presented::Token(t)));
+            }
+        }
+    }
+    Ok(None)
+}
+
+fn token(text: &str) -> Result<Secret, AuthFailure> {
+    if text.is_empty() {
+        return Err(AuthFailure::Malformed("the token is empty"));
+    }
+    Secret::parse(text).ok_or(AuthFailure::Unknown)
+}
+
+/// Whom a request comes from, for handlers that need to know.
+#[derive(Debug, Clone)]
+pub struct Who {
+    pub user: String,
+    pub grants: Grants,
+    /// Auth is off: everything is allowed, whatever the grants.
+    pub unrestricted: bool,
+    /// The credential's identity (absent for the anonymous caller of `--auth off`).
+    pub identity: Option<Identity>,
+}
+
+impl Who {
+    fn anonymous() -> Who {
+        Who {
+            user: "anonymous".to_owned(),
+            grants: Grants::default(),
+            unrestricted: true,
+            identity: None,
+        }
+    }
+
+    fn of(identity: Identity, unrestricted: bool) -> Who {
+        Who {
+            user: identity.user.clone(),
+            grants: identity.grants.clone(),
+            unrestricted,
+            identity: Some(identity),
+        }
+    }
+
+    pub fn allows(&self, thing: PermissionName, action: Action, product: Option<&str>) -> bool {
+        self.unrestricted || self.grants.allows(thing, action, product)
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.unrestricted || self.grants.is_unrestricted_admin()
+    }
+}
+
+/// Finds who sent `req`: `Ok(None)` when no credential came.
+async fn identify(
+    state: &AppState,
+    req: &HttpRequest,
+    query_token: bool,
+) -> Result<Option<Who>, Result<AuthFailure, ()>> {
+    if let Some(who) = req.extensions().get::<Who>() {
+        return Ok(Some(who.clone()));
+    }
+    let Some(presented) = presented(req, query_token).map_err(Ok)? else {
+        return Ok(None);
+    };
+    let (named, secret) = match presented {
+        Presented::Token(secret) => (None, secret),
+        Presented::Basic { user, token } => (Some(user), token),
+    };
+    let now = state.auth.now();
+    let check = with_store(&state.store, move |store| store.authenticate(&secret, now))
+        .await
+        .map_err(|e| {
+            log::error!(
+                "authentication failed: {}",
+                crate::orlo::error::error_chain(&e)
+            );
+            Err(())
+        })?;
+    let identity = match check {
+        TokenCheck::Valid(identity) => identity,
+        TokenCheck::Unknown => return Err(Ok(AuthFailure::Unknown)),
+        TokenCheck::Revoked => return Err(Ok(AuthFailure::Revoked)),
+        TokenCheck::Expired => return Err(Ok(AuthFailure::Expired)),
+    };
+    if named.is_some_and(|user| !user.is_empty() && user != identity.user) {
+        return Err(Ok(AuthFailure::WrongUser));
+    }
+    let who = Who::of(identity, state.auth.mode == AuthMode::Off);
+    req.extensions_mut().insert(who.clone());
+    Ok(Some(who))
+}
+
+/// The caller of a write on face `F`. Extracting it refuses a request without a valid
+/// credential (401, unless auth is off); [`Caller::require`] refuses one without permission.
+pub struct Caller<F: Face> {
+    pub who: Who,
+    face: PhantomData<F>,
+}
+
+impl<F: Face> Caller<F> {
+    /// The user to record in history.
+    pub fn name(&self) -> &str {
+        &self.who.user
+    }
+
+    /// Refuses (403) unless the caller may do `action` on `thing` of `product`.
+    pub fn require(
+        &self,
+        thing: PermissionName,
+        action: Action,
+        product: Option<&str>,
+    ) -> Result<(), F::Error> {
+        if self.who.allows(thing, action, product) {
+            Ok(())
+        } else {
+            Err(F::forbidden(&self.who.user, thing, action, product))
+        }
+    }
+
+    /// Refuses (403) unless the caller is an admin without a product limit.
+    pub fn require_admin(&self) -> Result<(), F::Error> {
+        if self.who.is_admin() {
+            Ok(())
+        } else {
+            Err(F::forbidden(
+                &self.who.user,
+                PermissionName::Admin,
+                Action::Modify,
+                None,
+            ))
+        }
+    }
+}
+
+impl<F: Face> FromRequest for Caller<F> {
+    type Error = F::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Caller<F>, F::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let Some(state) = req.app_data::<web::Data<AppState>>() else {
+                return Err(F::internal());
+            };
+            let who = match identify(state, &req, F::QUERY_TOKEN).await {
+                Ok(Some(who)) => who,
+                Ok(None) if state.auth.mode == AuthMode::Off => Who::anonymous(),
+                Ok(None) => return Err(F::unauthenticated(&AuthFailure::Missing)),
+                Err(Ok(failure)) => return Err(F::unauthenticated(&failure)),
+                Err(Err(())) => return Err(F::internal()),
+            };
+            Ok(Caller {
+                who,
+                face: PhantomData,
+            })
+        })
+    }
+}
+
+/// The paths `--auth all` leaves open: logging in, getting an Orlo token, liveness and the API
+/// description.
+fn open_path(path: &str) -> bool {
+    matches!(
+        path,
+        "/api/v1/login" | "/token" | "/ping" | "/healthz" | "/metrics" | "/openapi.json"
+    ) || path == "/docs"
+        || path.starts_with("/docs/")
+}
+
+/// Middleware of `--auth all`: refuses requests without a valid credential in the error body of
+/// the face the path belongs to.
+pub async fn require_identity(
+    req: ServiceRequest,
+    next: actix_web::middleware::Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let Some(state) = state.filter(|s| s.auth.mode == AuthMode::All) else {
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body);
+    };
+    if open_path(req.path()) {
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body);
+    }
+    let path = req.path().to_owned();
+    let query_token = path.starts_with("/v1/");
+    let failure = match identify(&state, req.request(), query_token).await {
+        Ok(Some(_)) => {
+            return next
+                .call(req)
+                .await
+                .map(ServiceResponse::map_into_boxed_body)
+        }
+        Ok(None) => Ok(AuthFailure::Missing),
+        Err(failure) => failure,
+    };
+    let response = match (face_of(&path), failure) {
+        (FaceKind::Native, Ok(f)) => Native::unauthenticated(&f).error_response(),
+        (FaceKind::Native, Err(())) => Native::internal().error_response(),
+        (FaceKind::Balrog, Ok(f)) => Balrog::unauthenticated(&f).error_response(),
+        (FaceKind::Balrog, Err(())) => Balrog::internal().error_response(),
+        (FaceKind::Bileto, Ok(f)) => Bileto::unauthenticated(&f).error_response(),
+        (FaceKind::Orlo, Ok(f)) => Orlo::unauthenticated(&f).error_response(),
+        (FaceKind::Bileto | FaceKind::Orlo, Err(())) => Orlo::internal().error_response(),
+    };
+    Ok(req.into_response(response))
+}
+
+enum FaceKind {
+    Native,
+    Balrog,
+    Bileto,
+    Orlo,
+}
+
+fn face_of(path: &str) -> FaceKind {
+    if path == "/api/v1" || path.starts_with("/api/v1/") {
+        FaceKind::Native
+    } else if path == "/api" || path.starts_with("/api/") {
+        FaceKind::Balrog
+    } else if path.starts_with("/v1/") {
+        FaceKind::Bileto
+    } else {
+        FaceKind::Orlo
+    }
+}
+
+/// Identifies the caller of `GET /token` and `POST /api/v1/login` (which issue access tokens)
+/// whatever the auth mode: a token is only ever issued for a real credential.
+pub(crate) async fn credential_owner<F: Face>(
+    state: &AppState,
+    req: &HttpRequest,
+) -> Result<Identity, F::Error> {
+    match identify(state, req, false).await {
+        Ok(Some(Who {
+            identity: Some(identity),
+            ..
+        })) => Ok(identity),
+        Ok(_) => Err(F::unauthenticated(&AuthFailure::Missing)),
+        Err(Ok(failure)) => Err(F::unauthenticated(&failure)),
+        Err(Err(())) => Err(F::internal()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    fn read(req: TestRequest, query: bool) -> Result<Option<Presented>, AuthFailure> {
+        presented(&req.to_http_request(), query)
+    }
+
+    const T: &str = "shiplog_0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn credentials_come_from_every_header_a_client_can_send() {
+        let bearer = read(
+            TestRequest::default().insert_header(("Authorization", format!("Bearer {T}"))),
+            false,
+        );
+        assert!(matches!(bearer, Ok(Some(Presented::Token(s))) if s.expose() == T));
+        let orlo = read(
+            TestRequest::default().insert_header(("X-Auth-Token", T)),
+            false,
+        );
+        assert!(matches!(orlo, Ok(Some(Presented::Token(_)))));
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("alice:{T}"));
+        let basic = read(
+            TestRequest::default().insert_header(("Authorization", format!("Basic {basic}"))),
+            false,
+        );
+        assert!(matches!(basic, Ok(Some(Presented::Basic { user, .. })) if user == "alice"));
+        let query = TestRequest::default().uri(&format!("/v1/tickets?a=1&token={T}"));
+        assert!(matches!(read(query, true), Ok(Some(Presented::Token(_)))));
+        let query = TestRequest::default().uri(&format!("/v1/tickets?token={T}"));
+        assert!(
+            matches!(read(query, false), Ok(None)),
+            "only Bileto reads ?token="
+        );
+        assert!(matches!(read(TestRequest::default(), false), Ok(None)));
+    }
+
+    #[test]
+    fn malformed_credentials_are_told_apart() {
+        let req = |value: &str| {
+            read(
+                TestRequest::default().insert_header(("Authorization", value.to_owned())),
+                false,
+            )
+        };
+        assert!(matches!(req("Digest x"), Err(AuthFailure::Malformed(_))));
+        assert!(matches!(req("Bearer"), Err(AuthFailure::Malformed(_))));
+        assert!(matches!(req("Basic !!!"), Err(AuthFailure::Malformed(_))));
+        assert!(matches!(req("Bearer short"), Err(AuthFailure::Unknown)));
+    }
+
+    #[test]
+    fn all_mode_leaves_login_and_liveness_open() {
+        for open in [
+            "/api/v1/login",
+            "/token",
+            "/ping",
+            "/openapi.json",
+            "/docs/",
+            "/docs/index.html",
+        ] {
+            assert!(open_path(open), "{open}");
+        }
+        for closed in [
+            "/releases",
+            "/api/rules",
+            "/v1/tickets",
+            "/api/v1/tokens",
+            "/docsx",
+        ] {
+            assert!(!open_path(closed), "{closed}");
+        }
+    }
+}
