@@ -245,8 +245,43 @@ fn balrog_cases() -> Vec<Case> {
             run,
         }
     }
-    use PermissionName::{Release, ReleaseLocale, ReleaseReadOnly, Rule};
+    use PermissionName::{EmergencyShutoff, Release, ReleaseLocale, ReleaseReadOnly, Rule};
     vec![
+        case(
+            "POST /api/emergency_shutoff",
+            EmergencyShutoff,
+            "create",
+            201,
+            |s, t, p| {
+                let body = json!({"product": p, "channel": unique("nightly")});
+                send(
+                    s,
+                    Face::Balrog,
+                    "POST",
+                    "/api/emergency_shutoff",
+                    t,
+                    Some(body),
+                )
+            },
+        ),
+        case(
+            "DELETE /api/emergency_shutoff/{product}/{channel}",
+            EmergencyShutoff,
+            "delete",
+            200,
+            |s, t, p| {
+                let channel = unique("beta");
+                admin_balrog(
+                    s,
+                    "POST",
+                    "/api/emergency_shutoff",
+                    json!({"product": p, "channel": channel}),
+                )
+                .expect(201);
+                let path = format!("/api/emergency_shutoff/{p}/{channel}?data_version=1");
+                send(s, Face::Balrog, "DELETE", &path, t, None)
+            },
+        ),
         case("POST /api/rules", Rule, "create", 200, |s, t, p| {
             let release = balrog_release(s, p);
             let body = json!({"priority": 10, "backgroundRate": 100, "update_type": "minor",
