@@ -3,6 +3,7 @@
 pub mod balrog;
 pub mod bileto;
 mod blocking;
+pub mod envelope;
 pub mod evaluation;
 pub mod identity;
 pub mod orlo;

@@ -8,8 +8,8 @@ use serde_json::Value;
 use shiplog_domain::balrog::{Decision, Force, Version, VersionScheme};
 use utoipa::ToSchema;
 
-use super::envelope::{success, FailureEnvelope, V1Error};
 use super::{with_dice, OwnedQuery};
+use crate::envelope::{success, EnvelopeError, FailureEnvelope};
 use crate::state::AppState;
 
 /// The release served.
@@ -71,11 +71,11 @@ const KEYS: [&str; 15] = [
     "force",
 ];
 
-fn flag(key: &str, value: &str) -> Result<bool, V1Error> {
+fn flag(key: &str, value: &str) -> Result<bool, EnvelopeError> {
     match value {
         "1" | "true" => Ok(true),
         "0" | "false" => Ok(false),
-        _ => Err(V1Error::bad_request(format!(
+        _ => Err(EnvelopeError::bad_request(format!(
             "Parameter '{key}' must be 1, 0, true or false, not {value:?}"
         ))),
     }
@@ -84,9 +84,9 @@ fn flag(key: &str, value: &str) -> Result<bool, V1Error> {
 /// Reads and checks the query string: unknown keys, a missing product or version, a version the
 /// product's scheme cannot read, a memory that is not an integer and a flag that is not one are
 /// refused.
-pub fn parse_query(query_string: &str) -> Result<OwnedQuery, V1Error> {
+pub fn parse_query(query_string: &str) -> Result<OwnedQuery, EnvelopeError> {
     let pairs = web::Query::<Vec<(String, String)>>::from_query(query_string)
-        .map_err(|e| V1Error::bad_request(format!("Unreadable query string: {e}")))?
+        .map_err(|e| EnvelopeError::bad_request(format!("Unreadable query string: {e}")))?
         .into_inner();
     let mut query = OwnedQuery::default();
     let (mut product, mut version) = (None, None);
@@ -105,7 +105,7 @@ pub fn parse_query(query_string: &str) -> Result<OwnedQuery, V1Error> {
             "instructionSet" => query.instruction_set = Some(value),
             "memory" => {
                 query.memory = Some(value.trim().parse().map_err(|_| {
-                    V1Error::bad_request(format!(
+                    EnvelopeError::bad_request(format!(
                         "Parameter 'memory' must be an integer, not {value:?}"
                     ))
                 })?)
@@ -114,7 +114,7 @@ pub fn parse_query(query_string: &str) -> Result<OwnedQuery, V1Error> {
             "mig64" => query.mig64 = Some(flag("mig64", &value)?),
             "force" => query.force = Force::parse(&value),
             other => {
-                return Err(V1Error::bad_request(format!(
+                return Err(EnvelopeError::bad_request(format!(
                     "Unknown parameter '{other}'; the parameters are {}",
                     KEYS.join(", ")
                 )))
@@ -123,13 +123,13 @@ pub fn parse_query(query_string: &str) -> Result<OwnedQuery, V1Error> {
     }
     query.product = product
         .filter(|p| !p.is_empty())
-        .ok_or_else(|| V1Error::bad_request("Missing parameter 'product'"))?;
+        .ok_or_else(|| EnvelopeError::bad_request("Missing parameter 'product'"))?;
     query.version = version
         .filter(|v| !v.is_empty())
-        .ok_or_else(|| V1Error::bad_request("Missing parameter 'version'"))?;
+        .ok_or_else(|| EnvelopeError::bad_request("Missing parameter 'version'"))?;
     if VersionScheme::for_product(&query.product) == VersionScheme::Mozilla {
         Version::parse(&query.version).map_err(|_| {
-            V1Error::bad_request(format!("Invalid version number {:?}", query.version))
+            EnvelopeError::bad_request(format!("Invalid version number {:?}", query.version))
         })?;
     }
     Ok(query)
@@ -164,11 +164,14 @@ pub fn parse_query(query_string: &str) -> Result<OwnedQuery, V1Error> {
 pub async fn evaluate(
     state: web::Data<AppState>,
     req: HttpRequest,
-) -> Result<HttpResponse, V1Error> {
+) -> Result<HttpResponse, EnvelopeError> {
     let owned = parse_query(req.query_string())?;
     let rules = state.rules.current(&state.store).await;
     let query = owned.query();
     let decision = with_dice(|dice| rules.set.evaluate(&query, dice))
-        .map_err(|e| V1Error::bad_request(e.to_string()))?;
-    Ok(success(EvaluationData::from_decision(&decision)))
+        .map_err(|e| EnvelopeError::bad_request(e.to_string()))?;
+    Ok(success(
+        actix_web::http::StatusCode::OK,
+        EvaluationData::from_decision(&decision),
+    ))
 }

@@ -2,7 +2,6 @@
 //! update protocol at `/update/…/update.xml` (research/balrog.md §a), both served from the
 //! in-memory compiled rule set ([`LiveRuleSet`]) and agreeing with each other on every query.
 
-pub mod envelope;
 mod json;
 mod live;
 mod update;
@@ -13,7 +12,6 @@ use std::hash::BuildHasher;
 use shiplog_domain::balrog::{Force, Query, SplitMix64};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-pub use envelope::V1Error;
 pub use json::{parse_query, EvaluationData};
 pub use live::{CompiledRules, LiveRuleSet};
 pub use update::unknown_update_route;
@@ -24,8 +22,8 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
 }
 
 /// Unknown paths under `/api/v1`: a 404 in the envelope.
-pub fn unknown_route() -> V1Error {
-    V1Error::not_found()
+pub fn unknown_route() -> crate::envelope::EnvelopeError {
+    crate::envelope::EnvelopeError::not_found()
 }
 
 thread_local! {

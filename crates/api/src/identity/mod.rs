@@ -12,7 +12,6 @@
 //! In `--auth all` mode a middleware ([`require_identity`]) refuses anonymous reads too; it
 //! leaves the identity it found in the request, so the extractor does not look it up twice.
 
-mod envelope;
 mod tokens;
 
 use std::future::Future;
@@ -30,7 +29,7 @@ use shiplog_storage::{Identity, Secret, TokenCheck};
 use time::{Duration, OffsetDateTime};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-pub use envelope::EnvelopeError;
+pub use crate::envelope::EnvelopeError;
 
 use crate::balrog::BalrogError;
 use crate::blocking::with_store;

@@ -11,9 +11,9 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use super::envelope::{success, EnvelopeError, FailureEnvelope};
 use super::{identify, AuthFailure, Caller, Native};
 use crate::blocking::with_store;
+use crate::envelope::{success, EnvelopeError, FailureEnvelope};
 use crate::state::AppState;
 
 /// `{"access_token", "token_type": "bearer", "expires_in"}`: OrderlyWeb's login answer, sent

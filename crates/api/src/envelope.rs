@@ -1,7 +1,13 @@
-//! The `/api/v1` response body: OrderlyWeb's envelope as its documentation gives it (seeds/003,
+//! The `/api/v1` response body, shared by every shiplog-native endpoint (login, tokens, rule
+//! evaluation): OrderlyWeb's envelope as its documentation gives it (seeds/003,
 //! research/conventions.md §4): `{"status": "success", "data": …, "errors": []}`, and on failure
 //! `{"status": "failure", "data": null, "errors": [{"code", "message"}]}` with kebab-case codes
-//! (`bad-request`, `bad-json`, `bearer-token-invalid`, `forbidden`, `unknown-token`, …).
+//! (`bad-request`, `bad-json`, `bearer-token-invalid`, `forbidden`, `not-found`,
+//! `unknown-token`, `unexpected-error`, …).
+//!
+//! Policy: input a client can fix is a 400 naming the parameter; unknown routes are a 404
+//! `not-found`; internal failures are logged once with their cause chain and answered with an
+//! opaque 500 `unexpected-error`.
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
@@ -28,7 +34,7 @@ pub struct FailureEnvelope {
 }
 
 /// A success answer: `data` wrapped in the envelope.
-pub fn success(status: StatusCode, data: Value) -> HttpResponse {
+pub fn success(status: StatusCode, data: impl Serialize) -> HttpResponse {
     HttpResponse::build(status).json(json!({"status": "success", "data": data, "errors": []}))
 }
 
@@ -61,13 +67,32 @@ impl EnvelopeError {
         )
     }
 
-    /// Logs a storage failure once, with its causes, and answers an opaque 500.
-    pub fn from_storage(err: &shiplog_storage::StorageError) -> Self {
+    /// An unknown route under `/api/v1`.
+    pub fn not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "Requested resource not found.",
+        )
+    }
+
+    /// Logs a failure once, with its causes, and answers an opaque 500.
+    pub fn unexpected(err: &dyn std::error::Error) -> Self {
         log::error!(
             "internal error on /api/v1: {}",
             crate::orlo::error::error_chain(err)
         );
         Self::internal()
+    }
+
+    /// Logs a storage failure once, with its causes, and answers an opaque 500.
+    pub fn from_storage(err: &shiplog_storage::StorageError) -> Self {
+        Self::unexpected(err)
+    }
+
+    /// The message, for callers that print it (the CLI).
+    pub fn message(&self) -> &str {
+        &self.message
     }
 }
 
