@@ -47,6 +47,10 @@ fn a_release_from_creation_to_finish() {
         assert_eq!(release["releases"].as_array().map(Vec::len), Some(1));
         assert_eq!(r["id"], json!(id));
         assert_eq!(r["user"], "aforbes");
+        assert_eq!(
+            r["recorded_by"], "admin",
+            "the authenticated caller, beside the reported user"
+        );
         assert_eq!(r["team"], "A-Team");
         assert_eq!(r["platforms"], json!(["site1"]));
         assert_eq!(r["references"], json!(["ticket"]));

@@ -52,6 +52,7 @@ fn import_is_atomic_and_keeps_input_order() {
         assert_eq!(r["ftime"], "2015-12-17T10:00:20Z");
         assert_eq!(r["duration"], 20);
         assert_eq!(r["status"], "SUCCESSFUL");
+        assert_eq!(r["recorded_by"], "admin");
         assert_eq!(r["references"], json!(["T-1"]));
         assert_eq!(r["notes"], json!(["imported"]));
         let third = server

@@ -32,6 +32,8 @@ pub struct Release {
     pub notes: Vec<String>,
     pub metadata: Metadata,
     pub packages: Vec<Package>,
+    /// The authenticated caller who recorded the release (`user` is what the client reports).
+    pub recorded_by: Option<String>,
 }
 
 impl Release {
@@ -69,6 +71,8 @@ pub struct NewRelease {
     pub stime: OffsetDateTime,
     pub ftime: Option<OffsetDateTime>,
     pub packages: Vec<NewPackage>,
+    /// The authenticated caller recording it, when there is one.
+    pub recorded_by: Option<String>,
 }
 
 impl NewRelease {
@@ -105,6 +109,7 @@ impl NewRelease {
             stime: timestamp::to_storage_precision(stime),
             ftime: None,
             packages: Vec::new(),
+            recorded_by: None,
         })
     }
 
@@ -274,6 +279,7 @@ mod tests {
             notes: vec![],
             metadata: Metadata::new(),
             packages: vec![],
+            recorded_by: None,
         };
         assert_eq!(release.status(), None);
         release.packages = vec![

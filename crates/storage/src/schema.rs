@@ -16,6 +16,7 @@ diesel::table! {
         data -> Nullable<Text>,
         read_only -> Bool,
         data_version -> Nullable<BigInt>,
+        recorded_by -> Nullable<Text>,
     }
 }
 

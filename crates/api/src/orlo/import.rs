@@ -219,7 +219,10 @@ pub async fn import_releases(
 ) -> Result<HttpResponse, OrloError> {
     caller.require(PermissionName::Ledger, Action::Create, None)?;
     let doc = json_value(&req, &body)?;
-    let releases = parse_document(&doc, OffsetDateTime::now_utc())?;
+    let mut releases = parse_document(&doc, OffsetDateTime::now_utc())?;
+    for release in &mut releases {
+        release.recorded_by = Some(caller.name().to_owned());
+    }
     let ids = with_store(&state.store, move |store| store.import_releases(&releases)).await?;
     Ok(HttpResponse::Ok()
         .json(json!({ "releases": ids.iter().map(ToString::to_string).collect::<Vec<_>>() })))

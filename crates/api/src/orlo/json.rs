@@ -181,6 +181,9 @@ pub struct ReleaseJson {
     /// Derived from the packages: FAILED if any failed, else IN_PROGRESS if any is in progress,
     /// else SUCCESSFUL or NOT_STARTED when all packages have it, else null.
     pub status: Option<String>,
+    /// The authenticated caller who recorded the release (`user` is what the client reported);
+    /// null for releases recorded before identities, or from the command line.
+    pub recorded_by: Option<String>,
 }
 
 impl From<&Release> for ReleaseJson {
@@ -198,6 +201,7 @@ impl From<&Release> for ReleaseJson {
             metadata: r.metadata.clone(),
             packages: r.packages.iter().map(PackageJson::from).collect(),
             status: r.status().map(|s| s.as_str().to_owned()),
+            recorded_by: r.recorded_by.clone(),
         }
     }
 }

@@ -47,6 +47,7 @@ pub async fn create_release(
         .ok_or_else(|| OrloError::bad_request("missing_field", "JSON doc missing user field"))?;
     let mut release = NewRelease::new(&user, platforms, OffsetDateTime::now_utc())?
         .with_team(opt_string(&doc, "team")?.as_deref());
+    release.recorded_by = Some(caller.name().to_owned());
     release.references = opt_string_list(&doc, "references")?.unwrap_or_default();
     if let Some(note) = opt_string(&doc, "note")?.filter(|n| !n.is_empty()) {
         release.notes.push(note);

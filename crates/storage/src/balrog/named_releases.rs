@@ -131,6 +131,7 @@ fn insert(
         .values(NewNamedReleaseRow {
             id: release.id.to_string(),
             user_name: changed_by,
+            recorded_by: changed_by,
             stime: to_db(OffsetDateTime::now_utc()),
             name,
             product,

@@ -178,6 +178,7 @@ impl NamedReleaseRow {
 pub(crate) struct NewNamedReleaseRow<'a> {
     pub id: String,
     pub user_name: &'a str,
+    pub recorded_by: &'a str,
     pub stime: PrimitiveDateTime,
     pub name: &'a str,
     pub product: &'a str,

@@ -75,9 +75,10 @@ pub(crate) fn insert_releases(
             status: ReleaseStatus::derive(r.packages.iter().map(|p| p.status))
                 .map(PackageStatus::as_str),
             has_rollback: r.packages.iter().any(|p| p.rollback),
+            recorded_by: r.recorded_by.as_deref(),
         })
         .collect();
-    insert_chunked!(conn, releases::table, release_rows, 9);
+    insert_chunked!(conn, releases::table, release_rows, 10);
 
     let mut platform_rows = Vec::new();
     let mut note_rows = Vec::new();

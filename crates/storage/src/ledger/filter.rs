@@ -13,7 +13,7 @@ use crate::sql::{contains_pattern, Conditions, Sql, Value};
 
 /// Columns of a release row, in `ReleaseRow` order.
 pub(crate) const RELEASE_COLUMNS: &str =
-    "r.id, r.user_name, r.team, r.refs, r.stime, r.ftime, r.duration_secs";
+    "r.id, r.user_name, r.team, r.refs, r.stime, r.ftime, r.duration_secs, r.recorded_by";
 /// Columns of a package row, in `PackageRow` order.
 pub(crate) const PACKAGE_COLUMNS: &str =
     "p.id, p.release_id, p.name, p.version, p.status, p.rollback, p.diff_url, p.stime, p.ftime, p.duration_secs";

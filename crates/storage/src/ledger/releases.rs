@@ -331,6 +331,7 @@ fn hydrate(conn: &mut AnyConnection, rows: Vec<ReleaseRow>) -> StorageResult<Vec
                 stime: from_db(row.stime),
                 ftime: row.ftime.map(from_db),
                 duration: row.duration_secs,
+                recorded_by: row.recorded_by,
             })
         })
         .collect()

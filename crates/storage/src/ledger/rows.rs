@@ -32,6 +32,7 @@ pub(crate) struct ReleaseRow {
     pub stime: PrimitiveDateTime,
     pub ftime: Option<PrimitiveDateTime>,
     pub duration_secs: Option<i64>,
+    pub recorded_by: Option<String>,
 }
 
 #[derive(Insertable)]
@@ -46,6 +47,7 @@ pub(crate) struct NewReleaseRow<'a> {
     pub duration_secs: Option<i64>,
     pub status: Option<&'static str>,
     pub has_rollback: bool,
+    pub recorded_by: Option<&'a str>,
 }
 
 #[derive(Queryable, QueryableByName, Selectable)]
