@@ -1,63 +1,47 @@
-//! Embedding shiplog's rule evaluation: compile Balrog rules once, evaluate client queries with
-//! no server and no database, and render the update.xml a client would get.
+//! Embedding shiplog's rule evaluation: build Balrog rules in code, compile them once, evaluate
+//! client queries with no server and no database, and render the update.xml a client would get.
+//! Everything comes from `shiplog-domain` alone (it re-exports `serde_json`).
 //!
 //! Run: `cargo run -p shiplog-domain --example evaluate_rules`
 
-use serde_json::json;
-use shiplog_domain::balrog::{
-    update_xml, FixedRoll, NamedRelease, Query, Rule, RuleChanges, RuleFields, RuleSet,
-};
-use shiplog_domain::{DomainError, ReleaseId};
+use shiplog_domain::balrog::{update_xml, FixedRoll, NamedRelease, Query, Rule, RuleSet};
+use shiplog_domain::serde_json::{json, Value};
 
-fn rule(rule_id: i64, columns: serde_json::Value) -> Result<Rule, DomainError> {
-    let serde_json::Value::Object(columns) = columns else {
-        return Err(DomainError::field("rule", "must be an object"));
-    };
-    // The same checks the admin API applies before it stores a rule.
-    let fields = RuleFields::create(&RuleChanges::parse(&columns)?)?;
-    Ok(Rule {
-        rule_id,
-        fields,
-        data_version: 1,
-    })
+/// A small app release blob (schema 4) with one German Windows build.
+fn blob(name: &str, version: &str) -> Value {
+    json!({"name": name, "schema_version": 4, "hashFunction": "sha512",
+        "appVersion": version, "displayVersion": version,
+        "platforms": {"WINNT_x86_64-msvc": {"locales": {"de": {"buildID": "20180620000000",
+            "completes": [{"from": "*", "filesize": 41, "hashValue": "abc",
+                "fileUrl": format!("https://dl.example.com/{version}/de.complete.mar")}]}}}}})
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // Each rule is checked as the admin API checks a new one.
     let rules = vec![
         // Half of release users get 61.0, the others stay on 60.0.
-        rule(
-            1,
-            json!({"priority": 100, "backgroundRate": 50, "update_type": "minor",
-            "mapping": "Firefox-61.0", "fallbackMapping": "Firefox-60.0",
-            "product": "Firefox", "channel": "release*", "version": ">=56.0"}),
-        )?,
+        Rule::builder(1, "Firefox-61.0")
+            .product("Firefox")
+            .channel("release*")
+            .version(">=56.0")
+            .priority(100)
+            .background_rate(50)
+            .fallback_mapping("Firefox-60.0")
+            .build()?,
         // Windows XP is no longer supported: a higher priority wins.
-        rule(
-            2,
-            json!({"priority": 200, "backgroundRate": 100, "update_type": "minor",
-            "mapping": "Desupport", "product": "Firefox", "osVersion": "Windows_NT 5.1"}),
-        )?,
+        Rule::builder(2, "Desupport")
+            .product("Firefox")
+            .os_version("Windows_NT 5.1")
+            .priority(200)
+            .build()?,
     ];
-    let blob = |name: &str, version: &str| {
-        json!({"name": name, "schema_version": 4, "hashFunction": "sha512",
-            "appVersion": version, "displayVersion": version,
-            "platforms": {"WINNT_x86_64-msvc": {"locales": {"de": {"buildID": "20180620000000",
-                "completes": [{"from": "*", "filesize": 41, "hashValue": "abc",
-                    "fileUrl": format!("https://dl.example.com/{version}/de.complete.mar")}]}}}}})
-    };
-    let release = |name: &str, data| NamedRelease {
-        id: ReleaseId::new(),
-        name: name.to_owned(),
-        product: "Firefox".to_owned(),
-        data,
-        read_only: false,
-        data_version: 1,
-    };
+    // Releases outside any ledger: no id to invent.
     let releases = vec![
-        release("Firefox-61.0", blob("Firefox-61.0", "61.0")),
-        release("Firefox-60.0", blob("Firefox-60.0", "60.0")),
-        release(
+        NamedRelease::new("Firefox-61.0", "Firefox", blob("Firefox-61.0", "61.0")),
+        NamedRelease::new("Firefox-60.0", "Firefox", blob("Firefox-60.0", "60.0")),
+        NamedRelease::new(
             "Desupport",
+            "Firefox",
             json!({"name": "Desupport", "schema_version": 50,
                 "detailsUrl": "https://example.com/%LOCALE%/unsupported", "displayVersion": "61.0"}),
         ),

@@ -293,7 +293,7 @@ fn the_listing_filters_by_substring_and_hides_finished_tickets_by_default() {
             ("Status=Landed", "Unknown parameter \"Status\": filter on request_id, search, active_only or a field (description, test_plan, merge_proposals, sources, landers, siloname, status, qa_signoff, distribution, series, dest, sync_request, published_versions, download_links, jenkins)"),
             ("date=2015", "date cannot be filtered on"),
             ("request_id=x", "request_id: must be a positive integer"),
-            ("landers=a%00", "landers must not contain NUL characters"),
+            ("landers=a%00", "landers: must not contain NUL characters"),
         ] {
             assert_error(&server.get(&format!("/v1/tickets?{query}")), 400, message);
         }
@@ -347,7 +347,7 @@ fn views_by_lander_silo_publishability_and_failure() {
         assert_error(
             &server.get("/v1/user/a%00"),
             400,
-            "lander must not contain NUL characters",
+            "lander: must not contain NUL characters",
         );
         assert_error(&server.get("/v1/user"), 404, "404 Not Found");
         assert_error(&server.get("/v1/silo"), 404, "404 Not Found");

@@ -3,8 +3,14 @@
 mod balrog;
 mod balrog_client;
 mod bileto;
+mod delivery;
+mod domain_json;
 mod evaluation;
+mod faces;
+mod hardening;
 mod identity;
+mod openapi_fuzz;
+mod ops;
 mod orlo_errors;
 mod orlo_lifecycle;
 mod orlo_queries;

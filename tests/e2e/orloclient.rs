@@ -3,10 +3,11 @@
 //! The client has no way to send a token; it authenticates through the netrc file `requests`
 //! reads (`NETRC`), which turns into HTTP Basic with the API token as password.
 //!
-//! The client is installed once into a virtualenv under `target/compat/` (a machine with
-//! python3 and pip is enough). arrow is pinned to the 0.10 line the client was written against:
-//! arrow 1.x refuses the `null` times every Orlo server sends for unstarted packages
-//! (`arrow.get(None)`), which breaks the client against Orlo itself.
+//! The client is installed once from PyPI into a virtualenv under the target directory's
+//! `compat/` (`CARGO_TARGET_DIR` is honoured; a machine with python3 and venv is enough). arrow
+//! is pinned to the 0.10 line the client was written against: arrow 1.x refuses the `null`
+//! times every Orlo server sends for unstarted packages (`arrow.get(None)`), which breaks the
+//! client against Orlo itself.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -20,7 +21,11 @@ const REQUIREMENTS: [&str; 3] = ["orloclient==0.4.5", "arrow==0.10.0", "six"];
 fn venv() -> &'static Path {
     static VENV: OnceLock<PathBuf> = OnceLock::new();
     VENV.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/compat/orloclient-0.4.5");
+        // Beside the build output, wherever CARGO_TARGET_DIR puts it.
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+        let dir = target.join("compat/orloclient-0.4.5");
         let python = dir.join("bin/python");
         let ready = dir.join(".installed");
         let wanted = REQUIREMENTS.join(" ");

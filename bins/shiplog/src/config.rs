@@ -13,6 +13,8 @@ use shiplog_storage::PoolOptions;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    #[command(flatten)]
+    pub logging: crate::logging::LogArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -29,6 +31,38 @@ pub enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Delivery metrics (DORA) over a time window, as /api/v1/delivery computes them.
+    Delivery(DeliveryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DeliveryArgs {
+    /// Window start, inclusive: any timestamp the Orlo face accepts (default: 30 days before --to).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Window end, exclusive (default: now).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Only releases of this team.
+    #[arg(long)]
+    pub team: Option<String>,
+    /// Only releases to this platform.
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Only releases with a package of this name.
+    #[arg(long)]
+    pub package: Option<String>,
+    /// Only releases recorded with this user.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Also compute the figures per team, platform or package.
+    #[arg(long, value_name = "team|platform|package")]
+    pub group_by: Option<String>,
+    /// Print the endpoint's `data` object as JSON instead of tables.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -48,18 +82,25 @@ pub struct EvalArgs {
     /// A query key and value by Balrog's name (`buildTarget=WINNT_x86_64-msvc`); repeatable.
     #[arg(long = "query", value_name = "KEY=VALUE")]
     pub query: Vec<String>,
+    /// The product asking for an update (`Firefox`); required, here or as --query.
     #[arg(long)]
     pub product: Option<String>,
+    /// The version it runs now (`60.0`); required, here or as --query.
     #[arg(long)]
     pub version: Option<String>,
+    /// Its update channel (`release`, `beta`, …).
     #[arg(long)]
     pub channel: Option<String>,
+    /// Its build id (`20180605171542`), for rules with a build-id comparison.
     #[arg(long)]
     pub build_id: Option<String>,
+    /// Its build target (`WINNT_x86_64-msvc`).
     #[arg(long)]
     pub build_target: Option<String>,
+    /// Its locale (`en-US`).
     #[arg(long)]
     pub locale: Option<String>,
+    /// Its operating system version (`Windows_NT 10.0`).
     #[arg(long)]
     pub os_version: Option<String>,
     /// The background-rate dice roll (0–99) to use; random if not given.
@@ -105,14 +146,38 @@ pub struct ImportArgs {
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Who ran the import, recorded as each release's `recorded_by` in the form `cli:NAME`
+    /// (beside the `user` the file names). Default: the login running the command.
+    #[arg(long, value_name = "NAME")]
+    pub recorded_by: Option<String>,
     #[command(flatten)]
     pub database: DatabaseArgs,
 }
 
+impl ImportArgs {
+    /// `cli:` and `--recorded-by` or the login. The command line has no shiplog identity, but
+    /// a release should not be unattributed; and as `:` cannot occur in a shiplog user name,
+    /// the value never passes for a user who authenticated over HTTP.
+    pub fn recorded_by(&self) -> String {
+        let login = self.recorded_by.clone().or_else(|| {
+            ["USER", "LOGNAME", "USERNAME"]
+                .iter()
+                .find_map(|key| std::env::var(key).ok().filter(|v| !v.is_empty()))
+        });
+        format!("cli:{}", login.as_deref().unwrap_or("unknown"))
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct DatabaseArgs {
-    /// Database URL: postgres://…, postgresql://…, sqlite://PATH or a file path.
-    #[arg(long, env = "DATABASE_URL", default_value = "shiplog.db")]
+    /// Database URL: postgres://…, postgresql://…, sqlite://PATH or a file path (relative to
+    /// the working folder). Only `serve` and `migrate` create a database that is not there.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "shiplog.db",
+        value_name = "URL"
+    )]
     pub database_url: String,
     /// Most database connections held open at once.
     #[arg(long, env = "SHIPLOG_POOL_SIZE", default_value_t = 10)]
@@ -141,9 +206,12 @@ pub struct ServeArgs {
     /// HTTP worker threads (0: one per core).
     #[arg(long, env = "SHIPLOG_WORKERS", default_value_t = 0)]
     pub workers: usize,
-    /// Largest request body accepted, in bytes.
+    /// Largest body of a bulk request (Orlo import, Balrog release blob or locale), in bytes.
     #[arg(long, env = "SHIPLOG_BODY_LIMIT", default_value_t = 16 * 1024 * 1024)]
     pub body_limit: usize,
+    /// Largest body of every other request (one release, rule, ticket, …), in bytes.
+    #[arg(long, env = "SHIPLOG_WRITE_BODY_LIMIT", default_value_t = 1024 * 1024)]
+    pub write_body_limit: usize,
     /// How often, at most, to check the database for rule changes made by other instances
     /// (milliseconds). Writes through this instance are served at once.
     #[arg(long, env = "SHIPLOG_RULES_REFRESH_MS", default_value_t = 250)]
@@ -161,6 +229,8 @@ pub struct ServeArgs {
     /// How long access tokens from `POST /api/v1/login` and `GET /token` last, in seconds.
     #[arg(long, env = "SHIPLOG_ACCESS_TOKEN_SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u32).range(1..))]
     pub access_token_seconds: u32,
+    #[command(flatten)]
+    pub metrics: crate::ops::MetricsArgs,
     #[command(flatten)]
     pub database: DatabaseArgs,
 }
@@ -187,6 +257,25 @@ mod tests {
         assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
         assert_eq!(redact("postgres://u@h/db"), "postgres://u:***@h/db");
         assert_eq!(redact("shiplog.db"), "shiplog.db");
+    }
+
+    #[test]
+    fn every_flag_has_help_text() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id != "help" && id != "version" && arg.get_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in command.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        use clap::CommandFactory;
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "shiplog", &mut missing);
+        assert!(missing.is_empty(), "flags without help: {missing:?}");
     }
 
     #[test]

@@ -1,8 +1,14 @@
-//! The `shiplog` command: serve the HTTP faces, run migrations, import, evaluate rules.
+//! The `shiplog` command: serve the HTTP faces, run migrations, import, evaluate rules, report
+//! delivery metrics.
 //! Configuration comes from flags and environment variables, read here and nowhere else.
 
 mod config;
+mod database;
+mod delivery;
 mod import;
+mod logging;
+mod ops;
+mod query_words;
 mod rules;
 
 use std::net::TcpListener;
@@ -14,19 +20,26 @@ use shiplog_domain::UserName;
 use shiplog_storage::{Secret, Store, MIN_SECRET_LEN};
 use time::OffsetDateTime;
 
+use database::Open;
+
 use config::{
     AuthArg, Cli, Command, DatabaseArgs, ImportArgs, RulesCommand, ServeArgs, TokenCommand,
 };
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    logging::init(cli.logging.log_format);
     let result = match cli.command {
         Command::Serve(args) => serve(args),
         Command::Migrate(args) => migrate(&args),
         Command::Import(args) => import(&args),
-        Command::Rules(RulesCommand::Eval(args)) => rules::eval(&args, open_store),
+        Command::Rules(RulesCommand::Eval(args)) => {
+            rules::eval(&args, |db| database::open(db, Open::Existing("rules eval")))
+        }
         Command::Token(TokenCommand::Create(args)) => create_token(&args),
+        Command::Delivery(args) => {
+            delivery::run(&args, |db| database::open(db, Open::Existing("delivery")))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -37,50 +50,33 @@ fn main() -> ExitCode {
     }
 }
 
-fn open_store(db: &DatabaseArgs) -> Result<Store, String> {
-    let store = Store::connect(&db.database_url, &db.pool_options())
-        .map_err(|e| format!("cannot open database {}: {}", db.redacted_url(), chain(&e)))?;
-    let applied = store
-        .migrate()
-        .map_err(|e| format!("cannot migrate {}: {}", db.redacted_url(), chain(&e)))?;
-    for version in &applied {
-        log::info!("applied migration {version}");
-    }
-    if let Err(err) = store.optimize() {
-        log::warn!("refreshing planner statistics failed: {}", chain(&err));
-    }
-    log::info!(
-        "database {} ({}) is up to date",
-        db.redacted_url(),
-        store.backend().name()
-    );
-    Ok(store)
-}
-
 fn migrate(db: &DatabaseArgs) -> Result<(), String> {
-    open_store(db).map(|_| ())
+    database::open(db, Open::CreateOrMigrate).map(|_| ())
 }
 
 fn import(args: &ImportArgs) -> Result<(), String> {
-    let store = open_store(&args.database)?;
+    let store = database::open(&args.database, Open::Existing("import"))?;
     let show_progress = !args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let count = import::import_file(&store, &args.file, show_progress)?;
-    println!("imported {count} releases from {}", args.file.display());
+    let recorded_by = args.recorded_by();
+    let count = import::import_file(&store, &args.file, &recorded_by, show_progress)?;
+    println!(
+        "imported {count} releases from {} (recorded_by: {recorded_by})",
+        args.file.display()
+    );
     Ok(())
 }
 
 fn serve(args: ServeArgs) -> Result<(), String> {
-    let store = open_store(&args.database)?;
-    // Before announcing the address: a script that waits for it can then read the token.
-    bootstrap(&store, args.bootstrap_token.as_deref())?;
+    let chosen = bootstrap_secret(args.bootstrap_token.as_deref())?;
+    let store = database::open(&args.database, Open::CreateOrMigrate)?;
     let listener = TcpListener::bind(&args.listen)
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
-    // Printed on stdout (not only logged) so scripts and tests can find a port chosen by the OS.
-    println!("shiplog listening on http://{address}");
     let options = ServerOptions {
         workers: args.workers,
         body_limit: args.body_limit,
+        write_body_limit: args.write_body_limit,
+        metrics: args.metrics.access(),
     };
     if std::env::var_os("SHIPLOG_BILETO_TOKEN").is_some() {
         log::warn!(
@@ -101,28 +97,50 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     };
     log::info!("auth mode: {}", mode.as_str());
     let refresh = std::time::Duration::from_millis(args.rules_refresh_ms);
-    let state = AppState::with_refresh(store, refresh).with_auth(AuthSettings {
+    let state = AppState::with_refresh(store.clone(), refresh).with_auth(AuthSettings {
         mode,
         access_token_lifetime: time::Duration::seconds(i64::from(args.access_token_seconds)),
         ..AuthSettings::default()
     });
+    let metrics_server = ops::metrics_server(&args.metrics, &state)?;
     let server = shiplog_api::run(listener, state, options).map_err(|e| e.to_string())?;
+    // Printed on stdout (not only logged) so scripts and tests can find a port chosen by the OS.
+    say(&format!("shiplog listening on http://{address}"));
+    // Only now that the port is ours: a start that fails (a busy port, a bad flag) must not use
+    // up the one showing of the first token. The socket listens from `bind` on, so a client
+    // that reads the token can connect at once; it waits in the backlog until workers start.
+    bootstrap(&store, chosen)?;
     actix_web::rt::System::new()
-        .block_on(server)
+        .block_on(async move {
+            if let Some(metrics) = metrics_server {
+                actix_web::rt::spawn(metrics);
+            }
+            server.await
+        })
         .map_err(|e| format!("server failed: {e}"))
 }
 
+/// `SHIPLOG_BOOTSTRAP_TOKEN`, checked before anything else starts.
+fn bootstrap_secret(chosen: Option<&str>) -> Result<Option<Secret>, String> {
+    chosen
+        .filter(|t| !t.is_empty())
+        .map(|text| {
+            Secret::parse(text).ok_or_else(|| {
+                format!(
+                    "SHIPLOG_BOOTSTRAP_TOKEN must be {MIN_SECRET_LEN} to 256 visible ASCII \
+                     characters"
+                )
+            })
+        })
+        .transpose()
+}
+
+/// How to make another admin token, said wherever the first one is mentioned.
+const ANOTHER_TOKEN: &str = "shiplog token create --user admin --admin";
+
 /// On a database without users, makes `admin` and its token: the operator's
-/// `SHIPLOG_BOOTSTRAP_TOKEN`, or a fresh one printed once to the log (the only way to learn it).
-fn bootstrap(store: &Store, chosen: Option<&str>) -> Result<(), String> {
-    let secret = match chosen.filter(|t| !t.is_empty()) {
-        Some(text) => Some(Secret::parse(text).ok_or_else(|| {
-            format!(
-                "SHIPLOG_BOOTSTRAP_TOKEN must be {MIN_SECRET_LEN} to 256 visible ASCII characters"
-            )
-        })?),
-        None => None,
-    };
+/// `SHIPLOG_BOOTSTRAP_TOKEN`, or a fresh one printed once on stdout (the only way to learn it).
+fn bootstrap(store: &Store, secret: Option<Secret>) -> Result<(), String> {
     let from_operator = secret.is_some();
     let issued = store
         .bootstrap_admin(secret, OffsetDateTime::now_utc())
@@ -131,17 +149,36 @@ fn bootstrap(store: &Store, chosen: Option<&str>) -> Result<(), String> {
         None if from_operator => {
             log::info!("users exist already: SHIPLOG_BOOTSTRAP_TOKEN is not used");
         }
-        None => {}
+        None => {
+            say(&format!(
+                "The admin token was shown on the first start only; to make another: \
+                 {ANOTHER_TOKEN}"
+            ));
+        }
         Some(_) if from_operator => {
             log::warn!("created user admin with the token from SHIPLOG_BOOTSTRAP_TOKEN");
         }
         Some(issued) => {
-            // The one deliberate exception to "tokens never reach the log": nobody could use
-            // the server otherwise. It is printed once; only its hash is stored.
-            log::warn!(
-                "created user admin; its API token (shown only now, store it safely): {}",
+            // On stdout, not in the log: whatever RUST_LOG says it is seen, and the log (which
+            // may be shipped elsewhere) never holds a token. Only its hash is stored.
+            log::warn!("created user admin; its API token is printed on stdout, this once");
+            let rule = "=".repeat(72);
+            let shown = say(&format!(
+                "{rule}\n\
+                 First start: created user `admin`, allowed everything, with this API token.\n\
+                 It is shown only now (only its hash is stored), so keep it safe:\n\
+                 \n    {}\n\n\
+                 Send it as `Authorization: Bearer TOKEN`. Lost it? Make another, with the same\n\
+                 --database-url:  {ANOTHER_TOKEN}\n\
+                 {rule}",
                 issued.secret.expose()
-            );
+            ));
+            if !shown {
+                log::error!(
+                    "the admin token could not be printed (stdout is closed); make another: \
+                     {ANOTHER_TOKEN}"
+                );
+            }
         }
     }
     Ok(())
@@ -149,7 +186,7 @@ fn bootstrap(store: &Store, chosen: Option<&str>) -> Result<(), String> {
 
 fn create_token(args: &config::TokenCreateArgs) -> Result<(), String> {
     let user = UserName::parse(&args.user).map_err(|e| e.to_string())?;
-    let store = open_store(&args.database)?;
+    let store = database::open(&args.database, Open::Existing("token create"))?;
     let issued = store
         .create_api_token(&user, args.admin, "cli", OffsetDateTime::now_utc())
         .map_err(|e| format!("cannot create a token: {}", chain(&e)))?;
@@ -164,12 +201,22 @@ fn create_token(args: &config::TokenCreateArgs) -> Result<(), String> {
     Ok(())
 }
 
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
+/// Writes a line on stdout; false if it could not. A server whose stdout was closed (piped into
+/// `head -1`, say) must keep serving, where `println!` would panic.
+fn say(text: &str) -> bool {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}").and_then(|()| out.flush()).is_ok()
+}
+
+/// An error and its causes, on one line.
+pub(crate) fn chain(err: &dyn std::error::Error) -> String {
+    // Drivers end their messages with a newline (libpq even adds a tab-indented second line).
+    let mut text = err.to_string().trim_end().to_owned();
     let mut source = err.source();
     while let Some(cause) = source {
         text.push_str(": ");
-        text.push_str(&cause.to_string());
+        text.push_str(cause.to_string().trim_end());
         source = cause.source();
     }
     text

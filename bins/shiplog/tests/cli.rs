@@ -3,7 +3,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{ChildStdout, Command, Stdio};
 
 fn shiplog() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_shiplog"));
@@ -61,6 +61,7 @@ fn migrate_import_then_serve() {
     let import = shiplog()
         .args(["import", "--quiet", "--database-url", &db])
         .arg(&file)
+        .env("USER", "ops")
         .output()
         .expect("runs");
     assert!(
@@ -70,7 +71,10 @@ fn migrate_import_then_serve() {
     );
     assert_eq!(
         String::from_utf8_lossy(&import.stdout).trim(),
-        format!("imported 1 releases from {}", file.display())
+        format!(
+            "imported 1 releases from {} (recorded_by: cli:ops)",
+            file.display()
+        )
     );
 
     let bad = shiplog()
@@ -91,7 +95,7 @@ fn migrate_import_then_serve() {
             &db,
         ])
         .stdout(Stdio::piped())
-        // The first start logs the new admin token; this test has no use for it.
+        // The log; this test has no use for it.
         .stderr(Stdio::null())
         .spawn()
         .expect("serves");
@@ -110,13 +114,16 @@ fn migrate_import_then_serve() {
         .expect("request");
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("response");
+    let listing = http(&address, "GET /releases HTTP/1.0\r\nHost: x\r\n\r\n");
     server.kill().expect("stops");
     let _ = server.wait();
+    assert!(listing.contains(r#""recorded_by":"cli:ops""#), "{listing}");
     assert!(
         response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200"),
         "{response}"
     );
     assert!(response.ends_with(r#"{"web":"2.1"}"#), "{response}");
+
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -193,6 +200,11 @@ fn rules_eval_answers_offline_from_a_file_and_from_the_database() {
 
     // Against a database: a fresh one has no rules.
     let db = format!("sqlite://{}", dir.join("rules.db").display());
+    let migrate = shiplog()
+        .args(["migrate", "--database-url", &db])
+        .output()
+        .expect("runs");
+    assert!(migrate.status.success());
     let out = shiplog()
         .args([
             "rules",
@@ -234,7 +246,9 @@ impl Drop for Running {
     }
 }
 
-fn serve(db: &str, envs: &[(&str, &str)]) -> (Running, String) {
+/// Starts `shiplog serve` on a free port; returns the server, its address and the rest of its
+/// stdout (after the address line).
+fn serve(db: &str, envs: &[(&str, &str)]) -> (Running, String, BufReader<ChildStdout>) {
     let mut command = shiplog();
     command
         .args([
@@ -253,16 +267,38 @@ fn serve(db: &str, envs: &[(&str, &str)]) -> (Running, String) {
         command.env(key, value);
     }
     let mut server = command.spawn().expect("serves");
+    let mut stdout = BufReader::new(server.stdout.take().expect("stdout"));
     let mut line = String::new();
-    BufReader::new(server.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("address line");
+    stdout.read_line(&mut line).expect("address line");
     let address = line
         .trim()
         .strip_prefix("shiplog listening on http://")
-        .expect("announces its address")
+        .unwrap_or_else(|| panic!("announces its address: {line:?}"))
         .to_owned();
-    (Running(server), address)
+    (Running(server), address, stdout)
+}
+
+/// The first start's token block on stdout: the lines between two rules of `=`, and the token
+/// alone on its line among them.
+fn token_block(stdout: &mut BufReader<ChildStdout>) -> (String, String) {
+    let mut block = String::new();
+    let mut rules = 0;
+    while rules < 2 {
+        let mut line = String::new();
+        let read = stdout.read_line(&mut line).expect("stdout");
+        assert!(read > 0, "stdout ended inside the token block: {block}");
+        if line.trim().starts_with("=====") {
+            rules += 1;
+        }
+        block.push_str(&line);
+    }
+    let token = block
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("shiplog_"))
+        .unwrap_or_else(|| panic!("a token line in {block}"))
+        .to_owned();
+    (block, token)
 }
 
 fn stop(mut server: Running) -> String {
@@ -282,20 +318,22 @@ fn stop(mut server: Running) -> String {
 fn the_first_start_prints_the_admin_token_once_and_never_logs_tokens() {
     let dir = temp_dir();
     let db = format!("sqlite://{}", dir.join("auth.db").display());
-    let (server, _) = serve(&db, &[]);
-    let first = stop(server);
-    let token = first
-        .lines()
-        .find_map(|l| l.split("store it safely): ").nth(1))
-        .unwrap_or_else(|| panic!("the bootstrap token is printed: {first}"))
-        .trim()
-        .to_owned();
+    let (server, _, mut stdout) = serve(&db, &[]);
+    let (block, token) = token_block(&mut stdout);
     assert!(
         token.starts_with("shiplog_") && token.len() == 72,
         "{token}"
     );
+    assert!(block.contains("shown only now"), "{block}");
+    assert!(
+        block.contains("shiplog token create --user admin --admin"),
+        "says how to make another: {block}"
+    );
+    let first = stop(server);
+    assert!(!first.contains(&token), "the token is not logged: {first}");
+    assert!(first.contains("printed on stdout"), "{first}");
 
-    let (server, address2) = serve(
+    let (server, address2, _) = serve(
         &db,
         &[(
             "SHIPLOG_BOOTSTRAP_TOKEN",
@@ -361,7 +399,7 @@ fn a_chosen_bootstrap_token_is_never_printed_and_auth_off_is_loud() {
     let dir = temp_dir();
     let db = format!("sqlite://{}", dir.join("auth.db").display());
     let chosen = "my-automation-knows-this-token-0123456789";
-    let (server, address) = serve(
+    let (server, address, _) = serve(
         &db,
         &[("SHIPLOG_BOOTSTRAP_TOKEN", chosen), ("SHIPLOG_AUTH", "off")],
     );
@@ -384,5 +422,329 @@ fn a_chosen_bootstrap_token_is_never_printed_and_auth_off_is_loud() {
         .expect("runs");
     assert!(!short.status.success());
     assert!(String::from_utf8_lossy(&short.stderr).contains("SHIPLOG_BOOTSTRAP_TOKEN must be"));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Runs `shiplog ARGS…` to completion: (success, stdout, stderr).
+fn run(args: &[&str]) -> (bool, String, String) {
+    let out = shiplog().args(args).output().expect("runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A start that fails says why at once, in one message, with the driver's words and a hint.
+fn assert_fails_with(db: &str, cause: &str, hint: &str) {
+    let (ok, _, stderr) = run(&["serve", "--listen", "127.0.0.1:0", "--database-url", db]);
+    assert!(!ok, "{db} must not start");
+    assert!(stderr.contains("cannot open database"), "{db}: {stderr}");
+    assert!(
+        stderr.contains(cause),
+        "{db}: the cause {cause:?} in {stderr}"
+    );
+    assert!(stderr.contains("hint: "), "{db}: a hint in {stderr}");
+    assert!(stderr.contains(hint), "{db}: the hint {hint:?} in {stderr}");
+    // No pool retrying until its timeout: a single failure, reported once.
+    assert!(!stderr.contains("r2d2"), "{stderr}");
+    assert!(!stderr.contains("timed out"), "{stderr}");
+    assert_eq!(
+        stderr.matches("cannot open database").count(),
+        1,
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_sqlite_database_that_cannot_open_names_its_cause() {
+    let dir = temp_dir();
+    let missing_folder = dir.join("no-such-folder").join("shiplog.db");
+    assert_fails_with(
+        &missing_folder.display().to_string(),
+        "unable to open database file",
+        &format!(
+            "the folder {} does not exist",
+            dir.join("no-such-folder").display()
+        ),
+    );
+    assert!(!missing_folder.exists());
+
+    let not_a_database = dir.join("notes.txt");
+    std::fs::write(
+        &not_a_database,
+        "Release notes, not a database.\n".repeat(200),
+    )
+    .expect("fixture");
+    assert_fails_with(
+        &format!("sqlite://{}", not_a_database.display()),
+        "file is not a database",
+        "is not a SQLite database",
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// `SHIPLOG_TEST_DATABASE_URL` with one part replaced: the user, the port or the database.
+fn postgres_url_with(url: &str, part: &str, value: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a URL");
+    let (authority, tail) = rest.split_once('/').unwrap_or((rest, ""));
+    let (credentials, host) = match authority.rsplit_once('@') {
+        Some((credentials, host)) => (Some(credentials), host),
+        None => (None, authority),
+    };
+    let (hostname, port) = host.rsplit_once(':').unwrap_or((host, "5432"));
+    let (database, query) = match tail.split_once('?') {
+        Some((database, query)) => (database, format!("?{query}")),
+        None => (tail, String::new()),
+    };
+    let (mut user, password) = match credentials {
+        Some(c) => match c.split_once(':') {
+            Some((u, p)) => (u.to_owned(), format!(":{p}")),
+            None => (c.to_owned(), String::new()),
+        },
+        None => ("postgres".to_owned(), String::new()),
+    };
+    let (mut port, mut database) = (port.to_owned(), database.to_owned());
+    match part {
+        "user" => user = value.to_owned(),
+        "port" => port = value.to_owned(),
+        "database" => database = value.to_owned(),
+        other => panic!("no part {other}"),
+    }
+    format!("{scheme}://{user}{password}@{hostname}:{port}/{database}{query}")
+}
+
+#[test]
+fn a_postgres_database_that_cannot_open_names_its_cause() {
+    // The PostgreSQL half of `make test` sets this; without a server these cases cannot run.
+    let Some(url) = std::env::var("SHIPLOG_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+    else {
+        return;
+    };
+    let url = url.trim();
+    assert_fails_with(
+        &postgres_url_with(url, "database", "shiplog_no_such_database"),
+        "database \"shiplog_no_such_database\" does not exist",
+        "createdb",
+    );
+    // A port nothing listens on: one the system just handed out and took back.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let refused = postgres_url_with(url, "port", &port.to_string());
+    let refused = refused.replace("@localhost:", "@127.0.0.1:");
+    assert_fails_with(&refused, "Connection refused", "start PostgreSQL");
+    // Trust authentication lets any existing role in, so the authentication case is a role
+    // that does not exist (refused the same way a wrong password is).
+    let (ok, _, stderr) = run(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--database-url",
+        &postgres_url_with(url, "user", "shiplog_no_such_role"),
+    ]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("role \"shiplog_no_such_role\" does not exist")
+            || stderr.contains("authentication failed"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: check the user name and password"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn only_serve_and_migrate_create_a_database() {
+    let dir = temp_dir();
+    let rules = dir.join("rules.json");
+    std::fs::write(&rules, "[]").expect("fixture");
+    let releases = dir.join("releases.json");
+    std::fs::write(
+        &releases,
+        r#"[{"user": "a", "platforms": ["p"], "packages": []}]"#,
+    )
+    .expect("fixture");
+    for db in shiplog_storage::testing::TestDb::all() {
+        let url = db.url();
+        let refusals: [&[&str]; 3] = [
+            &["token", "create", "--user", "admin", "--admin"],
+            &["rules", "eval", "--product", "Firefox", "--version", "60.0"],
+            &["import", "--quiet", releases.to_str().expect("path")],
+        ];
+        for command in refusals {
+            let mut args = command.to_vec();
+            args.extend(["--database-url", url]);
+            let (ok, stdout, stderr) = run(&args);
+            assert!(!ok, "{args:?} must refuse a new database");
+            assert!(stdout.is_empty(), "{stdout}");
+            assert!(
+                stderr.contains("does not create one") || stderr.contains("was never migrated"),
+                "{args:?}: {stderr}"
+            );
+            assert!(stderr.contains("shiplog migrate"), "{stderr}");
+        }
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            assert!(!std::path::Path::new(path).exists(), "nothing was created");
+            let (_, _, stderr) = run(&["token", "create", "--user", "a", "--database-url", url]);
+            assert!(stderr.contains(path), "names the path: {stderr}");
+        }
+        // Once `migrate` made it, the same commands work.
+        let (ok, _, stderr) = run(&["migrate", "--database-url", url]);
+        assert!(ok, "{stderr}");
+        let (ok, stdout, stderr) = run(&[
+            "token",
+            "create",
+            "--user",
+            "admin",
+            "--admin",
+            "--database-url",
+            url,
+        ]);
+        assert!(ok, "{stderr}");
+        assert!(stdout.trim().starts_with("shiplog_"), "{stdout}");
+    }
+    // The default database is `shiplog.db` in the working folder: from another folder the
+    // command says which file it looked for.
+    let (ok, _, stderr) = {
+        let out = shiplog()
+            .current_dir(&dir)
+            .args(["rules", "eval", "--product", "Firefox", "--version", "60.0"])
+            .output()
+            .expect("runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    assert!(!ok);
+    assert!(
+        stderr.contains(&dir.join("shiplog.db").display().to_string()),
+        "{stderr}"
+    );
+    assert!(!dir.join("shiplog.db").exists());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_failed_start_uses_up_no_token_and_later_starts_say_how_to_make_one() {
+    let dir = temp_dir();
+    let db = format!("sqlite://{}", dir.join("busy.db").display());
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let taken = busy.local_addr().expect("address").to_string();
+    let (ok, stdout, stderr) = run(&["serve", "--listen", &taken, "--database-url", &db]);
+    assert!(!ok);
+    assert!(
+        stderr.contains(&format!("cannot listen on {taken}")),
+        "{stderr}"
+    );
+    assert!(
+        !stdout.contains("shiplog_"),
+        "no token for a server that never ran: {stdout}"
+    );
+    drop(busy);
+
+    let (server, _, mut stdout) = serve(&db, &[]);
+    let (_, token) = token_block(&mut stdout);
+    assert!(token.starts_with("shiplog_"), "{token}");
+    drop(server);
+    let (server, _, mut stdout) = serve(&db, &[]);
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("a line");
+    drop(server);
+    assert!(
+        line.contains("shown on the first start only")
+            && line.contains("shiplog token create --user admin --admin"),
+        "{line}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn every_command_explains_its_flags_and_the_database_default() {
+    for command in [
+        &["serve"][..],
+        &["migrate"],
+        &["import"],
+        &["rules", "eval"],
+        &["token", "create"],
+    ] {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let (ok, stdout, _) = run(&args);
+        assert!(ok);
+        assert!(
+            stdout.contains("[default: shiplog.db]"),
+            "{command:?}: {stdout}"
+        );
+        let usage = stdout
+            .lines()
+            .find(|l| l.starts_with("Usage:"))
+            .unwrap_or_default();
+        assert!(
+            usage.contains("[OPTIONS]") && !usage.contains("--database-url"),
+            "--database-url is optional in the usage of {command:?}: {usage}"
+        );
+    }
+    let (ok, _, stderr) = run(&["rules", "eval", "--rules", "/dev/null", "--version", "1.0"]);
+    assert!(!ok);
+    assert!(stderr.contains("--product is required"), "{stderr}");
+    assert!(
+        !stderr.contains("parameter"),
+        "CLI words, not HTTP words: {stderr}"
+    );
+}
+
+#[test]
+fn the_walkthrough_scripts_run_against_a_fresh_server_and_report_errors_plainly() {
+    let dir = temp_dir();
+    let db = format!("sqlite://{}", dir.join("walk.db").display());
+    let (server, address, mut stdout) = serve(&db, &[]);
+    let (_, token) = token_block(&mut stdout);
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let walk = |script: &str, token: &str| {
+        let out = Command::new("bash")
+            .arg(examples.join(script))
+            .env("SHIPLOG_URL", format!("http://{address}"))
+            .env("SHIPLOG_TOKEN", token)
+            .output()
+            .expect("bash runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, stdout, stderr) = walk("sqlite-walkthrough.sh", &token);
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(stdout.contains(r#"{"frontend":"2.4.0"}"#), "{stdout}");
+    let (ok, stdout, stderr) = walk("balrog-walkthrough.sh", &token);
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(
+            r#"<patch type="complete" URL="https://dl.example.com/61.0/de/complete.mar""#
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("data_version 2 by admin: backgroundRate 100"),
+        "{stdout}"
+    );
+    for script in ["sqlite-walkthrough.sh", "balrog-walkthrough.sh"] {
+        let (ok, _, stderr) = walk(script, "shiplog_not-a-real-token");
+        assert!(!ok);
+        assert!(stderr.contains("answered 401"), "{script}: {stderr}");
+        assert!(
+            stderr.contains("The token is not valid"),
+            "{script}: {stderr}"
+        );
+        assert!(!stderr.contains("Traceback"), "{script}: {stderr}");
+    }
+    drop(server);
     let _ = std::fs::remove_dir_all(dir);
 }

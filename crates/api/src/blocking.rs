@@ -1,4 +1,5 @@
-//! Runs blocking storage calls on actix's blocking pool, off the async workers.
+//! Runs blocking storage calls, and CPU-heavy work on large inputs, on actix's blocking pool,
+//! off the async workers (a worker busy for a second delays every connection it holds).
 
 use actix_web::web;
 use shiplog_storage::{StorageError, Store};
@@ -11,10 +12,42 @@ where
     T: Send + 'static,
 {
     let store = store.clone();
-    match web::block(move || f(&store)).await {
+    let result = match web::block(move || f(&store)).await {
         Ok(result) => result,
-        Err(blocking) => Err(StorageError::Corrupt(format!(
-            "blocking task failed: {blocking}"
-        ))),
+        Err(blocking) => {
+            crate::ops::metrics::storage_error("blocking");
+            return Err(StorageError::Corrupt(format!(
+                "blocking task failed: {blocking}"
+            )));
+        }
+    };
+    if let Err(err) = &result {
+        crate::ops::metrics::storage_error(err.kind());
+    }
+    result
+}
+
+/// Bodies up to this size are parsed and checked on the worker: it takes well under a
+/// millisecond. Larger ones go to the blocking pool.
+pub(crate) const INLINE_BODY_MAX: usize = 64 * 1024;
+
+/// Runs `f` (parsing and checking a request body of `size` bytes) inline when the body is
+/// small, and on the blocking pool when it is large. `internal` is the face's 500, for a
+/// blocking task that panicked or was cancelled.
+pub(crate) async fn cpu_bound<T, E, F>(size: usize, f: F, internal: fn() -> E) -> Result<T, E>
+where
+    F: FnOnce() -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    if size <= INLINE_BODY_MAX {
+        return f();
+    }
+    match web::block(f).await {
+        Ok(result) => result,
+        Err(blocking) => {
+            log::error!("blocking task failed: {blocking}");
+            Err(internal())
+        }
     }
 }

@@ -1,33 +1,40 @@
-//! Builds and starts the HTTP service: every face, the API description, logging and the
-//! conventions shared by all routes (trailing slashes, JSON 404s, body limits).
+//! Builds and starts the HTTP service: mounts every face (see `face`), the API description and
+//! its browsable page, the access log, and what holds for every route (trailing slashes, body
+//! limits).
 
 use std::net::TcpListener;
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::dev::{Server, ServiceRequest};
+use actix_web::http::header;
 use actix_web::http::Uri;
-use actix_web::http::{header, StatusCode};
-use actix_web::middleware::Logger;
-use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer, ResponseError};
+use actix_web::{web, App, HttpResponse, HttpServer};
 use utoipa::OpenApi;
+use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::balrog;
-use crate::bileto;
-use crate::evaluation;
-use crate::identity;
-use crate::orlo::{self, OrloError};
+use crate::balrog::Balrog;
+use crate::bileto::Bileto;
+use crate::body::BodyLimits;
+use crate::face::mount;
+use crate::native::Native;
+use crate::openapi::FaceFacts;
+use crate::orlo::Orlo;
+use crate::routes::RouteMethods;
 use crate::state::AppState;
+use crate::update::Update;
 
 /// How the server runs.
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
     /// Worker threads (0: one per core).
     pub workers: usize,
-    /// Largest request body accepted, in bytes.
+    /// Largest body of a bulk request (an Orlo import, a Balrog release blob or locale), in bytes.
     pub body_limit: usize,
+    /// Largest body of every other request, in bytes.
+    pub write_body_limit: usize,
+    /// Who may read `/metrics` (see `ops::metrics`).
+    pub metrics: crate::ops::MetricsAccess,
 }
 
 impl Default for ServerOptions {
@@ -35,6 +42,8 @@ impl Default for ServerOptions {
         ServerOptions {
             workers: 0,
             body_limit: 16 * 1024 * 1024,
+            write_body_limit: 1024 * 1024,
+            metrics: crate::ops::MetricsAccess::default(),
         }
     }
 }
@@ -46,25 +55,35 @@ impl Default for ServerOptions {
 ))]
 struct ApiDoc;
 
-/// Registers every face's routes. Add a face here and it is served and described.
-///
-/// Order matters only where paths overlap: more specific faces (`/api/...`, `/v1/...`) go
-/// before the Orlo face at `/`.
-fn faces(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
-    evaluation::routes(cfg);
-    identity::routes(cfg);
-    balrog::routes(cfg);
-    bileto::routes(cfg);
-    orlo::routes(cfg);
+/// Mounts every face, one line each. The most specific mount goes first: `/api/v1` before
+/// `/api`, and the Orlo face at the root last, since it owns every path no other face claims.
+fn faces(cfg: &mut ServiceConfig<'_>) {
+    cfg.service(mount::<Native>())
+        .service(mount::<Update>())
+        .service(mount::<Balrog>())
+        .service(mount::<Bileto>())
+        .service(mount::<Orlo>());
+}
+
+/// What the description says of each face as a whole (every face of [`faces`]).
+fn face_facts() -> [FaceFacts; 5] {
+    [
+        FaceFacts::of::<Native>(),
+        FaceFacts::of::<Update>(),
+        FaceFacts::of::<Balrog>(),
+        FaceFacts::of::<Bileto>(),
+        FaceFacts::of::<Orlo>(),
+    ]
 }
 
 /// The OpenAPI description of every face, generated from the handlers.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let (_, api) = App::new()
+    let (_, mut api) = App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
         .configure(faces)
         .split_for_parts();
+    crate::openapi::apply(&mut api, &face_facts());
     api
 }
 
@@ -77,22 +96,31 @@ pub fn run(
     let data = web::Data::new(state);
     let api = openapi();
     let routes = web::Data::new(RouteMethods::from_openapi(&api));
-    let body_limit = options.body_limit;
+    let limits = BodyLimits {
+        write: options.write_body_limit,
+        bulk: options.body_limit.max(options.write_body_limit),
+    };
+    let metrics_access = options.metrics.clone();
     let mut server = HttpServer::new(move || {
+        let metrics_access = metrics_access.clone();
         App::new()
             .app_data(data.clone())
-            .app_data(web::PayloadConfig::new(body_limit))
-            .wrap(actix_web::middleware::from_fn(identity::require_identity))
-            .wrap(ErrorHandlers::new().default_handler(json_error_body))
-            .wrap(
-                Logger::new("%a \"%{request}xi\" %s %b %Dms")
-                    .custom_request_replace("request", request_line),
-            )
+            .app_data(routes.clone())
+            .app_data(limits)
+            // Every body read through `web::Bytes`, `web::Json` or `web::Form` gets the small limit; bulk endpoints read
+            // theirs through `body::BulkBody`, which applies the large one.
+            .app_data(web::PayloadConfig::new(limits.write))
+            .app_data(web::JsonConfig::default().limit(limits.write))
+            .app_data(web::FormConfig::default().limit(limits.write))
+            .app_data(web::Data::new(metrics_access.clone()))
+            .wrap(actix_web::middleware::from_fn(crate::security_headers::add))
+            .wrap(actix_web::middleware::from_fn(
+                crate::ops::telemetry::middleware,
+            ))
             .wrap_fn(|req, srv| {
                 use actix_web::dev::Service;
                 srv.call(trim_trailing_slash(req))
             })
-            .app_data(routes.clone())
             .route(
                 "/docs",
                 web::get().to(|| async {
@@ -101,19 +129,41 @@ pub fn run(
                         .finish()
                 }),
             )
-            .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api.clone()))
-            .configure(|cfg| {
-                faces(&mut utoipa_actix_web::service_config::ServiceConfig::new(
-                    cfg,
-                ))
-            })
-            .default_service(web::to(unmatched))
+            .service(
+                SwaggerUi::new("/docs/{_:.*}")
+                    .url("/openapi.json", api.clone())
+                    .config(utoipa_swagger_ui::Config::default().validator_url("none")),
+            )
+            .configure(|cfg| crate::ops::routes(cfg, &metrics_access))
+            .configure(|cfg| faces(&mut ServiceConfig::new(cfg)))
     })
     .listen(listener)?;
     if options.workers > 0 {
         server = server.workers(options.workers);
     }
     Ok(server.run())
+}
+
+/// The face a path belongs to, for logs and metrics (`ops` for the probes and metrics, `docs`
+/// for the API description).
+pub(crate) fn face_of(path: &str) -> &'static str {
+    use crate::face::{is_under, Face};
+    if crate::ops::is_ops_path(path) {
+        return "ops";
+    }
+    if path == "/openapi.json" || is_under(path, "/docs") {
+        return "docs";
+    }
+    [
+        (Native::MOUNT, Native::NAME),
+        (Update::MOUNT, Update::NAME),
+        (Balrog::MOUNT, Balrog::NAME),
+        (Bileto::MOUNT, Bileto::NAME),
+        (Orlo::MOUNT, Orlo::NAME),
+    ]
+    .into_iter()
+    .find(|(mount, _)| is_under(path, mount))
+    .map_or("orlo", |(_, name)| name)
 }
 
 /// Orlo accepts a trailing slash on every route; so does shiplog (except under `/docs`, whose
@@ -137,167 +187,21 @@ fn trim_trailing_slash(mut req: ServiceRequest) -> ServiceRequest {
     req
 }
 
-/// Errors raised by actix itself (an oversized body, an unreadable payload) come as plain text;
-/// they are rewritten into the JSON error body every face uses, keeping the status.
-fn json_error_body<B: MessageBody + 'static>(
-    res: ServiceResponse<B>,
-) -> actix_web::Result<ErrorHandlerResponse<B>> {
-    let is_json = res
-        .response()
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("json"));
-    // The update protocol answers its errors in text, as Balrog does.
-    if is_json || res.request().path().starts_with("/update/") {
-        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
-    }
-    let status = res.status();
-    let message = match status {
-        StatusCode::PAYLOAD_TOO_LARGE => {
-            "The request body is larger than this server accepts".to_owned()
-        }
-        StatusCode::METHOD_NOT_ALLOWED => {
-            "The method is not allowed for the requested URL.".to_owned()
-        }
-        other => other.canonical_reason().unwrap_or("Error").to_owned(),
-    };
-    let error = OrloError::new(status, "request_error", message);
-    let (req, _) = res.into_parts();
-    let response = error.error_response().map_into_right_body();
-    Ok(ErrorHandlerResponse::Response(ServiceResponse::new(
-        req, response,
-    )))
-}
-
 /// The request line for the access log (what `%r` prints), with the value of every `token`
 /// parameter hidden: Bileto clients send their API token in the query string.
-fn request_line(req: &ServiceRequest) -> String {
-    let query = req.query_string();
+pub(crate) fn request_line(req: &ServiceRequest) -> String {
+    let query = crate::redact::query_without_tokens(req.query_string());
     if query.is_empty() {
-        return format!("{} {} {:?}", req.method(), req.path(), req.version());
-    }
-    let redacted: Vec<&str> = query
-        .split('&')
-        .map(|pair| {
-            // Decoded the way the handlers decode it, so `%74oken=` is hidden too.
-            let is_token = actix_web::web::Query::<Vec<(String, String)>>::from_query(pair)
-                .map(|q| q.first().is_some_and(|(name, _)| name == "token"))
-                .unwrap_or(false);
-            if is_token {
-                "token=***"
-            } else {
-                pair
-            }
-        })
-        .collect();
-    format!(
-        "{} {}?{} {:?}",
-        req.method(),
-        req.path(),
-        redacted.join("&"),
-        req.version()
-    )
-}
-
-/// The methods each described route answers, taken from the OpenAPI description (which is
-/// generated from the handlers), so a known path with the wrong method gets a 405 with `Allow`.
-#[derive(Debug, Default)]
-pub(crate) struct RouteMethods(Vec<(Vec<String>, Vec<&'static str>)>);
-
-impl RouteMethods {
-    fn from_openapi(api: &utoipa::openapi::OpenApi) -> Self {
-        let mut routes = Vec::new();
-        for (path, item) in &api.paths.paths {
-            let mut methods = Vec::new();
-            for (name, present) in [
-                ("GET", item.get.is_some()),
-                ("HEAD", item.head.is_some()),
-                ("POST", item.post.is_some()),
-                ("PUT", item.put.is_some()),
-                ("PATCH", item.patch.is_some()),
-                ("DELETE", item.delete.is_some()),
-            ] {
-                if present {
-                    methods.push(name);
-                }
-            }
-            let segments = path
-                .trim_matches('/')
-                .split('/')
-                .map(str::to_owned)
-                .collect();
-            routes.push((segments, methods));
-        }
-        RouteMethods(routes)
-    }
-
-    /// The methods of every route whose pattern matches `path` (`{param}` matches one segment).
-    fn allowed(&self, path: &str) -> Vec<&'static str> {
-        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-        let mut allowed: Vec<&'static str> = Vec::new();
-        for (pattern, methods) in &self.0 {
-            let matches = pattern.len() == segments.len()
-                && pattern
-                    .iter()
-                    .zip(&segments)
-                    .all(|(p, s)| (p.starts_with('{') && p.ends_with('}')) || p == s);
-            if matches {
-                for method in methods {
-                    if !allowed.contains(method) {
-                        allowed.push(method);
-                    }
-                }
-            }
-        }
-        allowed
-    }
-}
-
-/// Requests no route took: a 405 with `Allow` when the path exists with other methods (in the
-/// face's error shape), otherwise the face's 404.
-async fn unmatched(req: HttpRequest, routes: web::Data<RouteMethods>) -> HttpResponse {
-    let allowed = routes.allowed(req.path());
-    if allowed.is_empty() {
-        return not_found(req).await;
-    }
-    let message = "The method is not allowed for the requested URL.";
-    let path = req.path();
-    let mut response = if path == "/api" || path.starts_with("/api/") {
-        balrog::BalrogError::new(StatusCode::METHOD_NOT_ALLOWED, message).error_response()
+        format!("{} {} {:?}", req.method(), req.path(), req.version())
     } else {
-        OrloError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            message,
+        format!(
+            "{} {}?{} {:?}",
+            req.method(),
+            req.path(),
+            query,
+            req.version()
         )
-        .error_response()
-    };
-    if let Ok(value) = header::HeaderValue::from_str(&allowed.join(", ")) {
-        response.headers_mut().insert(header::ALLOW, value);
     }
-    response
-}
-
-/// Unknown routes: a JSON 404 in the error shape of the face the path belongs to (decided by
-/// the path's prefix; the Orlo face owns everything no other face claims).
-async fn not_found(req: HttpRequest) -> HttpResponse {
-    let path = req.path();
-    let under = |prefix: &str| {
-        path.strip_prefix(prefix)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-    };
-    // Most specific prefix first.
-    if under("/api/v1") {
-        return evaluation::unknown_route().error_response();
-    }
-    if under("/update") {
-        return evaluation::unknown_update_route();
-    }
-    if under("/api") {
-        return balrog::unknown_route().error_response();
-    }
-    OrloError::unknown_route(req.full_url().to_string()).error_response()
 }
 
 #[cfg(test)]

@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use shiplog_storage::Store;
 
-use crate::evaluation::LiveRuleSet;
 use crate::identity::AuthSettings;
+use crate::live_rules::LiveRuleSet;
+use crate::ops::Metrics;
 
 /// Shared by all workers; cheap to clone.
 #[derive(Clone, Debug)]
@@ -16,6 +17,8 @@ pub struct AppState {
     pub rules: Arc<LiveRuleSet>,
     /// Who must authenticate, how long access tokens last, and the clock they expire by.
     pub auth: AuthSettings,
+    /// What `/metrics` reports.
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
@@ -28,9 +31,11 @@ impl AppState {
     /// State whose rule set checks the database for other instances' changes at most every
     /// `refresh`.
     pub fn with_refresh(store: Store, refresh: Duration) -> Self {
+        let rules = Arc::new(LiveRuleSet::new(refresh));
         AppState {
+            metrics: Arc::new(Metrics::new(store.clone(), Arc::clone(&rules))),
             store,
-            rules: Arc::new(LiveRuleSet::new(refresh)),
+            rules,
             auth: AuthSettings::default(),
         }
     }

@@ -9,14 +9,19 @@ use crate::status::PackageStatus;
 pub enum DomainError {
     /// An id that is not a UUID.
     #[error("{kind} ID given is not a valid UUID")]
-    InvalidId { kind: &'static str },
+    InvalidId {
+        /// What the id was for: `Release` or `Package`.
+        kind: &'static str,
+    },
     /// A status name outside NOT_STARTED, IN_PROGRESS, SUCCESSFUL, FAILED.
     #[error("Invalid package status, {0} is not in ['NOT_STARTED', 'IN_PROGRESS', 'SUCCESSFUL', 'FAILED']")]
     InvalidStatus(String),
     /// A package status change the deployment rules do not allow.
     #[error("{}", transition_message(*.from, *.to))]
     InvalidTransition {
+        /// The status the package has.
         from: PackageStatus,
+        /// The status asked for.
         to: PackageStatus,
     },
     /// A timestamp in none of the accepted forms.
@@ -24,7 +29,12 @@ pub enum DomainError {
     InvalidTimestamp(String),
     /// A required field is missing or empty, or has the wrong type.
     #[error("{field}: {reason}")]
-    InvalidField { field: &'static str, reason: String },
+    InvalidField {
+        /// The field's name as the client sends it.
+        field: &'static str,
+        /// What is wrong, in words.
+        reason: String,
+    },
 }
 
 fn transition_message(from: PackageStatus, to: PackageStatus) -> String {

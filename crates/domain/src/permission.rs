@@ -1,4 +1,4 @@
-//! Who may do what: Balrog's permission model (research/balrog.md §b.5), extended with `ledger`
+//! Who may do what: Balrog's permission model (see docs/identity.md), extended with `ledger`
 //! (Orlo writes) and `ticket` (Bileto writes) so one model covers every face.
 //!
 //! A user holds at most one permission of each name. Its options are a JSON object whose allowed
@@ -13,6 +13,7 @@ use std::fmt;
 use serde_json::{Map, Value};
 
 use crate::error::{DomainError, DomainResult};
+use crate::input::{self, TextKind};
 
 /// A user name: what history records as `changed_by`. Printable, no spaces or slashes (the
 /// history key of a permission is `user/permission`), at most 100 bytes.
@@ -20,6 +21,7 @@ use crate::error::{DomainError, DomainResult};
 pub struct UserName(String);
 
 impl UserName {
+    /// Checks a user name: 1 to 100 ASCII letters, digits and `. _ @ + -`.
     pub fn parse(raw: &str) -> DomainResult<UserName> {
         let valid = !raw.is_empty()
             && raw.len() <= 100
@@ -38,6 +40,7 @@ impl UserName {
         }
     }
 
+    /// The name as text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -52,17 +55,26 @@ impl fmt::Display for UserName {
 /// What a permission lets one do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Action {
+    /// Create objects.
     Create,
+    /// Change objects.
     Modify,
+    /// Delete objects.
     Delete,
+    /// Read objects (where reading needs a permission).
     View,
+    /// Set a flag (such as a release's read-only flag).
     Set,
+    /// Unset a flag.
     Unset,
+    /// Enact a scheduled change.
     Enact,
+    /// Comment (on tickets).
     Comment,
 }
 
 impl Action {
+    /// Every action.
     pub const ALL: [Action; 8] = [
         Action::Create,
         Action::Modify,
@@ -74,6 +86,7 @@ impl Action {
         Action::Comment,
     ];
 
+    /// The action's name as Balrog writes it.
     pub fn as_str(self) -> &'static str {
         match self {
             Action::Create => "create",
@@ -87,6 +100,7 @@ impl Action {
         }
     }
 
+    /// Reads an action's name; anything else is `None`.
     pub fn parse(raw: &str) -> Option<Action> {
         Action::ALL.into_iter().find(|a| a.as_str() == raw)
     }
@@ -101,14 +115,23 @@ impl fmt::Display for Action {
 /// The names a permission can have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum PermissionName {
+    /// Everything, optionally limited to some products.
     Admin,
+    /// Rules.
     Rule,
+    /// Named releases.
     Release,
+    /// One locale of a release blob.
     ReleaseLocale,
+    /// A release's read-only flag.
     ReleaseReadOnly,
+    /// Other users' permissions.
     Permission,
+    /// Scheduled changes.
     ScheduledChange,
+    /// Required sign-offs.
     RequiredSignoff,
+    /// Emergency shutoffs.
     EmergencyShutoff,
     /// Orlo writes: recording releases (`create`) and their progress (`modify`).
     Ledger,
@@ -125,6 +148,7 @@ enum Keys {
 }
 
 impl PermissionName {
+    /// Every permission name.
     pub const ALL: [PermissionName; 11] = [
         PermissionName::Admin,
         PermissionName::Rule,
@@ -139,6 +163,7 @@ impl PermissionName {
         PermissionName::Ticket,
     ];
 
+    /// The name as Balrog writes it.
     pub fn as_str(self) -> &'static str {
         match self {
             PermissionName::Admin => "admin",
@@ -155,6 +180,7 @@ impl PermissionName {
         }
     }
 
+    /// Reads a permission name; anything else is `None`.
     pub fn parse(raw: &str) -> Option<PermissionName> {
         PermissionName::ALL.into_iter().find(|p| p.as_str() == raw)
     }
@@ -198,7 +224,9 @@ impl fmt::Display for PermissionName {
 /// A permission's limits. `None` means unlimited.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PermissionOptions {
+    /// Limits the permission to these products; `None` is every product.
     pub products: Option<Vec<String>>,
+    /// Limits the permission to these actions; `None` is every action.
     pub actions: Option<Vec<Action>>,
 }
 
@@ -281,12 +309,15 @@ fn string_list(value: &Value, key: &str) -> DomainResult<Vec<String>> {
     let items = value
         .as_array()
         .ok_or_else(|| DomainError::field("options", format!("'{key}' must be a list")))?;
+    input::check_count("options", items.len())?;
     items
         .iter()
         .map(|item| {
-            item.as_str().map(str::to_owned).ok_or_else(|| {
+            let text = item.as_str().ok_or_else(|| {
                 DomainError::field("options", format!("'{key}' must be a list of strings"))
-            })
+            })?;
+            input::check("options", text, TextKind::Name)?;
+            Ok(text.to_owned())
         })
         .collect()
 }
@@ -294,13 +325,52 @@ fn string_list(value: &Value, key: &str) -> DomainResult<Vec<String>> {
 /// One permission a user holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
+    /// The permission.
     pub name: PermissionName,
+    /// Its limits.
     pub options: PermissionOptions,
 }
 
 /// Everything a user holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Grants(pub Vec<Grant>);
+
+/// A refused permission check, as data: `user` may not `action` the `thing` of `product`.
+/// Its text is Balrog's; things that never have a product are named without one, and Balrog
+/// says `for product None` when a product-scoped thing has none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denied {
+    /// Who asked.
+    pub user: String,
+    /// The permission the request needed.
+    pub thing: PermissionName,
+    /// The action it needed.
+    pub action: Action,
+    /// The product it was for, if the thing has products.
+    pub product: Option<String>,
+}
+
+impl fmt::Display for Denied {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Permission denied to perform the request. {} is not allowed to {} {}",
+            self.user, self.action, self.thing
+        )?;
+        match (self.thing, &self.product) {
+            (
+                PermissionName::Ledger
+                | PermissionName::Ticket
+                | PermissionName::Permission
+                | PermissionName::ScheduledChange,
+                None,
+            ) => Ok(()),
+            (_, product) => write!(f, " for product {}", product.as_deref().unwrap_or("None")),
+        }
+    }
+}
+
+impl std::error::Error for Denied {}
 
 impl Grants {
     /// Balrog's `hasPermission(user, thing, action, product)`.
@@ -321,6 +391,7 @@ impl Grants {
             .any(|g| g.name == PermissionName::Admin && g.options.products.is_none())
     }
 
+    /// Whether the user holds no permission at all.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

@@ -21,9 +21,13 @@ use crate::error::DomainError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum PackageStatus {
+    /// Recorded, not begun.
     NotStarted,
+    /// Being deployed.
     InProgress,
+    /// Deployed.
     Successful,
+    /// The deployment failed.
     Failed,
 }
 

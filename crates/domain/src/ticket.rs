@@ -1,8 +1,8 @@
 //! Landing tickets (Bileto's "requests") and their comments: the flat record of string fields,
 //! the computed `search` text, the automatic change comment, and the checks a POST body must
-//! pass before it may touch storage (research/conventions.md §1).
+//! pass before it may touch storage (see docs/bileto.md).
 //!
-//! Every field is free text: `status` is written by backends in many composed forms (§1.5), so
+//! Every field is free text: `status` is written by backends in many composed forms, so
 //! no field is an enum. An unset field is `""`, never null.
 
 use std::fmt;
@@ -13,6 +13,8 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use crate::error::{DomainError, DomainResult};
+use crate::input::{self, TextKind};
+use crate::timestamp;
 
 /// Statuses that mean a ticket is finished; listings leave them out unless asked.
 pub const INACTIVE_STATUSES: [&str; 2] = ["Landed", "Abandoned"];
@@ -42,6 +44,7 @@ impl TicketId {
         }
     }
 
+    /// The number.
     pub fn get(self) -> i64 {
         self.0
     }
@@ -90,6 +93,7 @@ impl fmt::Display for TicketId {
 pub struct CommentId(i64);
 
 impl CommentId {
+    /// The number.
     pub fn get(self) -> i64 {
         self.0
     }
@@ -111,7 +115,7 @@ macro_rules! ticket_fields {
         }
 
         impl TicketField {
-            /// Every field, in the order of Bileto's field table (research/conventions.md §1.1),
+            /// Every field, in the order of Bileto's documented field table,
             /// which is also the order of the lines of an automatic change comment.
             pub const ALL: [TicketField; 15] = [$(TicketField::$variant,)*];
 
@@ -137,12 +141,14 @@ macro_rules! ticket_fields {
         }
 
         impl TicketFields {
+            /// A field's value (`""` when unset).
             pub fn get(&self, field: TicketField) -> &str {
                 match field {
                     $(TicketField::$variant => &self.$name,)*
                 }
             }
 
+            /// Sets a field's value.
             pub fn set(&mut self, field: TicketField, value: String) {
                 match field {
                     $(TicketField::$variant => self.$name = value,)*
@@ -171,7 +177,7 @@ ticket_fields! {
 }
 
 impl TicketField {
-    /// The fields concatenated into `search` after the request id, in the order §1.2 fixes:
+    /// The fields concatenated into `search` after the request id, in the order Bileto's documentation fixes:
     /// the slots of Bileto's example with the unprovable empty ones taken from the UI form order.
     pub const SEARCH_ORDER: [TicketField; 11] = [
         TicketField::Description,
@@ -255,13 +261,22 @@ impl TicketFields {
 }
 
 /// A recorded ticket with its comments, oldest first.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Its JSON is the Bileto face's (one item of `{"requests": [...]}`): the fields flattened
+/// beside `request_id`, `date` written as `2015-07-01T13:11:58.852196` (UTC, no zone) and the
+/// computed `search` text, which reading ignores.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Ticket {
+    /// The ticket's number.
     pub request_id: TicketId,
     /// When the ticket was created.
+    #[serde(with = "timestamp::bileto")]
     pub date: OffsetDateTime,
+    /// The free-text fields.
     #[serde(flatten)]
     pub fields: TicketFields,
+    /// The comments, oldest first.
+    #[serde(default)]
     pub comments: Vec<Comment>,
 }
 
@@ -272,13 +287,44 @@ impl Ticket {
     }
 }
 
-/// One comment on a ticket.
+/// A ticket as the Bileto face writes it: the stored values and the computed search text.
+#[derive(Serialize)]
+struct TicketWire<'a> {
+    comments: &'a [Comment],
+    #[serde(with = "timestamp::bileto")]
+    date: OffsetDateTime,
+    #[serde(flatten)]
+    fields: &'a TicketFields,
+    request_id: TicketId,
+    search: String,
+}
+
+impl Serialize for Ticket {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        TicketWire {
+            comments: &self.comments,
+            date: self.date,
+            fields: &self.fields,
+            request_id: self.request_id,
+            search: self.search(),
+        }
+        .serialize(serializer)
+    }
+}
+
+/// One comment on a ticket; its JSON is the Bileto face's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Comment {
+    /// One sequence over all tickets.
     pub id: CommentId,
+    /// The ticket commented on.
     pub request_id: TicketId,
+    /// Who wrote it.
     pub author: String,
+    /// When, written like a ticket's date.
+    #[serde(with = "timestamp::bileto")]
     pub date: OffsetDateTime,
+    /// The comment itself.
     pub text: String,
 }
 
@@ -298,10 +344,12 @@ impl TicketChanges {
         }
     }
 
+    /// The fields set and their new values, in [`TicketField::ALL`] order.
     pub fn iter(&self) -> impl Iterator<Item = (TicketField, &str)> {
         self.0.iter().map(|(f, v)| (*f, v.as_str()))
     }
 
+    /// Whether no field changes.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -330,13 +378,16 @@ pub fn change_comment(old: &TicketFields, new: &TicketFields) -> Option<String> 
 /// A ticket to create.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NewTicket {
+    /// The fields of the new ticket; the ones not given are `""`.
     pub fields: TicketFields,
 }
 
 /// An update of an existing ticket: only the fields named change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TicketUpdate {
+    /// The ticket updated.
     pub request_id: TicketId,
+    /// The fields that change.
     pub changes: TicketChanges,
     /// The author of the automatic comment.
     pub author: String,
@@ -347,7 +398,9 @@ pub struct TicketUpdate {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TicketWrite {
+    /// A new ticket.
     Create(NewTicket),
+    /// An update of an existing ticket.
     Update(TicketUpdate),
 }
 
@@ -367,7 +420,7 @@ impl TicketWrite {
             match key.as_str() {
                 "request_id" if value.is_null() => {}
                 "request_id" => request_id = Some(TicketId::from_json(value)?),
-                "author" => author = optional_text("author", value)?,
+                "author" => author = optional_text("author", value, TextKind::Name)?,
                 key if SERVER_OWNED.contains(&key) => {}
                 key => {
                     let field: TicketField = key.parse()?;
@@ -391,8 +444,11 @@ impl TicketWrite {
 /// A comment to add to a ticket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewComment {
+    /// The ticket commented on.
     pub request_id: TicketId,
+    /// Who writes the comment.
     pub author: String,
+    /// The comment itself.
     pub text: String,
 }
 
@@ -402,8 +458,8 @@ impl NewComment {
         if text.trim().is_empty() {
             return Err(DomainError::field("text", "must not be empty"));
         }
-        check_text("text", text)?;
-        check_text("author", author)?;
+        input::check("text", text, TextKind::Text)?;
+        input::check("author", author, TextKind::Name)?;
         Ok(NewComment {
             request_id,
             author: author.to_owned(),
@@ -422,8 +478,8 @@ impl NewComment {
             match key.as_str() {
                 "request_id" if value.is_null() => {}
                 "request_id" => request_id = Some(TicketId::from_json(value)?),
-                "text" => text = optional_text("text", value)?,
-                "author" => author = optional_text("author", value)?,
+                "text" => text = optional_text("text", value, TextKind::Text)?,
+                "author" => author = optional_text("author", value, TextKind::Name)?,
                 "id" | "date" => {}
                 other => {
                     return Err(DomainError::field(
@@ -451,12 +507,12 @@ fn object(body: &Value) -> DomainResult<&Map<String, Value>> {
         .ok_or_else(|| DomainError::field("body", "must be a JSON object"))
 }
 
-/// PostgreSQL cannot store NUL in text, and no legitimate field holds one.
-fn check_text(field: &'static str, text: &str) -> DomainResult<()> {
-    if text.contains('\0') {
-        Err(DomainError::field(field, "must not contain NUL characters"))
-    } else {
-        Ok(())
+/// How the input policy reads a ticket field: the two that are indexed together (status and
+/// QA sign-off) are names; the rest are free text, which may span lines.
+fn text_kind(field: TicketField) -> TextKind {
+    match field {
+        TicketField::Status | TicketField::QaSignoff => TextKind::Name,
+        _ => TextKind::Text,
     }
 }
 
@@ -468,17 +524,21 @@ fn field_text(field: TicketField, value: &Value) -> DomainResult<String> {
         Value::Number(n) => n.to_string(),
         _ => return Err(DomainError::field(field.name(), "must be a string")),
     };
-    check_text(field.name(), &text)?;
+    input::check(field.name(), &text, text_kind(field))?;
     Ok(text)
 }
 
 /// An optional string: null or blank is absent.
-fn optional_text(field: &'static str, value: &Value) -> DomainResult<Option<String>> {
+fn optional_text(
+    field: &'static str,
+    value: &Value,
+    kind: TextKind,
+) -> DomainResult<Option<String>> {
     match value {
         Value::Null => Ok(None),
         Value::String(s) if s.trim().is_empty() => Ok(None),
         Value::String(s) => {
-            check_text(field, s)?;
+            input::check(field, s, kind)?;
             Ok(Some(s.clone()))
         }
         _ => Err(DomainError::field(field, "must be a string")),
@@ -488,9 +548,13 @@ fn optional_text(field: &'static str, value: &Value) -> DomainResult<Option<Stri
 /// Values for the drop-down lists of a frontend (`/v1/metadata`). Fields stay free text: these
 /// are suggestions, from Bileto's documentation and the statuses its bots were seen writing.
 pub mod choices {
+    /// QA decisions.
     pub const QA_SIGNOFF: [&str; 3] = ["Ready for QA", "QA Granted", "Publish without QA"];
+    /// Distributions.
     pub const DISTRIBUTION: [&str; 1] = ["ubuntu"];
+    /// Series.
     pub const SERIES: [&str; 4] = ["dual", "xenial", "bionic", "focal"];
+    /// Statuses the backends write.
     pub const STATUS: [&str; 19] = [
         "Preparing packages",
         "Uploading build",

@@ -221,6 +221,93 @@ fn parse_offset(c: &mut Cursor<'_>) -> Option<UtcOffset> {
     UtcOffset::from_hms(sign * hours, sign * minutes, 0).ok()
 }
 
+/// Bileto's output form, `%Y-%m-%dT%H:%M:%S.%f` in UTC with no zone, always with microseconds.
+pub fn format_micros(ts: OffsetDateTime) -> String {
+    let ts = ts.to_offset(UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}",
+        ts.year(),
+        u8::from(ts.month()),
+        ts.day(),
+        ts.hour(),
+        ts.minute(),
+        ts.second(),
+        ts.microsecond()
+    )
+}
+
+/// Reads a timestamp field in any accepted form, for serde.
+fn deserialize_any<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<OffsetDateTime>, D::Error> {
+    let value = <Value as serde::Deserialize>::deserialize(deserializer)?;
+    from_json(&value).map_err(serde::de::Error::custom)
+}
+
+/// Serde for a timestamp written in Orlo's form ([`format()`]) and read in any accepted form
+/// ([`from_json`]): `#[serde(with = "shiplog_domain::timestamp::orlo")]`.
+pub mod orlo {
+    use serde::{Deserializer, Serializer};
+    use time::OffsetDateTime;
+
+    /// Writes `2015-12-17T17:02:04Z`.
+    pub fn serialize<S: Serializer>(ts: &OffsetDateTime, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&super::format(*ts))
+    }
+
+    /// Reads any accepted form; `null` is refused.
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<OffsetDateTime, D::Error> {
+        super::deserialize_any(deserializer)?
+            .ok_or_else(|| serde::de::Error::custom("a timestamp is required"))
+    }
+
+    /// The same for an optional timestamp: `None` is `null`.
+    pub mod option {
+        use serde::{Deserializer, Serializer};
+        use time::OffsetDateTime;
+
+        /// Writes `2015-12-17T17:02:04Z` or `null`.
+        pub fn serialize<S: Serializer>(
+            ts: &Option<OffsetDateTime>,
+            serializer: S,
+        ) -> Result<S::Ok, S::Error> {
+            match ts {
+                Some(ts) => serializer.serialize_str(&super::super::format(*ts)),
+                None => serializer.serialize_none(),
+            }
+        }
+
+        /// Reads any accepted form, or `null`.
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            deserializer: D,
+        ) -> Result<Option<OffsetDateTime>, D::Error> {
+            super::super::deserialize_any(deserializer)
+        }
+    }
+}
+
+/// Serde for a timestamp written in Bileto's form ([`format_micros`]) and read in any accepted
+/// form: `#[serde(with = "shiplog_domain::timestamp::bileto")]`.
+pub mod bileto {
+    use serde::{Deserializer, Serializer};
+    use time::OffsetDateTime;
+
+    /// Writes `2015-07-01T13:11:58.852196`.
+    pub fn serialize<S: Serializer>(ts: &OffsetDateTime, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&super::format_micros(*ts))
+    }
+
+    /// Reads any accepted form (a date without a zone is UTC); `null` is refused.
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<OffsetDateTime, D::Error> {
+        super::deserialize_any(deserializer)?
+            .ok_or_else(|| serde::de::Error::custom("a timestamp is required"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

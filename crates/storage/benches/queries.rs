@@ -5,9 +5,11 @@
 //! file under target/bench, or the `shiplog_bench` schema) and reused while it holds the data.
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use shiplog_domain::delivery::{GroupBy, Window};
 use shiplog_domain::{NewPackage, NewRelease, PackageStatus};
 use shiplog_storage::{
-    DateUnit, PackageFilter, Page, PoolOptions, ReleaseFilter, StatsSubject, Store, TimeRange,
+    DateUnit, DeliveryQuery, PackageFilter, Page, PoolOptions, ReleaseFilter, StatsSubject, Store,
+    TimeRange,
 };
 use time::macros::datetime;
 use time::Duration;
@@ -222,6 +224,22 @@ fn queries(c: &mut Criterion) {
             })
         },
     );
+    // The 100k figure for /api/v1/delivery: a 30-day window in the middle of the history, so
+    // failures near its end are looked up after it.
+    let month = Window::new(
+        datetime!(2024-06-01 0:00 UTC),
+        datetime!(2024-07-01 0:00 UTC),
+    )
+    .expect("ordered");
+    group.bench_function("GET /api/v1/delivery (30 days)", |b| {
+        let query = DeliveryQuery::new(month);
+        b.iter(|| store.delivery(&query).expect("delivery"))
+    });
+    group.bench_function("GET /api/v1/delivery?group_by=team (30 days)", |b| {
+        let mut query = DeliveryQuery::new(month);
+        query.group_by = Some(GroupBy::Team);
+        b.iter(|| store.delivery(&query).expect("delivery"))
+    });
     group.finish();
 }
 

@@ -1,13 +1,17 @@
 //! Connections: the backend chosen by URL scheme, the r2d2 pool, per-connection SQLite settings
 //! and the write-transaction helper every write goes through.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::r2d2::R2D2Connection;
-use diesel::{Connection, PgConnection, SqliteConnection};
+use diesel::{Connection, ConnectionError, PgConnection, SqliteConnection};
+use r2d2::ManageConnection;
 
 use crate::error::{StorageError, StorageResult};
+use crate::health::Availability;
+use crate::write_connection::WriteConnection;
 
 /// One connection to either backend; queries are written once against it.
 #[derive(diesel::MultiConnection)]
@@ -78,11 +82,12 @@ impl Default for PoolOptions {
 
 /// Opens connections of the backend the URL named, passing on the driver's own error (diesel's
 /// `AnyConnection::establish` would try each backend in turn and lose it).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Manager {
     backend: Backend,
     address: String,
     busy_timeout_ms: u128,
+    availability: std::sync::Arc<Availability>,
 }
 
 impl r2d2::ManageConnection for Manager {
@@ -90,28 +95,9 @@ impl r2d2::ManageConnection for Manager {
     type Error = StorageError;
 
     fn connect(&self) -> Result<AnyConnection, StorageError> {
-        match self.backend {
-            Backend::Postgres => PgConnection::establish(&self.address)
-                .map(AnyConnection::Postgresql)
-                .map_err(StorageError::Connect),
-            Backend::Sqlite => {
-                let mut conn =
-                    SqliteConnection::establish(&self.address).map_err(StorageError::Connect)?;
-                // WAL lets readers run beside the writer; NORMAL sync is durable at checkpoints;
-                // the busy timeout queues writers; foreign keys are off by default in SQLite;
-                // the larger cache and mmap triple range-scan throughput (research/perf-limits.md).
-                conn.batch_execute(&format!(
-                    "PRAGMA busy_timeout = {};
-                     PRAGMA journal_mode = WAL;
-                     PRAGMA synchronous = NORMAL;
-                     PRAGMA foreign_keys = ON;
-                     PRAGMA cache_size = -65536;
-                     PRAGMA mmap_size = 268435456;",
-                    self.busy_timeout_ms
-                ))?;
-                Ok(AnyConnection::Sqlite(conn))
-            }
-        }
+        let result = self.open();
+        self.availability.connected(result.is_ok());
+        result
     }
 
     fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), StorageError> {
@@ -123,6 +109,38 @@ impl r2d2::ManageConnection for Manager {
     }
 }
 
+impl Manager {
+    fn open(&self) -> Result<AnyConnection, StorageError> {
+        match self.backend {
+            Backend::Postgres => PgConnection::establish(&self.address)
+                .map(AnyConnection::Postgresql)
+                .map_err(StorageError::Connect),
+            Backend::Sqlite => {
+                let mut conn =
+                    SqliteConnection::establish(&self.address).map_err(StorageError::Connect)?;
+                // WAL lets readers run beside the writer; NORMAL sync is durable at checkpoints;
+                // the busy timeout queues writers; foreign keys are off by default in SQLite;
+                // the larger cache and mmap triple range-scan throughput (measured on this machine kind).
+                // SQLite opens any file lazily: these first reads are where a file that is not a
+                // database fails, so their error is a connection error.
+                conn.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {};
+                     PRAGMA journal_mode = WAL;
+                     PRAGMA synchronous = NORMAL;
+                     PRAGMA foreign_keys = ON;
+                     PRAGMA cache_size = -65536;
+                     PRAGMA mmap_size = 268435456;",
+                    self.busy_timeout_ms
+                ))
+                .map_err(|e| {
+                    StorageError::Connect(ConnectionError::CouldntSetupConfiguration(e))
+                })?;
+                Ok(AnyConnection::Sqlite(conn))
+            }
+        }
+    }
+}
+
 pub(crate) type Pool = r2d2::Pool<Manager>;
 pub(crate) type PooledConnection = r2d2::PooledConnection<Manager>;
 
@@ -131,6 +149,10 @@ pub(crate) type PooledConnection = r2d2::PooledConnection<Manager>;
 pub struct Store {
     pool: Pool,
     backend: Backend,
+    /// SQLite's one write connection (see `writer`); `None` on PostgreSQL, whose writers run
+    /// concurrently on pooled connections.
+    writer: Option<Arc<WriteConnection>>,
+    availability: std::sync::Arc<Availability>,
 }
 
 impl std::fmt::Debug for Store {
@@ -143,6 +165,9 @@ impl std::fmt::Debug for Store {
 
 impl Store {
     /// Connects to the database the URL names. Nothing is migrated yet: see [`Store::migrate`].
+    ///
+    /// A database that cannot be reached fails here at once with the driver's own message
+    /// ([`StorageError::Connect`]), rather than after the pool's timeout.
     pub fn connect(url: &str, options: &PoolOptions) -> StorageResult<Store> {
         let (backend, address) = Backend::from_url(url)?;
         // Every in-memory SQLite connection is its own empty database, so such a pool must hold
@@ -152,17 +177,34 @@ impl Store {
         } else {
             options.max_size
         };
+        let availability = Availability::new();
         let manager = Manager {
             backend,
             address,
             busy_timeout_ms: options.sqlite_busy_timeout.as_millis(),
+            availability: availability.clone(),
         };
+        // One connection outside the pool first: r2d2 would retry a failing database until its
+        // timeout, logging each attempt, and then report only that it timed out.
+        drop(manager.connect()?);
+        // An in-memory database is one connection's own, so its single pooled connection must
+        // do the writing too.
+        let writer = (backend == Backend::Sqlite && max_size > 1)
+            .then(|| Arc::new(WriteConnection::new(manager.clone())));
         let pool = r2d2::Pool::builder()
             .max_size(max_size.max(1))
             .min_idle(Some(1))
             .connection_timeout(options.connection_timeout)
+            // A SQLite file cannot go away under an open connection: skip the `SELECT 1` per
+            // checkout there. A PostgreSQL connection can die with its server, so test it.
+            .test_on_check_out(backend == Backend::Postgres)
             .build(manager)?;
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            writer,
+            availability,
+        })
     }
 
     /// The backend this store talks to.
@@ -170,19 +212,34 @@ impl Store {
         self.backend
     }
 
+    /// A pooled connection; fails after about a second when the database is unreachable
+    /// (see `health`), after the pool's timeout when it is only busy.
     pub(crate) fn conn(&self) -> StorageResult<PooledConnection> {
-        Ok(self.pool.get()?)
+        self.availability
+            .get(&self.pool, self.pool.connection_timeout())
+    }
+
+    pub(crate) fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    pub(crate) fn availability(&self) -> &Availability {
+        &self.availability
     }
 
     /// Runs `f` in one write transaction and commits if it succeeds, rolls back if not.
     ///
     /// On SQLite the transaction starts with `BEGIN IMMEDIATE`: it takes the write lock up front
     /// (waiting up to the busy timeout), so a transaction that reads before it writes cannot fail
-    /// later on a lock upgrade.
+    /// later on a lock upgrade. SQLite writes of this process queue for its one write
+    /// connection (`writer`) rather than racing for the lock.
     pub(crate) fn write<T>(
         &self,
         f: impl FnOnce(&mut AnyConnection) -> StorageResult<T>,
     ) -> StorageResult<T> {
+        if let Some(writer) = &self.writer {
+            return writer.run(|conn| write_transaction(conn, f));
+        }
         let mut conn = self.conn()?;
         write_transaction(&mut conn, f)
     }

@@ -132,6 +132,9 @@ pub struct PermissionWrite {
     pub data_version: i64,
 }
 
+/// The user of requests without a credential under `--auth off`.
+pub const ANONYMOUS: &str = "anonymous";
+
 fn to_db(ts: OffsetDateTime) -> PrimitiveDateTime {
     let ts = to_storage_precision(ts);
     PrimitiveDateTime::new(ts.date(), ts.time())
@@ -567,6 +570,43 @@ impl Store {
                 &identity.user,
                 &secret,
                 Some(identity.api_token_id),
+                now,
+                Some(now + lifetime),
+            )
+        })?;
+        Ok(IssuedToken { info, secret })
+    }
+
+    /// A short-lived access token for `anonymous`, the caller of `--auth off` who sent no
+    /// credential (Orlo clients ask `GET /token` for one even when nothing checks it). The token is
+    /// real, so presenting it is accepted; `anonymous` holds no permission, so the token is worth
+    /// nothing once checks are back on. Its parent API token is created on first use and its
+    /// secret never leaves this function.
+    pub fn issue_anonymous_access_token(
+        &self,
+        now: OffsetDateTime,
+        lifetime: Duration,
+    ) -> StorageResult<IssuedToken> {
+        let secret = Secret::generate()?;
+        let parent_secret = Secret::generate()?;
+        let info = self.write(|conn| {
+            let user = UserName::parse(ANONYMOUS).map_err(StorageError::Refused)?;
+            let parent: Option<i64> = tokens::table
+                .filter(tokens::user_name.eq(ANONYMOUS))
+                .filter(tokens::kind.eq("api"))
+                .filter(tokens::revoked_at.is_null())
+                .select(tokens::id)
+                .first(conn)
+                .optional()?;
+            let parent = match parent {
+                Some(id) => id,
+                None => create_api_token(conn, &user, &parent_secret, false, "auth-off", now)?.id,
+            };
+            insert_token(
+                conn,
+                ANONYMOUS,
+                &secret,
+                Some(parent),
                 now,
                 Some(now + lifetime),
             )

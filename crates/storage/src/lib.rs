@@ -3,6 +3,7 @@
 mod balrog;
 mod connection;
 mod error;
+mod health;
 mod identity;
 mod ledger;
 mod migrate;
@@ -12,17 +13,21 @@ mod sql;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tickets;
+mod write_connection;
 
 pub use balrog::{
-    BalrogRefusal, EditOutcome, EvaluationSnapshot, NamedReleaseInfo, ReleaseEdit, Revisions,
-    MAX_REVISION_LIMIT,
+    BalrogRefusal, EditOutcome, EvaluationSnapshot, Guard, NamedReleaseInfo, ReleaseEdit,
+    Revisions, Subject, Writer, MAX_REVISION_LIMIT,
 };
 pub use connection::{Backend, PoolOptions, Store};
 pub use error::{StorageError, StorageResult};
+pub use health::{NotReady, PoolStats, UNAVAILABLE_AFTER};
 pub use identity::{
     Identity, IssuedToken, PermissionWrite, Secret, StoredPermission, TokenCheck, TokenInfo,
-    MIN_SECRET_LEN,
+    ANONYMOUS, MIN_SECRET_LEN,
 };
+pub use ledger::delivery::{DeliveryQuery, DeliveryReport};
+pub use ledger::ImportSink;
 pub use query::{
     DateBucket, DateUnit, IntRange, PackageFilter, Page, ReleaseCounts, ReleaseFilter,
     StatsSubject, TimeRange,

@@ -1,6 +1,8 @@
 //! Embedded migrations for both backends (same version names), run at start-up.
 
 use diesel::sql_query;
+use diesel::sql_types::BigInt;
+use diesel::QueryableByName;
 use diesel::RunQueryDsl;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
@@ -21,6 +23,29 @@ impl Store {
     pub fn migrate(&self) -> StorageResult<Vec<String>> {
         let mut conn = self.conn()?;
         run(&mut conn)
+    }
+
+    /// Whether shiplog's migrations were ever run here: false for a new, empty database. Lets
+    /// commands that only read or add data refuse a database nobody meant to create.
+    pub fn is_initialized(&self) -> StorageResult<bool> {
+        #[derive(QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        let mut conn = self.conn()?;
+        let statement = match &*conn {
+            AnyConnection::Postgresql(_) => {
+                "SELECT COUNT(*) AS n FROM information_schema.tables \
+                 WHERE table_schema = current_schema() AND table_name = '__diesel_schema_migrations'"
+            }
+            AnyConnection::Sqlite(_) => {
+                "SELECT COUNT(*) AS n FROM sqlite_master \
+                 WHERE type = 'table' AND name = '__diesel_schema_migrations'"
+            }
+        };
+        let found: Vec<Count> = sql_query(statement).load(&mut conn)?;
+        Ok(found.first().is_some_and(|c| c.n > 0))
     }
 
     /// Refreshes the query planner's statistics (SQLite `PRAGMA optimize`, PostgreSQL `ANALYZE`).
@@ -49,7 +74,7 @@ impl Store {
     }
 }
 
-fn source(conn: &AnyConnection) -> EmbeddedMigrations {
+pub(crate) fn source(conn: &AnyConnection) -> EmbeddedMigrations {
     match conn {
         AnyConnection::Postgresql(_) => POSTGRES,
         AnyConnection::Sqlite(_) => SQLITE,

@@ -742,3 +742,97 @@ fn concurrent_writers_lose_no_update() {
         assert_eq!(history.total, 1 + total);
     });
 }
+
+#[test]
+fn a_writers_guard_sees_what_is_stored_and_a_refusal_writes_nothing() {
+    use shiplog_domain::{Action, Denied, PermissionName};
+    use shiplog_storage::{Subject, Writer};
+
+    each_backend(|store| {
+        release(store, "Guarded-1");
+        let rule = store
+            .insert_rule(
+                &rule_fields(
+                    json!({"priority": 1, "backgroundRate": 100, "update_type": "minor",
+                                    "mapping": "Guarded-1", "product": "Thunderbird"}),
+                ),
+                "alice",
+            )
+            .expect("rule");
+        // Only Firefox may be touched: the guard is shown the rule as stored (Thunderbird).
+        let seen = std::sync::Mutex::new(Vec::new());
+        let only_firefox = |subject: Subject<'_>| -> Result<(), Denied> {
+            let product = match subject {
+                Subject::Rule(rule) => rule.fields.product.clone(),
+                Subject::Release(release) => Some(release.product.clone()),
+                Subject::NewRelease { product, .. } => Some(product.to_owned()),
+            };
+            seen.lock().expect("lock").push(product.clone());
+            if product.as_deref() == Some("Firefox") {
+                Ok(())
+            } else {
+                Err(Denied {
+                    user: "bob".into(),
+                    thing: PermissionName::Rule,
+                    action: Action::Modify,
+                    product,
+                })
+            }
+        };
+        let bob = Writer {
+            name: "bob",
+            guard: &only_firefox,
+        };
+        let refused = store.update_rule(
+            &RuleRef::Id(rule.rule_id),
+            1,
+            &changes(json!({"product": "Firefox", "priority": 5})),
+            bob,
+        );
+        assert!(
+            matches!(&refused, Err(StorageError::Denied(d)) if d.product.as_deref() == Some("Thunderbird")),
+            "{refused:?}"
+        );
+        let unchanged = store
+            .find_rule(&RuleRef::Id(rule.rule_id))
+            .expect("read")
+            .expect("rule");
+        assert_eq!(unchanged.data_version, 1, "nothing was written");
+        assert_eq!(unchanged.fields.priority, 1);
+        assert!(matches!(
+            store.delete_rule(&RuleRef::Id(rule.rule_id), 1, bob),
+            Err(StorageError::Denied(_))
+        ));
+        // Releases: a product moved to Thunderbird by someone else is refused at write time.
+        store
+            .put_named_release(
+                &name("Guarded-1"),
+                "Thunderbird",
+                &blob("Guarded-1"),
+                Some(1),
+                "alice",
+            )
+            .expect("moved");
+        let edit = store.put_named_release(
+            &name("Guarded-1"),
+            "Firefox",
+            &blob("Guarded-1"),
+            Some(2),
+            bob,
+        );
+        assert!(matches!(edit, Err(StorageError::Denied(_))), "{edit:?}");
+        let stored = store
+            .find_named_release("Guarded-1")
+            .expect("read")
+            .expect("release");
+        assert_eq!(
+            (stored.product.as_str(), stored.data_version),
+            ("Thunderbird", 2)
+        );
+        // A creation is shown as one.
+        store
+            .put_named_release(&name("Guarded-2"), "Firefox", &blob("Guarded-2"), None, bob)
+            .expect("bob may create Firefox releases");
+        assert!(seen.lock().expect("lock").iter().all(|p| p.is_some()));
+    });
+}

@@ -530,6 +530,72 @@ fn a_failed_import_stores_nothing() {
 }
 
 #[test]
+fn a_streamed_import_commits_every_batch_or_none() {
+    #[derive(Debug)]
+    enum Stop {
+        BadInput,
+        Storage(StorageError),
+    }
+    impl From<StorageError> for Stop {
+        fn from(err: StorageError) -> Self {
+            Stop::Storage(err)
+        }
+    }
+    each_backend(|store| {
+        let batch = |user: &str| -> Vec<NewRelease> {
+            (0..3)
+                .map(|_| release(user, &["site1"], OffsetDateTime::now_utc()))
+                .collect()
+        };
+        // The producer gives up after two recorded batches: neither stays.
+        let abandoned = store.import_streamed(|sink| {
+            sink.record(&batch("early"))?;
+            sink.record(&batch("early"))?;
+            assert_eq!(sink.recorded(), 6);
+            Err(Stop::BadInput)
+        });
+        assert!(matches!(abandoned, Err(Stop::BadInput)), "{abandoned:?}");
+        assert!(store
+            .list_releases(&ReleaseFilter::default(), &all())
+            .expect("list")
+            .is_empty());
+
+        // A batch the database refuses (a duplicate id) also undoes the batches before it.
+        let first = batch("dup");
+        let refused = store.import_streamed(|sink| {
+            sink.record(&first)?;
+            sink.record(&first[..1])?;
+            Ok::<(), Stop>(())
+        });
+        let Err(Stop::Storage(err)) = refused else {
+            panic!("a storage error, not {refused:?}");
+        };
+        assert!(matches!(err, StorageError::Backend(_)), "{err}");
+        assert!(store
+            .list_releases(&ReleaseFilter::default(), &all())
+            .expect("list")
+            .is_empty());
+
+        let recorded = store
+            .import_streamed(|sink| {
+                sink.record(&batch("a"))?;
+                sink.record(&batch("b"))?;
+                Ok::<(), Stop>(())
+            })
+            .expect("import");
+        assert_eq!(recorded, 6);
+        let users: Vec<String> = store
+            .list_releases(&ReleaseFilter::default(), &all())
+            .expect("list")
+            .into_iter()
+            .map(|r| r.user)
+            .collect();
+        assert_eq!(users.len(), 6);
+        assert_eq!(users.iter().filter(|u| *u == "a").count(), 3);
+    });
+}
+
+#[test]
 fn concurrent_package_updates_lose_nothing() {
     each_backend(|store| {
         let id = store.insert_release(&release_for("alice")).expect("insert");

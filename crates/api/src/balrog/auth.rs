@@ -4,65 +4,77 @@
 //! "PermissionDeniedError". Reads are public (unless `--auth all`). The user is recorded as
 //! `changed_by` in the history and as the user of releases created through this face.
 //!
-//! Products are checked against the object as it is just before the write. Deletes and
-//! read-only changes name the version they act on, so the check refuses a `data_version` that
-//! is not the one it read (as outdated): the product checked is then the product changed.
+//! A permission that depends on the stored object (its product) is checked by a guard that the
+//! storage write runs inside its own transaction, on the object as that transaction read it
+//! (`shiplog_storage::Writer`): read, check and write are one transaction, so a concurrent
+//! change of product cannot slip between the check and the write. What depends only on the
+//! request (the product a write gives) is checked in the handler, before any storage call.
 
-use shiplog_domain::balrog::NamedRelease;
-use shiplog_domain::{Action, PermissionName};
+use shiplog_domain::{Action, Denied, PermissionName};
+use shiplog_storage::Subject;
 
-use super::error::BalrogError;
-use super::run;
-use crate::identity::{Balrog, Caller};
-use crate::state::AppState;
+use super::Balrog;
+use crate::identity::{Caller, Who};
 
 /// The user a write is made by.
 pub type Actor = Caller<Balrog>;
 
-/// The named releases `names` as they are now (`None` for each that does not exist).
-pub(super) async fn current_releases(
-    state: &AppState,
-    method: &str,
-    names: Vec<String>,
-) -> Result<Vec<Option<NamedRelease>>, BalrogError> {
-    run(state, method, move |store| {
-        names
-            .iter()
-            .map(|name| store.find_named_release(name))
-            .collect()
-    })
-    .await
+/// The guard of a rule write: `action` on `rule` for the product of every version of the rule
+/// the write touches (as stored, and for a revert the version restored).
+pub(super) fn rule_guard(
+    who: &Who,
+    action: Action,
+) -> impl Fn(Subject<'_>) -> Result<(), Denied> + Sync + '_ {
+    move |subject| match subject {
+        Subject::Rule(rule) => {
+            who.check(PermissionName::Rule, action, rule.fields.product.as_deref())
+        }
+        Subject::Release(_) | Subject::NewRelease { .. } => Ok(()),
+    }
 }
 
-/// A write to releases `names` with `product`: `modify` (or, for `release_locale` edits,
-/// either permission) on each that exists, at its stored product and at `product`, and
-/// `release` `create` for each that the write will create.
-pub(super) fn check_release_write(
-    actor: &Actor,
+/// The guard of a write that changes release contents with permission `thing` (`release`, or
+/// `release_locale` for a locale upload, which `release` also allows): `modify` at the stored
+/// product of every release changed and at `product`, the one the write gives it; `release
+/// create` for every release the write creates.
+pub(super) fn release_edit_guard<'a>(
+    who: &'a Who,
     thing: PermissionName,
-    product: &str,
-    current: &[Option<NamedRelease>],
-) -> Result<(), BalrogError> {
-    let modify = |product: &str| {
-        if thing == PermissionName::ReleaseLocale
-            && actor
-                .who
-                .allows(PermissionName::Release, Action::Modify, Some(product))
-        {
-            return Ok(());
-        }
-        actor.require(thing, Action::Modify, Some(product))
-    };
-    for release in current {
-        match release {
-            Some(release) => {
-                modify(&release.product)?;
-                if release.product != product {
-                    modify(product)?;
-                }
+    product: Option<&'a str>,
+) -> impl Fn(Subject<'_>) -> Result<(), Denied> + Sync + 'a {
+    move |subject| match subject {
+        Subject::Release(release) => {
+            modify(who, thing, &release.product)?;
+            match product {
+                Some(product) if product != release.product => modify(who, thing, product),
+                _ => Ok(()),
             }
-            None => actor.require(PermissionName::Release, Action::Create, Some(product))?,
         }
+        Subject::NewRelease { product, .. } => {
+            who.check(PermissionName::Release, Action::Create, Some(product))
+        }
+        Subject::Rule(_) => Ok(()),
     }
-    Ok(())
+}
+
+/// The guard of a write that acts on a whole release (deleting it, flagging it read-only):
+/// `action` on `thing` for the release's stored product.
+pub(super) fn release_guard(
+    who: &Who,
+    thing: PermissionName,
+    action: Action,
+) -> impl Fn(Subject<'_>) -> Result<(), Denied> + Sync + '_ {
+    move |subject| match subject {
+        Subject::Release(release) => who.check(thing, action, Some(&release.product)),
+        Subject::NewRelease { .. } | Subject::Rule(_) => Ok(()),
+    }
+}
+
+fn modify(who: &Who, thing: PermissionName, product: &str) -> Result<(), Denied> {
+    if thing == PermissionName::ReleaseLocale
+        && who.allows(PermissionName::Release, Action::Modify, Some(product))
+    {
+        return Ok(());
+    }
+    who.check(thing, Action::Modify, Some(product))
 }

@@ -2,7 +2,7 @@
 //!
 //! Policy: every failure answers `application/problem+json` with `{"type": "about:blank",
 //! "title", "status", "detail"}` plus Balrog's extra keys (`exception`, `data`) where Balrog sends
-//! them, with Balrog's status and texts (research/balrog.md §b.6): 400 for validation, outdated
+//! them, with Balrog's status and texts (docs/balrog.md): 400 for validation, outdated
 //! data and merge conflicts (never 409), 401 without identity, 403 for read-only releases, 404 for
 //! unknown objects. Where Balrog answers 500 on bad input, shiplog answers the 4xx its own checks
 //! imply. Internal failures are logged once here with their cause chain and answered with an
@@ -15,6 +15,8 @@ use serde_json::{json, Map, Value};
 use shiplog_domain::balrog::RuleField;
 use shiplog_domain::DomainError;
 use shiplog_storage::{BalrogRefusal, StorageError};
+
+use crate::face::Face;
 use utoipa::ToSchema;
 
 /// The problem body, for the API description.
@@ -85,6 +87,14 @@ impl BalrogError {
         )
     }
 
+    /// The database is away: 503 (the server adds `Retry-After`).
+    pub fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The database is unavailable; try again shortly",
+        )
+    }
+
     pub fn detail(&self) -> &str {
         &self.detail
     }
@@ -95,14 +105,22 @@ impl BalrogError {
         let refusal = match err {
             StorageError::Balrog(refusal) => refusal,
             StorageError::Refused(domain) => return domain.into(),
+            StorageError::Denied(denied) => return super::Balrog::denied(&denied),
             StorageError::Conflict(message) => {
                 log::warn!("gave up merging under contention: {message}");
                 return Self::outdated(method);
             }
+            other if other.is_unavailable() => {
+                log::warn!(
+                    "database unavailable on the Balrog face: {}",
+                    crate::error_chain::error_chain(&other)
+                );
+                return Self::unavailable();
+            }
             other => {
                 log::error!(
                     "internal error on the Balrog face: {}",
-                    crate::orlo::error::error_chain(&other)
+                    crate::error_chain::error_chain(&other)
                 );
                 return Self::internal();
             }

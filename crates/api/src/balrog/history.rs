@@ -1,5 +1,5 @@
 //! `/api/history/view|diff/{table}/{change_id}/{field}`: one field of one history record as
-//! text, or its unified diff against the object's previous revision (research/balrog.md §b.4);
+//! text, or its unified diff against the object's previous revision (docs/balrog.md);
 //! and `/api/csrf_token`.
 
 use actix_web::{get, route, web, HttpResponse};
@@ -8,7 +8,7 @@ use shiplog_domain::balrog::named_release::sorted;
 use shiplog_domain::balrog::{Change, ChangeTable};
 
 use super::error::{BalrogError, Problem};
-use super::{csrf_header, run};
+use super::{csrf_header, read};
 use crate::state::AppState;
 
 /// A field as Balrog shows it: JSON documents indented by 2 with sorted keys, null as `NULL`,
@@ -61,11 +61,9 @@ async fn record(
     let change_id: i64 = change_id
         .parse()
         .map_err(|_| BalrogError::bad_request("Bad change_id"))?;
-    let change = run(state, "GET", move |store| {
-        store.find_change(table, change_id)
-    })
-    .await?
-    .ok_or_else(|| BalrogError::bad_request("Bad change_id"))?;
+    let change = read(state, move |store| store.find_change(table, change_id))
+        .await?
+        .ok_or_else(|| BalrogError::bad_request("Bad change_id"))?;
     if change.field(field).is_none() {
         return Err(BalrogError::bad_request("Bad field"));
     }
@@ -85,7 +83,7 @@ async fn record(
         (status = 400, description = "Unknown table, change_id or field", body = Problem),
     )
 )]
-#[get("/api/history/view/{table}/{change_id}/{field}")]
+#[get("/history/view/{table}/{change_id}/{field}")]
 pub async fn view_field(
     state: web::Data<AppState>,
     path: web::Path<(String, String, String)>,
@@ -111,7 +109,7 @@ pub async fn view_field(
         (status = 400, description = "Unknown table, change_id or field", body = Problem),
     )
 )]
-#[get("/api/history/diff/{table}/{change_id}/{field}")]
+#[get("/history/diff/{table}/{change_id}/{field}")]
 pub async fn diff_field(
     state: web::Data<AppState>,
     path: web::Path<(String, String, String)>,
@@ -119,7 +117,7 @@ pub async fn diff_field(
     let (table, change_id, field) = path.into_inner();
     let change = record(&state, &table, &change_id, &field).await?;
     let lookup = change.clone();
-    let previous = run(&state, "GET", move |store| store.previous_change(&lookup)).await?;
+    let previous = read(&state, move |store| store.previous_change(&lookup)).await?;
     let version = |c: &Change| {
         c.data_version
             .map(|v| v.to_string())
@@ -148,7 +146,7 @@ pub async fn diff_field(
     tag = "balrog",
     responses((status = 200, description = "Empty; the token is in `X-CSRF-Token`"))
 )]
-#[route("/api/csrf_token", method = "GET", method = "HEAD")]
+#[route("/csrf_token", method = "GET", method = "HEAD")]
 pub async fn csrf_token() -> HttpResponse {
     HttpResponse::Ok().insert_header(csrf_header()).finish()
 }

@@ -1,4 +1,4 @@
-//! The Balrog admin face at `/api` (seeds/002 as corrected by research/balrog.md §b and §c):
+//! The Balrog admin face at `/api` (Balrog's admin API as the running Balrog answers it, where that differs from its written description; docs/balrog.md):
 //! rules, named releases, emergency shutoffs, users and permissions, their history with revert,
 //! optimistic locking,
 //! `csrf_token`. Release automation written for Balrog — including `balrogclient` 2.0 — works
@@ -12,10 +12,13 @@ mod paging;
 mod releases;
 mod rules;
 mod shutoffs;
+mod typed;
 mod users;
 
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
+use shiplog_domain::{Action, PermissionName};
 use shiplog_storage::{StorageError, Store};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -24,6 +27,7 @@ pub use auth::Actor;
 pub use error::BalrogError;
 
 use crate::blocking::with_store;
+use crate::face::{denied_text, AuthFailure, Face};
 use crate::state::AppState;
 
 /// Registers every Balrog route. The fixed `columns/…` paths go before the `{name}` ones they
@@ -73,20 +77,60 @@ pub struct NewDataVersion {
     pub new_data_version: i64,
 }
 
-/// Runs a storage call off the async workers and turns its failure into Balrog's problem for a
-/// `method` request. A successful write marks the compiled rule set stale, so this instance
-/// serves the change from its next evaluation on.
-pub(crate) async fn run<T, F>(state: &AppState, method: &str, f: F) -> Result<T, BalrogError>
+/// The method of a Balrog write; some of Balrog's error texts name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WriteMethod {
+    Post,
+    Put,
+    Delete,
+}
+
+impl WriteMethod {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            WriteMethod::Post => "POST",
+            WriteMethod::Put => "PUT",
+            WriteMethod::Delete => "DELETE",
+        }
+    }
+
+    /// The method of a handler that answers both POST and PUT.
+    pub(crate) fn of(method: &actix_web::http::Method) -> WriteMethod {
+        if method == actix_web::http::Method::PUT {
+            WriteMethod::Put
+        } else {
+            WriteMethod::Post
+        }
+    }
+}
+
+/// Runs a storage read off the async workers, its failure as Balrog's problem.
+pub(crate) async fn read<T, F>(state: &AppState, f: F) -> Result<T, BalrogError>
+where
+    F: FnOnce(&Store) -> Result<T, StorageError> + Send + 'static,
+    T: Send + 'static,
+{
+    with_store(&state.store, f)
+        .await
+        .map_err(|e| BalrogError::from_storage(e, "GET"))
+}
+
+/// Runs a storage write (one transaction) off the async workers, its failure as Balrog's
+/// problem for a `method` request. Once it has committed, the compiled rule set is marked
+/// stale, so this instance serves the change from its next evaluation on.
+pub(crate) async fn write<T, F>(
+    state: &AppState,
+    method: WriteMethod,
+    f: F,
+) -> Result<T, BalrogError>
 where
     F: FnOnce(&Store) -> Result<T, StorageError> + Send + 'static,
     T: Send + 'static,
 {
     let result = with_store(&state.store, f)
         .await
-        .map_err(|e| BalrogError::from_storage(e, method))?;
-    if method != "GET" {
-        state.rules.invalidate();
-    }
+        .map_err(|e| BalrogError::from_storage(e, method.as_str()))?;
+    state.rules.invalidate();
     Ok(result)
 }
 
@@ -119,7 +163,46 @@ fn query_data_version(req: &HttpRequest) -> Result<i64, BalrogError> {
         .ok_or_else(|| BalrogError::bad_request("Missing query parameter 'data_version'"))
 }
 
-/// Unknown paths under `/api`: a problem+json 404.
-pub fn unknown_route() -> BalrogError {
-    BalrogError::not_found("The requested URL was not found on the server.")
+/// Balrog's admin face at `/api`: problem+json, "Login Required" and "PermissionDeniedError".
+pub struct Balrog;
+
+impl Face for Balrog {
+    const MOUNT: &'static str = "/api";
+    const NAME: &'static str = "balrog";
+    const ERROR_MEDIA_TYPE: &'static str = "application/problem+json";
+    type Error = BalrogError;
+
+    fn routes(cfg: &mut ServiceConfig<'_>) {
+        routes(cfg);
+    }
+
+    fn unauthenticated(failure: &AuthFailure) -> BalrogError {
+        BalrogError::login_required().exception(failure.message())
+    }
+
+    fn forbidden(
+        user: &str,
+        thing: PermissionName,
+        action: Action,
+        product: Option<&str>,
+    ) -> BalrogError {
+        BalrogError::new(StatusCode::FORBIDDEN, "PermissionDeniedError")
+            .exception(denied_text(user, thing, action, product))
+    }
+
+    fn internal() -> BalrogError {
+        BalrogError::internal()
+    }
+
+    fn unavailable() -> BalrogError {
+        BalrogError::unavailable()
+    }
+
+    fn not_found(_req: &HttpRequest) -> HttpResponse {
+        BalrogError::not_found("The requested URL was not found on the server.").error_response()
+    }
+
+    fn request_error(status: StatusCode, message: &str) -> HttpResponse {
+        BalrogError::new(status, message).error_response()
+    }
 }

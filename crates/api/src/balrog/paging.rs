@@ -57,26 +57,20 @@ impl PageRequest {
     }
 }
 
-/// Adds `X-Total-Count`.
-pub fn total_count(response: &mut HttpResponseBuilder, total: usize) {
-    response.insert_header(("X-Total-Count", total.to_string()));
-}
+pub use crate::paging::total_count;
 
 /// Adds `X-Total-Count` and a `Link` header with the first, previous, next and last pages of a
-/// paged list at `path`.
-pub fn paged(response: &mut HttpResponseBuilder, path: &str, page: PageRequest, total: i64) {
-    response.insert_header(("X-Total-Count", total.to_string()));
-    let last = ((total + page.limit - 1) / page.limit).max(1);
-    let link = |n: i64, rel: &str| format!("<{path}?page={n}&limit={}>; rel=\"{rel}\"", page.limit);
-    let mut links = vec![link(1, "first")];
-    if page.page > 1 {
-        links.push(link((page.page - 1).min(last), "prev"));
-    }
-    if page.page < last {
-        links.push(link(page.page + 1, "next"));
-    }
-    links.push(link(last, "last"));
-    response.insert_header(("Link", links.join(", ")));
+/// paged list (see [`crate::paging`]).
+pub fn paged(response: &mut HttpResponseBuilder, req: &HttpRequest, page: PageRequest, total: i64) {
+    crate::paging::paged(
+        response,
+        req,
+        crate::paging::Position::Page {
+            page: page.page,
+            limit: page.limit,
+        },
+        total,
+    );
 }
 
 #[cfg(test)]
@@ -106,12 +100,10 @@ mod tests {
     #[test]
     fn links_name_the_neighbouring_pages() {
         let mut response = HttpResponse::Ok();
-        paged(
-            &mut response,
-            "/api/rules/1/revisions",
-            PageRequest { page: 2, limit: 2 },
-            5,
-        );
+        let req = actix_web::test::TestRequest::get()
+            .uri("/api/rules/1/revisions")
+            .to_http_request();
+        paged(&mut response, &req, PageRequest { page: 2, limit: 2 }, 5);
         let response = response.finish();
         let link = response
             .headers()

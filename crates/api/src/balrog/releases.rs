@@ -1,4 +1,4 @@
-//! Named releases at `/api/releases` (research/balrog.md §b.4): listing, blobs, locales, the
+//! Named releases at `/api/releases` (docs/balrog.md): listing, blobs, locales, the
 //! read-only flag, revisions with revert, column values.
 
 use actix_web::http::StatusCode;
@@ -9,17 +9,21 @@ use shiplog_domain::balrog::blob::locale_entry;
 use shiplog_domain::balrog::named_release::{
     parse_product, parse_schema_version, sorted, validate_blob,
 };
-use shiplog_domain::balrog::{BlobEdit, Change, ChangeTable, NamedRelease, ReleaseName};
+use shiplog_domain::balrog::{BlobEdit, Change, ChangeTable, ReleaseName};
 use shiplog_domain::{Action, PermissionName};
 use shiplog_storage::{EditOutcome, ReleaseEdit};
 use utoipa::ToSchema;
 
-use super::auth::{check_release_write, current_releases, Actor};
+use super::auth::{release_edit_guard, release_guard, Actor};
 use super::body::{self, Fields};
 use super::error::{BalrogError, Problem};
 use super::paging::{paged, query_pairs, query_value, total_count, PageRequest};
 use super::rules::change_id;
-use super::{csrf_header, excellent, query_data_version, run, NewDataVersion};
+use super::typed::{self, value, NewNamedRelease, ReadOnlyWrite};
+use super::{csrf_header, excellent, query_data_version, read, write, NewDataVersion, WriteMethod};
+use shiplog_storage::Writer;
+
+use crate::body::BulkBody;
 use crate::state::AppState;
 
 /// One entry of `GET /api/releases` (the blob is never listed).
@@ -38,8 +42,22 @@ pub struct ReleaseSummary {
 
 /// `{"releases": [...]}`
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ReleaseList {
+pub struct NamedReleaseList {
     pub releases: Vec<ReleaseSummary>,
+}
+
+/// `{"names": [...]}`: the listing with `names_only`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReleaseNames {
+    pub names: Vec<String>,
+}
+
+/// What `GET /api/releases` answers: the summaries, or only the names.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum ReleaseListing {
+    Releases(NamedReleaseList),
+    Names(ReleaseNames),
 }
 
 /// `{"read_only": bool}`
@@ -109,9 +127,12 @@ fn blob_response(value: &Value, pretty: bool, data_version: i64) -> HttpResponse
         ("name_prefix" = Option<String>, Query, description = "Only releases whose name starts with this"),
         ("names_only" = Option<String>, Query, description = "Any non-empty value: answer `{\"names\": [...]}`"),
     ),
-    responses((status = 200, description = "The releases, by name; `X-Total-Count` gives their number", body = ReleaseList))
+    responses(
+        (status = 200, description = "The releases, by name (or only their names, with `names_only`); `X-Total-Count` gives their number", body = ReleaseListing),
+        (status = 400, description = "An unreadable query string", body = Problem),
+    )
 )]
-#[get("/api/releases")]
+#[get("/releases")]
 pub async fn list_releases(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -127,17 +148,17 @@ pub async fn list_releases(
         non_empty("name_prefix"),
         non_empty("names_only").is_some(),
     );
-    let releases = run(&state, "GET", move |store| {
+    let releases = read(&state, move |store| {
         store.list_named_releases(product.as_deref(), prefix.as_deref())
     })
     .await?;
     let mut response = HttpResponse::Ok();
     total_count(&mut response, releases.len());
     if names_only {
-        let names: Vec<String> = releases.into_iter().map(|r| r.name).collect();
-        return Ok(response.json(json!({ "names": names })));
+        let names = releases.into_iter().map(|r| r.name).collect();
+        return Ok(response.json(ReleaseListing::Names(ReleaseNames { names })));
     }
-    Ok(response.json(ReleaseList {
+    Ok(response.json(ReleaseListing::Releases(NamedReleaseList {
         releases: releases
             .into_iter()
             .map(|r| ReleaseSummary {
@@ -149,14 +170,14 @@ pub async fn list_releases(
                 required_signoffs: json!({}),
             })
             .collect(),
-    }))
+    })))
 }
 
 /// Create a named release from `{name, product, blob}`; `blob` is a JSON-encoded string (or a
 /// JSON object) whose `name` is the release name.
 #[utoipa::path(
     tag = "balrog",
-    request_body(content = Object, description = "`{name, product, blob}`"),
+    request_body(content = NewNamedRelease, description = "JSON, or the same fields as a form"),
     responses(
         (status = 201, description = "Created at data_version 1", body = NewDataVersion),
         (status = 400, description = "A missing field, an invalid blob, or a name that exists", body = Problem),
@@ -164,22 +185,22 @@ pub async fn list_releases(
         (status = 403, description = "No permission for this action and product", body = Problem),
     )
 )]
-#[post("/api/releases")]
+#[post("/releases")]
 pub async fn create_release(
     state: web::Data<AppState>,
     actor: Actor,
     req: HttpRequest,
-    payload: web::Bytes,
+    payload: BulkBody,
 ) -> Result<HttpResponse, BalrogError> {
-    let fields = body::fields(&req, &payload)?;
-    let name = ReleaseName::parse(&required(body::text(&fields, "name")?, "name")?)?;
-    let product = product(&fields)?;
-    let blob = required(body::json_document(&fields, "blob")?, "blob")?;
+    let doc: NewNamedRelease = typed::parse(body::fields(&req, &payload)?)?;
+    let name = ReleaseName::parse(&required(value(doc.name), "name")?)?;
+    let product = parse_product(&required(value(doc.product), "product")?)?;
+    let blob = required(value(doc.blob), "blob")?;
     validate_blob(name.as_str(), &blob).map_err(|e| {
         BalrogError::bad_request("Couldn't create release").exception(e.to_string())
     })?;
     actor.require(PermissionName::Release, Action::Create, Some(&product))?;
-    let release = run(&state, "POST", move |store| {
+    let release = write(&state, WriteMethod::Post, move |store| {
         store.insert_named_release(&name, &product, &blob, actor.name())
     })
     .await?;
@@ -202,7 +223,7 @@ pub async fn create_release(
         (status = 404, description = "No such release", body = Problem),
     )
 )]
-#[route("/api/releases/{name}", method = "GET", method = "HEAD")]
+#[route("/releases/{name}", method = "GET", method = "HEAD")]
 pub async fn get_release(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -211,7 +232,7 @@ pub async fn get_release(
     let name = path_name(&path)?;
     let pretty = query_value(&query_pairs(&req)?, "pretty").is_some_and(|v| !v.is_empty());
     let lookup = name.clone();
-    let release = run(&state, "GET", move |store| {
+    let release = read(&state, move |store| {
         store.find_named_release(lookup.as_str())
     })
     .await?
@@ -233,13 +254,13 @@ pub async fn get_release(
         (status = 403, description = "The release is read-only, or no permission for this action and product", body = Problem),
     )
 )]
-#[put("/api/releases/{name}")]
+#[put("/releases/{name}")]
 pub async fn put_release(
     state: web::Data<AppState>,
     actor: Actor,
     req: HttpRequest,
     path: web::Path<String>,
-    payload: web::Bytes,
+    payload: BulkBody,
 ) -> Result<HttpResponse, BalrogError> {
     let name = ReleaseName::parse(&path)?;
     let fields = body::fields(&req, &payload)?;
@@ -249,10 +270,14 @@ pub async fn put_release(
         BalrogError::bad_request("Couldn't update release").exception(e.to_string())
     })?;
     let data_version = body::data_version(&fields)?;
-    let current = current_releases(&state, "PUT", vec![name.as_str().to_owned()]).await?;
-    check_release_write(&actor, PermissionName::Release, &product, &current)?;
-    let outcome = run(&state, "PUT", move |store| {
-        store.put_named_release(&name, &product, &blob, data_version, actor.name())
+    let who = actor.who;
+    let outcome = write(&state, WriteMethod::Put, move |store| {
+        let guard = release_edit_guard(&who, PermissionName::Release, Some(&product));
+        let writer = Writer {
+            name: &who.user,
+            guard: &guard,
+        };
+        store.put_named_release(&name, &product, &blob, data_version, writer)
     })
     .await?;
     Ok(written(outcome))
@@ -279,7 +304,9 @@ fn partial_edit(
             .map(str::to_owned)
     });
     let mut copy_to: Vec<ReleaseName> = Vec::new();
-    for name in body::string_list(fields, "copyTo")? {
+    let names = body::string_list(fields, "copyTo")?;
+    shiplog_domain::input::check_count("copyTo", names.len())?;
+    for name in names {
         let name = ReleaseName::parse(&name)?;
         if &name != primary && !copy_to.contains(&name) {
             copy_to.push(name);
@@ -293,33 +320,6 @@ fn partial_edit(
         edit: edit(data)?,
         copy_to,
     })
-}
-
-/// Every release an edit writes to: the one named, and those of `copyTo`.
-fn touched(primary: &ReleaseName, request: &ReleaseEdit) -> Vec<String> {
-    std::iter::once(primary)
-        .chain(&request.copy_to)
-        .map(|name| name.as_str().to_owned())
-        .collect()
-}
-
-/// The release as it is now, which must be at `data_version` (else the write is outdated, and
-/// the permission check would look at another version than the one changed).
-async fn stored_release(
-    state: &AppState,
-    method: &str,
-    name: &ReleaseName,
-    data_version: i64,
-) -> Result<NamedRelease, BalrogError> {
-    let current = current_releases(state, method, vec![name.as_str().to_owned()])
-        .await?
-        .pop()
-        .flatten()
-        .ok_or_else(|| release_not_found(name.as_str()))?;
-    if current.data_version != data_version {
-        return Err(BalrogError::outdated(method));
-    }
-    Ok(current)
 }
 
 fn object(data: Value) -> Result<Map<String, Value>, BalrogError> {
@@ -344,23 +344,27 @@ fn object(data: Value) -> Result<Map<String, Value>, BalrogError> {
         (status = 403, description = "The release is read-only, or no permission for this action and product", body = Problem),
     )
 )]
-#[post("/api/releases/{name}")]
+#[post("/releases/{name}")]
 pub async fn post_release(
     state: web::Data<AppState>,
     actor: Actor,
     req: HttpRequest,
     path: web::Path<String>,
-    payload: web::Bytes,
+    payload: BulkBody,
 ) -> Result<HttpResponse, BalrogError> {
     let name = ReleaseName::parse(&path)?;
     let fields = body::fields(&req, &payload)?;
     let request = partial_edit(&name, &fields, |data| {
         Ok(BlobEdit::MergeTopLevel(object(data)?))
     })?;
-    let current = current_releases(&state, "POST", touched(&name, &request)).await?;
-    check_release_write(&actor, PermissionName::Release, &request.product, &current)?;
-    let outcome = run(&state, "POST", move |store| {
-        store.edit_named_release(&name, &request, actor.name())
+    let who = actor.who;
+    let outcome = write(&state, WriteMethod::Post, move |store| {
+        let guard = release_edit_guard(&who, PermissionName::Release, Some(&request.product));
+        let writer = Writer {
+            name: &who.user,
+            guard: &guard,
+        };
+        store.edit_named_release(&name, &request, writer)
     })
     .await?;
     Ok(written(outcome))
@@ -382,7 +386,7 @@ pub async fn post_release(
         (status = 404, description = "No such release", body = Problem),
     )
 )]
-#[delete("/api/releases/{name}")]
+#[delete("/releases/{name}")]
 pub async fn delete_release(
     state: web::Data<AppState>,
     actor: Actor,
@@ -391,14 +395,14 @@ pub async fn delete_release(
 ) -> Result<HttpResponse, BalrogError> {
     let name = path_name(&path)?;
     let data_version = query_data_version(&req)?;
-    let current = stored_release(&state, "DELETE", &name, data_version).await?;
-    actor.require(
-        PermissionName::Release,
-        Action::Delete,
-        Some(&current.product),
-    )?;
-    run(&state, "DELETE", move |store| {
-        store.delete_named_release(name.as_str(), data_version, actor.name())
+    let who = actor.who;
+    write(&state, WriteMethod::Delete, move |store| {
+        let guard = release_guard(&who, PermissionName::Release, Action::Delete);
+        let writer = Writer {
+            name: &who.user,
+            guard: &guard,
+        };
+        store.delete_named_release(name.as_str(), data_version, writer)
     })
     .await?;
     Ok(HttpResponse::Ok().finish())
@@ -420,7 +424,7 @@ pub async fn delete_release(
     )
 )]
 #[route(
-    "/api/releases/{name}/builds/{platform}/{locale}",
+    "/releases/{name}/builds/{platform}/{locale}",
     method = "GET",
     method = "HEAD"
 )]
@@ -435,7 +439,7 @@ pub async fn get_locale(
     let Ok(release_name) = ReleaseName::parse(&name) else {
         return Err(missing);
     };
-    let release = run(&state, "GET", move |store| {
+    let release = read(&state, move |store| {
         store.find_named_release(release_name.as_str())
     })
     .await?;
@@ -465,13 +469,13 @@ pub async fn get_locale(
         (status = 403, description = "The release is read-only, or no permission for this action and product", body = Problem),
     )
 )]
-#[put("/api/releases/{name}/builds/{platform}/{locale}")]
+#[put("/releases/{name}/builds/{platform}/{locale}")]
 pub async fn put_locale(
     state: web::Data<AppState>,
     actor: Actor,
     req: HttpRequest,
     path: web::Path<(String, String, String)>,
-    payload: web::Bytes,
+    payload: BulkBody,
 ) -> Result<HttpResponse, BalrogError> {
     let (name, platform, locale) = path.into_inner();
     let name = ReleaseName::parse(&name)?;
@@ -485,15 +489,14 @@ pub async fn put_locale(
             aliases,
         })
     })?;
-    let current = current_releases(&state, "PUT", touched(&name, &request)).await?;
-    check_release_write(
-        &actor,
-        PermissionName::ReleaseLocale,
-        &request.product,
-        &current,
-    )?;
-    let outcome = run(&state, "PUT", move |store| {
-        store.edit_named_release(&name, &request, actor.name())
+    let who = actor.who;
+    let outcome = write(&state, WriteMethod::Put, move |store| {
+        let guard = release_edit_guard(&who, PermissionName::ReleaseLocale, Some(&request.product));
+        let writer = Writer {
+            name: &who.user,
+            guard: &guard,
+        };
+        store.edit_named_release(&name, &request, writer)
     })
     .await?;
     Ok(written(outcome))
@@ -508,14 +511,14 @@ pub async fn put_locale(
         (status = 404, description = "No such release", body = Problem),
     )
 )]
-#[get("/api/releases/{name}/read_only")]
+#[get("/releases/{name}/read_only")]
 pub async fn get_read_only(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, BalrogError> {
     let name = path_name(&path)?;
     let lookup = name.clone();
-    let release = run(&state, "GET", move |store| {
+    let release = read(&state, move |store| {
         store.find_named_release(lookup.as_str())
     })
     .await?
@@ -531,7 +534,7 @@ pub async fn get_read_only(
 #[utoipa::path(
     tag = "balrog",
     params(("name" = String, Path, description = "Release name")),
-    request_body(content = Object, description = "`{read_only, data_version}`"),
+    request_body(content = ReadOnlyWrite, description = "JSON, or the same fields as a form"),
     responses(
         (status = 201, description = "Done", body = NewDataVersion),
         (status = 400, description = "Missing field or outdated data_version", body = Problem),
@@ -540,7 +543,7 @@ pub async fn get_read_only(
         (status = 404, description = "No such release", body = Problem),
     )
 )]
-#[put("/api/releases/{name}/read_only")]
+#[put("/releases/{name}/read_only")]
 pub async fn put_read_only(
     state: web::Data<AppState>,
     actor: Actor,
@@ -549,22 +552,22 @@ pub async fn put_read_only(
     payload: web::Bytes,
 ) -> Result<HttpResponse, BalrogError> {
     let name = path_name(&path)?;
-    let fields = body::fields(&req, &payload)?;
-    let read_only = required(body::boolean(&fields, "read_only")?, "read_only")?;
-    let data_version = required(body::data_version(&fields)?, "data_version")?;
-    let current = stored_release(&state, "PUT", &name, data_version).await?;
+    let doc: ReadOnlyWrite = typed::parse(body::fields(&req, &payload)?)?;
+    let read_only = required(value(doc.read_only), "read_only")?;
+    let data_version = required(value(doc.data_version), "data_version")?;
     let action = if read_only {
         Action::Set
     } else {
         Action::Unset
     };
-    actor.require(
-        PermissionName::ReleaseReadOnly,
-        action,
-        Some(&current.product),
-    )?;
-    let new_data_version = run(&state, "PUT", move |store| {
-        store.set_release_read_only(name.as_str(), read_only, data_version, actor.name())
+    let who = actor.who;
+    let new_data_version = write(&state, WriteMethod::Put, move |store| {
+        let guard = release_guard(&who, PermissionName::ReleaseReadOnly, action);
+        let writer = Writer {
+            name: &who.user,
+            guard: &guard,
+        };
+        store.set_release_read_only(name.as_str(), read_only, data_version, writer)
     })
     .await?;
     Ok(HttpResponse::Created().json(NewDataVersion { new_data_version }))
@@ -634,7 +637,7 @@ fn release_revision(change: &Change, previous: Option<&Change>, now_ms: i64) -> 
         (status = 404, description = "No such release", body = Problem),
     )
 )]
-#[get("/api/releases/{name}/revisions")]
+#[get("/releases/{name}/revisions")]
 pub async fn release_revisions(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -643,7 +646,7 @@ pub async fn release_revisions(
     let name = path_name(&path)?;
     let page = PageRequest::from_query(&query_pairs(&req)?)?;
     let key = name.to_string();
-    let (exists, revisions) = run(&state, "GET", move |store| {
+    let (exists, revisions) = read(&state, move |store| {
         let exists = store.find_named_release(&key)?.is_some();
         // One more than the page, to tell what the page's oldest revision changed.
         let revisions =
@@ -664,7 +667,7 @@ pub async fn release_revisions(
         .map(|(i, change)| release_revision(change, changes.get(i + 1), now_ms))
         .collect();
     let mut response = HttpResponse::Ok();
-    paged(&mut response, req.path(), page, revisions.total);
+    paged(&mut response, &req, page, revisions.total);
     Ok(response.json(json!({"count": revisions.total, "revisions": listed})))
 }
 
@@ -682,7 +685,7 @@ pub async fn release_revisions(
         (status = 404, description = "No such release", body = Problem),
     )
 )]
-#[post("/api/releases/{name}/revisions")]
+#[post("/releases/{name}/revisions")]
 pub async fn revert_release(
     state: web::Data<AppState>,
     actor: Actor,
@@ -693,34 +696,24 @@ pub async fn revert_release(
     let name = path_name(&path)?;
     let fields = body::fields(&req, &payload)?;
     let lookup = name.clone();
-    let exists = run(&state, "POST", move |store| {
+    let exists = read(&state, move |store| {
         store.find_named_release(lookup.as_str())
     })
     .await?;
-    let Some(current) = exists else {
+    if exists.is_none() {
         return Err(BalrogError::not_found("bad release"));
-    };
-    let change_id = change_id(&fields)?;
-    actor.require(
-        PermissionName::Release,
-        Action::Modify,
-        Some(&current.product),
-    )?;
-    // The product the release goes back to must be one the user may change, too.
-    let change = run(&state, "POST", move |store| {
-        store.find_change(ChangeTable::Releases, change_id)
-    })
-    .await?;
-    if let Some(product) = change
-        .as_ref()
-        .and_then(|c| c.row.as_ref())
-        .and_then(|row| row.get("product"))
-        .and_then(Value::as_str)
-    {
-        actor.require(PermissionName::Release, Action::Modify, Some(product))?;
     }
-    run(&state, "POST", move |store| {
-        store.revert_named_release(name.as_str(), change_id, actor.name())
+    let change_id = change_id(&fields)?;
+    // `modify` at the stored product and at the product of the version restored, both checked
+    // inside the revert's transaction.
+    let who = actor.who;
+    write(&state, WriteMethod::Post, move |store| {
+        let guard = release_edit_guard(&who, PermissionName::Release, None);
+        let writer = Writer {
+            name: &who.user,
+            guard: &guard,
+        };
+        store.revert_named_release(name.as_str(), change_id, writer)
     })
     .await?;
     Ok(excellent())
@@ -736,18 +729,16 @@ pub async fn revert_release(
         (status = 404, description = "No such column", body = Problem),
     )
 )]
-#[get("/api/releases/columns/{column}")]
+#[get("/releases/columns/{column}")]
 pub async fn release_column(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, BalrogError> {
     let column = path.into_inner();
     let name = column.clone();
-    let values = run(&state, "GET", move |store| {
-        store.release_column_values(&name)
-    })
-    .await?
-    .ok_or_else(|| BalrogError::not_found("Requested column does not exist"))?;
+    let values = read(&state, move |store| store.release_column_values(&name))
+        .await?
+        .ok_or_else(|| BalrogError::not_found("Requested column does not exist"))?;
     let mut response = HttpResponse::Ok();
     total_count(&mut response, values.len());
     Ok(response.json(json!({"count": values.len(), column: values})))

@@ -1,18 +1,20 @@
-//! Rules at `/api/rules` (research/balrog.md §b.3).
+//! Rules at `/api/rules` (docs/balrog.md).
 
 use actix_web::http::StatusCode;
 use actix_web::{delete, get, post, put, route, web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use serde_json::{json, Value};
-use shiplog_domain::balrog::{ChangeTable, Rule, RuleChanges, RuleField, RuleFields, RuleRef};
+use shiplog_domain::balrog::{ChangeTable, RuleChanges, RuleField, RuleFields, RuleRef};
 use shiplog_domain::{Action, PermissionName};
 use utoipa::ToSchema;
 
-use super::auth::Actor;
+use super::auth::{rule_guard, Actor};
 use super::body::{self, Fields};
 use super::error::{BalrogError, Problem};
 use super::paging::{paged, query_pairs, query_value, total_count, PageRequest};
-use super::{csrf_header, run, NewDataVersion};
+use super::{csrf_header, read, write, NewDataVersion, WriteMethod};
+use shiplog_storage::Writer;
+
 use crate::state::AppState;
 
 /// `{"count": n, "rules": [...]}`
@@ -40,24 +42,6 @@ fn rule_id(raw: &str) -> Result<i64, BalrogError> {
     }
 }
 
-/// The rule as it is now, which must be at `data_version` (else the write is outdated, and
-/// the permission check would look at another version than the one changed).
-async fn current_rule(
-    state: &AppState,
-    method: &str,
-    rule: &RuleRef,
-    data_version: i64,
-) -> Result<Rule, BalrogError> {
-    let lookup = rule.clone();
-    let current = run(state, method, move |store| store.find_rule(&lookup))
-        .await?
-        .ok_or_else(rule_not_found)?;
-    if current.data_version != data_version {
-        return Err(BalrogError::outdated(method));
-    }
-    Ok(current)
-}
-
 fn data_version_required(fields: &Fields) -> Result<i64, BalrogError> {
     body::data_version(fields)?
         .ok_or_else(|| BalrogError::bad_request("'data_version' is a required property"))
@@ -69,7 +53,7 @@ fn data_version_required(fields: &Fields) -> Result<i64, BalrogError> {
     params(("product" = Option<String>, Query, description = "Only rules of this product (exact)")),
     responses((status = 200, description = "The rules; `X-Total-Count` gives their number", body = RuleList))
 )]
-#[get("/api/rules")]
+#[get("/rules")]
 pub async fn list_rules(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -78,10 +62,7 @@ pub async fn list_rules(
     let product = query_value(&pairs, "product")
         .filter(|p| !p.is_empty())
         .map(str::to_owned);
-    let rules = run(&state, "GET", move |store| {
-        store.list_rules(product.as_deref())
-    })
-    .await?;
+    let rules = read(&state, move |store| store.list_rules(product.as_deref())).await?;
     let mut response = HttpResponse::Ok();
     total_count(&mut response, rules.len());
     Ok(response.json(RuleList {
@@ -103,7 +84,7 @@ pub async fn list_rules(
         (status = 403, description = "No `rule` permission for this action and product", body = Problem),
     )
 )]
-#[post("/api/rules")]
+#[post("/rules")]
 pub async fn create_rule(
     state: web::Data<AppState>,
     actor: Actor,
@@ -117,7 +98,7 @@ pub async fn create_rule(
         Action::Create,
         rule.product.as_deref(),
     )?;
-    let created = run(&state, "POST", move |store| {
+    let created = write(&state, WriteMethod::Post, move |store| {
         store.insert_rule(&rule, actor.name())
     })
     .await?;
@@ -136,13 +117,13 @@ pub async fn create_rule(
         (status = 404, description = "No such rule", body = Problem),
     )
 )]
-#[route("/api/rules/{id_or_alias}", method = "GET", method = "HEAD")]
+#[route("/rules/{id_or_alias}", method = "GET", method = "HEAD")]
 pub async fn get_rule(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, BalrogError> {
     let rule = rule_ref(&path)?;
-    let found = run(&state, "GET", move |store| store.find_rule(&rule)).await?;
+    let found = read(&state, move |store| store.find_rule(&rule)).await?;
     let rule = found.ok_or_else(rule_not_found)?;
     Ok(HttpResponse::Ok()
         .insert_header(("X-Data-Version", rule.data_version.to_string()))
@@ -161,18 +142,19 @@ async fn update(
     let fields = body::fields(&req, payload)?;
     let data_version = data_version_required(&fields)?;
     let changes = RuleChanges::parse(&fields)?;
-    let method = req.method().as_str().to_owned();
-    let current = current_rule(&state, &method, &rule, data_version).await?;
-    actor.require(
-        PermissionName::Rule,
-        Action::Modify,
-        current.fields.product.as_deref(),
-    )?;
+    // The product the change gives is in the request; the stored one is checked by the guard
+    // inside the write's transaction.
     if let Some(product) = changes.text(RuleField::Product) {
         actor.require(PermissionName::Rule, Action::Modify, product.as_deref())?;
     }
-    let updated = run(&state, &method, move |store| {
-        store.update_rule(&rule, data_version, &changes, actor.name())
+    let who = actor.who;
+    let updated = write(&state, WriteMethod::of(req.method()), move |store| {
+        let guard = rule_guard(&who, Action::Modify);
+        let writer = Writer {
+            name: &who.user,
+            guard: &guard,
+        };
+        store.update_rule(&rule, data_version, &changes, writer)
     })
     .await?;
     Ok(HttpResponse::Ok().json(NewDataVersion {
@@ -193,7 +175,7 @@ async fn update(
         (status = 404, description = "No such rule", body = Problem),
     )
 )]
-#[post("/api/rules/{id_or_alias}")]
+#[post("/rules/{id_or_alias}")]
 pub async fn post_rule(
     state: web::Data<AppState>,
     actor: Actor,
@@ -217,7 +199,7 @@ pub async fn post_rule(
         (status = 404, description = "No such rule", body = Problem),
     )
 )]
-#[put("/api/rules/{id_or_alias}")]
+#[put("/rules/{id_or_alias}")]
 pub async fn put_rule(
     state: web::Data<AppState>,
     actor: Actor,
@@ -243,7 +225,7 @@ pub async fn put_rule(
         (status = 404, description = "No such rule", body = Problem),
     )
 )]
-#[delete("/api/rules/{id_or_alias}")]
+#[delete("/rules/{id_or_alias}")]
 pub async fn delete_rule(
     state: web::Data<AppState>,
     actor: Actor,
@@ -252,14 +234,14 @@ pub async fn delete_rule(
 ) -> Result<HttpResponse, BalrogError> {
     let rule = rule_ref(&path)?;
     let data_version = super::query_data_version(&req)?;
-    let current = current_rule(&state, "DELETE", &rule, data_version).await?;
-    actor.require(
-        PermissionName::Rule,
-        Action::Delete,
-        current.fields.product.as_deref(),
-    )?;
-    run(&state, "DELETE", move |store| {
-        store.delete_rule(&rule, data_version, actor.name())
+    let who = actor.who;
+    write(&state, WriteMethod::Delete, move |store| {
+        let guard = rule_guard(&who, Action::Delete);
+        let writer = Writer {
+            name: &who.user,
+            guard: &guard,
+        };
+        store.delete_rule(&rule, data_version, writer)
     })
     .await?;
     Ok(HttpResponse::Ok().finish())
@@ -281,7 +263,7 @@ pub async fn delete_rule(
         (status = 404, description = "No such rule", body = Problem),
     )
 )]
-#[get("/api/rules/{rule_id}/revisions")]
+#[get("/rules/{rule_id}/revisions")]
 pub async fn rule_revisions(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -289,7 +271,7 @@ pub async fn rule_revisions(
 ) -> Result<HttpResponse, BalrogError> {
     let id = rule_id(&path)?;
     let page = PageRequest::from_query(&query_pairs(&req)?)?;
-    let (exists, revisions) = run(&state, "GET", move |store| {
+    let (exists, revisions) = read(&state, move |store| {
         let exists = store.find_rule(&RuleRef::Id(id))?.is_some();
         let revisions = store.list_revisions(
             ChangeTable::Rules,
@@ -318,7 +300,7 @@ pub async fn rule_revisions(
         })
         .collect();
     let mut response = HttpResponse::Ok();
-    paged(&mut response, req.path(), page, revisions.total);
+    paged(&mut response, &req, page, revisions.total);
     Ok(response.json(json!({"count": revisions.total, "rules": rules})))
 }
 
@@ -343,7 +325,7 @@ pub(super) fn change_id(fields: &Fields) -> Result<i64, BalrogError> {
         (status = 404, description = "No such rule", body = Problem),
     )
 )]
-#[post("/api/rules/{rule_id}/revisions")]
+#[post("/rules/{rule_id}/revisions")]
 pub async fn revert_rule(
     state: web::Data<AppState>,
     actor: Actor,
@@ -353,34 +335,21 @@ pub async fn revert_rule(
 ) -> Result<HttpResponse, BalrogError> {
     let id = rule_id(&path)?;
     let fields = body::fields(&req, &payload)?;
-    let exists = run(&state, "POST", move |store| {
-        store.find_rule(&RuleRef::Id(id))
-    })
-    .await?;
-    let Some(current) = exists else {
+    let exists = read(&state, move |store| store.find_rule(&RuleRef::Id(id))).await?;
+    if exists.is_none() {
         return Err(BalrogError::not_found("bad rule_id"));
-    };
-    let change_id = change_id(&fields)?;
-    actor.require(
-        PermissionName::Rule,
-        Action::Modify,
-        current.fields.product.as_deref(),
-    )?;
-    // The product the rule goes back to must be one the user may change rules of, too (the
-    // storage refuses a change id that is not this rule's, whatever it holds).
-    let change = run(&state, "POST", move |store| {
-        store.find_change(ChangeTable::Rules, change_id)
-    })
-    .await?;
-    if let Some(product) = change
-        .as_ref()
-        .and_then(|c| c.row.as_ref())
-        .and_then(|row| row.get("product"))
-    {
-        actor.require(PermissionName::Rule, Action::Modify, product.as_str())?;
     }
-    run(&state, "POST", move |store| {
-        store.revert_rule(id, change_id, actor.name())
+    let change_id = change_id(&fields)?;
+    // `modify` at the rule's stored product and at the product of the version restored, both
+    // checked inside the revert's transaction.
+    let who = actor.who;
+    write(&state, WriteMethod::Post, move |store| {
+        let guard = rule_guard(&who, Action::Modify);
+        let writer = Writer {
+            name: &who.user,
+            guard: &guard,
+        };
+        store.revert_rule(id, change_id, writer)
     })
     .await?;
     Ok(super::excellent())
@@ -395,14 +364,14 @@ pub async fn revert_rule(
         (status = 404, description = "No such column", body = Problem),
     )
 )]
-#[get("/api/rules/columns/{column}")]
+#[get("/rules/columns/{column}")]
 pub async fn rule_column(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, BalrogError> {
     let column = path.into_inner();
     let name = column.clone();
-    let values = run(&state, "GET", move |store| store.rule_column_values(&name))
+    let values = read(&state, move |store| store.rule_column_values(&name))
         .await?
         .ok_or_else(|| {
             BalrogError::new(StatusCode::NOT_FOUND, "Rule column was not found")

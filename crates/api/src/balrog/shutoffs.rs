@@ -1,4 +1,4 @@
-//! Emergency shutoffs at `/api/emergency_shutoff` (research/balrog.md §a.3 step 1): a
+//! Emergency shutoffs at `/api/emergency_shutoff` (the first step of rule selection, docs/evaluation.md): a
 //! `(product, channel)` for which no update is served, with a data_version and history records.
 //! Bodies and errors follow Balrog's `emergency_shutoff` views.
 
@@ -13,7 +13,8 @@ use super::auth::Actor;
 use super::body;
 use super::error::{BalrogError, Problem};
 use super::paging::total_count;
-use super::{query_data_version, run};
+use super::typed::{self, value, NewShutoff};
+use super::{query_data_version, read, write, WriteMethod};
 use crate::state::AppState;
 
 /// `{"count": n, "shutoffs": [...]}`
@@ -30,9 +31,9 @@ pub struct ShutoffList {
     tag = "balrog",
     responses((status = 200, description = "Every shutoff", body = ShutoffList))
 )]
-#[get("/api/emergency_shutoff")]
+#[get("/emergency_shutoff")]
 pub async fn list_shutoffs(state: web::Data<AppState>) -> Result<HttpResponse, BalrogError> {
-    let shutoffs = run(&state, "GET", |store| store.list_emergency_shutoffs()).await?;
+    let shutoffs = read(&state, |store| store.list_emergency_shutoffs()).await?;
     let mut response = HttpResponse::Ok();
     total_count(&mut response, shutoffs.len());
     Ok(response.json(ShutoffList {
@@ -44,7 +45,7 @@ pub async fn list_shutoffs(state: web::Data<AppState>) -> Result<HttpResponse, B
 /// Shut off every update for a product on a channel (and its `-cck-` partner channels).
 #[utoipa::path(
     tag = "balrog",
-    request_body(content = Object, description = "`{product, channel, comment?}` (JSON or form)"),
+    request_body(content = NewShutoff, description = "JSON, or the same fields as a form"),
     responses(
         (status = 201, description = "The shutoff, at data_version 1", body = Object),
         (status = 400, description = "A missing product or channel, or a shutoff already in place", body = Problem),
@@ -52,24 +53,24 @@ pub async fn list_shutoffs(state: web::Data<AppState>) -> Result<HttpResponse, B
         (status = 403, description = "No emergency_shutoff permission for the product", body = Problem),
     )
 )]
-#[post("/api/emergency_shutoff")]
+#[post("/emergency_shutoff")]
 pub async fn create_shutoff(
     state: web::Data<AppState>,
     actor: Actor,
     req: HttpRequest,
     payload: web::Bytes,
 ) -> Result<HttpResponse, BalrogError> {
-    let fields = body::fields(&req, &payload)?;
-    let product = body::text(&fields, "product")?.unwrap_or_default();
-    let channel = body::text(&fields, "channel")?.unwrap_or_default();
-    let comment = body::text(&fields, "comment")?;
+    let doc: NewShutoff = typed::parse(body::fields(&req, &payload)?)?;
+    let product = value(doc.product).unwrap_or_default();
+    let channel = value(doc.channel).unwrap_or_default();
+    let comment = value(doc.comment);
     let shutoff = EmergencyShutoff::new(&product, &channel, comment.as_deref())?;
     actor.require(
         PermissionName::EmergencyShutoff,
         Action::Create,
         Some(&product),
     )?;
-    let stored = run(&state, "POST", move |store| {
+    let stored = write(&state, WriteMethod::Post, move |store| {
         store.insert_emergency_shutoff(&shutoff, actor.name())
     })
     .await?;
@@ -93,13 +94,13 @@ fn shutoff_not_found() -> BalrogError {
         (status = 404, description = "No such shutoff", body = Problem),
     )
 )]
-#[get("/api/emergency_shutoff/{product}/{channel}")]
+#[get("/emergency_shutoff/{product}/{channel}")]
 pub async fn get_shutoff(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, BalrogError> {
     let (product, channel) = path.into_inner();
-    let found = run(&state, "GET", move |store| {
+    let found = read(&state, move |store| {
         store.find_emergency_shutoff(&product, &channel)
     })
     .await?
@@ -125,7 +126,7 @@ pub async fn get_shutoff(
         (status = 404, description = "No such shutoff", body = Problem),
     )
 )]
-#[delete("/api/emergency_shutoff/{product}/{channel}")]
+#[delete("/emergency_shutoff/{product}/{channel}")]
 pub async fn delete_shutoff(
     state: web::Data<AppState>,
     actor: Actor,
@@ -139,7 +140,7 @@ pub async fn delete_shutoff(
         Action::Delete,
         Some(&product),
     )?;
-    run(&state, "DELETE", move |store| {
+    write(&state, WriteMethod::Delete, move |store| {
         store.delete_emergency_shutoff(&product, &channel, data_version, actor.name())
     })
     .await?;

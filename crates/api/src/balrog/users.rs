@@ -1,4 +1,4 @@
-//! Users and their permissions at `/api/users` (research/balrog.md §b.5): who exists, what each
+//! Users and their permissions at `/api/users` (docs/balrog.md, docs/identity.md): who exists, what each
 //! may do, and the writes that grant, change and take away permissions, with data_version and
 //! history records like every other Balrog object.
 
@@ -9,10 +9,11 @@ use shiplog_domain::{Action, PermissionName, PermissionOptions, UserName};
 use shiplog_storage::StoredPermission;
 
 use super::auth::Actor;
-use super::body::{self, Fields};
+use super::body;
 use super::error::{BalrogError, Problem};
 use super::paging::total_count;
-use super::{query_data_version, run, NewDataVersion};
+use super::typed::{self, value, JsonDocument, PermissionWrite};
+use super::{query_data_version, read, write, NewDataVersion, WriteMethod};
 use crate::state::AppState;
 
 fn user_name(raw: &str) -> Result<UserName, BalrogError> {
@@ -51,9 +52,9 @@ fn permissions_json(permissions: &[StoredPermission]) -> Value {
     tag = "balrog: users",
     responses((status = 200, description = "Users by name; `X-Total-Count` gives their number", body = Object))
 )]
-#[get("/api/users")]
+#[get("/users")]
 pub async fn list_users(state: web::Data<AppState>) -> Result<HttpResponse, BalrogError> {
-    let users = run(&state, "GET", |store| store.list_users()).await?;
+    let users = read(&state, |store| store.list_users()).await?;
     let map: Map<String, Value> = users
         .iter()
         .map(|name| (name.clone(), json!({"roles": []})))
@@ -75,7 +76,7 @@ pub async fn list_users(state: web::Data<AppState>) -> Result<HttpResponse, Balr
         (status = 404, description = "No such user", body = Problem),
     )
 )]
-#[get("/api/users/{username}")]
+#[get("/users/{username}")]
 pub async fn get_user(
     state: web::Data<AppState>,
     actor: Actor,
@@ -90,7 +91,7 @@ pub async fn get_user(
         actor.require(PermissionName::Permission, Action::View, None)?;
     }
     let user = user_name(&name).map_err(|_| BalrogError::not_found("No such user"))?;
-    let (exists, permissions) = run(&state, "GET", move |store| {
+    let (exists, permissions) = read(&state, move |store| {
         Ok((store.user_exists(&user)?, store.user_permissions(&user)?))
     })
     .await?;
@@ -113,13 +114,13 @@ pub async fn get_user(
         (status = 400, description = "Not a valid user name", body = Problem),
     )
 )]
-#[get("/api/users/{username}/permissions")]
+#[get("/users/{username}/permissions")]
 pub async fn user_permissions(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, BalrogError> {
     let user = user_name(&path)?;
-    let permissions = run(&state, "GET", move |store| store.user_permissions(&user)).await?;
+    let permissions = read(&state, move |store| store.user_permissions(&user)).await?;
     Ok(HttpResponse::Ok().json(permissions_json(&permissions)))
 }
 
@@ -143,7 +144,7 @@ fn permission_not_found() -> BalrogError {
     )
 )]
 #[route(
-    "/api/users/{username}/permissions/{permission}",
+    "/users/{username}/permissions/{permission}",
     method = "GET",
     method = "HEAD"
 )]
@@ -153,20 +154,21 @@ pub async fn get_permission(
 ) -> Result<HttpResponse, BalrogError> {
     let user = user_name(&path.0)?;
     let name = permission_name(&path.1)?;
-    let permission = run(&state, "GET", move |store| {
-        store.find_permission(&user, name)
-    })
-    .await?
-    .ok_or_else(permission_not_found)?;
+    let permission = read(&state, move |store| store.find_permission(&user, name))
+        .await?
+        .ok_or_else(permission_not_found)?;
     Ok(HttpResponse::Ok()
         .insert_header(("X-Data-Version", permission.data_version.to_string()))
         .json(permission_json(&permission)))
 }
 
 /// The `options` of a write: a JSON-encoded string (as Balrog takes it), an object, or null.
-fn options(fields: &Fields, name: PermissionName) -> Result<PermissionOptions, BalrogError> {
-    let value = body::json_document(fields, "options")?.unwrap_or(Value::Null);
-    PermissionOptions::parse(name, &value).map_err(|e| BalrogError::bad_request(e.to_string()))
+fn options(
+    document: Option<JsonDocument>,
+    name: PermissionName,
+) -> Result<PermissionOptions, BalrogError> {
+    let options = value(document).unwrap_or(Value::Null);
+    PermissionOptions::parse(name, &options).map_err(|e| BalrogError::bad_request(e.to_string()))
 }
 
 /// Changing an `admin` permission is for unrestricted admins only: anyone else could make
@@ -192,7 +194,7 @@ fn check_grant(actor: &Actor, name: PermissionName, action: Action) -> Result<()
         ("username" = String, Path, description = "A user name"),
         ("permission" = String, Path, description = "A permission name"),
     ),
-    request_body(content = Object, description = "`{options, data_version?}`; options is a JSON string such as `{\"products\": [\"Firefox\"]}`"),
+    request_body(content = PermissionWrite, description = "`options` is JSON (or JSON-encoded text) such as `{\"products\": [\"Firefox\"]}`; JSON, or the same fields as a form"),
     responses(
         (status = 201, description = "Granted", body = NewDataVersion),
         (status = 200, description = "Changed", body = NewDataVersion),
@@ -201,7 +203,7 @@ fn check_grant(actor: &Actor, name: PermissionName, action: Action) -> Result<()
         (status = 403, description = "No `permission` permission for this action", body = Problem),
     )
 )]
-#[put("/api/users/{username}/permissions/{permission}")]
+#[put("/users/{username}/permissions/{permission}")]
 pub async fn put_permission(
     state: web::Data<AppState>,
     actor: Actor,
@@ -211,11 +213,11 @@ pub async fn put_permission(
 ) -> Result<HttpResponse, BalrogError> {
     let user = user_name(&path.0)?;
     let name = permission_name(&path.1)?;
-    let fields = body::fields(&req, &payload)?;
-    let options = options(&fields, name)?;
-    let data_version = body::data_version(&fields)?;
+    let doc: PermissionWrite = typed::parse(body::fields(&req, &payload)?)?;
+    let options = options(doc.options, name)?;
+    let data_version = value(doc.data_version);
     let lookup = user.clone();
-    let held = run(&state, "PUT", move |store| {
+    let held = write(&state, WriteMethod::Put, move |store| {
         store.find_permission(&lookup, name)
     })
     .await?;
@@ -226,7 +228,7 @@ pub async fn put_permission(
     };
     check_grant(&actor, name, action)?;
     let now = state.auth.now();
-    let written = run(&state, "PUT", move |store| {
+    let written = write(&state, WriteMethod::Put, move |store| {
         store.put_permission(&user, name, &options, data_version, actor.name(), now)
     })
     .await?;
@@ -247,7 +249,7 @@ pub async fn put_permission(
         ("username" = String, Path, description = "A user name"),
         ("permission" = String, Path, description = "A permission name"),
     ),
-    request_body(content = Object, description = "`{options, data_version}`"),
+    request_body(content = PermissionWrite, description = "`data_version` is required; JSON, or the same fields as a form"),
     responses(
         (status = 200, description = "Changed", body = NewDataVersion),
         (status = 400, description = "Bad name, bad options, missing or outdated data_version", body = Problem),
@@ -256,7 +258,7 @@ pub async fn put_permission(
         (status = 404, description = "The user does not hold it", body = Problem),
     )
 )]
-#[post("/api/users/{username}/permissions/{permission}")]
+#[post("/users/{username}/permissions/{permission}")]
 pub async fn post_permission(
     state: web::Data<AppState>,
     actor: Actor,
@@ -266,13 +268,13 @@ pub async fn post_permission(
 ) -> Result<HttpResponse, BalrogError> {
     let user = user_name(&path.0)?;
     let name = permission_name(&path.1)?;
-    let fields = body::fields(&req, &payload)?;
-    let options = options(&fields, name)?;
-    let data_version = body::data_version(&fields)?
+    let doc: PermissionWrite = typed::parse(body::fields(&req, &payload)?)?;
+    let options = options(doc.options, name)?;
+    let data_version = value(doc.data_version)
         .ok_or_else(|| BalrogError::bad_request("data_version field is missing"))?;
     check_grant(&actor, name, Action::Modify)?;
     let now = state.auth.now();
-    let new_data_version = run(&state, "POST", move |store| {
+    let new_data_version = write(&state, WriteMethod::Post, move |store| {
         store.update_permission(&user, name, &options, data_version, actor.name(), now)
     })
     .await?;
@@ -295,7 +297,7 @@ pub async fn post_permission(
         (status = 404, description = "The user does not hold it", body = Problem),
     )
 )]
-#[delete("/api/users/{username}/permissions/{permission}")]
+#[delete("/users/{username}/permissions/{permission}")]
 pub async fn delete_permission(
     state: web::Data<AppState>,
     actor: Actor,
@@ -307,7 +309,7 @@ pub async fn delete_permission(
     let data_version = query_data_version(&req)?;
     check_grant(&actor, name, Action::Delete)?;
     let now = state.auth.now();
-    run(&state, "DELETE", move |store| {
+    write(&state, WriteMethod::Delete, move |store| {
         store.delete_permission(&user, name, data_version, actor.name(), now)
     })
     .await?;

@@ -4,16 +4,16 @@ use actix_web::{post, web, HttpResponse};
 use shiplog_domain::{Action, NewComment, PermissionName};
 
 use super::json::{body_json, CommentBody, CommentJson};
+use super::Bileto;
 use super::BiletoError;
 use crate::blocking::with_store;
-use crate::identity::{Bileto, Caller};
+use crate::identity::Caller;
 use crate::orlo::json::ErrorBody;
 use crate::state::AppState;
 
 /// Comment on a ticket: `{"request_id": 6, "text": "…", "author": "…"}`.
 #[utoipa::path(
     tag = "bileto",
-    params(("token" = String, Query, description = "A shiplog token with the `ticket` permission (action `comment`)")),
     request_body(content = CommentBody, content_type = "application/json"),
     responses(
         (status = 201, description = "The comment", body = CommentJson),
@@ -23,7 +23,7 @@ use crate::state::AppState;
         (status = 404, description = "No ticket has that request_id", body = ErrorBody),
     )
 )]
-#[post("/v1/comment")]
+#[post("/comment")]
 pub async fn post_comment(
     state: web::Data<AppState>,
     caller: Caller<Bileto>,

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 use shiplog_domain::{Comment, Ticket};
-use time::{OffsetDateTime, UtcOffset};
+use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use super::BiletoError;
@@ -26,17 +26,7 @@ pub fn body_json(body: &[u8]) -> Result<Value, BiletoError> {
 /// Bileto's time form: ISO 8601 in UTC without a zone, always with microseconds
 /// (`2015-07-01T13:11:58.852196`), so one parse format reads every value.
 pub fn date(ts: OffsetDateTime) -> String {
-    let ts = ts.to_offset(UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}",
-        ts.year(),
-        u8::from(ts.month()),
-        ts.day(),
-        ts.hour(),
-        ts.minute(),
-        ts.second(),
-        ts.microsecond()
-    )
+    shiplog_domain::timestamp::format_micros(ts)
 }
 
 /// A comment as Bileto shows it.

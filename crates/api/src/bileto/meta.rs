@@ -24,7 +24,7 @@ fn owned(values: &[&str]) -> Vec<String> {
     tag = "bileto",
     responses((status = 200, description = "Field documentation and choice lists", body = MetadataJson))
 )]
-#[get("/v1/metadata")]
+#[get("/metadata")]
 pub async fn metadata() -> HttpResponse {
     let fields = SERVER_FIELDS
         .iter()

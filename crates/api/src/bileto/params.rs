@@ -1,4 +1,4 @@
-//! Query strings and path segments of the `/v1` listings (research/conventions.md §1.2).
+//! Query strings and path segments of the `/v1` listings (docs/bileto.md).
 //!
 //! Every ticket field is a parameter, matched as a case-insensitive substring; several combine
 //! with AND (so does a repeated one). `search` matches the computed search text, `request_id`
@@ -139,5 +139,15 @@ mod tests {
             filter("landers=a%00b").expect_err("refused").message(),
             "landers must not contain NUL characters"
         );
+    }
+
+    proptest::proptest! {
+        /// Any decodable query is a filter or a 400, never a panic.
+        #[test]
+        fn any_query_is_a_filter_or_a_400(query in "([a-z_]{1,12}=\\PC{0,12}&?){0,5}") {
+            if let Ok(decoded) = pairs(&query) {
+                let _ = ticket_filter(&decoded);
+            }
+        }
     }
 }

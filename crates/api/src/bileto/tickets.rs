@@ -6,9 +6,10 @@ use shiplog_storage::{TicketColumn, TicketFilter};
 
 use super::json::{body_json, TicketBody, TicketList};
 use super::params::{needle, request_id, ticket_filter};
+use super::Bileto;
 use super::BiletoError;
 use crate::blocking::with_store;
-use crate::identity::{Bileto, Caller};
+use crate::identity::Caller;
 use crate::orlo::json::ErrorBody;
 use crate::orlo::params::pairs;
 use crate::state::AppState;
@@ -48,7 +49,7 @@ fn one(status: actix_web::http::StatusCode, ticket: &Ticket) -> HttpResponse {
         (status = 400, description = "An unknown parameter or a malformed value", body = ErrorBody),
     )
 )]
-#[get("/v1/tickets")]
+#[get("/tickets")]
 pub async fn list_tickets(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -64,7 +65,6 @@ pub async fn list_tickets(
 /// line per changed field: `<field> changed from '<old>' to '<new>'`.
 #[utoipa::path(
     tag = "bileto",
-    params(("token" = String, Query, description = "A shiplog token with the `ticket` permission (or send it as `Authorization: Bearer`)")),
     request_body(content = TicketBody, content_type = "application/json"),
     responses(
         (status = 201, description = "Created: the new ticket", body = TicketList),
@@ -75,7 +75,7 @@ pub async fn list_tickets(
         (status = 404, description = "No ticket has that request_id", body = ErrorBody),
     )
 )]
-#[post("/v1/tickets")]
+#[post("/tickets")]
 pub async fn post_ticket(
     state: web::Data<AppState>,
     caller: Caller<Bileto>,
@@ -111,7 +111,7 @@ pub async fn post_ticket(
         (status = 404, description = "No such ticket", body = ErrorBody),
     )
 )]
-#[get("/v1/ticket/{request_id}")]
+#[get("/ticket/{request_id}")]
 pub async fn get_ticket(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -130,7 +130,7 @@ pub async fn get_ticket(
     params(("lander" = String, Path, description = "A substring of the landers")),
     responses((status = 200, description = "Matching active tickets", body = TicketList))
 )]
-#[get("/v1/user/{lander}")]
+#[get("/user/{lander}")]
 pub async fn user_tickets(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -152,7 +152,7 @@ pub async fn user_tickets(
     params(("name" = String, Path, description = "A substring of the silo name; may contain `/`")),
     responses((status = 200, description = "Matching active tickets", body = TicketList))
 )]
-#[get("/v1/silo/{name:.*}")]
+#[get("/silo/{name:.*}")]
 pub async fn silo_tickets(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -174,7 +174,7 @@ pub async fn silo_tickets(
     tag = "bileto",
     responses((status = 200, description = "Publishable tickets", body = TicketList))
 )]
-#[get("/v1/publishable")]
+#[get("/publishable")]
 pub async fn publishable_tickets(state: web::Data<AppState>) -> Result<HttpResponse, BiletoError> {
     let filter = TicketFilter {
         publishable: true,
@@ -188,7 +188,7 @@ pub async fn publishable_tickets(state: web::Data<AppState>) -> Result<HttpRespo
     tag = "bileto",
     responses((status = 200, description = "Failing tickets", body = TicketList))
 )]
-#[get("/v1/failures")]
+#[get("/failures")]
 pub async fn failed_tickets(state: web::Data<AppState>) -> Result<HttpResponse, BiletoError> {
     let filter = TicketFilter {
         failures: true,

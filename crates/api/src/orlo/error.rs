@@ -69,6 +69,15 @@ impl OrloError {
         )
     }
 
+    /// The database is away: 503 (the server adds `Retry-After`).
+    pub fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "The database is unavailable; try again shortly",
+        )
+    }
+
     pub fn message(&self) -> &str {
         &self.message
     }
@@ -137,25 +146,49 @@ impl From<StorageError> for OrloError {
                 format!("No ticket has request_id {id}"),
             ),
             StorageError::Refused(domain) => domain.into(),
+            StorageError::Denied(denied) => <super::Orlo as crate::face::Face>::denied(&denied),
             StorageError::Conflict(message) => {
                 OrloError::new(StatusCode::CONFLICT, "conflict", message)
             }
+            other if other.is_unavailable() => {
+                log::warn!(
+                    "database unavailable on the Orlo face: {}",
+                    crate::error_chain::error_chain(&other)
+                );
+                OrloError::unavailable()
+            }
             other => {
-                log::error!("internal error on the Orlo face: {}", error_chain(&other));
+                log::error!(
+                    "internal error on the Orlo face: {}",
+                    crate::error_chain::error_chain(&other)
+                );
                 OrloError::internal()
             }
         }
     }
 }
 
-/// An error and all its sources on one line, for the log.
-pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
+/// The stable `error` code of a failure raised before any handler ran.
+pub(crate) fn code_for(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        _ => "request_error",
     }
-    text
+}
+
+/// The URL of a request as an error body may echo it: the query string's `token` values (a
+/// Bileto credential) are hidden.
+pub(crate) fn url_without_secrets(req: &actix_web::HttpRequest) -> String {
+    let base = {
+        let info = req.connection_info();
+        format!("{}://{}", info.scheme(), info.host())
+    };
+    let query = crate::redact::query_without_tokens(req.query_string());
+    if query.is_empty() {
+        format!("{base}{}", req.path())
+    } else {
+        format!("{base}{}?{query}", req.path())
+    }
 }

@@ -4,16 +4,22 @@
 //! applies exactly the same rules while streaming a file.
 
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
-use serde_json::{json, Map, Value};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer};
+use serde_json::{json, Value};
 use shiplog_domain::{timestamp, Action, NewPackage, NewRelease, PackageStatus, PermissionName};
 use time::OffsetDateTime;
+use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::openapi::RefOr;
+use utoipa::{PartialSchema, ToSchema};
 
+use super::body::{text, Flag, Metadata, Text, TextList};
 use super::error::OrloError;
-use super::json::{
-    json_value, metadata_from, opt_bool, opt_string, opt_string_list, ErrorBody, Message,
-};
-use crate::blocking::with_store;
-use crate::identity::{Caller, Orlo};
+use super::json::{is_json, parse_json, ErrorBody, Message};
+use super::Orlo;
+use crate::blocking::{cpu_bound, with_store};
+use crate::body::BulkBody;
+use crate::identity::Caller;
 use crate::state::AppState;
 
 /// Why one release of an import document was refused: which release, which field, and why.
@@ -43,123 +49,163 @@ fn refuse(index: usize, field: impl Into<String>, reason: impl Into<String>) -> 
     }
 }
 
+/// One release of an import document: the parse target and the schema of each list item.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ImportRelease {
+    /// Required, not blank.
+    pub user: Option<Text>,
+    /// Required: a list of platform names (or one as a string).
+    pub platforms: Option<TextList>,
+    pub team: Option<Text>,
+    /// Default: the time of the import.
+    pub stime: Option<Time>,
+    pub ftime: Option<Time>,
+    pub references: Option<TextList>,
+    pub notes: Option<TextList>,
+    pub metadata: Option<Metadata>,
+    /// Required, possibly empty.
+    pub packages: Option<Vec<ImportPackage>>,
+}
+
+/// One package of an imported release.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ImportPackage {
+    /// Required.
+    pub name: Option<Text>,
+    /// Required.
+    pub version: Option<Text>,
+    /// Default NOT_STARTED.
+    pub status: Option<Status>,
+    /// Default: the release's start.
+    pub stime: Option<Time>,
+    pub ftime: Option<Time>,
+    pub rollback: Option<Flag>,
+    pub diff_url: Option<Text>,
+}
+
+/// Any Orlo time form: an ISO 8601 string or unix seconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Time(pub OffsetDateTime);
+
+impl<'de> Deserialize<'de> for Time {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match timestamp::from_json(&Value::deserialize(d)?) {
+            Ok(Some(ts)) => Ok(Time(ts)),
+            Ok(None) => Err(D::Error::custom("must be a time")),
+            Err(e) => Err(D::Error::custom(e)),
+        }
+    }
+}
+
+impl PartialSchema for Time {
+    fn schema() -> RefOr<Schema> {
+        OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::String))
+            .item(ObjectBuilder::new().schema_type(Type::Number))
+            .description(Some("An ISO 8601 time, or unix seconds"))
+            .into()
+    }
+}
+
+impl ToSchema for Time {}
+
+/// A package status name.
+#[derive(Debug, Clone, Copy)]
+pub struct Status(pub PackageStatus);
+
+impl<'de> Deserialize<'de> for Status {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Value::deserialize(d)? {
+            Value::String(s) => s.parse().map(Status).map_err(D::Error::custom),
+            _ => Err(D::Error::custom("must be a string")),
+        }
+    }
+}
+
+impl PartialSchema for Status {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(["NOT_STARTED", "IN_PROGRESS", "SUCCESSFUL", "FAILED"]))
+            .into()
+    }
+}
+
+impl ToSchema for Status {}
+
 /// Reads one release of an import document. `now` is the start time of a release without one.
 pub fn parse_release(
     value: &Value,
     index: usize,
     now: OffsetDateTime,
 ) -> Result<NewRelease, ImportError> {
-    let doc = value
-        .as_object()
-        .ok_or_else(|| refuse(index, "release", "must be a JSON object"))?;
-    // Field readers report errors as "<field> must be …"; keep just the reason.
-    let field_error = |field: &str, e: OrloError| {
-        refuse(
-            index,
-            field,
-            e.message().trim_start_matches(field).trim_start(),
-        )
-    };
-    let user = opt_string(doc, "user")
-        .map_err(|e| field_error("user", e))?
+    let doc: ImportRelease = serde_path_to_error::deserialize(value).map_err(|err| {
+        let path = err.path().to_string();
+        let reason = err.into_inner().to_string();
+        // serde names the type it expected; say what the client must send instead.
+        let (field, reason) = if reason.contains("expected a sequence") {
+            (path, "must be a list".to_owned())
+        } else if reason.contains("expected struct") {
+            let field = match path.as_str() {
+                "." => "release".to_owned(),
+                _ => format!("{path}.package"),
+            };
+            (field, "must be a JSON object".to_owned())
+        } else {
+            (path, reason)
+        };
+        refuse(index, field, reason)
+    })?;
+    let user = text(doc.user)
         .filter(|u| !u.trim().is_empty())
         .ok_or_else(|| refuse(index, "user", "is required"))?;
-    let platforms = opt_string_list(doc, "platforms")
-        .map_err(|e| field_error("platforms", e))?
+    let platforms = doc
+        .platforms
         .ok_or_else(|| refuse(index, "platforms", "is required (a list of platform names)"))?;
-    let time_field = |field: &str| -> Result<Option<OffsetDateTime>, ImportError> {
-        doc.get(field).map_or(Ok(None), |v| {
-            timestamp::from_json(v).map_err(|e| refuse(index, field, e.to_string()))
-        })
-    };
-    let stime = time_field("stime")?.unwrap_or(now);
-    let mut release = NewRelease::new(&user, platforms, stime)
+    let stime = doc.stime.map_or(now, |t| t.0);
+    let mut release = NewRelease::new(&user, platforms.0, stime)
         .map_err(|e| refuse(index, "release", reason(e)))?
-        .with_team(
-            opt_string(doc, "team")
-                .map_err(|e| field_error("team", e))?
-                .as_deref(),
-        );
-    if let Some(ftime) = time_field("ftime")? {
+        .with_team(text(doc.team).as_deref());
+    if let Some(Time(ftime)) = doc.ftime {
         release = release
             .finished_at(ftime)
             .map_err(|e| refuse(index, "ftime", reason(e)))?;
     }
-    release.references = opt_string_list(doc, "references")
-        .map_err(|e| field_error("references", e))?
-        .unwrap_or_default();
-    release.notes = opt_string_list(doc, "notes")
-        .map_err(|e| field_error("notes", e))?
-        .unwrap_or_default();
-    match doc.get("metadata") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(map)) => {
-            release.metadata = metadata_from(map)
-                .map_err(|e| refuse(index, "metadata", e.message().to_owned()))?;
-        }
-        Some(_) => return Err(refuse(index, "metadata", "must be an object")),
-    }
-    let packages = match doc.get("packages") {
-        Some(Value::Array(items)) => items,
-        Some(_) => return Err(refuse(index, "packages", "must be a list")),
-        None => {
-            return Err(refuse(
-                index,
-                "packages",
-                "is required (a list, possibly empty)",
-            ))
-        }
-    };
+    release.references = doc.references.unwrap_or_default().0;
+    release.notes = doc.notes.unwrap_or_default().0;
+    release.metadata = doc.metadata.unwrap_or_default().0;
+    let packages = doc
+        .packages
+        .ok_or_else(|| refuse(index, "packages", "is required (a list, possibly empty)"))?;
     release.packages = packages
-        .iter()
+        .into_iter()
         .enumerate()
         .map(|(n, p)| {
-            parse_package(p, release.stime)
+            package(p, release.stime)
                 .map_err(|(field, reason)| refuse(index, format!("packages[{n}].{field}"), reason))
         })
         .collect::<Result<_, _>>()?;
+    release.check_input().map_err(|e| match e {
+        shiplog_domain::DomainError::InvalidField { field, reason } => refuse(index, field, reason),
+        other => refuse(index, "release", other.to_string()),
+    })?;
     Ok(release)
 }
 
 /// One package of an imported release; errors are `(field, reason)`.
-fn parse_package(
-    value: &Value,
+fn package(
+    doc: ImportPackage,
     release_stime: OffsetDateTime,
 ) -> Result<NewPackage, (&'static str, String)> {
-    let doc: &Map<String, Value> = value
-        .as_object()
-        .ok_or(("package", "must be a JSON object".to_owned()))?;
-    let text = |field: &'static str| -> Result<String, (&'static str, String)> {
-        match doc.get(field) {
-            Some(Value::String(s)) => Ok(s.clone()),
-            Some(Value::Number(n)) => Ok(n.to_string()),
-            None | Some(Value::Null) => Err((field, "is required".to_owned())),
-            Some(_) => Err((field, "must be a string".to_owned())),
-        }
-    };
-    let mut package = NewPackage::new(&text("name")?, &text("version")?);
-    let status = match doc.get("status") {
-        None | Some(Value::Null) => PackageStatus::NotStarted,
-        Some(Value::String(s)) => s
-            .parse()
-            .map_err(|e: shiplog_domain::DomainError| ("status", e.to_string()))?,
-        Some(_) => return Err(("status", "must be a string".to_owned())),
-    };
-    let time = |field: &'static str| {
-        doc.get(field).map_or(Ok(None), |v| {
-            timestamp::from_json(v).map_err(|e| (field, e.to_string()))
-        })
-    };
-    let stime = time("stime")?.or(Some(release_stime));
-    let ftime = time("ftime")?;
-    package = package
-        .with_history(status, stime, ftime)
+    let name = text(doc.name).ok_or(("name", "is required".to_owned()))?;
+    let version = text(doc.version).ok_or(("version", "is required".to_owned()))?;
+    let status = doc.status.map_or(PackageStatus::NotStarted, |s| s.0);
+    let stime = doc.stime.map(|t| t.0).or(Some(release_stime));
+    let mut package = NewPackage::new(&name, &version)
+        .with_history(status, stime, doc.ftime.map(|t| t.0))
         .map_err(|e| ("ftime", reason(e)))?;
-    package.rollback = opt_bool(doc, "rollback")
-        .map_err(|e| ("rollback", e.message().to_owned()))?
-        .unwrap_or(false);
-    package.diff_url =
-        opt_string(doc, "diff_url").map_err(|e| ("diff_url", e.message().to_owned()))?;
+    package.rollback = doc.rollback.is_some_and(|flag| flag.0);
+    package.diff_url = text(doc.diff_url);
     Ok(package)
 }
 
@@ -202,7 +248,7 @@ pub async fn import_help() -> HttpResponse {
 /// The import is atomic: one bad release imports nothing and the error names it and its field.
 #[utoipa::path(
     tag = "orlo: releases",
-    request_body(content = Vec<serde_json::Value>, content_type = "application/json"),
+    request_body(content = Vec<ImportRelease>, content_type = "application/json"),
     responses(
         (status = 200, description = "`{\"releases\": [ids in input order]}`"),
         (status = 400, description = "Not a JSON list, or a release with a missing or malformed field (named)", body = ErrorBody),
@@ -215,15 +261,30 @@ pub async fn import_releases(
     state: web::Data<AppState>,
     caller: Caller<Orlo>,
     req: HttpRequest,
-    body: web::Bytes,
+    body: BulkBody,
 ) -> Result<HttpResponse, OrloError> {
     caller.require(PermissionName::Ledger, Action::Create, None)?;
-    let doc = json_value(&req, &body)?;
-    let mut releases = parse_document(&doc, OffsetDateTime::now_utc())?;
-    for release in &mut releases {
-        release.recorded_by = Some(caller.name().to_owned());
-    }
-    let ids = with_store(&state.store, move |store| store.import_releases(&releases)).await?;
+    let (json, recorded_by) = (is_json(&req), caller.name().to_owned());
+    let size = body.len();
+    // Up to the bulk limit of JSON: parsed and checked on the blocking pool.
+    let releases = cpu_bound(
+        size,
+        move || {
+            let doc = parse_json(json, &body)?;
+            let mut releases = parse_document(&doc, OffsetDateTime::now_utc())?;
+            for release in &mut releases {
+                release.recorded_by = Some(recorded_by.clone());
+            }
+            Ok(releases)
+        },
+        OrloError::internal,
+    )
+    .await?;
+    let imported = with_store(&state.store, move |store| store.import_releases(&releases)).await;
+    state
+        .metrics
+        .import(imported.as_ref().ok().map(|ids| ids.len() as u64));
+    let ids = imported?;
     Ok(HttpResponse::Ok()
         .json(json!({ "releases": ids.iter().map(ToString::to_string).collect::<Vec<_>>() })))
 }

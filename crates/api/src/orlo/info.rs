@@ -11,6 +11,7 @@ use super::error::OrloError;
 use super::json::{parse_bool, ErrorBody};
 use super::params::pairs;
 use crate::blocking::with_store;
+use crate::paging::total_count;
 use crate::state::AppState;
 
 /// `{"releases": n}`, the value under each name.
@@ -56,7 +57,9 @@ fn counts(map: BTreeMap<String, i64>) -> HttpResponse {
         .into_iter()
         .map(|(k, n)| (k, ReleaseCount { releases: n }))
         .collect();
-    HttpResponse::Ok().json(body)
+    let mut response = HttpResponse::Ok();
+    total_count(&mut response, body.len());
+    response.json(body)
 }
 
 /// The `/info` endpoints.
@@ -106,7 +109,10 @@ pub async fn info_users(
         ("username" = String, Path, description = "User name"),
         ("platform" = Option<String>, Query, description = "Only releases to this platform"),
     ),
-    responses((status = 200, description = "`{user: {\"releases\": n}}` or `{}`", body = BTreeMap<String, ReleaseCount>))
+    responses(
+        (status = 200, description = "`{user: {\"releases\": n}}` or `{}`", body = BTreeMap<String, ReleaseCount>),
+        (status = 400, description = "An unknown parameter", body = ErrorBody),
+    )
 )]
 #[get("/info/users/{username}")]
 pub async fn info_user(
@@ -126,7 +132,10 @@ pub async fn info_user(
 /// Releases per platform.
 #[utoipa::path(
     tag = "orlo: info",
-    responses((status = 200, description = "`{platform: {\"releases\": n}}`", body = BTreeMap<String, ReleaseCount>))
+    responses(
+        (status = 200, description = "`{platform: {\"releases\": n}}`", body = BTreeMap<String, ReleaseCount>),
+        (status = 400, description = "An unknown parameter", body = ErrorBody),
+    )
 )]
 #[get("/info/platforms")]
 pub async fn info_platforms(
@@ -142,7 +151,10 @@ pub async fn info_platforms(
 #[utoipa::path(
     tag = "orlo: info",
     params(("platform" = String, Path, description = "Platform name")),
-    responses((status = 200, description = "`{platform: {\"releases\": n}}` or `{}`", body = BTreeMap<String, ReleaseCount>))
+    responses(
+        (status = 200, description = "`{platform: {\"releases\": n}}` or `{}`", body = BTreeMap<String, ReleaseCount>),
+        (status = 400, description = "An unknown parameter", body = ErrorBody),
+    )
 )]
 #[get("/info/platforms/{platform}")]
 pub async fn info_platform(
@@ -163,7 +175,10 @@ pub async fn info_platform(
 #[utoipa::path(
     tag = "orlo: info",
     params(("platform" = Option<String>, Query, description = "Only releases to this platform")),
-    responses((status = 200, description = "`{package: {\"releases\": n}}`", body = BTreeMap<String, ReleaseCount>))
+    responses(
+        (status = 200, description = "`{package: {\"releases\": n}}`", body = BTreeMap<String, ReleaseCount>),
+        (status = 400, description = "An unknown parameter", body = ErrorBody),
+    )
 )]
 #[get("/info/packages")]
 pub async fn info_packages(
@@ -182,7 +197,10 @@ pub async fn info_packages(
 #[utoipa::path(
     tag = "orlo: info",
     params(("platform" = Option<String>, Query, description = "Only releases to this platform")),
-    responses((status = 200, description = "`{\"packages\": [name, …]}`"))
+    responses(
+        (status = 200, description = "`{\"packages\": [name, …]}`"),
+        (status = 400, description = "An unknown parameter", body = ErrorBody),
+    )
 )]
 #[get("/info/packages/list")]
 pub async fn info_package_list(
@@ -194,7 +212,9 @@ pub async fn info_package_list(
         s.package_names(params.platform.as_deref())
     })
     .await?;
-    Ok(HttpResponse::Ok().json(json!({ "packages": names })))
+    let mut response = HttpResponse::Ok();
+    total_count(&mut response, names.len());
+    Ok(response.json(json!({ "packages": names })))
 }
 
 /// The live version of each package: its latest successful deployment's version.
@@ -219,7 +239,9 @@ pub async fn info_package_versions(
         s.current_versions(params.platform.as_deref(), params.by_release)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(versions))
+    let mut response = HttpResponse::Ok();
+    total_count(&mut response, versions.len());
+    Ok(response.json(versions))
 }
 
 /// Deployments of one package (`{}` if unknown).
@@ -229,7 +251,10 @@ pub async fn info_package_versions(
         ("package" = String, Path, description = "Package name"),
         ("platform" = Option<String>, Query, description = "Only releases to this platform"),
     ),
-    responses((status = 200, description = "`{package: {\"releases\": n}}` or `{}`", body = BTreeMap<String, ReleaseCount>))
+    responses(
+        (status = 200, description = "`{package: {\"releases\": n}}` or `{}`", body = BTreeMap<String, ReleaseCount>),
+        (status = 400, description = "An unknown parameter", body = ErrorBody),
+    )
 )]
 #[get("/info/packages/{package}")]
 pub async fn info_package(

@@ -1,12 +1,12 @@
-//! The Orlo face's JSON: reading request bodies the way Orlo reads them, and the response
-//! shapes it writes (research/orlo.md §2).
+//! The Orlo face's JSON: reading a request body as Orlo reads it (typed bodies are in `body`),
+//! and the response shapes it writes (docs/orlo.md).
 
 use std::collections::BTreeMap;
 
 use actix_web::{HttpMessage, HttpRequest};
 use serde::Serialize;
 use serde_json::{Map, Value};
-use shiplog_domain::{timestamp, Metadata, Package, Release};
+use shiplog_domain::{timestamp, Package, Release};
 use utoipa::ToSchema;
 
 use super::error::OrloError;
@@ -14,9 +14,17 @@ use super::error::OrloError;
 /// Parses the body as JSON. Like Orlo, a request without a JSON content type or without a body
 /// is "Missing application/json header", and unparseable JSON is "Could not parse JSON document".
 pub fn json_value(req: &HttpRequest, body: &[u8]) -> Result<Value, OrloError> {
+    parse_json(is_json(req), body)
+}
+
+/// Whether the request says its body is JSON (`application/json` or `application/…+json`).
+pub fn is_json(req: &HttpRequest) -> bool {
     let mime = req.content_type().to_ascii_lowercase();
-    let is_json =
-        mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"));
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
+
+/// [`json_value`] once the content type is known: usable off the request's thread.
+pub fn parse_json(is_json: bool, body: &[u8]) -> Result<Value, OrloError> {
     if !is_json || body.iter().all(u8::is_ascii_whitespace) {
         return Err(OrloError::missing_json());
     }
@@ -26,7 +34,12 @@ pub fn json_value(req: &HttpRequest, body: &[u8]) -> Result<Value, OrloError> {
 
 /// Parses the body as a non-empty JSON object (Orlo treats `{}` and `[]` as no body at all).
 pub fn json_object(req: &HttpRequest, body: &[u8]) -> Result<Map<String, Value>, OrloError> {
-    match json_value(req, body)? {
+    parse_object(is_json(req), body)
+}
+
+/// [`json_object`] once the content type is known.
+pub fn parse_object(is_json: bool, body: &[u8]) -> Result<Map<String, Value>, OrloError> {
+    match parse_json(is_json, body)? {
         Value::Object(map) if !map.is_empty() => Ok(map),
         Value::Object(_) => Err(OrloError::missing_json()),
         Value::Array(items) if items.is_empty() => Err(OrloError::missing_json()),
@@ -34,55 +47,6 @@ pub fn json_object(req: &HttpRequest, body: &[u8]) -> Result<Map<String, Value>,
             "invalid_json",
             "The JSON document must be an object",
         )),
-    }
-}
-
-fn wrong_type(field: &str, expected: &str) -> OrloError {
-    OrloError::bad_request("invalid_field", format!("{field} must be {expected}"))
-}
-
-/// A string field; numbers are taken as their text. `None` when missing or null.
-pub fn opt_string(map: &Map<String, Value>, field: &str) -> Result<Option<String>, OrloError> {
-    match map.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(Value::Number(n)) => Ok(Some(n.to_string())),
-        Some(_) => Err(wrong_type(field, "a string")),
-    }
-}
-
-/// A list of strings, or a single string taken as a list of one. `None` when missing or null.
-pub fn opt_string_list(
-    map: &Map<String, Value>,
-    field: &str,
-) -> Result<Option<Vec<String>>, OrloError> {
-    match map.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(vec![s.clone()])),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|item| match item {
-                Value::String(s) => Ok(s.clone()),
-                Value::Number(n) => Ok(n.to_string()),
-                _ => Err(wrong_type(field, "a list of strings")),
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some),
-        Some(_) => Err(wrong_type(field, "a list of strings")),
-    }
-}
-
-/// A boolean field: JSON booleans, `"true"`/`"false"` (any case), `"t"`/`"f"`, or numbers
-/// (non-zero is true). `None` when missing or null.
-pub fn opt_bool(map: &Map<String, Value>, field: &str) -> Result<Option<bool>, OrloError> {
-    match map.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(Value::Number(n)) => Ok(Some(n.as_f64().is_some_and(|v| v != 0.0))),
-        Some(Value::String(s)) => parse_bool(s)
-            .map(Some)
-            .ok_or_else(|| wrong_type(field, "a boolean")),
-        Some(_) => Err(wrong_type(field, "a boolean")),
     }
 }
 
@@ -105,27 +69,6 @@ pub fn is_success(value: Option<&Value>) -> bool {
         Some(Value::Number(n)) => n.as_i64() == Some(1) || n.as_f64() == Some(1.0),
         _ => false,
     }
-}
-
-/// Metadata values are stored as text, as Orlo stores them: strings as they are, numbers as
-/// their JSON text, booleans as `1`/`0`. Null, lists and objects are refused.
-pub fn metadata_from(map: &Map<String, Value>) -> Result<Metadata, OrloError> {
-    map.iter()
-        .map(|(key, value)| {
-            let text = match value {
-                Value::String(s) => s.clone(),
-                Value::Number(n) => n.to_string(),
-                Value::Bool(b) => if *b { "1" } else { "0" }.to_owned(),
-                _ => {
-                    return Err(OrloError::bad_request(
-                        "invalid_field",
-                        format!("metadata value for {key:?} must be a string, number or boolean"),
-                    ))
-                }
-            };
-            Ok((key.clone(), text))
-        })
-        .collect()
 }
 
 /// A package as Orlo shows it.
@@ -243,41 +186,6 @@ pub struct ErrorBody {
     pub error: String,
 }
 
-/// Body of `POST /releases`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CreateReleaseBody {
-    pub user: String,
-    /// A list, or one platform as a string.
-    pub platforms: Vec<String>,
-    pub team: Option<String>,
-    pub references: Option<Vec<String>>,
-    /// A first note.
-    pub note: Option<String>,
-    pub metadata: Option<BTreeMap<String, String>>,
-}
-
-/// Body of `POST /releases/{id}/packages`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AddPackageBody {
-    pub name: String,
-    pub version: String,
-    pub rollback: Option<bool>,
-    pub diff_url: Option<String>,
-}
-
-/// Body of a package stop.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct StopPackageBody {
-    /// `true`, `"true"`, `"True"`, `"1"` or `1` for success; anything else is a failure.
-    pub success: Value,
-}
-
-/// Body of a note.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct NoteBody {
-    pub text: String,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,20 +223,5 @@ mod tests {
         assert_eq!(parse_bool("3"), Some(true));
         assert_eq!(parse_bool("-1"), Some(false));
         assert_eq!(parse_bool("maybe"), None);
-    }
-
-    #[test]
-    fn metadata_values_become_text() {
-        let map = json!({"a": "x", "b": 5, "c": true, "d": false})
-            .as_object()
-            .cloned()
-            .unwrap_or_default();
-        let metadata = metadata_from(&map).expect("valid");
-        assert_eq!(metadata["b"], "5");
-        assert_eq!(metadata["c"], "1");
-        assert_eq!(metadata["d"], "0");
-        for bad in [json!({"a": null}), json!({"a": [1]}), json!({"a": {}})] {
-            assert!(metadata_from(bad.as_object().expect("object")).is_err());
-        }
     }
 }

@@ -5,9 +5,10 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::json::Message;
+use super::Orlo;
 use super::OrloError;
 use crate::blocking::with_store;
-use crate::identity::{credential_owner, Orlo};
+use crate::identity::{credential_owner, has_credential, AuthMode};
 use crate::state::AppState;
 
 /// The Orlo version shiplog's `/` face is compatible with.
@@ -25,10 +26,27 @@ fn message(text: &str) -> HttpResponse {
     })
 }
 
-/// Root page.
-#[utoipa::path(tag = "orlo: meta", responses((status = 200, description = "A greeting", body = Message)))]
+/// Root page: Orlo's greeting for API clients; a browser (one that asks for HTML) is sent to
+/// the browsable API description instead.
+#[utoipa::path(
+    tag = "orlo: meta",
+    responses(
+        (status = 200, description = "A greeting", body = Message),
+        (status = 303, description = "To `/docs/`, for a client that accepts `text/html`"),
+    )
+)]
 #[get("/")]
-pub async fn root() -> HttpResponse {
+pub async fn root(req: HttpRequest) -> HttpResponse {
+    let wants_html = req
+        .headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    if wants_html {
+        return HttpResponse::SeeOther()
+            .insert_header((actix_web::http::header::LOCATION, "/docs/"))
+            .finish();
+    }
     message("Orlo server, see http://orlo.readthedocs.org/")
 }
 
@@ -72,8 +90,8 @@ pub struct TokenJson {
 /// A short-lived access token for Orlo clients, as Orlo's `GET /token` gave one: ask with the
 /// credential you have (HTTP Basic with your API token as password, `Authorization: Bearer` or
 /// `X-Auth-Token`), then send the answer's `token` as `X-Auth-Token` until `duration` seconds
-/// have passed. Orlo itself answered 500 here with security off (B1); shiplog always needs a
-/// credential, since a token must belong to someone.
+/// have passed. With `--auth off` and no credential, the token is one for `anonymous`, which
+/// nothing checks (Orlo itself answered 500 there).
 #[utoipa::path(
     tag = "orlo: meta",
     responses(
@@ -86,13 +104,21 @@ pub async fn token(
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, OrloError> {
-    let identity = credential_owner::<Orlo>(&state, &req).await?;
     let now = state.auth.now();
     let lifetime = state.auth.access_token_lifetime;
-    let issued = with_store(&state.store, move |store| {
-        store.issue_access_token(&identity, now, lifetime)
-    })
-    .await?;
+    let anonymous_allowed = state.auth.mode == AuthMode::Off && !has_credential(&req);
+    let issued = if anonymous_allowed {
+        with_store(&state.store, move |store| {
+            store.issue_anonymous_access_token(now, lifetime)
+        })
+        .await?
+    } else {
+        let identity = credential_owner::<Orlo>(&state, &req).await?;
+        with_store(&state.store, move |store| {
+            store.issue_access_token(&identity, now, lifetime)
+        })
+        .await?
+    };
     Ok(HttpResponse::Ok().json(TokenJson {
         token: issued.secret.expose().to_owned(),
         duration: u64::try_from(lifetime.whole_seconds()).unwrap_or(0),

@@ -1,6 +1,7 @@
-//! The Orlo release-ledger face at `/` (seeds/000, research/orlo.md): wire-compatible with Orlo
+//! The Orlo release-ledger face at `/` (docs/orlo.md): wire-compatible with Orlo
 //! 0.4.3 and its `orloclient`, minus Orlo's bugs.
 
+pub mod body;
 pub mod error;
 pub mod import;
 mod info;
@@ -11,9 +12,70 @@ pub mod params;
 mod releases;
 mod stats;
 
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use shiplog_domain::{Action, PermissionName};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 pub use error::OrloError;
+
+use crate::face::{denied_text, AuthFailure, Face};
+
+/// Orlo's face at the root: its error body, and 401 `not_authorized` as Orlo named it. It owns
+/// every path no other face claims.
+pub struct Orlo;
+
+impl Face for Orlo {
+    const MOUNT: &'static str = "";
+    const NAME: &'static str = "orlo";
+    type Error = OrloError;
+
+    fn routes(cfg: &mut ServiceConfig<'_>) {
+        routes(cfg);
+    }
+
+    fn unauthenticated(failure: &AuthFailure) -> OrloError {
+        OrloError::new(
+            StatusCode::UNAUTHORIZED,
+            "not_authorized",
+            failure.message(),
+        )
+    }
+
+    fn forbidden(
+        user: &str,
+        thing: PermissionName,
+        action: Action,
+        product: Option<&str>,
+    ) -> OrloError {
+        OrloError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            denied_text(user, thing, action, product),
+        )
+    }
+
+    fn internal() -> OrloError {
+        OrloError::internal()
+    }
+
+    fn unavailable() -> OrloError {
+        OrloError::unavailable()
+    }
+
+    fn not_found(req: &HttpRequest) -> HttpResponse {
+        OrloError::unknown_route(error::url_without_secrets(req)).error_response()
+    }
+
+    fn request_error(status: StatusCode, message: &str) -> HttpResponse {
+        OrloError::new(status, error::code_for(status), message).error_response()
+    }
+
+    /// Getting an Orlo token and liveness stay open under `--auth all`.
+    fn is_open(path: &str) -> bool {
+        matches!(path, "/token" | "/ping")
+    }
+}
 
 /// Registers every Orlo route.
 pub fn routes(cfg: &mut ServiceConfig<'_>) {

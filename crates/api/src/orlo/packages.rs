@@ -3,15 +3,15 @@
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use shiplog_domain::{Action, NewPackage, PackageId, PermissionName};
 
+use super::body::{self, text, AddPackage, StopPackage};
 use super::error::OrloError;
-use super::json::{
-    is_success, json_object, json_value, opt_bool, opt_string, AddPackageBody, CreatedId,
-    ErrorBody, PackageJson, PackageList, StopPackageBody,
-};
+use super::json::{json_value, CreatedId, ErrorBody, PackageJson, PackageList};
 use super::params::{package_query, pairs};
 use super::releases::release_id;
+use super::Orlo;
 use crate::blocking::with_store;
-use crate::identity::{Caller, Orlo};
+use crate::identity::Caller;
+use crate::paging::{offset_total, paged, Position};
 use crate::state::AppState;
 
 fn package_id(raw: &str) -> Result<PackageId, OrloError> {
@@ -22,7 +22,7 @@ fn package_id(raw: &str) -> Result<PackageId, OrloError> {
 #[utoipa::path(
     tag = "orlo: packages",
     params(("release_id" = String, Path, description = "Release UUID")),
-    request_body(content = AddPackageBody, content_type = "application/json"),
+    request_body(content = AddPackage, content_type = "application/json"),
     responses(
         (status = 200, description = "The package was added, NOT_STARTED", body = CreatedId),
         (status = 400, description = "Missing name or version, no JSON body, malformed id, or no such release", body = ErrorBody),
@@ -40,18 +40,19 @@ pub async fn add_package(
 ) -> Result<HttpResponse, OrloError> {
     caller.require(PermissionName::Ledger, Action::Modify, None)?;
     let release = release_id(&path)?;
-    let doc = json_object(&req, &body)?;
+    let doc: AddPackage = body::parse(&req, &body)?;
     let missing =
         || OrloError::bad_request("missing_field", "Missing name / version in request body.");
-    let name = opt_string(&doc, "name")?
+    let name = text(doc.name)
         .filter(|n| !n.is_empty())
         .ok_or_else(missing)?;
-    let version = opt_string(&doc, "version")?
+    let version = text(doc.version)
         .filter(|v| !v.is_empty())
         .ok_or_else(missing)?;
     let mut package = NewPackage::new(&name, &version);
-    package.rollback = opt_bool(&doc, "rollback")?.unwrap_or(false);
-    package.diff_url = opt_string(&doc, "diff_url")?;
+    package.rollback = doc.rollback.is_some_and(|flag| flag.0);
+    package.diff_url = text(doc.diff_url);
+    package.check_input()?;
     let id = with_store(&state.store, move |store| {
         store.add_package(release, &package)
     })
@@ -95,7 +96,7 @@ pub async fn start_package(
         ("release_id" = String, Path, description = "Release UUID"),
         ("package_id" = String, Path, description = "Package UUID"),
     ),
-    request_body(content = StopPackageBody, content_type = "application/json"),
+    request_body(content = StopPackage, content_type = "application/json"),
     responses(
         (status = 204, description = "SUCCESSFUL or FAILED, finished now"),
         (status = 400, description = "No JSON body, a package that has not started, malformed id, or no such release or package", body = ErrorBody),
@@ -113,8 +114,8 @@ pub async fn stop_package(
 ) -> Result<HttpResponse, OrloError> {
     caller.require(PermissionName::Ledger, Action::Modify, None)?;
     let (release, package) = (release_id(&path.0)?, package_id(&path.1)?);
-    let doc = json_object(&req, &body)?;
-    let success = is_success(doc.get("success"));
+    let StopPackage { success } = body::parse(&req, &body)?;
+    let success = success.0;
     with_store(&state.store, move |store| {
         store.stop_package(release, package, success)
     })
@@ -177,14 +178,26 @@ pub async fn list_packages(
     req: HttpRequest,
 ) -> Result<HttpResponse, OrloError> {
     let (filter, page) = package_query(&pairs(req.query_string())?)?;
-    let packages = with_store(&state.store, move |store| {
-        store.list_packages(&filter, &page)
+    let (limit, offset) = (page.limit, page.offset);
+    let (packages, total) = with_store(&state.store, move |store| {
+        let packages = store.list_packages(&filter, &page)?;
+        let total = offset_total(page.limit, page.offset, packages.len(), || {
+            store.count_packages(&filter)
+        })?;
+        Ok((packages, total))
     })
     .await?;
     if packages.is_empty() {
         return Err(OrloError::empty_list("packages"));
     }
-    Ok(HttpResponse::Ok().json(PackageList {
+    let mut response = HttpResponse::Ok();
+    paged(
+        &mut response,
+        &req,
+        Position::Offset { limit, offset },
+        total,
+    );
+    Ok(response.json(PackageList {
         packages: packages.iter().map(PackageJson::from).collect(),
     }))
 }

@@ -1,9 +1,11 @@
 //! Query strings of the Orlo listings: every parameter is a filter on the column of that name,
 //! with `_before`/`_after`/`_lt`/`_gt` suffixes for strict comparisons, `package_` for the
-//! release's packages, and `limit`/`offset`/`asc` for the page (research/orlo.md §5).
+//! release's packages, and `limit`/`offset`/`asc` for the page (docs/orlo.md).
 //!
 //! Unlike Orlo, a malformed value (time, integer, boolean, status, id) is a 400 naming the
 //! parameter, never a 500 (its bug B3), and `asc=false` sorts descending (its bug B9).
+
+use std::collections::HashSet;
 
 use actix_web::web;
 use shiplog_domain::{timestamp, PackageStatus};
@@ -230,17 +232,14 @@ pub fn package_query(pairs: &[(String, String)]) -> Result<(PackageFilter, Page)
     Ok((filter, page))
 }
 
-/// Like Flask's `request.args`, the first value of a repeated parameter wins.
+/// Like Flask's `request.args`, the first value of a repeated parameter wins. A set, not a
+/// list: a 64 KiB query string can hold 16,000 parameters.
 fn first_of_each(pairs: &[(String, String)]) -> impl Iterator<Item = (&str, &str)> {
-    let mut seen: Vec<&str> = Vec::new();
-    pairs.iter().filter_map(move |(name, value)| {
-        if seen.contains(&name.as_str()) {
-            None
-        } else {
-            seen.push(name);
-            Some((name.as_str(), value.as_str()))
-        }
-    })
+    let mut seen: HashSet<&str> = HashSet::new();
+    pairs
+        .iter()
+        .filter(move |(name, _)| seen.insert(name.as_str()))
+        .map(|(name, value)| (name.as_str(), value.as_str()))
 }
 
 #[cfg(test)]

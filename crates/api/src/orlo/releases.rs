@@ -1,17 +1,18 @@
 //! Releases: create, read, list, start, stop, notes and metadata.
 
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use shiplog_domain::release::{check_metadata, check_note};
 use shiplog_domain::{Action, NewRelease, PermissionName, ReleaseId};
 use time::OffsetDateTime;
 
+use super::body::{self, text, AddNote, CreateRelease, MergeMetadata};
 use super::error::OrloError;
-use super::json::{
-    json_object, metadata_from, opt_string, opt_string_list, CreateReleaseBody, CreatedId,
-    ErrorBody, NoteBody, ReleaseJson, ReleaseList,
-};
+use super::json::{is_json, parse_object, CreatedId, ErrorBody, ReleaseJson, ReleaseList};
 use super::params::{pairs, release_query};
-use crate::blocking::with_store;
-use crate::identity::{Caller, Orlo};
+use super::Orlo;
+use crate::blocking::{cpu_bound, with_store};
+use crate::identity::Caller;
+use crate::paging::{offset_total, paged, Position};
 use crate::state::AppState;
 
 /// A release id from the path, or Orlo's 400 for a malformed one.
@@ -22,7 +23,7 @@ pub(crate) fn release_id(raw: &str) -> Result<ReleaseId, OrloError> {
 /// Create a release: the first step of a deployment.
 #[utoipa::path(
     tag = "orlo: releases",
-    request_body(content = CreateReleaseBody, content_type = "application/json"),
+    request_body(content = CreateRelease, content_type = "application/json"),
     responses(
         (status = 200, description = "The release was recorded", body = CreatedId),
         (status = 400, description = "No JSON body, unparseable JSON, or a missing or malformed field", body = ErrorBody),
@@ -38,32 +39,37 @@ pub async fn create_release(
     body: web::Bytes,
 ) -> Result<HttpResponse, OrloError> {
     caller.require(PermissionName::Ledger, Action::Create, None)?;
-    let doc = json_object(&req, &body)?;
-    let platforms = opt_string_list(&doc, "platforms")?.ok_or_else(|| {
-        OrloError::bad_request("missing_field", "JSON doc missing platforms field")
-    })?;
-    let user = opt_string(&doc, "user")?
-        .filter(|u| !u.trim().is_empty())
-        .ok_or_else(|| OrloError::bad_request("missing_field", "JSON doc missing user field"))?;
-    let mut release = NewRelease::new(&user, platforms, OffsetDateTime::now_utc())?
-        .with_team(opt_string(&doc, "team")?.as_deref());
-    release.recorded_by = Some(caller.name().to_owned());
-    release.references = opt_string_list(&doc, "references")?.unwrap_or_default();
-    if let Some(note) = opt_string(&doc, "note")?.filter(|n| !n.is_empty()) {
-        release.notes.push(note);
-    }
-    match doc.get("metadata") {
-        None | Some(serde_json::Value::Null) => {}
-        Some(serde_json::Value::Object(map)) => release.metadata = metadata_from(map)?,
-        Some(_) => {
-            return Err(OrloError::bad_request(
-                "invalid_field",
-                "metadata must be an object",
-            ))
-        }
-    }
+    let (json, recorded_by) = (is_json(&req), caller.name().to_owned());
+    let release = cpu_bound(
+        body.len(),
+        move || new_release(json, &body, recorded_by),
+        OrloError::internal,
+    )
+    .await?;
     let id = with_store(&state.store, move |store| store.insert_release(&release)).await?;
     Ok(HttpResponse::Ok().json(CreatedId { id: id.to_string() }))
+}
+
+/// Reads and checks the body of `POST /releases` (on the blocking pool when it is large).
+fn new_release(is_json: bool, body: &[u8], recorded_by: String) -> Result<NewRelease, OrloError> {
+    let doc: CreateRelease =
+        body::from_object(serde_json::Value::Object(parse_object(is_json, body)?))?;
+    let platforms = doc.platforms.ok_or_else(|| {
+        OrloError::bad_request("missing_field", "JSON doc missing platforms field")
+    })?;
+    let user = text(doc.user)
+        .filter(|u| !u.trim().is_empty())
+        .ok_or_else(|| OrloError::bad_request("missing_field", "JSON doc missing user field"))?;
+    let mut release = NewRelease::new(&user, platforms.0, OffsetDateTime::now_utc())?
+        .with_team(text(doc.team).as_deref());
+    release.recorded_by = Some(recorded_by);
+    release.references = doc.references.unwrap_or_default().0;
+    if let Some(note) = text(doc.note).filter(|n| !n.is_empty()) {
+        release.notes.push(note);
+    }
+    release.metadata = doc.metadata.unwrap_or_default().0;
+    release.check_input()?;
+    Ok(release)
 }
 
 /// List releases, newest first, filtered by any release or package field.
@@ -99,14 +105,26 @@ pub async fn list_releases(
     req: HttpRequest,
 ) -> Result<HttpResponse, OrloError> {
     let (filter, page) = release_query(&pairs(req.query_string())?)?;
-    let releases = with_store(&state.store, move |store| {
-        store.list_releases(&filter, &page)
+    let (limit, offset) = (page.limit, page.offset);
+    let (releases, total) = with_store(&state.store, move |store| {
+        let releases = store.list_releases(&filter, &page)?;
+        let total = offset_total(page.limit, page.offset, releases.len(), || {
+            store.count_releases(&filter)
+        })?;
+        Ok((releases, total))
     })
     .await?;
     if releases.is_empty() {
         return Err(OrloError::empty_list("releases"));
     }
-    Ok(HttpResponse::Ok().json(ReleaseList {
+    let mut response = HttpResponse::Ok();
+    paged(
+        &mut response,
+        &req,
+        Position::Offset { limit, offset },
+        total,
+    );
+    Ok(response.json(ReleaseList {
         releases: releases.iter().map(ReleaseJson::from).collect(),
     }))
 }
@@ -188,7 +206,7 @@ pub async fn stop_release(
 #[utoipa::path(
     tag = "orlo: releases",
     params(("release_id" = String, Path, description = "Release UUID")),
-    request_body(content = NoteBody, content_type = "application/json"),
+    request_body(content = AddNote, content_type = "application/json"),
     responses(
         (status = 204, description = "Added"),
         (status = 400, description = "No text, no JSON body, malformed id, or no such release", body = ErrorBody),
@@ -206,12 +224,11 @@ pub async fn add_note(
 ) -> Result<HttpResponse, OrloError> {
     caller.require(PermissionName::Ledger, Action::Modify, None)?;
     let id = release_id(&path)?;
-    let doc = json_object(&req, &body)?;
-    let text = opt_string(&doc, "text")?
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| {
-            OrloError::bad_request("missing_field", "Must include text in posted document")
-        })?;
+    let doc: AddNote = body::parse(&req, &body)?;
+    let text = text(doc.text).filter(|t| !t.is_empty()).ok_or_else(|| {
+        OrloError::bad_request("missing_field", "Must include text in posted document")
+    })?;
+    check_note(&text)?;
     with_store(&state.store, move |store| store.add_note(id, &text)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -220,7 +237,7 @@ pub async fn add_note(
 #[utoipa::path(
     tag = "orlo: releases",
     params(("release_id" = String, Path, description = "Release UUID")),
-    request_body(content = std::collections::BTreeMap<String, String>, content_type = "application/json"),
+    request_body(content = MergeMetadata, content_type = "application/json"),
     responses(
         (status = 204, description = "Merged"),
         (status = 400, description = "No JSON object, a null/list/object value, malformed id, or no such release", body = ErrorBody),
@@ -238,7 +255,9 @@ pub async fn add_metadata(
 ) -> Result<HttpResponse, OrloError> {
     caller.require(PermissionName::Ledger, Action::Modify, None)?;
     let id = release_id(&path)?;
-    let metadata = metadata_from(&json_object(&req, &body)?)?;
+    let MergeMetadata(metadata) = body::parse(&req, &body)?;
+    let metadata = metadata.0;
+    check_metadata(&metadata)?;
     with_store(&state.store, move |store| {
         store.merge_metadata(id, &metadata)
     })

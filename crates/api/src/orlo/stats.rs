@@ -107,13 +107,14 @@ async fn by_subject(
 #[utoipa::path(
     tag = "orlo: stats",
     params(
-        ("subject" = String, Path, description = "user, team, platform or package"),
+        ("subject" = String, Path, description = "user, team, platform or package (any other is a 404)"),
         ("stime" = Option<String>, Query, description = "Releases started at or after"),
         ("ftime" = Option<String>, Query, description = "Releases started at or before"),
     ),
     responses(
         (status = 200, description = "`{name: stats, …}`"),
         (status = 400, description = "A malformed time or filter", body = ErrorBody),
+        (status = 404, description = "Not one of the subjects", body = ErrorBody),
     )
 )]
 #[get("/stats/{subject}")]
@@ -129,7 +130,7 @@ pub async fn stats_by_subject(
 #[utoipa::path(
     tag = "orlo: stats",
     params(
-        ("subject" = String, Path, description = "user, team, platform or package"),
+        ("subject" = String, Path, description = "user, team, platform or package (any other is a 404)"),
         ("name" = String, Path, description = "The user, team, platform or package name"),
         ("stime" = Option<String>, Query, description = "Releases started at or after"),
         ("ftime" = Option<String>, Query, description = "Releases started at or before"),
@@ -137,6 +138,7 @@ pub async fn stats_by_subject(
     responses(
         (status = 200, description = "`{name: stats}`"),
         (status = 400, description = "A malformed time or filter", body = ErrorBody),
+        (status = 404, description = "Not one of the subjects", body = ErrorBody),
     )
 )]
 #[get("/stats/{subject}/{name}")]

@@ -23,9 +23,13 @@ pub enum BlobEdit {
     /// `PUT /releases/{name}/builds/{platform}/{locale}`: one locale entry is replaced; each
     /// alias names a platform that should point at this one (added only where none exists).
     SetLocale {
+        /// The platform (build target) the locale belongs to.
         platform: String,
+        /// The locale replaced.
         locale: String,
+        /// The locale entry, as the client sent it.
         data: Value,
+        /// Platforms to point at `platform` with an `alias`.
         aliases: Vec<String>,
     },
 }

@@ -1,5 +1,5 @@
-//! Change records: the history every write to a rule, a named release or a permission leaves behind, written
-//! in the same transaction as the write (research/balrog.md §b.2).
+//! Change records: the history every write to a rule, a named release or a permission leaves
+//! behind, written in the same transaction as the write (see docs/balrog.md).
 //!
 //! As in Balrog, an insert leaves two records (one with only the key and no data, a millisecond
 //! before, then the full row), an update leaves the full new row, and a delete leaves a record
@@ -13,7 +13,9 @@ use serde_json::Value;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ChangeTable {
+    /// Rules, keyed by rule id.
     Rules,
+    /// Named releases, keyed by name.
     Releases,
     /// Emergency shutoffs, keyed `product/channel`.
     #[serde(rename = "emergency_shutoffs")]
@@ -112,10 +114,13 @@ impl ChangeTable {
 /// One history record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Change {
+    /// The record's id: one sequence per table, in the order of the changes.
     pub change_id: i64,
+    /// What kind of object changed.
     pub table: ChangeTable,
     /// The object's key: a rule id, or a release name.
     pub object_key: String,
+    /// The user who made the change.
     pub changed_by: String,
     /// Milliseconds since the Unix epoch, as Balrog records them.
     pub timestamp: i64,

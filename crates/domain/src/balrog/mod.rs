@@ -1,27 +1,50 @@
 //! Balrog's rollout model: rules that map client queries to named releases, the named releases'
 //! JSON blobs (with the 3-way merge that lets parallel uploads coexist), and the change records
-//! every write leaves behind (research/balrog.md §b).
+//! every write leaves behind (see docs/balrog.md), and rule evaluation: which release a client is
+//! offered (see docs/evaluation.md).
 //!
-//! Everything here is plain data and pure functions: the storage crate persists it, the HTTP face
-//! speaks Balrog's wire format, and rule evaluation ([`RuleSet`], [`Version`]) answers which release a client is offered.
+//! Everything here is plain data and pure functions: the storage crate persists it and the HTTP
+//! faces speak Balrog's wire format. Evaluation is split so its imports run one way:
+//!
+//! - [`query`]: the client's [`Query`] (and [`OwnedQuery`], [`Force`]);
+//! - [`dice`]: the background rate's [`RandomSource`];
+//! - a private `matcher`: each rule column compiled once and matched without allocating;
+//! - [`serving`]: whether a release blob agrees to serve the client ([`Blocked`] when not);
+//! - [`rule_set`]: [`RuleSet`] compiles the rules, shutoffs and releases and evaluates a query
+//!   into a [`Decision`] with its [`Reason`], using the three above;
+//! - [`update_xml`](mod@update_xml): the `update.xml` for a decision, built on the rule set;
+//!   it reads blobs through the same private `update_blob` helpers as [`serving`].
 
 pub mod blob;
 pub mod change;
-pub mod evaluate;
+pub mod dice;
+pub mod evaluation_error;
+mod fast_map;
+mod matcher;
 pub mod named_release;
+pub mod query;
 pub mod rule;
+pub mod rule_builder;
+pub mod rule_set;
+pub mod rules_file;
+pub mod serving;
 pub mod shutoff;
 pub mod syntax;
-pub mod update_blob;
+mod update_blob;
+pub mod update_xml;
 pub mod version;
 
 pub use blob::{merge3, BlobEdit, MergeConflict};
 pub use change::{Change, ChangeTable};
-pub use evaluate::{
-    Decision, EvaluationError, FixedRoll, Force, Query, RandomSource, Reason, RuleSet, SplitMix64,
-};
+pub use dice::{FixedRoll, RandomSource, SplitMix64};
+pub use evaluation_error::EvaluationError;
 pub use named_release::{NamedRelease, ReleaseName};
+pub use query::{Force, OwnedQuery, Query};
 pub use rule::{Rule, RuleChanges, RuleField, RuleFields, RuleRef, UpdateType};
+pub use rule_builder::RuleBuilder;
+pub use rule_set::{Decision, Reason, RuleSet};
+pub use rules_file::{RulesFile, RulesFileError};
+pub use serving::Blocked;
 pub use shutoff::EmergencyShutoff;
-pub use update_blob::{update_xml, Blocked, EMPTY_UPDATES};
+pub use update_xml::{update_xml, EMPTY_UPDATES};
 pub use version::{LooseVersion, Version, VersionPattern, VersionScheme};

@@ -1,4 +1,4 @@
-//! Named releases: the Balrog face of a release (DESIGN.md §3). A release that has a name also
+//! Named releases: the Balrog face of a release (see docs/balrog.md). A release that has a name also
 //! has a product, a JSON blob describing what to serve (Balrog's "release blob"), a read-only
 //! flag and a `data_version` that counts its changes for optimistic locking.
 
@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{DomainError, DomainResult};
 use crate::ids::ReleaseId;
+use crate::input::{self, TextKind};
 
 /// A release name as rules and URLs use it: non-empty, at most 100 characters (Balrog's column
 /// width), no surrounding whitespace, no `/` (it could not be addressed in a path) and no
@@ -16,8 +17,10 @@ use crate::ids::ReleaseId;
 pub struct ReleaseName(String);
 
 impl ReleaseName {
+    /// The longest name allowed, in characters.
     pub const MAX_LEN: usize = 100;
 
+    /// Checks and trims a name (see [`ReleaseName`] for the rules).
     pub fn parse(text: &str) -> DomainResult<ReleaseName> {
         let name = text.trim();
         if name.is_empty() {
@@ -38,6 +41,7 @@ impl ReleaseName {
         Ok(ReleaseName(name.to_owned()))
     }
 
+    /// The name as text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -49,26 +53,50 @@ impl std::fmt::Display for ReleaseName {
     }
 }
 
-/// A product name (`Firefox`, `Fennec`, …): trimmed and non-empty.
+/// A product name (`Firefox`, `Fennec`, …): trimmed, non-empty, and a name under the input
+/// policy.
 pub fn parse_product(text: &str) -> DomainResult<String> {
     let product = text.trim();
     if product.is_empty() {
         return Err(DomainError::field("product", "is a required property"));
     }
+    input::check("product", product, TextKind::Name)?;
     Ok(product.to_owned())
 }
 
 /// A release as the Balrog face sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NamedRelease {
-    /// The id the ledger knows the release by.
+    /// The id the ledger knows the release by. Evaluation never reads it; JSON without an `id`
+    /// gets a fresh one.
+    #[serde(default)]
     pub id: ReleaseId,
+    /// The release name rules map to.
     pub name: String,
+    /// The product the release is for.
     pub product: String,
     /// The blob: a JSON object whose `name` is the release name.
     pub data: Value,
+    /// Whether changes to the blob are refused.
     pub read_only: bool,
+    /// Counts the blob's changes; a write names the version it read (optimistic locking).
     pub data_version: i64,
+}
+
+impl NamedRelease {
+    /// A release to evaluate rules against, outside any ledger: writable, at data_version 1,
+    /// with a fresh id of its own. Evaluation reads only the name, the product and the blob,
+    /// so the id matters only to a store that records the release.
+    pub fn new(name: &str, product: &str, data: Value) -> NamedRelease {
+        NamedRelease {
+            id: ReleaseId::new(),
+            name: name.to_owned(),
+            product: product.to_owned(),
+            data,
+            read_only: false,
+            data_version: 1,
+        }
+    }
 }
 
 /// Checks a blob before it is stored: a JSON object naming this release, with an integer

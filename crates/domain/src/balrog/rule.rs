@@ -1,5 +1,5 @@
 //! Balrog rules: which release a client is offered, as plain data with Balrog's column names,
-//! and the checks a rule passes before it is stored (research/balrog.md §b.3).
+//! and the checks a rule passes before it is stored (the admin API's; see docs/balrog.md).
 //!
 //! A request to create or change a rule arrives as loosely typed fields (JSON or form values).
 //! [`RuleChanges::parse`] turns them into typed, normalised values — strings trimmed, `""` as
@@ -17,16 +17,20 @@ use serde_json::{Map, Value};
 use super::syntax;
 use super::version::VersionScheme;
 use crate::error::{DomainError, DomainResult};
+use crate::input::{self, TextKind};
 
 /// Balrog's `update_type`: whether the offered update is a minor or a major one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum UpdateType {
+    /// A minor update: offered in the background.
     Minor,
+    /// A major update: the client asks the user first.
     Major,
 }
 
 impl UpdateType {
+    /// Balrog's spelling: `minor` or `major`.
     pub fn as_str(self) -> &'static str {
         match self {
             UpdateType::Minor => "minor",
@@ -34,6 +38,7 @@ impl UpdateType {
         }
     }
 
+    /// Reads Balrog's spelling; anything else is `None`.
     pub fn parse(text: &str) -> Option<UpdateType> {
         match text {
             "minor" => Some(UpdateType::Minor),
@@ -53,6 +58,7 @@ impl fmt::Display for UpdateType {
 /// how. An unset (`None`) matching column matches every client.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuleFields {
+    /// A unique name the rule can be addressed by instead of its id.
     pub alias: Option<String>,
     /// Higher wins.
     pub priority: i64,
@@ -64,45 +70,66 @@ pub struct RuleFields {
     /// Percentage (0–100) of matching clients that get `mapping`.
     #[serde(rename = "backgroundRate")]
     pub background_rate: i64,
+    /// Whether the update offered is minor or major.
     pub update_type: UpdateType,
+    /// Matches only this product.
     pub product: Option<String>,
+    /// A version condition: `60.0`, `<61.0`, `>=56.0`, `60.*`, or a comma list of them.
     pub version: Option<String>,
+    /// A channel, or a prefix glob such as `release*`; partner `-cck-` channels match their base.
     pub channel: Option<String>,
     #[serde(rename = "buildTarget")]
+    /// An exact build target, e.g. `WINNT_x86_64-msvc`.
     pub build_target: Option<String>,
     #[serde(rename = "buildID")]
+    /// A build id compared as text, with an optional operator.
     pub build_id: Option<String>,
+    /// A comma list of locales.
     pub locale: Option<String>,
     #[serde(rename = "osVersion")]
+    /// A comma list of OS version substrings; `&&` joins parts that must all appear.
     pub os_version: Option<String>,
+    /// A memory size in MB with an optional operator (`<2048`).
     pub memory: Option<String>,
     #[serde(rename = "instructionSet")]
+    /// A comma list of instruction sets.
     pub instruction_set: Option<String>,
+    /// A comma list of partner distributions.
     pub distribution: Option<String>,
     #[serde(rename = "distVersion")]
+    /// An exact distribution version.
     pub dist_version: Option<String>,
     #[serde(rename = "headerArchitecture")]
+    /// An exact header architecture.
     pub header_architecture: Option<String>,
+    /// Matches only clients that report (`true`) or deny (`false`) 64-bit migration.
     pub mig64: Option<bool>,
+    /// Matches only clients that report (`true`) or deny (`false`) running JAWS.
     pub jaws: Option<bool>,
     /// Dropped by Balrog in 2017 (B2G only); stored so old clients can still send it.
     pub whitelist: Option<String>,
+    /// Free text for the people who read the rule.
     pub comment: Option<String>,
 }
 
 /// A stored rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rule {
+    /// The rule's id.
     pub rule_id: i64,
     #[serde(flatten)]
+    /// What the rule matches and serves.
     pub fields: RuleFields,
+    /// Counts the rule's changes; a write names the version it read (optimistic locking).
     pub data_version: i64,
 }
 
 /// How `/rules/{id_or_alias}` names a rule: digits are an id, an identifier is an alias.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum RuleRef {
+    /// A rule id.
     Id(i64),
+    /// A rule alias.
     Alias(String),
 }
 
@@ -135,39 +162,65 @@ pub enum FieldKind {
     Text,
     /// A comma list with every whitespace character removed.
     List,
+    /// An integer, or text holding one.
     Integer,
+    /// A boolean, or text/0/1 holding one.
     Boolean,
+    /// `minor` or `major`.
     UpdateType,
 }
 
 /// A rule column a client can set, by its Balrog name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RuleField {
+    /// `alias`
     Alias,
+    /// `priority`
     Priority,
+    /// `mapping`
     Mapping,
+    /// `fallbackMapping`
     FallbackMapping,
+    /// `backgroundRate`
     BackgroundRate,
+    /// `update_type`
     UpdateType,
+    /// `product`
     Product,
+    /// `version`
     Version,
+    /// `channel`
     Channel,
+    /// `buildTarget`
     BuildTarget,
+    /// `buildID`
     BuildId,
+    /// `locale`
     Locale,
+    /// `osVersion`
     OsVersion,
+    /// `memory`
     Memory,
+    /// `instructionSet`
     InstructionSet,
+    /// `distribution`
     Distribution,
+    /// `distVersion`
     DistVersion,
+    /// `headerArchitecture`
     HeaderArchitecture,
+    /// `mig64`
     Mig64,
+    /// `jaws`
     Jaws,
+    /// `whitelist`
     Whitelist,
+    /// `comment`
     Comment,
 }
 
 impl RuleField {
+    /// Every column, in Balrog's order.
     pub const ALL: [RuleField; 22] = [
         RuleField::Alias,
         RuleField::Priority,
@@ -221,10 +274,12 @@ impl RuleField {
         }
     }
 
+    /// The column with this Balrog name, if any.
     pub fn from_name(name: &str) -> Option<RuleField> {
         RuleField::ALL.into_iter().find(|f| f.name() == name)
     }
 
+    /// How the column's input is read.
     pub fn kind(self) -> FieldKind {
         match self {
             RuleField::Priority | RuleField::BackgroundRate => FieldKind::Integer,
@@ -250,9 +305,13 @@ impl RuleField {
 /// One typed, normalised value for a rule column.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FieldValue {
+    /// A text or list column; `None` is null.
     Text(Option<String>),
+    /// An integer column.
     Integer(Option<i64>),
+    /// A boolean column.
     Boolean(Option<bool>),
+    /// The update type.
     UpdateType(Option<UpdateType>),
 }
 
@@ -291,7 +350,21 @@ fn read_text(field: RuleField, value: &Value) -> DomainResult<Option<String>> {
     } else {
         text.trim().to_owned()
     };
+    input::check(field.name(), &normalised, text_kind(field))?;
     Ok(Some(normalised).filter(|s| !s.is_empty()))
+}
+
+/// Which kind of text a rule column holds, for the input policy.
+fn text_kind(field: RuleField) -> TextKind {
+    match field {
+        RuleField::Comment => TextKind::Text,
+        RuleField::Locale
+        | RuleField::OsVersion
+        | RuleField::InstructionSet
+        | RuleField::Distribution
+        | RuleField::Whitelist => TextKind::Condition,
+        _ => TextKind::Name,
+    }
 }
 
 fn read_integer(field: RuleField, value: &Value) -> DomainResult<Option<i64>> {
@@ -395,6 +468,7 @@ impl RuleChanges {
         }
     }
 
+    /// Whether no column is named.
     pub fn is_empty(&self) -> bool {
         self.values.is_empty()
     }

@@ -1,19 +1,24 @@
 //! Emergency shutoffs: a `(product, channel)` pair for which no update is served at all, whatever
-//! the rules say (research/balrog.md §a.3, step 1). Balrog's admin API keeps them at
+//! the rules say: evaluation checks them first (see docs/evaluation.md). Balrog's admin API keeps them at
 //! `/emergency_shutoff` with a data_version and history like rules.
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DomainError, DomainResult};
+use crate::input::{self, TextKind};
 
 /// One stored shutoff.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EmergencyShutoff {
+    /// The product whose updates are shut off.
     pub product: String,
+    /// The channel shut off; its `-cck-` partner channels are shut off with it.
     pub channel: String,
     #[serde(default)]
+    /// Why, for the people who read it.
     pub comment: Option<String>,
     #[serde(default = "first_version")]
+    /// Counts the shutoff's changes (optimistic locking).
     pub data_version: i64,
 }
 
@@ -33,6 +38,9 @@ impl EmergencyShutoff {
         if channel.is_empty() {
             return Err(DomainError::field("channel", "is a required property"));
         }
+        input::check("product", product, TextKind::Name)?;
+        input::check("channel", channel, TextKind::Name)?;
+        input::check_opt("comment", comment, TextKind::Text)?;
         Ok(EmergencyShutoff {
             product: product.to_owned(),
             channel: channel.to_owned(),

@@ -7,10 +7,15 @@
 /// A comparison operator written in front of a rule value (`>=60.0`); none means equality.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Comparison {
+    /// `=` or no operator.
     Eq,
+    /// `<`
     Lt,
+    /// `<=`
     Le,
+    /// `>`
     Gt,
+    /// `>=`
     Ge,
 }
 

@@ -1,6 +1,6 @@
 //! Client versions and their order, as Balrog compares them when it matches a rule's `version`
-//! column and when it decides whether a release is newer than the client (research/balrog.md
-//! §a.2).
+//! column and when it decides whether a release is newer than the client (docs/evaluation.md
+//! lists the order's rules).
 //!
 //! Two schemes exist. [`Version`] is Balrog's `MozillaVersion`: `M.m[.p]` plus an optional
 //! pre-release tag, where `60.0 == 60.0.0` and `48.0a1 < 48.0`, with the ancient four-part
@@ -16,13 +16,15 @@ use std::fmt;
 
 use crate::error::DomainError;
 
-/// Products whose versions compare as [`LooseVersion`]s (research/balrog.md §a.2).
+/// Products whose versions compare as [`LooseVersion`]s, as Balrog's own list has them.
 pub const LOOSE_VERSION_PRODUCTS: [&str; 2] = ["FirefoxVPN", "Guardian"];
 
 /// How a product's versions are compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum VersionScheme {
+    /// Mozilla versions (`60.0.1`, `61.0b2`, `60.0esr`), ordered as Balrog orders them.
     Mozilla,
+    /// Loose versions: lists of numbers and words, for products such as FirefoxVPN.
     Loose,
 }
 
@@ -59,7 +61,9 @@ pub struct GlobVersion {
 /// An exact version or a glob: what one item of a rule's `version` list can be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum VersionPattern {
+    /// One version: matches versions equal to it.
     Exact(Version),
+    /// A trailing-`*` glob such as `60.*`: matches every version with that prefix.
     Glob(GlobVersion),
 }
 

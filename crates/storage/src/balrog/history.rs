@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use serde_json::Value;
 use shiplog_domain::balrog::{Change, ChangeTable};
 
+use super::refusal::BalrogRefusal;
 use super::rows::{ChangeRow, NewChangeRow};
 use crate::connection::{AnyConnection, Store};
 use crate::error::{StorageError, StorageResult};
@@ -138,6 +139,26 @@ pub(crate) fn find_change(
         .optional()?
         .map(ChangeRow::into_domain)
         .transpose()
+}
+
+/// The row a revert of object `key` to history record `change_id` restores: the record must
+/// exist, be of `table` and of this object (`key_name` names the key in the refusal), and hold a
+/// row (a deletion marker restores nothing). Rules and releases revert through this one check.
+pub(crate) fn revision_to_restore(
+    conn: &mut AnyConnection,
+    table: ChangeTable,
+    change_id: i64,
+    key: &str,
+    key_name: &'static str,
+) -> StorageResult<Value> {
+    let change =
+        find_change(conn, table, change_id)?.ok_or(BalrogRefusal::ChangeNotFound(change_id))?;
+    if change.object_key != key {
+        return Err(BalrogRefusal::ChangeOfOtherObject(key_name).into());
+    }
+    change
+        .row
+        .ok_or_else(|| BalrogRefusal::ChangeNotFound(change_id).into())
 }
 
 impl Store {

@@ -13,11 +13,13 @@ mod named_releases;
 mod refusal;
 mod rows;
 mod rules;
+mod writer;
 
 pub use evaluation::EvaluationSnapshot;
 pub use history::{Revisions, MAX_REVISION_LIMIT};
 pub use named_releases::{EditOutcome, NamedReleaseInfo, ReleaseEdit};
 pub use refusal::BalrogRefusal;
+pub use writer::{Guard, Subject, Writer};
 
 use time::OffsetDateTime;
 

@@ -1,7 +1,7 @@
 //! Named releases: the Balrog columns of the `releases` table, their blob edits with the 3-way
 //! merge, the read-only flag, deletion and revert.
 //!
-//! A release created here is a ledger release too (DESIGN.md §3): the acting user started it
+//! A release created here is a ledger release too (one release concept with a ledger face and a Balrog face; docs/ARCHITECTURE.md): the acting user started it
 //! now, with no platforms or packages yet. Deleting it through Balrog removes the row, unless
 //! the ledger has recorded packages for it: then only its Balrog face goes (name, product,
 //! blob), and the ledger keeps what happened.
@@ -17,11 +17,14 @@ use shiplog_domain::balrog::{merge3, BlobEdit, ChangeTable, NamedRelease, Releas
 use shiplog_domain::{timestamp, ReleaseId};
 use time::{OffsetDateTime, PrimitiveDateTime};
 
-use super::history::{find_change, record_at_version, record_delete, record_insert, record_update};
+use super::history::{
+    record_at_version, record_delete, record_insert, record_update, revision_to_restore,
+};
 use super::now_millis;
 use super::refusal::BalrogRefusal;
 use super::rows::{NamedReleaseRow, NewNamedReleaseRow};
 use super::rules::{distinct_values, distinct_values_sql, ColumnKind};
+use super::writer::{Subject, Writer};
 use crate::connection::{AnyConnection, Store};
 use crate::error::{StorageError, StorageResult};
 use crate::schema::{packages, releases, rules};
@@ -162,11 +165,14 @@ fn apply_edit(
     base: i64,
     product: Option<&str>,
     edit: &BlobEdit,
-    changed_by: &str,
+    writer: Writer<'_>,
     at: i64,
 ) -> StorageResult<i64> {
+    let changed_by = writer.name;
     for _ in 0..EDIT_ATTEMPTS {
         let tip = load(conn, name)?.ok_or_else(|| not_found(name))?;
+        // Checked on every read of the tip: the product it has now is the product changed.
+        writer.check(Subject::Release(&tip))?;
         if tip.read_only {
             return Err(BalrogRefusal::ReadOnly(name.to_owned()).into());
         }
@@ -226,9 +232,10 @@ fn edit_release(
     conn: &mut AnyConnection,
     primary: &str,
     request: &ReleaseEdit,
-    changed_by: &str,
+    writer: Writer<'_>,
     at: i64,
 ) -> StorageResult<EditOutcome> {
+    let changed_by = writer.name;
     let mut outcome = None;
     // Rows are visited in name order whatever the request's order, so two edits of the same
     // releases on PostgreSQL lock them in the same order and cannot deadlock.
@@ -241,6 +248,10 @@ fn edit_release(
         let is_primary = name == primary;
         let (base, created_release, had_locale) = match load(conn, name)? {
             None => {
+                writer.check(Subject::NewRelease {
+                    name,
+                    product: &request.product,
+                })?;
                 let blob = initial_blob(
                     name,
                     request.schema_version,
@@ -250,6 +261,8 @@ fn edit_release(
                 (1, true, false)
             }
             Some(current) => {
+                // Permission first: a caller who may not touch the release learns nothing of it.
+                writer.check(Subject::Release(&current))?;
                 let base = if is_primary {
                     check_primary(&current, request)?
                 } else {
@@ -264,7 +277,14 @@ fn edit_release(
                 (base, false, had_locale)
             }
         };
-        let data_version = apply_edit(conn, name, base, None, &request.edit, changed_by, at)?;
+        // A release this transaction just created was checked as a creation; editing it
+        // further is part of creating it.
+        let editor = if created_release {
+            Writer::from(changed_by)
+        } else {
+            writer
+        };
+        let data_version = apply_edit(conn, name, base, None, &request.edit, editor, at)?;
         if is_primary {
             outcome = Some(EditOutcome {
                 data_version,
@@ -414,24 +434,32 @@ impl Store {
 
     /// Replaces a release's blob and product (`PUT /releases/{name}`), creating the release if
     /// it does not exist; an existing one needs the version the blob was based on.
-    pub fn put_named_release(
+    pub fn put_named_release<'w>(
         &self,
         name: &ReleaseName,
         product: &str,
         blob: &Value,
         data_version: Option<i64>,
-        changed_by: &str,
+        writer: impl Into<Writer<'w>>,
     ) -> StorageResult<EditOutcome> {
         let at = now_millis();
+        let writer = writer.into();
+        let changed_by = writer.name;
         self.write_creating(|conn| match load(conn, name.as_str())? {
             None => {
+                writer.check(Subject::NewRelease {
+                    name: name.as_str(),
+                    product,
+                })?;
                 insert(conn, name.as_str(), product, blob.clone(), changed_by, at)?;
                 Ok(EditOutcome {
                     data_version: 1,
                     created: true,
                 })
             }
-            Some(_) => {
+            Some(current) => {
+                // Permission first: a caller who may not touch the release learns nothing of it.
+                writer.check(Subject::Release(&current))?;
                 let base = data_version.ok_or(BalrogRefusal::DataVersionMissing(
                     "data_version field is missing",
                 ))?;
@@ -441,7 +469,7 @@ impl Store {
                     base,
                     Some(product),
                     &BlobEdit::Replace(blob.clone()),
-                    changed_by,
+                    writer,
                     at,
                 )?;
                 Ok(EditOutcome {
@@ -454,28 +482,35 @@ impl Store {
 
     /// A partial edit of a release blob (and of its `copy_to` releases), creating releases that
     /// do not exist, all in one transaction.
-    pub fn edit_named_release(
+    pub fn edit_named_release<'w>(
         &self,
         name: &ReleaseName,
         request: &ReleaseEdit,
-        changed_by: &str,
+        writer: impl Into<Writer<'w>>,
     ) -> StorageResult<EditOutcome> {
         let at = now_millis();
-        self.write_creating(|conn| edit_release(conn, name.as_str(), request, changed_by, at))
+        let writer = writer.into();
+        self.write_creating(|conn| edit_release(conn, name.as_str(), request, writer, at))
     }
 
     /// Sets or clears the read-only flag, if the release is still at `data_version`. Setting a
     /// flag that is already set changes nothing (and answers the version given, as Balrog).
-    pub fn set_release_read_only(
+    pub fn set_release_read_only<'w>(
         &self,
         name: &str,
         read_only: bool,
         data_version: i64,
-        changed_by: &str,
+        writer: impl Into<Writer<'w>>,
     ) -> StorageResult<i64> {
         let at = now_millis();
+        let writer = writer.into();
+        let changed_by = writer.name;
         self.write(|conn| {
             let current = load(conn, name)?.ok_or_else(|| not_found(name))?;
+            if current.data_version != data_version && !(read_only && current.read_only) {
+                return Err(BalrogRefusal::Outdated.into());
+            }
+            writer.check(Subject::Release(&current))?;
             if read_only && current.read_only {
                 return Ok(data_version);
             }
@@ -512,15 +547,21 @@ impl Store {
 
     /// Deletes a named release at `data_version`. Refused while it is read-only or while a rule
     /// maps to it.
-    pub fn delete_named_release(
+    pub fn delete_named_release<'w>(
         &self,
         name: &str,
         data_version: i64,
-        changed_by: &str,
+        writer: impl Into<Writer<'w>>,
     ) -> StorageResult<()> {
         let at = now_millis();
+        let writer = writer.into();
+        let changed_by = writer.name;
         self.write(|conn| {
             let current = load(conn, name)?.ok_or_else(|| not_found(name))?;
+            if current.data_version != data_version {
+                return Err(BalrogRefusal::Outdated.into());
+            }
+            writer.check(Subject::Release(&current))?;
             if current.read_only {
                 return Err(BalrogRefusal::ReadOnly(name.to_owned()).into());
             }
@@ -566,33 +607,35 @@ impl Store {
 
     /// Makes the release's blob and product what they were at history record `change_id`, as a
     /// new version.
-    pub fn revert_named_release(
+    pub fn revert_named_release<'w>(
         &self,
         name: &str,
         change_id: i64,
-        changed_by: &str,
+        writer: impl Into<Writer<'w>>,
     ) -> StorageResult<i64> {
         let at = now_millis();
+        let writer = writer.into();
         self.write(|conn| {
             let current = load(conn, name)?.ok_or_else(|| not_found(name))?;
-            let change = find_change(conn, ChangeTable::Releases, change_id)?
-                .ok_or(BalrogRefusal::ChangeNotFound(change_id))?;
-            if change.object_key != name {
-                return Err(BalrogRefusal::ChangeOfOtherObject("name").into());
-            }
-            let row = change.row.ok_or(BalrogRefusal::ChangeNotFound(change_id))?;
+            writer.check(Subject::Release(&current))?;
+            let row = revision_to_restore(conn, ChangeTable::Releases, change_id, name, "name")?;
             let (Some(data), Some(product)) =
                 (row.get("data"), row.get("product").and_then(Value::as_str))
             else {
                 return Err(BalrogRefusal::ChangeNotFound(change_id).into());
             };
+            writer.check(Subject::Release(&NamedRelease {
+                product: product.to_owned(),
+                data: data.clone(),
+                ..current.clone()
+            }))?;
             apply_edit(
                 conn,
                 name,
                 current.data_version,
                 Some(product),
                 &BlobEdit::Replace(data.clone()),
-                changed_by,
+                writer,
                 at,
             )
         })

@@ -6,10 +6,11 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use serde_json::Value;
 use shiplog_domain::balrog::{ChangeTable, Rule, RuleChanges, RuleField, RuleFields, RuleRef};
 
-use super::history::{find_change, record_delete, record_insert, record_update};
+use super::history::{record_delete, record_insert, record_update, revision_to_restore};
 use super::now_millis;
 use super::refusal::BalrogRefusal;
 use super::rows::{RuleRow, RuleValues};
+use super::writer::{Subject, Writer};
 use crate::connection::{AnyConnection, Store};
 use crate::error::{StorageError, StorageResult};
 use crate::schema::{releases, rules};
@@ -136,13 +137,15 @@ fn update_rule(
     rule: &RuleRef,
     data_version: i64,
     changes: &RuleChanges,
-    changed_by: &str,
+    writer: Writer<'_>,
     at: i64,
 ) -> StorageResult<Rule> {
+    let changed_by = writer.name;
     let current = load_rule(conn, rule)?.ok_or_else(|| not_found(rule))?;
     if current.data_version != data_version {
         return Err(BalrogRefusal::Outdated.into());
     }
+    writer.check(Subject::Rule(&current))?;
     let fields = current.fields.apply(changes)?;
     check_mappings(conn, &fields, Some(changes))?;
     if changes.contains(RuleField::Alias) {
@@ -314,28 +317,36 @@ impl Store {
         self.write(|conn| insert_rule(conn, fields, changed_by, at))
     }
 
-    /// Changes the columns named in `changes`, if the rule is still at `data_version`.
-    pub fn update_rule(
+    /// Changes the columns named in `changes`, if the rule is still at `data_version` and the
+    /// writer's guard allows it (shown the rule as stored).
+    pub fn update_rule<'w>(
         &self,
         rule: &RuleRef,
         data_version: i64,
         changes: &RuleChanges,
-        changed_by: &str,
+        writer: impl Into<Writer<'w>>,
     ) -> StorageResult<Rule> {
         let at = now_millis();
-        self.write(|conn| update_rule(conn, rule, data_version, changes, changed_by, at))
+        let writer = writer.into();
+        self.write(|conn| update_rule(conn, rule, data_version, changes, writer, at))
     }
 
-    /// Deletes the rule, if it is still at `data_version`.
-    pub fn delete_rule(
+    /// Deletes the rule, if it is still at `data_version` and the writer's guard allows it.
+    pub fn delete_rule<'w>(
         &self,
         rule: &RuleRef,
         data_version: i64,
-        changed_by: &str,
+        writer: impl Into<Writer<'w>>,
     ) -> StorageResult<()> {
         let at = now_millis();
+        let writer = writer.into();
+        let changed_by = writer.name;
         self.write(|conn| {
             let current = load_rule(conn, rule)?.ok_or_else(|| not_found(rule))?;
+            if current.data_version != data_version {
+                return Err(BalrogRefusal::Outdated.into());
+            }
+            writer.check(Subject::Rule(&current))?;
             let deleted = diesel::delete(
                 rules::table
                     .filter(rules::rule_id.eq(current.rule_id))
@@ -358,28 +369,32 @@ impl Store {
         })
     }
 
-    /// Makes the rule what it was at history record `change_id`, as a new version.
-    pub fn revert_rule(
+    /// Makes the rule what it was at history record `change_id`, as a new version. The
+    /// writer's guard is shown the rule as stored and as it is being made again.
+    pub fn revert_rule<'w>(
         &self,
         rule_id: i64,
         change_id: i64,
-        changed_by: &str,
+        writer: impl Into<Writer<'w>>,
     ) -> StorageResult<Rule> {
         let at = now_millis();
+        let writer = writer.into();
         let rule = RuleRef::Id(rule_id);
         self.write(|conn| {
             let current = load_rule(conn, &rule)?.ok_or_else(|| not_found(&rule))?;
-            let change = find_change(conn, ChangeTable::Rules, change_id)?
-                .ok_or(BalrogRefusal::ChangeNotFound(change_id))?;
-            if change.object_key != rule_id.to_string() {
-                return Err(BalrogRefusal::ChangeOfOtherObject("rule_id").into());
-            }
-            let old: Rule = change
-                .row
-                .and_then(|row| serde_json::from_value(row).ok())
-                .ok_or(BalrogRefusal::ChangeNotFound(change_id))?;
+            writer.check(Subject::Rule(&current))?;
+            let row = revision_to_restore(
+                conn,
+                ChangeTable::Rules,
+                change_id,
+                &rule_id.to_string(),
+                "rule_id",
+            )?;
+            let old: Rule = serde_json::from_value(row)
+                .map_err(|_| BalrogRefusal::ChangeNotFound(change_id))?;
+            writer.check(Subject::Rule(&old))?;
             let changes = RuleChanges::from_fields(&old.fields);
-            update_rule(conn, &rule, current.data_version, &changes, changed_by, at)
+            update_rule(conn, &rule, current.data_version, &changes, writer, at)
         })
     }
 

@@ -19,15 +19,30 @@ const MAX_PARAMS: usize = 30_000;
 ///
 /// `MultiBackend` has no multi-row INSERT, so the statement runs on the inner connection; the
 /// same code compiles for both backends.
+///
+/// A single row goes in as a one-row INSERT: diesel caches that prepared statement per connection,
+/// while it prepares a multi-row INSERT afresh every time (its text depends on the row count).
+/// That is the common case of `POST /releases`.
 macro_rules! insert_chunked {
     ($conn:expr, $table:expr, $rows:expr, $columns:expr) => {
-        for chunk in $rows.chunks((MAX_PARAMS / $columns).max(1)) {
+        if let [row] = $rows.as_slice() {
             match &mut *$conn {
                 AnyConnection::Postgresql(c) => {
-                    diesel::insert_into($table).values(chunk).execute(c)?
+                    diesel::insert_into($table).values(row).execute(c)?
                 }
-                AnyConnection::Sqlite(c) => diesel::insert_into($table).values(chunk).execute(c)?,
+                AnyConnection::Sqlite(c) => diesel::insert_into($table).values(row).execute(c)?,
             };
+        } else {
+            for chunk in $rows.chunks((MAX_PARAMS / $columns).max(1)) {
+                match &mut *$conn {
+                    AnyConnection::Postgresql(c) => {
+                        diesel::insert_into($table).values(chunk).execute(c)?
+                    }
+                    AnyConnection::Sqlite(c) => {
+                        diesel::insert_into($table).values(chunk).execute(c)?
+                    }
+                };
+            }
         }
     };
 }

@@ -1,6 +1,8 @@
 //! The release ledger in SQL: releases with their platforms, notes, metadata and packages.
 
 mod bulk;
+mod count;
+pub(crate) mod delivery;
 pub(crate) mod filter;
 mod info;
 mod packages;
@@ -9,4 +11,5 @@ mod rows;
 mod stats;
 
 // The stored time shape is the same for every table; other modules convert through these.
+pub use releases::ImportSink;
 pub(crate) use rows::{from_db, to_db};

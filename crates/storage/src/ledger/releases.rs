@@ -67,12 +67,57 @@ impl Store {
         Ok(ids)
     }
 
+    /// Records the releases `produce` hands to the [`ImportSink`] batch by batch, all in one
+    /// transaction: memory holds one batch at a time however long the import, and an error from
+    /// `produce` (or from recording) rolls everything back. Returns how many were recorded.
+    pub fn import_streamed<E: From<StorageError>>(
+        &self,
+        produce: impl FnOnce(&mut ImportSink<'_>) -> Result<(), E>,
+    ) -> Result<usize, E> {
+        let now = OffsetDateTime::now_utc();
+        let mut failure = None;
+        let written = self.write(|conn| {
+            let mut sink = ImportSink {
+                conn,
+                now,
+                recorded: 0,
+            };
+            match produce(&mut sink) {
+                Ok(()) => Ok(sink.recorded),
+                Err(err) => {
+                    failure = Some(err);
+                    Err(StorageError::Abandoned)
+                }
+            }
+        });
+        let recorded = match (written, failure) {
+            (_, Some(err)) => return Err(err),
+            (result, None) => result?,
+        };
+        if recorded >= IMPORT_CHUNK {
+            if let Err(err) = self.optimize() {
+                log::warn!("refreshing planner statistics after an import failed: {err}");
+            }
+        }
+        Ok(recorded)
+    }
+
     /// One release with everything it holds, if it exists and matches the filter.
     pub fn find_release(
         &self,
         id: ReleaseId,
         filter: &ReleaseFilter,
     ) -> StorageResult<Option<Release>> {
+        if *filter == ReleaseFilter::default() {
+            // The plain lookup as a DSL query, which the connection keeps prepared.
+            return self.read(|conn| {
+                let rows: Vec<ReleaseRow> = releases::table
+                    .find(id.to_string())
+                    .select(ReleaseRow::as_select())
+                    .load(conn)?;
+                Ok(hydrate(conn, rows)?.into_iter().next())
+            });
+        }
         let filter = ReleaseFilter {
             id: Some(id),
             ..filter.clone()
@@ -162,10 +207,42 @@ impl Store {
     }
 }
 
+/// Where a streamed import puts its releases: straight into the open transaction.
+pub struct ImportSink<'a> {
+    conn: &'a mut AnyConnection,
+    now: OffsetDateTime,
+    recorded: usize,
+}
+
+impl ImportSink<'_> {
+    /// Records a batch (a thousand or so releases keeps the statements few and memory small).
+    pub fn record(&mut self, batch: &[NewRelease]) -> StorageResult<()> {
+        for chunk in batch.chunks(IMPORT_CHUNK) {
+            insert_releases(self.conn, chunk, self.now)?;
+        }
+        self.recorded += batch.len();
+        Ok(())
+    }
+
+    /// How many releases are recorded so far (not yet committed).
+    pub fn recorded(&self) -> usize {
+        self.recorded
+    }
+}
+
 /// Checks that the release exists and, on PostgreSQL, locks its row until the transaction
 /// ends, so concurrent changes to one release (and the status derived from its packages) apply
 /// one after another. SQLite's `BEGIN IMMEDIATE` already serialises all writers.
 pub(crate) fn lock_release(conn: &mut AnyConnection, id: ReleaseId) -> StorageResult<()> {
+    if let AnyConnection::Sqlite(inner) = conn {
+        // A DSL query, so the connection's statement cache keeps it prepared.
+        let found = releases::table
+            .find(id.to_string())
+            .select(releases::id)
+            .first::<String>(inner)
+            .optional()?;
+        return found.map(|_| ()).ok_or(StorageError::ReleaseNotFound);
+    }
     #[derive(QueryableByName)]
     struct Found {
         #[diesel(sql_type = diesel::sql_types::Text)]
@@ -255,6 +332,18 @@ pub(crate) fn ordinal_i32(ordinal: usize) -> i32 {
     i32::try_from(ordinal).unwrap_or(i32::MAX)
 }
 
+/// Loads the rows of `$query` (a select without its filter) whose `$column` is one of `$ids`.
+/// One id is an equality: diesel keeps that statement prepared, while SQLite's `IN (…)` list is
+/// prepared afresh each time because its text depends on the count.
+macro_rules! for_releases {
+    ($conn:expr, $ids:expr, $column:expr, $query:expr) => {
+        match $ids {
+            [one] => $query.filter($column.eq(one)).load($conn)?,
+            many => $query.filter($column.eq_any(many)).load($conn)?,
+        }
+    };
+}
+
 /// Loads everything the given releases hold, one query per related table, and assembles them.
 fn hydrate(conn: &mut AnyConnection, rows: Vec<ReleaseRow>) -> StorageResult<Vec<Release>> {
     if rows.is_empty() {
@@ -266,46 +355,57 @@ fn hydrate(conn: &mut AnyConnection, rows: Vec<ReleaseRow>) -> StorageResult<Vec
     let mut metadata: HashMap<String, Metadata> = HashMap::new();
     let mut packages_by_release: HashMap<String, Vec<Package>> = HashMap::new();
     for chunk in ids.chunks(ID_CHUNK) {
-        let platform_rows: Vec<(String, String)> = release_platforms::table
-            .filter(release_platforms::release_id.eq_any(chunk))
-            .order((release_platforms::release_id, release_platforms::ordinal))
-            .select((release_platforms::release_id, release_platforms::platform))
-            .load(conn)?;
+        let platform_rows: Vec<(String, String)> = for_releases!(
+            conn,
+            chunk,
+            release_platforms::release_id,
+            release_platforms::table
+                .order((release_platforms::release_id, release_platforms::ordinal))
+                .select((release_platforms::release_id, release_platforms::platform))
+        );
         for (release_id, platform) in platform_rows {
             platforms.entry(release_id).or_default().push(platform);
         }
-        let note_rows: Vec<(String, String)> = release_notes::table
-            .filter(release_notes::release_id.eq_any(chunk))
-            .order((
-                release_notes::release_id,
-                release_notes::created_at,
-                release_notes::ordinal,
-            ))
-            .select((release_notes::release_id, release_notes::body))
-            .load(conn)?;
+        let note_rows: Vec<(String, String)> = for_releases!(
+            conn,
+            chunk,
+            release_notes::release_id,
+            release_notes::table
+                .order((
+                    release_notes::release_id,
+                    release_notes::created_at,
+                    release_notes::ordinal,
+                ))
+                .select((release_notes::release_id, release_notes::body))
+        );
         for (release_id, body) in note_rows {
             notes.entry(release_id).or_default().push(body);
         }
-        let metadata_rows: Vec<(String, String, String)> = release_metadata::table
-            .filter(release_metadata::release_id.eq_any(chunk))
-            .select((
+        let metadata_rows: Vec<(String, String, String)> = for_releases!(
+            conn,
+            chunk,
+            release_metadata::release_id,
+            release_metadata::table.select((
                 release_metadata::release_id,
                 release_metadata::key,
                 release_metadata::value,
             ))
-            .load(conn)?;
+        );
         for (release_id, key, value) in metadata_rows {
             metadata.entry(release_id).or_default().insert(key, value);
         }
-        let package_rows: Vec<PackageRow> = packages::table
-            .filter(packages::release_id.eq_any(chunk))
-            .order((
-                packages::release_id,
-                packages::created_at,
-                packages::ordinal,
-            ))
-            .select(PackageRow::as_select())
-            .load(conn)?;
+        let package_rows: Vec<PackageRow> = for_releases!(
+            conn,
+            chunk,
+            packages::release_id,
+            packages::table
+                .order((
+                    packages::release_id,
+                    packages::created_at,
+                    packages::ordinal,
+                ))
+                .select(PackageRow::as_select())
+        );
         for row in package_rows {
             let package = row.into_domain()?;
             packages_by_release

@@ -5,7 +5,7 @@
 //! releases and shutoffs, by any instance) differs from the one it was built from. The counter
 //! is read at most once per refresh interval, by one request at a time, so a busy server
 //! costs the database a primary-key read every interval rather than a query per request
-//! (research/perf-limits.md §4: a query per request cuts throughput 4–8×). A write through
+//! (measured on this machine kind: a database query per request cuts throughput 4–8×). A write through
 //! this instance marks the set stale, so the next evaluation here checks at once.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -34,6 +34,9 @@ pub struct LiveRuleSet {
     checking: AtomicBool,
     refresh: Duration,
     epoch: Instant,
+    /// Rebuilds so far, and when the last one happened (ms since `epoch`), for metrics.
+    reloads: AtomicU64,
+    loaded_ms: AtomicU64,
 }
 
 impl std::fmt::Debug for LiveRuleSet {
@@ -59,6 +62,8 @@ impl LiveRuleSet {
             checking: AtomicBool::new(false),
             refresh,
             epoch: Instant::now(),
+            reloads: AtomicU64::new(0),
+            loaded_ms: AtomicU64::new(0),
         }
     }
 
@@ -68,6 +73,18 @@ impl LiveRuleSet {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// How many times the set was rebuilt, and how long ago the one in use was compiled (since
+    /// the server started, before the first build).
+    pub fn reload_figures(&self) -> (u64, Duration) {
+        let age = self
+            .now_ms()
+            .saturating_sub(self.loaded_ms.load(Ordering::Relaxed));
+        (
+            self.reloads.load(Ordering::Relaxed),
+            Duration::from_millis(age),
+        )
     }
 
     /// Makes the next [`LiveRuleSet::current`] read the counter whatever the interval.
@@ -86,6 +103,9 @@ impl LiveRuleSet {
         let now = self.now_ms();
         let due = now >= self.next_check_ms.load(Ordering::Acquire);
         if due && !self.checking.swap(true, Ordering::AcqRel) {
+            // Cleared on every way out, including this future being dropped mid-await (a
+            // client that hung up): otherwise no request would ever check again.
+            let _checking = ClearOnDrop(&self.checking);
             // Set before reading, so an invalidation during the read forces another check.
             let interval = u64::try_from(self.refresh.as_millis()).unwrap_or(u64::MAX);
             self.next_check_ms
@@ -100,16 +120,26 @@ impl LiveRuleSet {
                         rules.set.shutoffs().len()
                     );
                     *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(rules);
+                    self.reloads.fetch_add(1, Ordering::Relaxed);
+                    self.loaded_ms.store(self.now_ms(), Ordering::Relaxed);
                 }
                 Ok(None) => {}
                 Err(err) => log::error!(
                     "refreshing the rule set failed, serving version {known}: {}",
-                    crate::orlo::error::error_chain(&err)
+                    crate::error_chain::error_chain(&err)
                 ),
             }
-            self.checking.store(false, Ordering::Release);
         }
         self.snapshot()
+    }
+}
+
+/// Clears the flag it holds when dropped.
+struct ClearOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for ClearOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
     }
 }
 
@@ -124,4 +154,38 @@ fn rebuild(store: &Store, known: i64) -> Result<Option<CompiledRules>, StorageEr
         version: snapshot.version,
         set,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    use super::*;
+
+    #[actix_web::test]
+    async fn a_refresh_dropped_mid_await_does_not_stop_later_ones() {
+        let path = std::env::temp_dir().join(format!("shiplog-live-{}.db", uuid::Uuid::new_v4()));
+        let url = path.to_string_lossy().into_owned();
+        let store = Store::connect(&url, &shiplog_storage::PoolOptions::default()).expect("store");
+        store.migrate().expect("migrate");
+        let live = LiveRuleSet::new(Duration::from_secs(3600));
+        {
+            // Polled once, the refresh is waiting on the blocking pool; then it is dropped, as
+            // actix drops a handler whose client hung up.
+            let mut refresh = pin!(live.current(&store));
+            let mut context = Context::from_waker(Waker::noop());
+            assert!(matches!(refresh.as_mut().poll(&mut context), Poll::Pending));
+        }
+        assert!(
+            !live.checking.load(Ordering::Acquire),
+            "the flag was cleared"
+        );
+        live.invalidate();
+        let rules = live.current(&store).await;
+        assert_eq!(rules.version, store.ruleset_version().expect("counter"));
+        drop(store);
+        let _ = std::fs::remove_file(&path);
+    }
 }

@@ -1,4 +1,4 @@
-//! Balrog's public update protocol: `/update/{1..6}/…/update.xml` (research/balrog.md §a.1,
+//! Balrog's public update protocol: `/update/{1..6}/…/update.xml` (docs/evaluation.md;
 //! §a.4). The URL's segments and query arguments become a [`Query`] the way Balrog reads them;
 //! the answer is Balrog's XML with `Rule-ID`, `Rule-Data-Version` and
 //! `Cache-Control: public, max-age=90`, and the empty `<updates>` document (200) when nothing is
@@ -8,8 +8,77 @@ use actix_web::http::header;
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use shiplog_domain::balrog::{update_xml as render, Force, Query, EMPTY_UPDATES};
 
-use super::{with_dice, OwnedQuery};
+use actix_web::http::{Method, StatusCode};
+use shiplog_domain::{Action, PermissionName};
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::face::{AuthFailure, Face};
+use crate::native::{EnvelopeError, Native};
+use crate::serving::with_dice;
 use crate::state::AppState;
+use shiplog_domain::balrog::OwnedQuery;
+
+/// Balrog's public update protocol at `/update`: answers are XML, errors plain text, and a URL
+/// of no known form gets the empty `<updates>` document, as Balrog answers it. Nothing here
+/// writes, so the credential answers exist only for `--auth all`.
+pub struct Update;
+
+impl Face for Update {
+    const MOUNT: &'static str = "/update";
+    const NAME: &'static str = "update";
+    type Error = EnvelopeError;
+
+    fn routes(cfg: &mut ServiceConfig<'_>) {
+        cfg.service(update_xml);
+    }
+
+    fn unauthenticated(failure: &AuthFailure) -> EnvelopeError {
+        EnvelopeError::new(
+            StatusCode::UNAUTHORIZED,
+            "bearer-token-invalid",
+            failure.message(),
+        )
+    }
+
+    fn forbidden(
+        user: &str,
+        thing: PermissionName,
+        action: Action,
+        product: Option<&str>,
+    ) -> EnvelopeError {
+        Native::forbidden(user, thing, action, product)
+    }
+
+    fn internal() -> EnvelopeError {
+        EnvelopeError::internal()
+    }
+
+    fn unavailable() -> EnvelopeError {
+        EnvelopeError::unavailable()
+    }
+
+    /// Balrog answers every GET of an unknown `/update` URL with the empty document (its 404
+    /// handler does, a form number out of range included); other methods are refused there.
+    fn not_found(req: &HttpRequest) -> HttpResponse {
+        if matches!(*req.method(), Method::GET | Method::HEAD) {
+            return unknown_update_route();
+        }
+        let mut response = Self::request_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            crate::face::METHOD_NOT_ALLOWED,
+        );
+        response
+            .headers_mut()
+            .insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
+        response
+    }
+
+    fn request_error(status: StatusCode, message: &str) -> HttpResponse {
+        HttpResponse::build(status)
+            .content_type("text/plain; charset=utf-8")
+            .body(message.to_owned())
+    }
+}
 
 /// Non-ASCII characters become `?`, as Balrog encodes them.
 fn ascii(text: &str) -> String {
@@ -141,7 +210,7 @@ fn xml_response(body: String, rule: Option<(i64, i64)>) -> HttpResponse {
 }
 
 /// The answer to an `/update` URL that is none of the known forms: the empty document, 200.
-pub fn unknown_update_route() -> HttpResponse {
+fn unknown_update_route() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/xml")
         .body(EMPTY_UPDATES)
@@ -165,7 +234,7 @@ pub fn unknown_update_route() -> HttpResponse {
         (status = 400, description = "A version that cannot be compared (text/plain)", body = String, content_type = "text/plain"),
     )
 )]
-#[get("/update/{form}/{segments:.*}")]
+#[get("/{form}/{segments:.*}")]
 pub async fn update_xml(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -182,7 +251,9 @@ pub async fn update_xml(
     };
     let rules = state.rules.current(&state.store).await;
     let query: Query<'_> = owned.query();
-    match with_dice(|dice| rules.set.evaluate(&query, dice)) {
+    let decision = with_dice(|dice| rules.set.evaluate(&query, dice));
+    state.metrics.evaluation(&query, decision.as_ref().ok());
+    match decision {
         Ok(decision) => xml_response(
             render(&rules.set, &decision, &query),
             decision.rule.map(|r| (r.rule_id, r.data_version)),
@@ -264,5 +335,19 @@ mod tests {
             assert!(parse(form, path, "", None).is_none(), "{form} {path}");
         }
         assert_eq!(ascii("déjà"), "d?j?");
+    }
+
+    proptest::proptest! {
+        /// Any URL a client sends reads as a query or as no known form, never a panic.
+        #[test]
+        fn any_url_parses_or_is_no_form(
+            form in "[0-9]{1,2}",
+            segments in proptest::collection::vec("\\PC{0,12}", 0..14),
+            query in "\\PC{0,40}",
+            ua in proptest::option::of("\\PC{0,20}"),
+        ) {
+            let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+            let _ = parse_url(&form, &segments, &query, ua.as_deref());
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! The `/api/v1` response body, shared by every shiplog-native endpoint (login, tokens, rule
-//! evaluation): OrderlyWeb's envelope as its documentation gives it (seeds/003,
-//! research/conventions.md §4): `{"status": "success", "data": …, "errors": []}`, and on failure
+//! evaluation): OrderlyWeb's envelope as its documentation gives it
+//! (docs/identity.md, docs/evaluation.md): `{"status": "success", "data": …, "errors": []}`, and on failure
 //! `{"status": "failure", "data": null, "errors": [{"code", "message"}]}` with kebab-case codes
 //! (`bad-request`, `bad-json`, `bearer-token-invalid`, `forbidden`, `not-found`,
 //! `unknown-token`, `unexpected-error`, …).
@@ -26,6 +26,7 @@ pub struct ErrorItem {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FailureEnvelope {
     /// `failure`
+    #[schema(pattern = "^failure$")]
     pub status: String,
     /// Always null.
     #[schema(value_type = Option<Object>)]
@@ -33,9 +34,25 @@ pub struct FailureEnvelope {
     pub errors: Vec<ErrorItem>,
 }
 
+/// A success answer: `{"status": "success", "data": …, "errors": []}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Envelope<T> {
+    /// `success`
+    #[schema(pattern = "^success$")]
+    pub status: &'static str,
+    pub data: T,
+    /// Always empty.
+    #[schema(max_items = 0)]
+    pub errors: Vec<ErrorItem>,
+}
+
 /// A success answer: `data` wrapped in the envelope.
-pub fn success(status: StatusCode, data: impl Serialize) -> HttpResponse {
-    HttpResponse::build(status).json(json!({"status": "success", "data": data, "errors": []}))
+pub fn success<T: Serialize>(status: StatusCode, data: T) -> HttpResponse {
+    HttpResponse::build(status).json(Envelope {
+        status: "success",
+        data,
+        errors: Vec::new(),
+    })
 }
 
 /// A failed `/api/v1` request.
@@ -67,6 +84,15 @@ impl EnvelopeError {
         )
     }
 
+    /// The database is away: 503 (the server adds `Retry-After`).
+    pub fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service-unavailable",
+            "The database is unavailable; try again shortly",
+        )
+    }
+
     /// An unknown route under `/api/v1`.
     pub fn not_found() -> Self {
         Self::new(
@@ -80,13 +106,23 @@ impl EnvelopeError {
     pub fn unexpected(err: &dyn std::error::Error) -> Self {
         log::error!(
             "internal error on /api/v1: {}",
-            crate::orlo::error::error_chain(err)
+            crate::error_chain::error_chain(err)
         );
         Self::internal()
     }
 
     /// Logs a storage failure once, with its causes, and answers an opaque 500.
     pub fn from_storage(err: &shiplog_storage::StorageError) -> Self {
+        if let shiplog_storage::StorageError::Denied(denied) = err {
+            return <super::Native as crate::face::Face>::denied(denied);
+        }
+        if err.is_unavailable() {
+            log::warn!(
+                "database unavailable on /api/v1: {}",
+                crate::error_chain::error_chain(err)
+            );
+            return Self::unavailable();
+        }
         Self::unexpected(err)
     }
 

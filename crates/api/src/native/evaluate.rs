@@ -8,9 +8,10 @@ use serde_json::Value;
 use shiplog_domain::balrog::{Decision, Force, Version, VersionScheme};
 use utoipa::ToSchema;
 
-use super::{with_dice, OwnedQuery};
-use crate::envelope::{success, EnvelopeError, FailureEnvelope};
+use super::envelope::{success, Envelope, EnvelopeError, FailureEnvelope};
+use crate::serving::with_dice;
 use crate::state::AppState;
+use shiplog_domain::balrog::OwnedQuery;
 
 /// The release served.
 #[derive(Debug, Serialize, ToSchema)]
@@ -156,11 +157,11 @@ pub fn parse_query(query_string: &str) -> Result<OwnedQuery, EnvelopeError> {
         ("force" = Option<String>, Query, description = "1: the main mapping; -1: the fallback"),
     ),
     responses(
-        (status = 200, description = "`{\"status\": \"success\", \"data\": …, \"errors\": []}`", body = EvaluationData),
+        (status = 200, description = "The winning rule, the release served and why", body = Envelope<EvaluationData>),
         (status = 400, description = "A missing or unreadable parameter, or a version a rule cannot compare", body = FailureEnvelope),
     )
 )]
-#[get("/api/v1/evaluate")]
+#[get("/evaluate")]
 pub async fn evaluate(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -168,8 +169,9 @@ pub async fn evaluate(
     let owned = parse_query(req.query_string())?;
     let rules = state.rules.current(&state.store).await;
     let query = owned.query();
-    let decision = with_dice(|dice| rules.set.evaluate(&query, dice))
-        .map_err(|e| EnvelopeError::bad_request(e.to_string()))?;
+    let decision = with_dice(|dice| rules.set.evaluate(&query, dice));
+    state.metrics.evaluation(&query, decision.as_ref().ok());
+    let decision = decision.map_err(|e| EnvelopeError::bad_request(e.to_string()))?;
     Ok(success(
         actix_web::http::StatusCode::OK,
         EvaluationData::from_decision(&decision),

@@ -4,16 +4,17 @@
 use actix_web::http::StatusCode;
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 use serde::Serialize;
-use serde_json::{json, Value};
 use shiplog_domain::UserName;
 use shiplog_storage::TokenInfo;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use super::{identify, AuthFailure, Caller, Native};
+use super::envelope::{success, Envelope, EnvelopeError, FailureEnvelope};
+use super::Native;
 use crate::blocking::with_store;
-use crate::envelope::{success, EnvelopeError, FailureEnvelope};
+use crate::face::AuthFailure;
+use crate::identity::{identify, Caller};
 use crate::state::AppState;
 
 /// `{"access_token", "token_type": "bearer", "expires_in"}`: OrderlyWeb's login answer, sent
@@ -29,7 +30,7 @@ pub struct LoginAnswer {
 
 /// A token as listed: never its secret.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct TokenJson {
+pub struct ApiToken {
     pub id: i64,
     pub user: String,
     /// RFC 3339, UTC.
@@ -42,9 +43,9 @@ fn rfc3339(ts: OffsetDateTime) -> String {
     ts.format(&Rfc3339).unwrap_or_default()
 }
 
-impl From<&TokenInfo> for TokenJson {
+impl From<&TokenInfo> for ApiToken {
     fn from(info: &TokenInfo) -> Self {
-        TokenJson {
+        ApiToken {
             id: info.id,
             user: info.user.clone(),
             created_at: rfc3339(info.created_at),
@@ -73,7 +74,7 @@ fn login_refused(failure: &AuthFailure) -> EnvelopeError {
         (status = 401, description = "No API token, or an invalid, revoked or access token", body = FailureEnvelope),
     )
 )]
-#[post("/api/v1/login")]
+#[post("/login")]
 pub async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -82,7 +83,7 @@ pub async fn login(
         Ok(Some(who)) => who,
         Ok(None) => return Err(login_refused(&AuthFailure::Missing)),
         Err(Ok(failure)) => return Err(login_refused(&failure)),
-        Err(Err(())) => return Err(EnvelopeError::internal()),
+        Err(Err(outage)) => return Err(outage.answer::<super::Native>()),
     };
     let identity = match who.identity {
         Some(identity) if identity.is_api_token => identity,
@@ -108,6 +109,14 @@ pub async fn login(
     }))
 }
 
+/// `data` of a created token: the only time its secret is shown.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedToken {
+    pub id: i64,
+    pub user: String,
+    pub token: String,
+}
+
 /// `{"user": NAME, "admin": bool?}`
 #[derive(Debug, serde::Deserialize, ToSchema)]
 pub struct NewToken {
@@ -123,13 +132,13 @@ pub struct NewToken {
     tag = "identity",
     request_body = NewToken,
     responses(
-        (status = 201, description = "`data`: `{id, user, token}`", body = Object),
+        (status = 201, description = "`data`: the token, with its secret", body = Envelope<CreatedToken>),
         (status = 400, description = "Unparseable JSON or a bad user name", body = FailureEnvelope),
         (status = 401, description = "No valid credential", body = FailureEnvelope),
         (status = 403, description = "Not an admin", body = FailureEnvelope),
     )
 )]
-#[post("/api/v1/tokens")]
+#[post("/tokens")]
 pub async fn create_token(
     state: web::Data<AppState>,
     caller: Caller<Native>,
@@ -160,7 +169,11 @@ pub async fn create_token(
     );
     Ok(success(
         StatusCode::CREATED,
-        json!({"id": issued.info.id, "user": issued.info.user, "token": issued.secret.expose()}),
+        CreatedToken {
+            id: issued.info.id,
+            user: issued.info.user.clone(),
+            token: issued.secret.expose().to_owned(),
+        },
     ))
 }
 
@@ -168,12 +181,12 @@ pub async fn create_token(
 #[utoipa::path(
     tag = "identity",
     responses(
-        (status = 200, description = "`data`: the tokens; `X-Total-Count` gives their number", body = Vec<TokenJson>),
+        (status = 200, description = "`data`: the tokens; `X-Total-Count` gives their number", body = Envelope<Vec<ApiToken>>),
         (status = 401, description = "No valid credential", body = FailureEnvelope),
         (status = 403, description = "Not an admin", body = FailureEnvelope),
     )
 )]
-#[get("/api/v1/tokens")]
+#[get("/tokens")]
 pub async fn list_tokens(
     state: web::Data<AppState>,
     caller: Caller<Native>,
@@ -182,11 +195,8 @@ pub async fn list_tokens(
     let tokens = with_store(&state.store, |store| store.list_api_tokens())
         .await
         .map_err(|e| EnvelopeError::from_storage(&e))?;
-    let list: Vec<TokenJson> = tokens.iter().map(TokenJson::from).collect();
-    let mut response = success(
-        StatusCode::OK,
-        serde_json::to_value(list).unwrap_or(Value::Null),
-    );
+    let list: Vec<ApiToken> = tokens.iter().map(ApiToken::from).collect();
+    let mut response = success(StatusCode::OK, list);
     response.headers_mut().insert(
         actix_web::http::header::HeaderName::from_static("x-total-count"),
         actix_web::http::header::HeaderValue::from(tokens.len()),
@@ -200,13 +210,13 @@ pub async fn list_tokens(
     tag = "identity",
     params(("id" = i64, Path, description = "The token's id")),
     responses(
-        (status = 200, description = "`data`: the revoked token", body = TokenJson),
+        (status = 200, description = "`data`: the revoked token", body = Envelope<ApiToken>),
         (status = 401, description = "No valid credential", body = FailureEnvelope),
         (status = 403, description = "Not an admin", body = FailureEnvelope),
         (status = 404, description = "No such token", body = FailureEnvelope),
     )
 )]
-#[delete("/api/v1/tokens/{id}")]
+#[delete("/tokens/{id}")]
 pub async fn revoke_token(
     state: web::Data<AppState>,
     caller: Caller<Native>,
@@ -227,8 +237,5 @@ pub async fn revoke_token(
         .map_err(|e| EnvelopeError::from_storage(&e))?
         .ok_or_else(unknown)?;
     log::info!("{} revoked API token {}", caller.name(), revoked.id);
-    Ok(success(
-        StatusCode::OK,
-        serde_json::to_value(TokenJson::from(&revoked)).unwrap_or(Value::Null),
-    ))
+    Ok(success(StatusCode::OK, ApiToken::from(&revoked)))
 }

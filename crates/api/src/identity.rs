@@ -1,5 +1,5 @@
 //! Identity on every face: who is calling (from whichever credential the face's clients can
-//! send) and whether they may do what they ask (Balrog's permission model, DESIGN.md §6).
+//! send) and whether they may do what they ask (Balrog's permission model; docs/identity.md).
 //!
 //! A handler is protected by taking one extractor, [`Caller<Face>`], and calling
 //! [`Caller::require`] with the permission, action and product its write needs. The extractor
@@ -11,8 +11,8 @@
 //!
 //! In `--auth all` mode a middleware ([`require_identity`]) refuses anonymous reads too; it
 //! leaves the identity it found in the request, so the extractor does not look it up twice.
-
-mod tokens;
+//!
+//! This module knows no face: each face says how it refuses through [`Face`].
 
 use std::future::Future;
 use std::marker::PhantomData;
@@ -24,25 +24,14 @@ use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest, ResponseError};
 use base64::Engine;
-use shiplog_domain::{Action, Grants, PermissionName};
+use shiplog_domain::{Action, Denied, Grants, PermissionName};
 use shiplog_storage::{Identity, Secret, TokenCheck};
 use time::{Duration, OffsetDateTime};
-use utoipa_actix_web::service_config::ServiceConfig;
 
-pub use crate::envelope::EnvelopeError;
-
-use crate::balrog::BalrogError;
 use crate::blocking::with_store;
-use crate::orlo::OrloError;
+pub use crate::face::AuthFailure;
+use crate::face::Face;
 use crate::state::AppState;
-
-/// Registers `/api/v1/login` and `/api/v1/tokens`.
-pub fn routes(cfg: &mut ServiceConfig<'_>) {
-    cfg.service(tokens::login)
-        .service(tokens::create_token)
-        .service(tokens::list_tokens)
-        .service(tokens::revoke_token);
-}
 
 /// Which requests need a credential.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -92,7 +81,7 @@ impl Default for AuthSettings {
     fn default() -> Self {
         AuthSettings {
             mode: AuthMode::Writes,
-            // OrderlyWeb's default (research/conventions.md §2).
+            // OrderlyWeb's default lifetime for access tokens: one hour.
             access_token_lifetime: Duration::hours(1),
             clock: Arc::new(OffsetDateTime::now_utc),
         }
@@ -111,209 +100,6 @@ impl std::fmt::Debug for AuthSettings {
             .field("mode", &self.mode)
             .field("access_token_lifetime", &self.access_token_lifetime)
             .finish_non_exhaustive()
-    }
-}
-
-/// Why a request has no identity.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AuthFailure {
-    /// No credential at all.
-    Missing,
-    /// A credential that cannot be one of ours (wrong scheme, bad encoding, wrong length).
-    Malformed(&'static str),
-    /// Well-formed, but no token has it.
-    Unknown,
-    Revoked,
-    Expired,
-    /// HTTP Basic naming one user with another user's token.
-    WrongUser,
-}
-
-impl AuthFailure {
-    /// A sentence for the client (never containing the credential).
-    pub fn message(&self) -> String {
-        match self {
-            AuthFailure::Missing => {
-                "This request needs a credential: send Authorization: Bearer <token>".to_owned()
-            }
-            AuthFailure::Malformed(why) => format!("The credential is malformed: {why}"),
-            AuthFailure::Unknown => "The token is not valid".to_owned(),
-            AuthFailure::Revoked => "The token has been revoked".to_owned(),
-            AuthFailure::Expired => "Token has expired. Please request a new one.".to_owned(),
-            AuthFailure::WrongUser => "The token does not belong to the user named".to_owned(),
-        }
-    }
-}
-
-/// A face's way of saying 401 and 403. One per error body.
-pub trait Face: 'static {
-    type Error: ResponseError + 'static;
-    /// Whether `?token=` is a credential here (Bileto's clients can send nothing else).
-    const QUERY_TOKEN: bool = false;
-    fn unauthenticated(failure: &AuthFailure) -> Self::Error;
-    fn forbidden(
-        user: &str,
-        thing: PermissionName,
-        action: Action,
-        product: Option<&str>,
-    ) -> Self::Error;
-    fn internal() -> Self::Error;
-}
-
-/// Balrog's text for a refused permission check. Things that never have a product are named
-/// without one; Balrog's own say `for product None` when the product is missing.
-fn denied_text(user: &str, thing: PermissionName, action: Action, product: Option<&str>) -> String {
-    let start = format!(
-        "Permission denied to perform the request. {user} is not allowed to {action} {thing}"
-    );
-    match (thing, product) {
-        (
-            PermissionName::Ledger
-            | PermissionName::Ticket
-            | PermissionName::Permission
-            | PermissionName::ScheduledChange,
-            None,
-        ) => start,
-        (_, product) => format!("{start} for product {}", product.unwrap_or("None")),
-    }
-}
-
-/// Orlo's face at `/`: its error body, and 401 `not_authorized` as Orlo named it.
-pub struct Orlo;
-
-impl Face for Orlo {
-    type Error = OrloError;
-
-    fn unauthenticated(failure: &AuthFailure) -> OrloError {
-        OrloError::new(
-            actix_web::http::StatusCode::UNAUTHORIZED,
-            "not_authorized",
-            failure.message(),
-        )
-    }
-
-    fn forbidden(
-        user: &str,
-        thing: PermissionName,
-        action: Action,
-        product: Option<&str>,
-    ) -> OrloError {
-        OrloError::new(
-            actix_web::http::StatusCode::FORBIDDEN,
-            "forbidden",
-            denied_text(user, thing, action, product),
-        )
-    }
-
-    fn internal() -> OrloError {
-        OrloError::internal()
-    }
-}
-
-/// Bileto's face at `/v1`: Orlo's body, `?token=` accepted, and Bileto's split between a
-/// missing token (401) and a wrong one (403, research/conventions.md §1.3). A token that was
-/// valid once (revoked, expired) is a 401: the caller must get a new one.
-pub struct Bileto;
-
-impl Face for Bileto {
-    type Error = OrloError;
-    const QUERY_TOKEN: bool = true;
-
-    fn unauthenticated(failure: &AuthFailure) -> OrloError {
-        use actix_web::http::StatusCode;
-        match failure {
-            AuthFailure::Missing => OrloError::new(
-                StatusCode::UNAUTHORIZED,
-                "missing_token",
-                "Writes need the API token: add ?token=<token> to the URL",
-            ),
-            AuthFailure::Unknown | AuthFailure::Malformed(_) => OrloError::new(
-                StatusCode::FORBIDDEN,
-                "invalid_token",
-                "The API token is not valid",
-            ),
-            other => OrloError::new(StatusCode::UNAUTHORIZED, "invalid_token", other.message()),
-        }
-    }
-
-    fn forbidden(
-        user: &str,
-        thing: PermissionName,
-        action: Action,
-        product: Option<&str>,
-    ) -> OrloError {
-        Orlo::forbidden(user, thing, action, product)
-    }
-
-    fn internal() -> OrloError {
-        OrloError::internal()
-    }
-}
-
-/// Balrog's admin face at `/api`: problem+json, "Login Required" and "PermissionDeniedError".
-pub struct Balrog;
-
-impl Face for Balrog {
-    type Error = BalrogError;
-
-    fn unauthenticated(failure: &AuthFailure) -> BalrogError {
-        BalrogError::login_required().exception(failure.message())
-    }
-
-    fn forbidden(
-        user: &str,
-        thing: PermissionName,
-        action: Action,
-        product: Option<&str>,
-    ) -> BalrogError {
-        BalrogError::new(
-            actix_web::http::StatusCode::FORBIDDEN,
-            "PermissionDeniedError",
-        )
-        .exception(denied_text(user, thing, action, product))
-    }
-
-    fn internal() -> BalrogError {
-        BalrogError::internal()
-    }
-}
-
-/// shiplog's own face at `/api/v1`: the OrderlyWeb envelope, `bearer-token-invalid`.
-pub struct Native;
-
-impl Face for Native {
-    type Error = EnvelopeError;
-
-    fn unauthenticated(failure: &AuthFailure) -> EnvelopeError {
-        let message = match failure {
-            AuthFailure::Missing => {
-                "Bearer token not supplied in Authorization header, or bearer token was invalid"
-                    .to_owned()
-            }
-            other => other.message(),
-        };
-        EnvelopeError::new(
-            actix_web::http::StatusCode::UNAUTHORIZED,
-            "bearer-token-invalid",
-            message,
-        )
-    }
-
-    fn forbidden(
-        user: &str,
-        thing: PermissionName,
-        action: Action,
-        product: Option<&str>,
-    ) -> EnvelopeError {
-        EnvelopeError::new(
-            actix_web::http::StatusCode::FORBIDDEN,
-            "forbidden",
-            denied_text(user, thing, action, product),
-        )
-    }
-
-    fn internal() -> EnvelopeError {
-        EnvelopeError::internal()
     }
 }
 
@@ -378,6 +164,11 @@ fn presented(req: &HttpRequest, query_token: bool) -> Result<Option<Presented>, 
     Ok(None)
 }
 
+/// Whether `req` carries any credential at all (valid or not) in a header.
+pub(crate) fn has_credential(req: &HttpRequest) -> bool {
+    !matches!(presented(req, false), Ok(None))
+}
+
 fn token(text: &str) -> Result<Secret, AuthFailure> {
     if text.is_empty() {
         return Err(AuthFailure::Malformed("the token is empty"));
@@ -399,7 +190,7 @@ pub struct Who {
 impl Who {
     fn anonymous() -> Who {
         Who {
-            user: "anonymous".to_owned(),
+            user: shiplog_storage::ANONYMOUS.to_owned(),
             grants: Grants::default(),
             unrestricted: true,
             identity: None,
@@ -419,17 +210,36 @@ impl Who {
         self.unrestricted || self.grants.allows(thing, action, product)
     }
 
+    /// [`Who::allows`], with the refusal as data when it does not.
+    pub fn check(
+        &self,
+        thing: PermissionName,
+        action: Action,
+        product: Option<&str>,
+    ) -> Result<(), Denied> {
+        if self.allows(thing, action, product) {
+            Ok(())
+        } else {
+            Err(Denied {
+                user: self.user.clone(),
+                thing,
+                action,
+                product: product.map(str::to_owned),
+            })
+        }
+    }
+
     pub fn is_admin(&self) -> bool {
         self.unrestricted || self.grants.is_unrestricted_admin()
     }
 }
 
 /// Finds who sent `req`: `Ok(None)` when no credential came.
-async fn identify(
+pub(crate) async fn identify(
     state: &AppState,
     req: &HttpRequest,
     query_token: bool,
-) -> Result<Option<Who>, Result<AuthFailure, ()>> {
+) -> Result<Option<Who>, Result<AuthFailure, Outage>> {
     if let Some(who) = req.extensions().get::<Who>() {
         return Ok(Some(who.clone()));
     }
@@ -443,13 +253,7 @@ async fn identify(
     let now = state.auth.now();
     let check = with_store(&state.store, move |store| store.authenticate(&secret, now))
         .await
-        .map_err(|e| {
-            log::error!(
-                "authentication failed: {}",
-                crate::orlo::error::error_chain(&e)
-            );
-            Err(())
-        })?;
+        .map_err(|e| Err(Outage::of(&e)))?;
     let identity = match check {
         TokenCheck::Valid(identity) => identity,
         TokenCheck::Unknown => return Err(Ok(AuthFailure::Unknown)),
@@ -462,6 +266,35 @@ async fn identify(
     let who = Who::of(identity, state.auth.mode == AuthMode::Off);
     req.extensions_mut().insert(who.clone());
     Ok(Some(who))
+}
+
+/// A credential that could not be checked: the database is away (503) or failed (500).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Outage {
+    unavailable: bool,
+}
+
+impl Outage {
+    /// Logs the failure once, with its causes.
+    fn of(err: &shiplog_storage::StorageError) -> Self {
+        let unavailable = err.is_unavailable();
+        let chain = crate::error_chain::error_chain(err);
+        if unavailable {
+            log::warn!("cannot check a credential, the database is unavailable: {chain}");
+        } else {
+            log::error!("authentication failed: {chain}");
+        }
+        Outage { unavailable }
+    }
+
+    /// Face `F`'s answer.
+    pub(crate) fn answer<F: Face>(self) -> F::Error {
+        if self.unavailable {
+            F::unavailable()
+        } else {
+            F::internal()
+        }
+    }
 }
 
 /// The caller of a write on face `F`. Extracting it refuses a request without a valid
@@ -484,11 +317,9 @@ impl<F: Face> Caller<F> {
         action: Action,
         product: Option<&str>,
     ) -> Result<(), F::Error> {
-        if self.who.allows(thing, action, product) {
-            Ok(())
-        } else {
-            Err(F::forbidden(&self.who.user, thing, action, product))
-        }
+        self.who
+            .check(thing, action, product)
+            .map_err(|denied| F::denied(&denied))
     }
 
     /// Refuses (403) unless the caller is an admin without a product limit.
@@ -521,7 +352,7 @@ impl<F: Face> FromRequest for Caller<F> {
                 Ok(None) if state.auth.mode == AuthMode::Off => Who::anonymous(),
                 Ok(None) => return Err(F::unauthenticated(&AuthFailure::Missing)),
                 Err(Ok(failure)) => return Err(F::unauthenticated(&failure)),
-                Err(Err(())) => return Err(F::internal()),
+                Err(Err(outage)) => return Err(outage.answer::<F>()),
             };
             Ok(Caller {
                 who,
@@ -531,38 +362,23 @@ impl<F: Face> FromRequest for Caller<F> {
     }
 }
 
-/// The paths `--auth all` leaves open: logging in, getting an Orlo token, liveness and the API
-/// description.
-fn open_path(path: &str) -> bool {
-    matches!(
-        path,
-        "/api/v1/login" | "/token" | "/ping" | "/healthz" | "/metrics" | "/openapi.json"
-    ) || path == "/docs"
-        || path.starts_with("/docs/")
-}
-
-/// Middleware of `--auth all`: refuses requests without a valid credential in the error body of
-/// the face the path belongs to.
-pub async fn require_identity(
+/// Middleware of `--auth all`, applied to each face's scope: refuses requests without a valid
+/// credential in face `F`'s error body.
+pub async fn require_identity<F: Face>(
     req: ServiceRequest,
     next: actix_web::middleware::Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let state = req.app_data::<web::Data<AppState>>().cloned();
-    let Some(state) = state.filter(|s| s.auth.mode == AuthMode::All) else {
+    let gated = state
+        .filter(|s| s.auth.mode == AuthMode::All)
+        .filter(|_| !F::is_open(req.path()));
+    let Some(state) = gated else {
         return next
             .call(req)
             .await
             .map(ServiceResponse::map_into_boxed_body);
     };
-    if open_path(req.path()) {
-        return next
-            .call(req)
-            .await
-            .map(ServiceResponse::map_into_boxed_body);
-    }
-    let path = req.path().to_owned();
-    let query_token = path.starts_with("/v1/");
-    let failure = match identify(&state, req.request(), query_token).await {
+    let failure = match identify(&state, req.request(), F::QUERY_TOKEN).await {
         Ok(Some(_)) => {
             return next
                 .call(req)
@@ -572,35 +388,11 @@ pub async fn require_identity(
         Ok(None) => Ok(AuthFailure::Missing),
         Err(failure) => failure,
     };
-    let response = match (face_of(&path), failure) {
-        (FaceKind::Native, Ok(f)) => Native::unauthenticated(&f).error_response(),
-        (FaceKind::Native, Err(())) => Native::internal().error_response(),
-        (FaceKind::Balrog, Ok(f)) => Balrog::unauthenticated(&f).error_response(),
-        (FaceKind::Balrog, Err(())) => Balrog::internal().error_response(),
-        (FaceKind::Bileto, Ok(f)) => Bileto::unauthenticated(&f).error_response(),
-        (FaceKind::Orlo, Ok(f)) => Orlo::unauthenticated(&f).error_response(),
-        (FaceKind::Bileto | FaceKind::Orlo, Err(())) => Orlo::internal().error_response(),
+    let response = match failure {
+        Ok(failure) => F::unauthenticated(&failure).error_response(),
+        Err(outage) => outage.answer::<F>().error_response(),
     };
     Ok(req.into_response(response))
-}
-
-enum FaceKind {
-    Native,
-    Balrog,
-    Bileto,
-    Orlo,
-}
-
-fn face_of(path: &str) -> FaceKind {
-    if path == "/api/v1" || path.starts_with("/api/v1/") {
-        FaceKind::Native
-    } else if path == "/api" || path.starts_with("/api/") {
-        FaceKind::Balrog
-    } else if path.starts_with("/v1/") {
-        FaceKind::Bileto
-    } else {
-        FaceKind::Orlo
-    }
 }
 
 /// Identifies the caller of `GET /token` and `POST /api/v1/login` (which issue access tokens)
@@ -616,7 +408,7 @@ pub(crate) async fn credential_owner<F: Face>(
         })) => Ok(identity),
         Ok(_) => Err(F::unauthenticated(&AuthFailure::Missing)),
         Err(Ok(failure)) => Err(F::unauthenticated(&failure)),
-        Err(Err(())) => Err(F::internal()),
+        Err(Err(outage)) => Err(outage.answer::<F>()),
     }
 }
 
@@ -671,28 +463,5 @@ mod tests {
         assert!(matches!(req("Bearer"), Err(AuthFailure::Malformed(_))));
         assert!(matches!(req("Basic !!!"), Err(AuthFailure::Malformed(_))));
         assert!(matches!(req("Bearer short"), Err(AuthFailure::Unknown)));
-    }
-
-    #[test]
-    fn all_mode_leaves_login_and_liveness_open() {
-        for open in [
-            "/api/v1/login",
-            "/token",
-            "/ping",
-            "/openapi.json",
-            "/docs/",
-            "/docs/index.html",
-        ] {
-            assert!(open_path(open), "{open}");
-        }
-        for closed in [
-            "/releases",
-            "/api/rules",
-            "/v1/tickets",
-            "/api/v1/tokens",
-            "/docsx",
-        ] {
-            assert!(!open_path(closed), "{closed}");
-        }
     }
 }

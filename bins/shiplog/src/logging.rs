@@ -1,0 +1,203 @@
+//! Log lines on stderr, as text for people or as one JSON object a line for log collectors
+//! (`--log-format`). Every line written while a request runs carries its request id; the
+//! access lines' fields (face, route, status, duration, …) become JSON keys.
+//!
+//! actix reports each connection whose request it could not parse (a malformed request line or
+//! header, a head over its limit, a slow client) at ERROR, after answering it with a 400, 431 or
+//! 408. Those are the client's mistakes, not the server's, so they are logged at DEBUG here: an
+//! ERROR line stays something an operator should act on.
+
+use std::io::Write;
+
+use clap::{Args, ValueEnum};
+use log::kv::{Key, Value, VisitSource};
+use serde_json::{Map, Value as Json};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Log lines on stderr as `text`, or `json` (one object a line, for log collectors).
+    /// The level comes from RUST_LOG (default `info`).
+    #[arg(
+        long,
+        global = true,
+        env = "SHIPLOG_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
+}
+
+/// Installs the logger; call once, first thing.
+pub fn init(format: LogFormat) {
+    let inner = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format(move |buf, record| {
+            let line = match format {
+                LogFormat::Text => text_line(record),
+                LogFormat::Json => json_line(record),
+            };
+            writeln!(buf, "{line}")
+        })
+        .build();
+    let max = inner.filter();
+    if log::set_boxed_logger(Box::new(Demoting { inner })).is_ok() {
+        log::set_max_level(max);
+    }
+}
+
+/// Where actix logs a connection's protocol errors.
+const PROTOCOL_ERRORS: &str = "actix_http::h1::dispatcher";
+
+/// env_logger, with actix's protocol errors demoted to DEBUG.
+struct Demoting {
+    inner: env_logger::Logger,
+}
+
+impl log::Log for Demoting {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        self.inner.enabled(metadata)
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if record.level() == log::Level::Error && record.target().starts_with(PROTOCOL_ERRORS) {
+            let metadata = log::Metadata::builder()
+                .level(log::Level::Debug)
+                .target(record.target())
+                .build();
+            if self.inner.enabled(&metadata) {
+                self.inner.log(
+                    &log::Record::builder()
+                        .metadata(metadata)
+                        .args(*record.args())
+                        .module_path(record.module_path())
+                        .file(record.file())
+                        .line(record.line())
+                        .build(),
+                );
+            }
+        } else if self.inner.matches(record) {
+            self.inner.log(record);
+        }
+    }
+
+    fn flush(&self) {
+        self.inner.flush();
+    }
+}
+
+fn now() -> String {
+    OffsetDateTime::now_utc()
+        .format(&Rfc3339)
+        .unwrap_or_default()
+}
+
+/// The record's key-values as JSON.
+fn fields(record: &log::Record<'_>) -> Map<String, Json> {
+    struct Collect(Map<String, Json>);
+    impl<'kvs> VisitSource<'kvs> for Collect {
+        fn visit_pair(&mut self, key: Key<'kvs>, value: Value<'kvs>) -> Result<(), log::kv::Error> {
+            let json = if let Some(n) = value.to_u64() {
+                Json::from(n)
+            } else if let Some(n) = value.to_i64() {
+                Json::from(n)
+            } else if let Some(x) = value.to_f64() {
+                // Milliseconds to the microsecond are enough.
+                Json::from((x * 1000.0).round() / 1000.0)
+            } else if let Some(b) = value.to_bool() {
+                Json::from(b)
+            } else {
+                Json::from(value.to_string())
+            };
+            self.0.insert(key.as_str().to_owned(), json);
+            Ok(())
+        }
+    }
+    let mut collect = Collect(Map::new());
+    let _ = record.key_values().visit(&mut collect);
+    if !collect.0.contains_key("request_id") {
+        if let Some(id) = shiplog_api::ops::current_request_id() {
+            collect
+                .0
+                .insert("request_id".to_owned(), Json::from(id.to_string()));
+        }
+    }
+    collect.0
+}
+
+fn text_line(record: &log::Record<'_>) -> String {
+    let mut line = format!(
+        "[{} {:<5} {}] {}",
+        now(),
+        record.level(),
+        record.target(),
+        record.args()
+    );
+    if let Some(Json::String(id)) = fields(record).get("request_id") {
+        line.push_str(" request_id=");
+        line.push_str(id);
+    }
+    line
+}
+
+fn json_line(record: &log::Record<'_>) -> String {
+    let mut object = Map::new();
+    object.insert("ts".to_owned(), Json::from(now()));
+    object.insert("level".to_owned(), Json::from(record.level().as_str()));
+    object.insert("target".to_owned(), Json::from(record.target()));
+    object.insert("message".to_owned(), Json::from(record.args().to_string()));
+    object.extend(fields(record));
+    Json::Object(object).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use log::{Level, Log, Record};
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    /// A log destination the test can read.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("buffer").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn logged(filter: &str, target: &str) -> String {
+        let out = Captured::default();
+        let inner = env_logger::Builder::new()
+            .parse_filters(filter)
+            .target(env_logger::Target::Pipe(Box::new(out.clone())))
+            .build();
+        Demoting { inner }.log(
+            &Record::builder()
+                .level(Level::Error)
+                .target(target)
+                .args(format_args!("stream error: request parse error"))
+                .build(),
+        );
+        let bytes = out.0.lock().expect("buffer").clone();
+        String::from_utf8(bytes).expect("text")
+    }
+
+    #[test]
+    fn protocol_errors_are_debug_and_other_errors_stay_errors() {
+        assert_eq!(logged("info", PROTOCOL_ERRORS), "");
+        assert!(logged("debug", PROTOCOL_ERRORS).contains("DEBUG"));
+        assert!(logged("info", "shiplog_api::orlo").contains("ERROR"));
+    }
+}

@@ -1,0 +1,25 @@
+//! Why a query cannot be evaluated at all: a version that cannot be compared.
+
+/// A version that cannot be compared: Balrog answers these with 400.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EvaluationError {
+    #[error("invalid version number {0:?} in the query")]
+    /// The query's version (given here) is not a Mozilla version.
+    QueryVersion(String),
+    #[error("rule {rule_id} has a version condition {value:?} that cannot be compared with this product's versions")]
+    /// A rule's version condition compares with no Mozilla version.
+    RuleVersion {
+        /// The rule.
+        rule_id: i64,
+        /// Its version condition item.
+        value: String,
+    },
+    #[error("release {release} has an invalid version {value:?}")]
+    /// A release blob's application version is not a version.
+    ReleaseVersion {
+        /// The release's name.
+        release: String,
+        /// The version it states.
+        value: String,
+    },
+}

@@ -1,0 +1,348 @@
+//! A compiled rule set and its evaluation: which rule wins for a client's query and which
+//! release it is served, with Balrog's semantics.
+//!
+//! A [`RuleSet`] is compiled once from the stored rules, emergency shutoffs and named releases,
+//! and then evaluated many times: every rule condition is parsed at compile time (in the
+//! crate-private `matcher` module), rules are indexed by product and kept in winning order
+//! (priority descending, then lowest rule_id), so [`RuleSet::evaluate`] reads only the rules of
+//! the query's product and of no product, stops at the first match, and allocates nothing. The
+//! dice roll of the background rate comes from an injected [`RandomSource`]; whether the mapped
+//! release agrees to serve the client is the [`serving`] policy's answer.
+
+use std::fmt;
+
+use super::dice::RandomSource;
+use super::evaluation_error::EvaluationError;
+use super::fast_map::FastMap;
+use super::matcher::CompiledRule;
+use super::named_release::NamedRelease;
+use super::query::{Force, Query};
+use super::rule::{Rule, UpdateType};
+use super::serving::{self, Blocked, ReleaseFacts};
+use super::shutoff::EmergencyShutoff;
+use super::version::{Version, VersionScheme};
+use crate::error::DomainResult;
+
+/// Why a query was or was not served, in words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// An emergency shutoff covers the product and channel.
+    Shutoff,
+    /// No rule matches the query.
+    NoMatchingRule,
+    /// The winning rule has no mapping; lower rules are not consulted.
+    NoMapping,
+    /// The winning rule's mapping is served.
+    Served,
+    /// `force=1` served the main mapping past a background rate.
+    ServedForced,
+    /// The background rate's dice sent the client to the fallback mapping.
+    ServedFallback,
+    /// `force=-1` asked for the fallback mapping.
+    ServedFallbackForced,
+    /// The dice left the client out and the rule has no fallback mapping.
+    DroppedByBackgroundRate,
+    /// `force=-1` asked for a fallback the rule does not have.
+    DroppedNoFallback,
+    /// The release the rule maps to does not exist.
+    ReleaseMissing,
+    /// The release's blob would not serve this client.
+    Blocked(Blocked),
+}
+
+impl Reason {
+    /// The reason in a sentence, as the evaluation endpoint and `shiplog rules eval` show it.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Reason::Shutoff => "updates are shut off for this product and channel",
+            Reason::NoMatchingRule => "no rule matches the query",
+            Reason::NoMapping => "the winning rule maps to no release, so nothing is served",
+            Reason::Served => "the winning rule's mapping is served",
+            Reason::ServedForced => "force=1 serves the winning rule's mapping",
+            Reason::ServedFallback => {
+                "the background rate sent the client to the winning rule's fallback mapping"
+            }
+            Reason::ServedFallbackForced => "force=-1 serves the winning rule's fallback mapping",
+            Reason::DroppedByBackgroundRate => {
+                "the background rate left the client out and the winning rule has no fallback mapping"
+            }
+            Reason::DroppedNoFallback => {
+                "force=-1 asked for a fallback mapping and the winning rule has none"
+            }
+            Reason::ReleaseMissing => "the mapped release does not exist",
+            Reason::Blocked(blocked) => blocked.describe(),
+        }
+    }
+
+    /// Whether a release is served.
+    pub fn is_served(&self) -> bool {
+        matches!(
+            self,
+            Reason::Served
+                | Reason::ServedForced
+                | Reason::ServedFallback
+                | Reason::ServedFallbackForced
+        )
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.describe())
+    }
+}
+
+/// The outcome of one evaluation, borrowing from the rule set.
+#[derive(Debug, Clone, Copy)]
+pub struct Decision<'s> {
+    /// The winning rule, if any (none under a shutoff).
+    pub rule: Option<&'s Rule>,
+    /// The release actually served; `None` when nothing is.
+    pub release: Option<&'s NamedRelease>,
+    /// Why the release was or was not served.
+    pub reason: Reason,
+}
+
+impl<'s> Decision<'s> {
+    /// The name of the release served.
+    pub fn mapping(&self) -> Option<&'s str> {
+        self.release.map(|r| r.name.as_str())
+    }
+
+    /// The winning rule's update type (`minor` when there is none).
+    pub fn update_type(&self) -> UpdateType {
+        self.rule
+            .map_or(UpdateType::Minor, |r| r.fields.update_type)
+    }
+}
+
+/// The rules and shutoffs of one product, rule indexes in winning order.
+#[derive(Debug, Clone, Default)]
+struct ProductIndex {
+    rules: Vec<usize>,
+    shutoff_channels: Vec<Box<str>>,
+    /// Whether this product's rules (or the product-less ones) hold a version no Mozilla
+    /// version compares with; such a rule makes Balrog fail the whole query, so evaluation
+    /// must look at every candidate, not only up to the winner.
+    non_mozilla_versions: bool,
+}
+
+/// Rules, shutoffs and releases compiled for evaluation.
+#[derive(Debug, Clone, Default)]
+pub struct RuleSet {
+    /// Every rule, in winning order: priority descending, then rule_id ascending.
+    rules: Vec<CompiledRule>,
+    products: FastMap<Box<str>, ProductIndex>,
+    /// Rules without a product, which every query considers.
+    any_product: Vec<usize>,
+    any_product_non_mozilla: bool,
+    /// Named releases, each with its blob read for the serve check.
+    releases: FastMap<Box<str>, (NamedRelease, ReleaseFacts)>,
+    shutoffs: Vec<EmergencyShutoff>,
+}
+
+/// Two ascending index lists walked as one, in ascending order, without allocating.
+struct Merged<'a> {
+    a: &'a [usize],
+    b: &'a [usize],
+}
+
+impl Iterator for Merged<'_> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        let take_a = match (self.a.first(), self.b.first()) {
+            (Some(a), Some(b)) => a < b,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => return None,
+        };
+        let side = if take_a { &mut self.a } else { &mut self.b };
+        let (first, rest) = side.split_first()?;
+        *side = rest;
+        Some(*first)
+    }
+}
+
+impl RuleSet {
+    /// Compiles rules, shutoffs and the named releases rules may serve (and partial updates may
+    /// come from). A rule whose buildID or memory condition is unusable is refused: the admin
+    /// API never stores one, so it can only come from a hand-written file.
+    pub fn compile(
+        rules: &[Rule],
+        shutoffs: &[EmergencyShutoff],
+        releases: Vec<NamedRelease>,
+    ) -> DomainResult<RuleSet> {
+        let mut compiled = rules
+            .iter()
+            .map(CompiledRule::compile)
+            .collect::<DomainResult<Vec<_>>>()?;
+        compiled.sort_by(|a, b| {
+            b.rule
+                .fields
+                .priority
+                .cmp(&a.rule.fields.priority)
+                .then(a.rule.rule_id.cmp(&b.rule.rule_id))
+        });
+        let mut set = RuleSet::default();
+        for (index, rule) in compiled.iter().enumerate() {
+            match &rule.rule.fields.product {
+                Some(product) => {
+                    let entry = set.products.entry(product.as_str().into()).or_default();
+                    entry.rules.push(index);
+                    entry.non_mozilla_versions |= rule.has_non_mozilla_version();
+                }
+                None => {
+                    set.any_product.push(index);
+                    set.any_product_non_mozilla |= rule.has_non_mozilla_version();
+                }
+            }
+        }
+        for entry in set.products.values_mut() {
+            entry.non_mozilla_versions |= set.any_product_non_mozilla;
+        }
+        for shutoff in shutoffs {
+            set.products
+                .entry(shutoff.product.as_str().into())
+                .or_insert_with(|| ProductIndex {
+                    non_mozilla_versions: set.any_product_non_mozilla,
+                    ..ProductIndex::default()
+                })
+                .shutoff_channels
+                .push(shutoff.channel.as_str().into());
+        }
+        set.rules = compiled;
+        set.shutoffs = shutoffs.to_vec();
+        set.releases = releases
+            .into_iter()
+            .map(|r| {
+                let facts = ReleaseFacts::read(&r.data);
+                (r.name.as_str().into(), (r, facts))
+            })
+            .collect();
+        Ok(set)
+    }
+
+    /// How many rules the set holds.
+    pub fn rule_count(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// The shutoffs the set was compiled with.
+    pub fn shutoffs(&self) -> &[EmergencyShutoff] {
+        &self.shutoffs
+    }
+
+    /// A named release, by name.
+    pub fn release(&self, name: &str) -> Option<&NamedRelease> {
+        self.releases.get(name).map(|(release, _)| release)
+    }
+
+    /// Evaluates a query: shutoffs, then the highest-priority matching rule (ties to the lowest
+    /// rule_id), its mapping or — by the background rate or `force` — its fallback, and finally
+    /// the release blob's own check that it is newer than the client.
+    pub fn evaluate(
+        &self,
+        query: &Query<'_>,
+        random: &mut impl RandomSource,
+    ) -> Result<Decision<'_>, EvaluationError> {
+        let nothing = |rule, reason| Decision {
+            rule,
+            release: None,
+            reason,
+        };
+        let index = self.products.get(query.product);
+        let channel = query.channel();
+        let fallback = query.fallback_channel();
+        if let Some(index) = index {
+            if index
+                .shutoff_channels
+                .iter()
+                .any(|c| &**c == channel || &**c == fallback)
+            {
+                return Ok(nothing(None, Reason::Shutoff));
+            }
+        }
+        let scheme = VersionScheme::for_product(query.product);
+        // Parsed once: rule conditions and the release's own check both compare with it.
+        let client = Version::parse(query.version).ok();
+        let Some(rule) = self.winner(query, index, scheme, client.as_ref(), fallback)? else {
+            return Ok(nothing(None, Reason::NoMatchingRule));
+        };
+        let fields = &rule.fields;
+        let Some(main) = fields.mapping.as_deref() else {
+            return Ok(nothing(Some(rule), Reason::NoMapping));
+        };
+        let (mapping, reason) = if query.force == Force::Main {
+            (main, Reason::ServedForced)
+        } else if fields.background_rate < 100 {
+            let forced = query.force == Force::Fallback;
+            if forced || i64::from(random.roll()) >= fields.background_rate {
+                match (fields.fallback_mapping.as_deref(), forced) {
+                    (Some(fallback), true) => (fallback, Reason::ServedFallbackForced),
+                    (Some(fallback), false) => (fallback, Reason::ServedFallback),
+                    (None, true) => return Ok(nothing(Some(rule), Reason::DroppedNoFallback)),
+                    (None, false) => {
+                        return Ok(nothing(Some(rule), Reason::DroppedByBackgroundRate))
+                    }
+                }
+            } else {
+                (main, Reason::Served)
+            }
+        } else {
+            (main, Reason::Served)
+        };
+        let Some((release, facts)) = self.releases.get(mapping) else {
+            return Ok(nothing(Some(rule), Reason::ReleaseMissing));
+        };
+        if let Err(blocked) = serving::should_serve(release, facts, query, client.as_ref())? {
+            return Ok(nothing(Some(rule), Reason::Blocked(blocked)));
+        }
+        Ok(Decision {
+            rule: Some(rule),
+            release: Some(release),
+            reason,
+        })
+    }
+
+    /// The winning rule. A comparison Balrog cannot make fails the query even when a higher
+    /// rule wins, because Balrog compares every candidate before it sorts; evaluation stops at
+    /// the winner unless such a failure is possible.
+    fn winner(
+        &self,
+        query: &Query<'_>,
+        index: Option<&ProductIndex>,
+        scheme: VersionScheme,
+        parsed: Option<&Version>,
+        fallback: &str,
+    ) -> Result<Option<&Rule>, EvaluationError> {
+        let risky_rules = index.map_or(self.any_product_non_mozilla, |i| i.non_mozilla_versions);
+        let look_at_all = scheme == VersionScheme::Mozilla && (parsed.is_none() || risky_rules);
+        let product_rules = index.map_or(&[][..], |i| &i.rules[..]);
+        let channel = query.channel();
+        let mut winner = None;
+        for position in (Merged {
+            a: product_rules,
+            b: &self.any_product,
+        }) {
+            let candidate = &self.rules[position];
+            if !candidate.matches_columns(query) || !candidate.matches_channel(channel, fallback) {
+                continue;
+            }
+            if !candidate.matches_version(query, scheme, parsed)? {
+                continue;
+            }
+            if winner.is_some() || !candidate.matches_rest(query) {
+                continue;
+            }
+            winner = Some(&candidate.rule);
+            if !look_at_all {
+                break;
+            }
+        }
+        Ok(winner)
+    }
+}
+
+#[cfg(test)]
+mod tests;
