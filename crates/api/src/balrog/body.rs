@@ -13,12 +13,38 @@ use actix_web::http::StatusCode;
 /// A request body's fields.
 pub type Fields = Map<String, Value>;
 
+/// What a request says its body is: the media type, and the whole header for the multipart
+/// boundary. Taken from the request so the body can be parsed away from it (on the blocking pool).
+#[derive(Debug, Clone)]
+pub struct BodyType {
+    mime: String,
+    header: Option<String>,
+}
+
+impl BodyType {
+    pub fn of(req: &HttpRequest) -> BodyType {
+        BodyType {
+            mime: req.content_type().to_ascii_lowercase(),
+            header: req
+                .headers()
+                .get(actix_web::http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        }
+    }
+}
+
 /// The fields of a request body; an empty body has none.
 pub fn fields(req: &HttpRequest, body: &[u8]) -> Result<Fields, BalrogError> {
+    fields_of(&BodyType::of(req), body)
+}
+
+/// The fields of a body of type `kind`; an empty body has none.
+pub fn fields_of(kind: &BodyType, body: &[u8]) -> Result<Fields, BalrogError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Fields::new());
     }
-    let mime = req.content_type().to_ascii_lowercase();
+    let mime = kind.mime.as_str();
     if mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json")) {
         return match serde_json::from_slice(body) {
             Ok(Value::Object(map)) => Ok(map),
@@ -44,10 +70,9 @@ pub fn fields(req: &HttpRequest, body: &[u8]) -> Result<Fields, BalrogError> {
             .collect());
     }
     if mime == "multipart/form-data" {
-        let boundary = req
-            .headers()
-            .get(actix_web::http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
+        let boundary = kind
+            .header
+            .as_deref()
             .and_then(multipart_boundary)
             .ok_or_else(|| BalrogError::bad_request("The multipart form has no boundary"))?;
         return multipart_fields(body, &boundary);

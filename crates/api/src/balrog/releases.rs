@@ -6,23 +6,24 @@ use actix_web::{delete, get, post, put, route, web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 use shiplog_domain::balrog::blob::locale_entry;
-use shiplog_domain::balrog::named_release::{
-    parse_product, parse_schema_version, sorted, validate_blob,
-};
+use shiplog_domain::balrog::named_release::{parse_product, sorted, validate_blob};
 use shiplog_domain::balrog::{BlobEdit, Change, ChangeTable, ReleaseName};
 use shiplog_domain::{Action, PermissionName};
 use shiplog_storage::{EditOutcome, ReleaseEdit};
 use utoipa::ToSchema;
 
 use super::auth::{release_edit_guard, release_guard, Actor};
-use super::body::{self, Fields};
+use super::body::{self, BodyType};
 use super::error::{BalrogError, Problem};
 use super::paging::{paged, query_pairs, query_value, total_count, PageRequest};
 use super::rules::change_id;
-use super::typed::{self, value, NewNamedRelease, ReadOnlyWrite};
+use super::typed::{
+    self, value, NewNamedRelease, ReadOnlyWrite, ReleaseEditBody, ReleasePut, RevertBody, Text,
+};
 use super::{csrf_header, excellent, query_data_version, read, write, NewDataVersion, WriteMethod};
 use shiplog_storage::Writer;
 
+use crate::blocking::cpu_bound;
 use crate::body::BulkBody;
 use crate::state::AppState;
 
@@ -79,11 +80,8 @@ fn required<T>(value: Option<T>, key: &str) -> Result<T, BalrogError> {
     value.ok_or_else(|| BalrogError::bad_request(format!("'{key}' is a required property")))
 }
 
-fn product(fields: &Fields) -> Result<String, BalrogError> {
-    Ok(parse_product(&required(
-        body::text(fields, "product")?,
-        "product",
-    )?)?)
+fn product(field: Option<Text>) -> Result<String, BalrogError> {
+    Ok(parse_product(&required(value(field), "product")?)?)
 }
 
 fn written(outcome: EditOutcome) -> HttpResponse {
@@ -245,7 +243,7 @@ pub async fn get_release(
 #[utoipa::path(
     tag = "balrog",
     params(("name" = String, Path, description = "Release name")),
-    request_body(content = Object, description = "`{product, blob, data_version}` (data_version only when the release exists)"),
+    request_body(content = ReleasePut, description = "JSON, or the same fields as a form"),
     responses(
         (status = 200, description = "Replaced", body = NewDataVersion),
         (status = 201, description = "Created", body = NewDataVersion),
@@ -263,13 +261,23 @@ pub async fn put_release(
     payload: BulkBody,
 ) -> Result<HttpResponse, BalrogError> {
     let name = ReleaseName::parse(&path)?;
-    let fields = body::fields(&req, &payload)?;
-    let product = product(&fields)?;
-    let blob = required(body::json_document(&fields, "blob")?, "blob")?;
-    validate_blob(name.as_str(), &blob).map_err(|e| {
-        BalrogError::bad_request("Couldn't update release").exception(e.to_string())
-    })?;
-    let data_version = body::data_version(&fields)?;
+    let kind = BodyType::of(&req);
+    let checked = name.clone();
+    // A blob may be megabytes: it is parsed and checked on the blocking pool.
+    let (product, blob, data_version) = cpu_bound(
+        payload.len(),
+        move || {
+            let doc: ReleasePut = typed::parse(body::fields_of(&kind, &payload)?)?;
+            let product = product(doc.product)?;
+            let blob = required(value(doc.blob), "blob")?;
+            validate_blob(checked.as_str(), &blob).map_err(|e| {
+                BalrogError::bad_request("Couldn't update release").exception(e.to_string())
+            })?;
+            Ok((product, blob, value(doc.data_version)))
+        },
+        BalrogError::internal,
+    )
+    .await?;
     let who = actor.who;
     let outcome = write(&state, WriteMethod::Put, move |store| {
         let guard = release_edit_guard(&who, PermissionName::Release, Some(&product));
@@ -287,24 +295,21 @@ pub async fn put_release(
 /// edit has; `edit` says what it does to the blob given the decoded `data`.
 fn partial_edit(
     primary: &ReleaseName,
-    fields: &Fields,
+    doc: ReleaseEditBody,
     edit: impl FnOnce(Value) -> Result<BlobEdit, BalrogError>,
 ) -> Result<ReleaseEdit, BalrogError> {
-    let product = product(fields)?;
-    let data = required(body::json_document(fields, "data")?, "data")?;
-    let schema_version = match fields.get("schema_version") {
-        Some(value) => parse_schema_version(value)?,
-        None => None,
-    }
-    .or_else(|| data.get("schema_version").and_then(Value::as_i64))
-    .ok_or_else(|| BalrogError::bad_request("schema_version is required"))?;
-    let hash_function = body::text(fields, "hashFunction")?.or_else(|| {
+    let product = product(doc.product)?;
+    let data = required(value(doc.data), "data")?;
+    let schema_version = value(doc.schema_version)
+        .or_else(|| data.get("schema_version").and_then(Value::as_i64))
+        .ok_or_else(|| BalrogError::bad_request("schema_version is required"))?;
+    let hash_function = value(doc.hash_function).or_else(|| {
         data.get("hashFunction")
             .and_then(Value::as_str)
             .map(str::to_owned)
     });
     let mut copy_to: Vec<ReleaseName> = Vec::new();
-    let names = body::string_list(fields, "copyTo")?;
+    let names = value(doc.copy_to).unwrap_or_default();
     shiplog_domain::input::check_count("copyTo", names.len())?;
     for name in names {
         let name = ReleaseName::parse(&name)?;
@@ -314,7 +319,7 @@ fn partial_edit(
     }
     Ok(ReleaseEdit {
         product,
-        data_version: body::data_version(fields)?,
+        data_version: value(doc.data_version),
         schema_version,
         hash_function,
         edit: edit(data)?,
@@ -335,7 +340,7 @@ fn object(data: Value) -> Result<Map<String, Value>, BalrogError> {
 #[utoipa::path(
     tag = "balrog",
     params(("name" = String, Path, description = "Release name")),
-    request_body(content = Object, description = "`{product, data, data_version, schema_version?, hashFunction?, copyTo?}`"),
+    request_body(content = ReleaseEditBody, description = "JSON, or the same fields as a form; `alias` is not used here"),
     responses(
         (status = 200, description = "Merged", body = NewDataVersion),
         (status = 201, description = "Created", body = NewDataVersion),
@@ -353,10 +358,19 @@ pub async fn post_release(
     payload: BulkBody,
 ) -> Result<HttpResponse, BalrogError> {
     let name = ReleaseName::parse(&path)?;
-    let fields = body::fields(&req, &payload)?;
-    let request = partial_edit(&name, &fields, |data| {
-        Ok(BlobEdit::MergeTopLevel(object(data)?))
-    })?;
+    let kind = BodyType::of(&req);
+    let primary = name.clone();
+    let request = cpu_bound(
+        payload.len(),
+        move || {
+            let doc: ReleaseEditBody = typed::parse(body::fields_of(&kind, &payload)?)?;
+            partial_edit(&primary, doc, |data| {
+                Ok(BlobEdit::MergeTopLevel(object(data)?))
+            })
+        },
+        BalrogError::internal,
+    )
+    .await?;
     let who = actor.who;
     let outcome = write(&state, WriteMethod::Post, move |store| {
         let guard = release_edit_guard(&who, PermissionName::Release, Some(&request.product));
@@ -460,7 +474,7 @@ pub async fn get_locale(
         ("platform" = String, Path, description = "Build target"),
         ("locale" = String, Path, description = "Locale"),
     ),
-    request_body(content = Object, description = "`{product, data, data_version, schema_version, hashFunction?, alias?, copyTo?}`"),
+    request_body(content = ReleaseEditBody, description = "JSON, or the same fields as a form"),
     responses(
         (status = 200, description = "Replaced", body = NewDataVersion),
         (status = 201, description = "A new locale (or release)", body = NewDataVersion),
@@ -479,16 +493,25 @@ pub async fn put_locale(
 ) -> Result<HttpResponse, BalrogError> {
     let (name, platform, locale) = path.into_inner();
     let name = ReleaseName::parse(&name)?;
-    let fields = body::fields(&req, &payload)?;
-    let aliases = body::string_list(&fields, "alias")?;
-    let request = partial_edit(&name, &fields, |data| {
-        Ok(BlobEdit::SetLocale {
-            platform,
-            locale,
-            data: Value::Object(object(data)?),
-            aliases,
-        })
-    })?;
+    let kind = BodyType::of(&req);
+    let primary = name.clone();
+    let request = cpu_bound(
+        payload.len(),
+        move || {
+            let mut doc: ReleaseEditBody = typed::parse(body::fields_of(&kind, &payload)?)?;
+            let aliases = value(doc.alias.take()).unwrap_or_default();
+            partial_edit(&primary, doc, |data| {
+                Ok(BlobEdit::SetLocale {
+                    platform,
+                    locale,
+                    data: Value::Object(object(data)?),
+                    aliases,
+                })
+            })
+        },
+        BalrogError::internal,
+    )
+    .await?;
     let who = actor.who;
     let outcome = write(&state, WriteMethod::Put, move |store| {
         let guard = release_edit_guard(&who, PermissionName::ReleaseLocale, Some(&request.product));
@@ -676,7 +699,7 @@ pub async fn release_revisions(
 #[utoipa::path(
     tag = "balrog",
     params(("name" = String, Path, description = "Release name")),
-    request_body(content = Object, description = "`{\"change_id\": n}`"),
+    request_body(content = RevertBody, description = "JSON, or the same field as a form"),
     responses(
         (status = 200, description = "`Excellent!` as text/plain", body = String, content_type = "text/plain"),
         (status = 400, description = "Missing or invalid change_id, or one of another release", body = Problem),
@@ -703,7 +726,7 @@ pub async fn revert_release(
     if exists.is_none() {
         return Err(BalrogError::not_found("bad release"));
     }
-    let change_id = change_id(&fields)?;
+    let change_id = change_id(fields)?;
     // `modify` at the stored product and at the product of the version restored, both checked
     // inside the revert's transaction.
     let who = actor.who;

@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{delete, get, post, put, route, web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use serde_json::{json, Value};
-use shiplog_domain::balrog::{ChangeTable, RuleChanges, RuleField, RuleFields, RuleRef};
+use shiplog_domain::balrog::{ChangeTable, RuleField, RuleRef};
 use shiplog_domain::{Action, PermissionName};
 use utoipa::ToSchema;
 
@@ -12,6 +12,7 @@ use super::auth::{rule_guard, Actor};
 use super::body::{self, Fields};
 use super::error::{BalrogError, Problem};
 use super::paging::{paged, query_pairs, query_value, total_count, PageRequest};
+use super::typed::{self, value, NewRule, RevertBody, RuleUpdate};
 use super::{csrf_header, read, write, NewDataVersion, WriteMethod};
 use shiplog_storage::Writer;
 
@@ -40,11 +41,6 @@ fn rule_id(raw: &str) -> Result<i64, BalrogError> {
         Some(RuleRef::Id(id)) => Ok(id),
         _ => Err(BalrogError::not_found("Requested rule does not exist")),
     }
-}
-
-fn data_version_required(fields: &Fields) -> Result<i64, BalrogError> {
-    body::data_version(fields)?
-        .ok_or_else(|| BalrogError::bad_request("'data_version' is a required property"))
 }
 
 /// List rules in Balrog's order (priority ascending, then version and mapping).
@@ -76,7 +72,7 @@ pub async fn list_rules(
 /// `alias` must be unique. Answers the new rule's id as plain text.
 #[utoipa::path(
     tag = "balrog",
-    request_body(content = Object, description = "Rule columns by Balrog's names (JSON or form)"),
+    request_body(content = NewRule, description = "Rule columns by Balrog's names (JSON or form)"),
     responses(
         (status = 200, description = "The new rule id, as text/plain", body = String, content_type = "text/plain"),
         (status = 400, description = "A missing or invalid field, an unknown mapping, a taken alias", body = Problem),
@@ -91,8 +87,7 @@ pub async fn create_rule(
     req: HttpRequest,
     payload: web::Bytes,
 ) -> Result<HttpResponse, BalrogError> {
-    let fields = body::fields(&req, &payload)?;
-    let rule = RuleFields::create(&RuleChanges::parse(&fields)?)?;
+    let NewRule(rule) = NewRule::try_from(body::fields(&req, &payload)?)?;
     actor.require(
         PermissionName::Rule,
         Action::Create,
@@ -139,9 +134,10 @@ async fn update(
     payload: &[u8],
 ) -> Result<HttpResponse, BalrogError> {
     let rule = rule_ref(id_or_alias)?;
-    let fields = body::fields(&req, payload)?;
-    let data_version = data_version_required(&fields)?;
-    let changes = RuleChanges::parse(&fields)?;
+    let RuleUpdate {
+        data_version,
+        changes,
+    } = RuleUpdate::try_from(body::fields(&req, payload)?)?;
     // The product the change gives is in the request; the stored one is checked by the guard
     // inside the write's transaction.
     if let Some(product) = changes.text(RuleField::Product) {
@@ -166,7 +162,7 @@ async fn update(
 #[utoipa::path(
     tag = "balrog",
     params(("id_or_alias" = String, Path, description = "Rule id, or alias")),
-    request_body(content = Object, description = "`data_version` and the columns to change"),
+    request_body(content = RuleUpdate, description = "`data_version` and the columns to change (JSON or form)"),
     responses(
         (status = 200, description = "Changed", body = NewDataVersion),
         (status = 400, description = "Outdated data_version, missing data_version, invalid field", body = Problem),
@@ -190,7 +186,7 @@ pub async fn post_rule(
 #[utoipa::path(
     tag = "balrog",
     params(("id_or_alias" = String, Path, description = "Rule id, or alias")),
-    request_body(content = Object, description = "`data_version` and the columns to change"),
+    request_body(content = RuleUpdate, description = "`data_version` and the columns to change (JSON or form)"),
     responses(
         (status = 200, description = "Changed", body = NewDataVersion),
         (status = 400, description = "Outdated data_version, missing data_version, invalid field", body = Problem),
@@ -305,9 +301,9 @@ pub async fn rule_revisions(
 }
 
 /// The `change_id` of a revert request.
-pub(super) fn change_id(fields: &Fields) -> Result<i64, BalrogError> {
-    body::integer(fields, "change_id")?
-        .filter(|id| *id != 0)
+pub(super) fn change_id(fields: Fields) -> Result<i64, BalrogError> {
+    let body: RevertBody = typed::parse(fields)?;
+    value(body.change_id)
         .ok_or_else(|| BalrogError::bad_request("No change_id passed in the request body"))
 }
 
@@ -316,7 +312,7 @@ pub(super) fn change_id(fields: &Fields) -> Result<i64, BalrogError> {
 #[utoipa::path(
     tag = "balrog",
     params(("rule_id" = i64, Path, description = "Rule id")),
-    request_body(content = Object, description = "`{\"change_id\": n}`"),
+    request_body(content = RevertBody, description = "JSON, or the same field as a form"),
     responses(
         (status = 200, description = "`Excellent!` as text/plain", body = String, content_type = "text/plain"),
         (status = 400, description = "Missing or invalid change_id, or one of another rule", body = Problem),
@@ -339,7 +335,7 @@ pub async fn revert_rule(
     if exists.is_none() {
         return Err(BalrogError::not_found("bad rule_id"));
     }
-    let change_id = change_id(&fields)?;
+    let change_id = change_id(fields)?;
     // `modify` at the rule's stored product and at the product of the version restored, both
     // checked inside the revert's transaction.
     let who = actor.who;

@@ -4,10 +4,15 @@
 //! of numbers and booleans, and Balrog's JSON-encoded documents ([`JsonDocument`]) also come
 //! as JSON values directly; their errors are Balrog's texts.
 
+use std::borrow::Cow;
+
 use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
-use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+use shiplog_domain::balrog::named_release::parse_schema_version;
+use shiplog_domain::balrog::rule::FieldKind;
+use shiplog_domain::balrog::{RuleChanges, RuleField, RuleFields};
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, Type};
 use utoipa::openapi::RefOr;
 use utoipa::{PartialSchema, ToSchema};
 
@@ -60,7 +65,12 @@ impl PartialSchema for Text {
     }
 }
 
-impl ToSchema for Text {}
+impl ToSchema for Text {
+    // Orlo's body types have a `Text` too; the description holds one schema per name.
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("BalrogText")
+    }
+}
 
 /// A `data_version`: an integer of at least 1, or its text. Blank is no value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,7 +134,11 @@ impl PartialSchema for Flag {
     }
 }
 
-impl ToSchema for Flag {}
+impl ToSchema for Flag {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("BalrogFlag")
+    }
+}
 
 /// A document Balrog takes as a JSON-encoded string (`blob`, `data`, `options`); a JSON value
 /// given directly is taken as it is. Blank is no value.
@@ -190,6 +204,233 @@ pub struct NewNamedRelease {
     pub blob: Option<JsonDocument>,
 }
 
+/// A JSON-encoded list of strings (`copyTo`, `alias`); a single string is a list of one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NameList(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for NameList {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        read(Value::deserialize(d)?, body::string_list).map(NameList)
+    }
+}
+
+impl PartialSchema for NameList {
+    fn schema() -> RefOr<Schema> {
+        OneOfBuilder::new()
+            .item(
+                ArrayBuilder::new()
+                    .items(string())
+                    .description(Some("The names as a JSON list")),
+            )
+            .item(string().description(Some("The list JSON-encoded, or a single name")))
+            .description(Some("Release names, as a JSON list or JSON-encoded text"))
+            .into()
+    }
+}
+
+impl ToSchema for NameList {}
+
+/// A blob's `schema_version`: an integer, or its text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SchemaVersion(pub Option<i64>);
+
+impl<'de> Deserialize<'de> for SchemaVersion {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        parse_schema_version(&Value::deserialize(d)?)
+            .map(SchemaVersion)
+            .map_err(|e| D::Error::custom(e.to_string()))
+    }
+}
+
+impl PartialSchema for SchemaVersion {
+    fn schema() -> RefOr<Schema> {
+        OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::Integer))
+            .item(string().pattern(Some("^\\s*[0-9]+\\s*$")))
+            .description(Some(
+                "The blob's schema version; taken from `data` when not given",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for SchemaVersion {}
+
+/// Body of `PUT /api/releases/{name}`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ReleasePut {
+    /// Required.
+    pub product: Option<Text>,
+    /// Required: the whole release blob.
+    pub blob: Option<JsonDocument>,
+    /// Required when the release exists.
+    pub data_version: Option<DataVersion>,
+}
+
+/// Body of `POST /api/releases/{name}` (each top-level key of `data` replaces the blob's) and,
+/// with `alias`, of the locale `PUT` (`data` replaces one locale entry).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ReleaseEditBody {
+    /// Required.
+    pub product: Option<Text>,
+    /// Required: a JSON object.
+    pub data: Option<JsonDocument>,
+    /// Required when the release exists.
+    pub data_version: Option<DataVersion>,
+    /// Required unless `data` holds it.
+    pub schema_version: Option<SchemaVersion>,
+    /// Taken from `data` when not given.
+    #[serde(rename = "hashFunction")]
+    pub hash_function: Option<Text>,
+    /// Further releases the same edit is made to.
+    #[serde(rename = "copyTo")]
+    pub copy_to: Option<NameList>,
+    /// Locale `PUT` only: platforms to add as aliases of this one.
+    pub alias: Option<NameList>,
+}
+
+/// Body of `POST /api/rules/{id}/revisions` and `POST /api/releases/{name}/revisions`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RevertBody {
+    /// Required: the history row (`change_id` of a revision) to restore.
+    pub change_id: Option<ChangeId>,
+}
+
+/// A history row's id, as an integer or its text; `0` and blank are no value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChangeId(pub Option<i64>);
+
+impl<'de> Deserialize<'de> for ChangeId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        read(Value::deserialize(d)?, body::integer)
+            .map(|id: Option<i64>| ChangeId(id.filter(|id| *id != 0)))
+    }
+}
+
+impl PartialSchema for ChangeId {
+    fn schema() -> RefOr<Schema> {
+        OneOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(1)),
+            )
+            .item(string().pattern(Some("^\\s*[0-9]+\\s*$")))
+            .description(Some("A revision's change_id"))
+            .into()
+    }
+}
+
+impl ToSchema for ChangeId {}
+
+/// Body of `POST /api/rules`: rule columns by Balrog's names, as JSON or a form. The domain's
+/// [`RuleChanges::parse`] reads it; the schema is built from the same column table
+/// ([`RuleField::ALL`] and each column's [`FieldKind`]), so the two cannot drift apart.
+#[derive(Debug)]
+pub struct NewRule(pub RuleFields);
+
+impl TryFrom<Fields> for NewRule {
+    type Error = BalrogError;
+
+    fn try_from(fields: Fields) -> Result<Self, BalrogError> {
+        Ok(NewRule(RuleFields::create(&RuleChanges::parse(&fields)?)?))
+    }
+}
+
+impl PartialSchema for NewRule {
+    fn schema() -> RefOr<Schema> {
+        let mut object = rule_columns(ObjectBuilder::new());
+        for field in RuleField::ALL.into_iter().filter(|f| f.is_required()) {
+            object = object.required(field.name());
+        }
+        object
+            .description(Some("A new rule's columns; others are null"))
+            .into()
+    }
+}
+
+impl ToSchema for NewRule {}
+
+/// Body of `POST`/`PUT /api/rules/{id_or_alias}`: the `data_version` the rule was read at and
+/// the columns that change (others stay as they are).
+#[derive(Debug)]
+pub struct RuleUpdate {
+    pub data_version: i64,
+    pub changes: RuleChanges,
+}
+
+impl TryFrom<Fields> for RuleUpdate {
+    type Error = BalrogError;
+
+    fn try_from(fields: Fields) -> Result<Self, BalrogError> {
+        let data_version = body::data_version(&fields)?
+            .ok_or_else(|| BalrogError::bad_request("'data_version' is a required property"))?;
+        Ok(RuleUpdate {
+            data_version,
+            changes: RuleChanges::parse(&fields)?,
+        })
+    }
+}
+
+impl PartialSchema for RuleUpdate {
+    fn schema() -> RefOr<Schema> {
+        rule_columns(ObjectBuilder::new())
+            .property("data_version", DataVersion::schema())
+            .required("data_version")
+            .description(Some("The columns to change, with the rule's data_version"))
+            .into()
+    }
+}
+
+impl ToSchema for RuleUpdate {}
+
+/// One property per rule column, typed by how [`RuleChanges::parse`] reads its kind.
+fn rule_columns(mut object: ObjectBuilder) -> ObjectBuilder {
+    for field in RuleField::ALL {
+        let schema: RefOr<Schema> = match field.kind() {
+            FieldKind::Text => OneOfBuilder::new()
+                .item(string())
+                .item(ObjectBuilder::new().schema_type(Type::Number))
+                .item(ObjectBuilder::new().schema_type(Type::Null))
+                .description(Some(
+                    "Text, trimmed; blank or null is null (matches every client)",
+                ))
+                .into(),
+            FieldKind::List => OneOfBuilder::new()
+                .item(string())
+                .item(ObjectBuilder::new().schema_type(Type::Null))
+                .description(Some(
+                    "A comma list (whitespace is removed); blank or null is null",
+                ))
+                .into(),
+            FieldKind::Integer => OneOfBuilder::new()
+                .item(ObjectBuilder::new().schema_type(Type::Integer))
+                .item(string().pattern(Some("^\\s*-?[0-9]+\\s*$")))
+                .item(ObjectBuilder::new().schema_type(Type::Null))
+                .description(Some("An integer, or its text"))
+                .into(),
+            FieldKind::Boolean => OneOfBuilder::new()
+                .item(ObjectBuilder::new().schema_type(Type::Boolean))
+                .item(
+                    ObjectBuilder::new()
+                        .schema_type(Type::Integer)
+                        .minimum(Some(0))
+                        .maximum(Some(1)),
+                )
+                .item(string())
+                .item(ObjectBuilder::new().schema_type(Type::Null))
+                .description(Some("A boolean, 0/1, or its text"))
+                .into(),
+            FieldKind::UpdateType => OneOfBuilder::new()
+                .item(string().enum_values(Some(["minor", "major"])))
+                .item(ObjectBuilder::new().schema_type(Type::Null))
+                .into(),
+        };
+        object = object.property(field.name(), schema);
+    }
+    object
+}
+
 /// A field type whose value may be absent (blank text is no value).
 pub trait Field {
     type Value;
@@ -218,6 +459,27 @@ impl Field for DataVersion {
 impl Field for Flag {
     type Value = bool;
     fn into_value(self) -> Option<bool> {
+        self.0
+    }
+}
+
+impl Field for NameList {
+    type Value = Vec<String>;
+    fn into_value(self) -> Option<Vec<String>> {
+        Some(self.0)
+    }
+}
+
+impl Field for SchemaVersion {
+    type Value = i64;
+    fn into_value(self) -> Option<i64> {
+        self.0
+    }
+}
+
+impl Field for ChangeId {
+    type Value = i64;
+    fn into_value(self) -> Option<i64> {
         self.0
     }
 }
@@ -284,5 +546,61 @@ mod tests {
         assert!(
             error::<NewNamedRelease>(json!({"blob": "{"})).starts_with("blob: Not a valid json.")
         );
+    }
+
+    #[test]
+    fn rule_schemas_list_exactly_the_columns_the_reader_takes() {
+        let schema = serde_json::to_value(NewRule::schema()).expect("serializes");
+        let properties = schema["properties"].as_object().expect("an object schema");
+        let columns: Vec<&str> = RuleField::ALL.iter().map(|f| f.name()).collect();
+        let described: Vec<&str> = properties.keys().map(String::as_str).collect();
+        assert_eq!(described.len(), columns.len());
+        for column in &columns {
+            assert!(described.contains(column), "{column} is not described");
+        }
+        let required: Vec<&str> = schema["required"]
+            .as_array()
+            .expect("required columns")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert_eq!(
+            required,
+            ["priority", "mapping", "backgroundRate", "update_type"]
+        );
+        // What the schema says a create needs is what the reader takes.
+        let rule = NewRule::try_from(fields(json!({
+            "priority": "90", "mapping": "Firefox-1", "backgroundRate": 100,
+            "update_type": "minor", "product": "Firefox", "locale": "de, fr", "mig64": "true"
+        })))
+        .expect("a valid rule");
+        assert_eq!(rule.0.locale.as_deref(), Some("de,fr"));
+        let update = serde_json::to_value(RuleUpdate::schema()).expect("serializes");
+        assert_eq!(update["required"], json!(["data_version"]));
+        let missing = RuleUpdate::try_from(fields(json!({"priority": 5}))).expect_err("refused");
+        assert_eq!(missing.detail(), "'data_version' is a required property");
+    }
+
+    #[test]
+    fn release_edit_bodies_read_balrogs_encodings() {
+        let edit: ReleaseEditBody = parse(fields(json!({
+            "product": "Firefox", "data": "{\"a\": 1}", "data_version": "2",
+            "schema_version": "4", "hashFunction": "sha512", "copyTo": "[\"b\"]", "alias": "\"c\""
+        })))
+        .expect("valid");
+        assert_eq!(value(edit.schema_version), Some(4));
+        assert_eq!(value(edit.copy_to), Some(vec!["b".to_owned()]));
+        assert_eq!(value(edit.alias), Some(vec!["c".to_owned()]));
+        assert_eq!(value(edit.data), Some(json!({"a": 1})));
+        assert_eq!(
+            error::<ReleaseEditBody>(json!({"schema_version": "x"})),
+            "schema_version: must be an integer"
+        );
+        assert_eq!(
+            error::<ReleaseEditBody>(json!({"copyTo": "{}"})),
+            "copyTo must be a JSON list of strings"
+        );
+        let revert: RevertBody = parse(fields(json!({"change_id": "0"}))).expect("valid");
+        assert_eq!(value(revert.change_id), None);
     }
 }

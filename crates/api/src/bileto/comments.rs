@@ -1,9 +1,10 @@
 //! Comments: `POST /v1/comment`.
 
 use actix_web::{post, web, HttpResponse};
-use shiplog_domain::{Action, NewComment, PermissionName};
+use shiplog_domain::{Action, PermissionName};
 
-use super::json::{body_json, CommentBody, CommentJson};
+use super::body::CommentBody;
+use super::json::CommentJson;
 use super::Bileto;
 use super::BiletoError;
 use crate::blocking::with_store;
@@ -30,7 +31,7 @@ pub async fn post_comment(
     body: web::Bytes,
 ) -> Result<HttpResponse, BiletoError> {
     caller.require(PermissionName::Ticket, Action::Comment, None)?;
-    let comment = NewComment::from_json(&body_json(&body)?, caller.name())?;
+    let CommentBody(comment) = CommentBody::parse(&body, caller.name())?;
     let comment = with_store(&state.store, move |store| {
         store.add_ticket_comment(&comment)
     })

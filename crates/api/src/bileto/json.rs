@@ -124,41 +124,6 @@ impl TicketList {
     }
 }
 
-/// Body of `POST /v1/tickets`: the shape GET returns. Every key is optional; `date`,
-/// `comments` and `search` are ignored.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TicketBody {
-    /// Present: update this ticket (only the keys given change). Absent: create one.
-    pub request_id: Option<i64>,
-    /// Who makes the change: the author of the automatic comment (default `bot`).
-    pub author: Option<String>,
-    pub description: Option<String>,
-    pub test_plan: Option<String>,
-    pub merge_proposals: Option<String>,
-    pub sources: Option<String>,
-    pub landers: Option<String>,
-    pub siloname: Option<String>,
-    pub status: Option<String>,
-    pub qa_signoff: Option<String>,
-    pub distribution: Option<String>,
-    pub series: Option<String>,
-    pub dest: Option<String>,
-    pub sync_request: Option<String>,
-    pub published_versions: Option<String>,
-    pub download_links: Option<String>,
-    pub jenkins: Option<String>,
-}
-
-/// Body of `POST /v1/comment`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CommentBody {
-    pub request_id: i64,
-    #[schema(example = "This request is broken, please fix it.")]
-    pub text: String,
-    /// Default `bot`.
-    pub author: Option<String>,
-}
-
 /// `GET /v1/metadata`: documentation of each field and values for the drop-down lists.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MetadataJson {

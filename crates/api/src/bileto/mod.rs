@@ -7,6 +7,7 @@
 //! Writes need a shiplog token holding the `ticket` permission (`create`, `modify`, `comment`),
 //! sent as `?token=` as Bileto's bots do, or as `Authorization: Bearer` (docs/identity.md).
 
+mod body;
 mod comments;
 mod json;
 mod meta;

@@ -4,7 +4,8 @@ use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use shiplog_domain::{Action, PermissionName, Ticket, TicketField, TicketWrite};
 use shiplog_storage::{TicketColumn, TicketFilter};
 
-use super::json::{body_json, TicketBody, TicketList};
+use super::body::TicketBody;
+use super::json::TicketList;
 use super::params::{needle, request_id, ticket_filter};
 use super::Bileto;
 use super::BiletoError;
@@ -82,7 +83,7 @@ pub async fn post_ticket(
     body: web::Bytes,
 ) -> Result<HttpResponse, BiletoError> {
     // Without an `author`, automatic comments are signed by whoever holds the token.
-    let write = TicketWrite::from_json(&body_json(&body)?, caller.name())?;
+    let TicketBody(write) = TicketBody::parse(&body, caller.name())?;
     let action = match write {
         TicketWrite::Create(_) => Action::Create,
         TicketWrite::Update(_) => Action::Modify,
