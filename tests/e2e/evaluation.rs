@@ -182,6 +182,109 @@ fn json_evaluation_reports_the_winner_the_release_and_why() {
     });
 }
 
+fn batch(server: &TestServer, body: &Value) -> Reply {
+    server.request(
+        "POST",
+        "/api/v1/evaluate/batch",
+        &[JSON],
+        Some(&body.to_string()),
+    )
+}
+
+#[test]
+fn a_batch_answers_each_query_as_the_single_endpoint_does() {
+    TestServer::each_backend(|server| {
+        setup(server);
+        let high = rule(
+            server,
+            json!({"priority": 90, "backgroundRate": 100, "update_type": "minor",
+                "mapping": "Firefox-61.0", "product": "Firefox", "channel": "release",
+                "version": "<61.0"}),
+        );
+        let queries = [
+            format!("{DE_WIN}&version=60.0&buildID=20180501000000&channel=release"),
+            "product=Thunderbird&version=60.0&channel=release".to_owned(),
+            format!("{DE_WIN}&version=61.0&channel=release&memory=4096&jaws=0"),
+        ];
+        let objects: Vec<Value> = queries
+            .iter()
+            .map(|q| {
+                let mut object = serde_json::Map::new();
+                for pair in q.split('&') {
+                    let (key, value) = pair.split_once('=').expect("key=value");
+                    let value = value.replace("%20", " ");
+                    // Numbers and booleans are taken as their text.
+                    let value = match key {
+                        "memory" => json!(value.parse::<i64>().expect("a number")),
+                        "jaws" => json!(value == "1"),
+                        _ => json!(value),
+                    };
+                    object.insert(key.to_owned(), value);
+                }
+                Value::Object(object)
+            })
+            .collect();
+        let mut with_bad = objects.clone();
+        with_bad.push(json!({"product": "Firefox", "version": "sixty"}));
+        with_bad.push(json!({"product": "Firefox", "version": "60.0", "buildid": "1"}));
+        with_bad.push(json!(["not", "an", "object"]));
+        let reply = batch(server, &json!({"queries": with_bad}));
+        reply.expect(200);
+        let body = reply.json();
+        assert_eq!(body["status"], "success", "{body}");
+        let results = body["data"]["results"].as_array().expect("results");
+        assert_eq!(results.len(), 6);
+        // Each readable query gets exactly what GET /api/v1/evaluate answers.
+        for (query, item) in queries.iter().zip(results) {
+            assert_eq!(item["error"], Value::Null, "{item}");
+            assert_eq!(item["result"], evaluate(server, query), "{query}");
+        }
+        assert_eq!(results[0]["result"]["rule_id"], high);
+        assert_eq!(results[0]["result"]["release"]["name"], "Firefox-61.0");
+        assert_eq!(results[1]["result"]["reason"], "no rule matches the query");
+        // Unreadable queries are errors in their own slots.
+        for (item, part) in
+            results[3..]
+                .iter()
+                .zip(["Invalid version", "Unknown parameter", "JSON object"])
+        {
+            assert_eq!(item["result"], Value::Null, "{item}");
+            let error = item["error"].as_str().expect("an error");
+            assert!(error.contains(part), "{error}");
+        }
+
+        // Names only, when blobs are not wanted.
+        let names = batch(server, &json!({"queries": [objects[0]], "releases": false}));
+        names.expect(200);
+        let release = &names.json()["data"]["results"][0]["result"]["release"];
+        assert_eq!(release["name"], "Firefox-61.0");
+        assert_eq!(release["data"], Value::Null);
+
+        // The batch as a whole: JSON, known keys, 1 to 1,000 queries.
+        for (body, part) in [
+            ("{".to_owned(), "Unable to parse"),
+            (json!({"queries": []}).to_string(), "must not be empty"),
+            (
+                json!({"queries": [objects[0]], "mode": 1}).to_string(),
+                "unknown field",
+            ),
+            (
+                json!({"queries": vec![objects[0].clone(); 1001]}).to_string(),
+                "at most 1000",
+            ),
+        ] {
+            let reply = server.request("POST", "/api/v1/evaluate/batch", &[JSON], Some(&body));
+            reply.expect(400);
+            let failure = reply.json();
+            assert_eq!(failure["status"], "failure", "{failure}");
+            let message = failure["errors"][0]["message"].as_str().expect("a message");
+            assert!(message.contains(part), "{message}");
+        }
+        // A GET is a 405 in the envelope.
+        server.get("/api/v1/evaluate/batch").expect(405);
+    });
+}
+
 fn xml(server: &TestServer, path: &str) -> Reply {
     let reply = server.get(path);
     reply.expect(200);

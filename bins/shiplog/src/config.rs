@@ -70,6 +70,22 @@ pub enum RulesCommand {
     /// Print which rule wins for a query and which release is served, as the `data` object of
     /// /api/v1/evaluate. Reads the configured database, or only a JSON file with --rules.
     Eval(EvalArgs),
+    /// Check a file of queries against the answers each must get (rule, mapping, reason or
+    /// error), from the configured database or a rules file; fails on any mismatch.
+    Test(RulesTestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RulesTestArgs {
+    /// The cases: a JSON list of `{"name"?, "query": {...}, "roll"?, "expect": {"rule_id"?,
+    /// "mapping"?, "reason"?, "error"?}}` (see docs/evaluation.md).
+    #[arg(value_name = "CASES")]
+    pub cases: std::path::PathBuf,
+    /// Check against this rules file (the format of `rules eval --rules`) instead of the database.
+    #[arg(long)]
+    pub rules: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
 }
 
 #[derive(Debug, Args)]

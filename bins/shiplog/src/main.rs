@@ -10,6 +10,7 @@ mod logging;
 mod ops;
 mod query_words;
 mod rules;
+mod rules_test;
 
 use std::net::TcpListener;
 use std::process::ExitCode;
@@ -35,6 +36,9 @@ fn main() -> ExitCode {
         Command::Import(args) => import(&args),
         Command::Rules(RulesCommand::Eval(args)) => {
             rules::eval(&args, |db| database::open(db, Open::Existing("rules eval")))
+        }
+        Command::Rules(RulesCommand::Test(args)) => {
+            rules_test::run(&args, |db| database::open(db, Open::Existing("rules test")))
         }
         Command::Token(TokenCommand::Create(args)) => create_token(&args),
         Command::Delivery(args) => {

@@ -59,18 +59,7 @@ pub fn eval(
 ) -> Result<(), String> {
     let owned = parse_query(&query_string(args)?)
         .map_err(|e| crate::query_words::in_cli_words(e.message()))?;
-    let (set, placeholders) = match &args.rules {
-        Some(path) => from_file(path)?,
-        None => {
-            let store = open_store(&args.database)?;
-            let snapshot = store
-                .load_evaluation_snapshot()
-                .map_err(|e| format!("cannot read the rules: {e}"))?;
-            let set = RuleSet::compile(&snapshot.rules, &snapshot.shutoffs, snapshot.releases)
-                .map_err(|e| e.to_string())?;
-            (set, Vec::new())
-        }
-    };
+    let (set, placeholders) = load(args.rules.as_deref(), &args.database, open_store)?;
     let query = owned.query();
     let decision = match args.roll {
         Some(roll) => set.evaluate(&query, &mut FixedRoll(roll)),
@@ -92,6 +81,26 @@ pub fn eval(
     let text = serde_json::to_string_pretty(&data).map_err(|e| e.to_string())?;
     println!("{text}");
     Ok(())
+}
+
+/// The rule set to evaluate: from `rules` (a file) if given, else from the database.
+pub(crate) fn load(
+    rules: Option<&Path>,
+    database: &DatabaseArgs,
+    open_store: impl FnOnce(&DatabaseArgs) -> Result<Store, String>,
+) -> Result<(RuleSet, Vec<String>), String> {
+    match rules {
+        Some(path) => from_file(path),
+        None => {
+            let store = open_store(database)?;
+            let snapshot = store
+                .load_evaluation_snapshot()
+                .map_err(|e| format!("cannot read the rules: {e}"))?;
+            let set = RuleSet::compile(&snapshot.rules, &snapshot.shutoffs, snapshot.releases)
+                .map_err(|e| e.to_string())?;
+            Ok((set, Vec::new()))
+        }
+    }
 }
 
 /// Reads a rules file (its format is `shiplog_domain::balrog::rules_file`'s). Releases the rules

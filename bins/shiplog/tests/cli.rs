@@ -227,6 +227,89 @@ fn rules_eval_answers_offline_from_a_file_and_from_the_database() {
     assert_eq!(data["reason"], "no rule matches the query");
 }
 
+#[test]
+fn rules_test_passes_a_true_file_and_fails_a_wrong_one_with_a_diff() {
+    let dir = temp_dir();
+    let rules = dir.join("rules.json");
+    std::fs::write(
+        &rules,
+        r#"[{"rule_id": 7, "priority": 90, "backgroundRate": 50, "update_type": "minor",
+             "mapping": "Firefox-61.0", "fallbackMapping": "Firefox-60.0",
+             "product": "Firefox", "channel": "release"}]"#,
+    )
+    .expect("fixture");
+    let write = |name: &str, cases: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, cases).expect("fixture");
+        path.to_str().expect("path").to_owned()
+    };
+    let good = write(
+        "good.json",
+        r#"[{"name": "release gets 61", "query": {"product": "Firefox", "version": "60.0", "channel": "release"},
+             "expect": {"rule_id": 7, "mapping": "Firefox-61.0"}},
+            {"name": "outside the rate", "roll": 70,
+             "query": {"product": "Firefox", "version": "60.0", "channel": "release"},
+             "expect": {"mapping": "Firefox-60.0"}},
+            {"query": {"product": "Firefox", "version": "60.0", "channel": "beta"},
+             "expect": {"rule_id": null, "mapping": null, "reason": "no rule matches the query"}},
+            {"name": "a bad version is refused", "query": {"product": "Firefox", "version": "sixty"},
+             "expect": {"error": "Invalid version"}}]"#,
+    );
+    let rules_arg = rules.to_str().expect("path");
+    let (ok, stdout, stderr) = run(&["rules", "test", &good, "--rules", rules_arg]);
+    assert!(ok, "{stdout}{stderr}");
+    assert!(stdout.contains("ok    release gets 61"), "{stdout}");
+    assert!(stdout.contains("ok    case 3"), "{stdout}");
+    assert!(stdout.contains("4 cases: 4 passed, 0 failed"), "{stdout}");
+
+    let bad = write(
+        "bad.json",
+        r#"{"cases": [
+            {"name": "beta gets 61", "query": {"product": "Firefox", "version": "60.0", "channel": "beta"},
+             "expect": {"rule_id": 7, "mapping": "Firefox-61.0"}},
+            {"name": "still fine", "query": {"product": "Firefox", "version": "60.0", "channel": "release"},
+             "expect": {"rule_id": 7}}]}"#,
+    );
+    let (ok, stdout, stderr) = run(&["rules", "test", &bad, "--rules", rules_arg]);
+    assert!(!ok, "a mismatch fails the command");
+    assert!(stdout.contains("FAIL  beta gets 61"), "{stdout}");
+    assert!(stdout.contains("rule_id: expected 7, got null"), "{stdout}");
+    assert!(
+        stdout.contains("mapping: expected \"Firefox-61.0\", got null"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("ok    still fine"), "{stdout}");
+    assert!(stderr.contains("1 of 2 rule test cases failed"), "{stderr}");
+
+    // Mistakes in the file name the case.
+    for (cases, part) in [
+        (
+            r#"[{"query": {}, "expect": {}}]"#,
+            "case 1: expect names nothing",
+        ),
+        (
+            r#"[{"query": {}, "expect": {"rule": 1}}]"#,
+            "case 1: unknown field `rule`",
+        ),
+        (r#"[]"#, "there are no cases"),
+        (r#"{"tests": []}"#, "expected a list of cases"),
+    ] {
+        let path = write("wrong.json", cases);
+        let (ok, _, stderr) = run(&["rules", "test", &path, "--rules", rules_arg]);
+        assert!(!ok);
+        assert!(stderr.contains(part), "{cases}: {stderr}");
+    }
+
+    // Against a database: a fresh one has no rules, so the good file fails there.
+    let db = format!("sqlite://{}", dir.join("rules.db").display());
+    let (ok, _, _) = run(&["migrate", "--database-url", &db]);
+    assert!(ok);
+    let (ok, stdout, _) = run(&["rules", "test", &good, "--database-url", &db]);
+    assert!(!ok);
+    assert!(stdout.contains("4 cases: 2 passed, 2 failed"), "{stdout}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// One raw HTTP/1.0 exchange.
 fn http(address: &str, request: &str) -> String {
     let mut stream = TcpStream::connect(address).expect("connects");
@@ -672,6 +755,7 @@ fn every_command_explains_its_flags_and_the_database_default() {
         &["migrate"],
         &["import"],
         &["rules", "eval"],
+        &["rules", "test"],
         &["token", "create"],
     ] {
         let mut args = command.to_vec();

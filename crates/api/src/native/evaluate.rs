@@ -89,6 +89,37 @@ pub fn parse_query(query_string: &str) -> Result<OwnedQuery, EnvelopeError> {
     let pairs = web::Query::<Vec<(String, String)>>::from_query(query_string)
         .map_err(|e| EnvelopeError::bad_request(format!("Unreadable query string: {e}")))?
         .into_inner();
+    parse_pairs(pairs)
+}
+
+/// Reads a query given as a JSON object with the same keys (`POST /api/v1/evaluate/batch`,
+/// `shiplog rules test`): values are strings, numbers or booleans; null is an absent key.
+pub fn parse_query_object(object: &Value) -> Result<OwnedQuery, EnvelopeError> {
+    let Value::Object(map) = object else {
+        return Err(EnvelopeError::bad_request(
+            "A query must be a JSON object of Balrog's query keys",
+        ));
+    };
+    let mut pairs = Vec::with_capacity(map.len());
+    for (key, value) in map {
+        let text = match value {
+            Value::Null => continue,
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            _ => {
+                return Err(EnvelopeError::bad_request(format!(
+                    "Parameter '{key}' must be a string, a number or a boolean"
+                )))
+            }
+        };
+        pairs.push((key.clone(), text));
+    }
+    parse_pairs(pairs)
+}
+
+/// Reads and checks query keys and values (see [`parse_query`]).
+fn parse_pairs(pairs: Vec<(String, String)>) -> Result<OwnedQuery, EnvelopeError> {
     let mut query = OwnedQuery::default();
     let (mut product, mut version) = (None, None);
     for (key, value) in pairs {

@@ -5,6 +5,7 @@
 pub mod delivery;
 pub mod envelope;
 pub mod evaluate;
+mod evaluate_batch;
 mod tokens;
 
 use actix_web::http::StatusCode;
@@ -13,7 +14,7 @@ use shiplog_domain::{Action, PermissionName};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 pub use envelope::EnvelopeError;
-pub use evaluate::{parse_query, EvaluationData};
+pub use evaluate::{parse_query, parse_query_object, EvaluationData};
 
 use crate::face::{denied_text, AuthFailure, Face};
 
@@ -31,6 +32,7 @@ impl Face for Native {
             .service(tokens::list_tokens)
             .service(tokens::revoke_token)
             .service(evaluate::evaluate)
+            .service(evaluate_batch::evaluate_batch)
             .service(delivery::get_delivery);
     }
 
