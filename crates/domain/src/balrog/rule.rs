@@ -411,6 +411,18 @@ impl RuleChanges {
     /// such as `rule_id`, `data_version` or `csrf_token`, are ignored) and checks each value on
     /// its own. Setting a required column to null is refused here.
     pub fn parse(input: &Map<String, Value>) -> DomainResult<RuleChanges> {
+        RuleChanges::read(input, false)
+    }
+
+    /// Reads a rule as Balrog *stores* it (an export of its `/api/rules`, a rules file):
+    /// like [`parse`](RuleChanges::parse), except that a null `mapping` is taken. Balrog's admin
+    /// API refuses to set one, but its databases hold such rules — the classic "no update for
+    /// this population" rule — and they evaluate to serving nothing.
+    pub fn parse_stored(input: &Map<String, Value>) -> DomainResult<RuleChanges> {
+        RuleChanges::read(input, true)
+    }
+
+    fn read(input: &Map<String, Value>, null_mapping: bool) -> DomainResult<RuleChanges> {
         let mut values = BTreeMap::new();
         for (key, raw) in input {
             let Some(field) = RuleField::from_name(key) else {
@@ -429,7 +441,8 @@ impl RuleChanges {
                         .transpose()?,
                 ),
             };
-            if value.is_null() && field.is_required() {
+            let may_be_null = null_mapping && field == RuleField::Mapping;
+            if value.is_null() && field.is_required() && !may_be_null {
                 let reason = if field == RuleField::Mapping {
                     "mapping value cannot be set to null/empty"
                 } else {
@@ -518,8 +531,20 @@ impl RuleFields {
     /// A new rule from a create request: `priority`, `backgroundRate`, `update_type` and
     /// `mapping` are required.
     pub fn create(changes: &RuleChanges) -> DomainResult<RuleFields> {
+        RuleFields::build(changes, false)
+    }
+
+    /// A rule as Balrog stores it (see [`RuleChanges::parse_stored`]): `priority`,
+    /// `backgroundRate` and `update_type` are required; `mapping` may be null (the rule then
+    /// serves nothing to the clients it matches, and stops lower rules from serving).
+    pub fn create_stored(changes: &RuleChanges) -> DomainResult<RuleFields> {
+        RuleFields::build(changes, true)
+    }
+
+    fn build(changes: &RuleChanges, null_mapping: bool) -> DomainResult<RuleFields> {
         for field in RuleField::ALL {
-            if field.is_required() && !changes.contains(field) {
+            let optional = null_mapping && field == RuleField::Mapping;
+            if field.is_required() && !optional && !changes.contains(field) {
                 let reason = if field == RuleField::Mapping {
                     "mapping value cannot be set to null/empty"
                 } else {
@@ -813,5 +838,33 @@ mod tests {
         assert_eq!(RuleRef::parse("-1"), None);
         assert_eq!(RuleRef::parse(""), None);
         assert_eq!(RuleRef::parse("99999999999999999999999"), None);
+    }
+
+    #[test]
+    fn a_stored_rule_may_have_no_mapping_but_a_new_one_may_not() {
+        let no_mapping = json!({"priority": 100, "backgroundRate": 100, "update_type": "minor",
+            "mapping": null, "product": "Firefox", "channel": "release"});
+        assert!(
+            create(no_mapping.clone()).is_err(),
+            "the admin API refuses it"
+        );
+        let stored = RuleFields::create_stored(
+            &RuleChanges::parse_stored(&map(no_mapping)).expect("readable"),
+        )
+        .expect("Balrog databases hold such rules");
+        assert_eq!(stored.mapping, None);
+        assert_eq!(stored.product.as_deref(), Some("Firefox"));
+        // Left out entirely, too; the other required columns stay required.
+        let absent = json!({"priority": 1, "backgroundRate": 0, "update_type": "major"});
+        assert!(
+            RuleFields::create_stored(&RuleChanges::parse_stored(&map(absent)).expect("ok"))
+                .is_ok()
+        );
+        let no_rate = json!({"priority": 1, "update_type": "major", "mapping": null});
+        let err = RuleFields::create_stored(&RuleChanges::parse_stored(&map(no_rate)).expect("ok"))
+            .expect_err("backgroundRate is required");
+        assert!(err.to_string().contains("backgroundRate"), "{err}");
+        let null_priority = json!({"priority": null, "backgroundRate": 0, "update_type": "major"});
+        assert!(RuleChanges::parse_stored(&map(null_priority)).is_err());
     }
 }

@@ -13,7 +13,9 @@
 //! ```
 //!
 //! A rule's columns are Balrog's; `rule_id` defaults to the rule's position (from 1) and
-//! `data_version` to 1. A release the rules map to but the file does not describe gets a
+//! `data_version` to 1. A rule's `mapping` may be null, as Balrog's database allows: the rule
+//! then serves nothing to the clients it matches. What Balrog's `GET /api/rules` answers
+//! (`{"count": n, "rules": [...]}`) is a rules file as it is. A release the rules map to but the file does not describe gets a
 //! placeholder blob that always serves, since nothing is known to check it against.
 
 use serde_json::{json, Map, Value};
@@ -152,7 +154,8 @@ impl RulesFile {
     }
 }
 
-/// One rule of the file, checked as the admin API checks a new rule.
+/// One rule of the file, checked as the admin API checks a new rule, except that its mapping
+/// may be null, as in Balrog's own database.
 fn read_rule(position: usize, value: &Value) -> Result<Rule, String> {
     let Value::Object(map) = value else {
         return Err(format!("rule {}: not an object", position + 1));
@@ -168,8 +171,8 @@ fn read_rule(position: usize, value: &Value) -> Result<Rule, String> {
     let rule_id = number("rule_id", i64::try_from(position + 1).unwrap_or(i64::MAX))?;
     let data_version = number("data_version", 1)?;
     let columns: &Map<String, Value> = map;
-    let fields = RuleChanges::parse(columns)
-        .and_then(|changes| RuleFields::create(&changes))
+    let fields = RuleChanges::parse_stored(columns)
+        .and_then(|changes| RuleFields::create_stored(&changes))
         .map_err(|e| format!("rule {rule_id}: {e}"))?;
     Ok(Rule {
         rule_id,
@@ -252,5 +255,31 @@ mod tests {
             error(r#"{"releases": [{"data": {}}]}"#),
             "a release without a name"
         );
+    }
+
+    #[test]
+    fn balrogs_rule_listing_with_a_null_mapping_is_a_rules_file() {
+        let file = RulesFile::parse(
+            r#"{"count": 2, "rules": [
+                {"rule_id": 3, "data_version": 4, "priority": 100, "backgroundRate": 100,
+                 "update_type": "minor", "mapping": null, "alias": null, "product": "Firefox",
+                 "channel": "release", "version": "<52.0", "comment": "no updates for them"},
+                {"rule_id": 5, "data_version": 1, "priority": 10, "backgroundRate": 100,
+                 "update_type": "minor", "mapping": "Firefox-61.0", "product": "Firefox",
+                 "channel": "release"}]}"#,
+        )
+        .expect("Balrog's listing reads as it is");
+        assert_eq!(file.rules[0].rule_id, 3);
+        assert_eq!(file.rules[0].data_version, 4);
+        let set = file.compile().expect("compiles");
+        let mut query = Query::new("Firefox", "51.0");
+        query.channel = Some("release");
+        let held = set.evaluate(&query, &mut FixedRoll(0)).expect("evaluates");
+        assert_eq!(held.rule.map(|r| r.rule_id), Some(3));
+        assert_eq!(held.mapping(), None);
+        assert_eq!(held.reason, Reason::NoMapping);
+        query.version = "60.0";
+        let served = set.evaluate(&query, &mut FixedRoll(0)).expect("evaluates");
+        assert_eq!(served.mapping(), Some("Firefox-61.0"));
     }
 }
