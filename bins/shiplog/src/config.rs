@@ -23,7 +23,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply pending database migrations and exit.
     Migrate(DatabaseArgs),
-    /// Import releases from an Orlo import document (a JSON list of releases), all or nothing.
+    /// Import releases from an Orlo import document (a JSON list of releases), all or nothing;
+    /// or, with `import orlo --from URL`, copy them from a running Orlo.
     Import(ImportArgs),
     /// Balrog rules: evaluate a query as /api/v1/evaluate would.
     #[command(subcommand)]
@@ -156,9 +157,13 @@ pub enum AuthArg {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct ImportArgs {
+    #[command(subcommand)]
+    pub source: Option<ImportSource>,
     /// The JSON file: `[{"user", "platforms", "packages", "stime", "ftime", …}, …]`.
-    pub file: std::path::PathBuf,
+    #[arg(required = true)]
+    pub file: Option<std::path::PathBuf>,
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
@@ -170,18 +175,48 @@ pub struct ImportArgs {
     pub database: DatabaseArgs,
 }
 
-impl ImportArgs {
-    /// `cli:` and `--recorded-by` or the login. The command line has no shiplog identity, but
-    /// a release should not be unattributed; and as `:` cannot occur in a shiplog user name,
-    /// the value never passes for a user who authenticated over HTTP.
-    pub fn recorded_by(&self) -> String {
-        let login = self.recorded_by.clone().or_else(|| {
-            ["USER", "LOGNAME", "USERNAME"]
-                .iter()
-                .find_map(|key| std::env::var(key).ok().filter(|v| !v.is_empty()))
-        });
-        format!("cli:{}", login.as_deref().unwrap_or("unknown"))
-    }
+#[derive(Debug, Subcommand)]
+pub enum ImportSource {
+    /// Copy every release, with its packages, from a running Orlo (or another shiplog), keeping
+    /// their ids: running it again copies nothing twice, and a stopped copy resumes.
+    Orlo(ImportOrloArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportOrloArgs {
+    /// The source's base URL, e.g. `https://orlo.example.com` (its `/releases` is read).
+    #[arg(long, value_name = "URL")]
+    pub from: String,
+    /// A token for the source, sent as `X-Auth-Token` (Orlo) and as a bearer token (shiplog).
+    #[arg(long, env = "SHIPLOG_SOURCE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Releases asked for per request.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub page_size: u16,
+    /// Seconds to wait for each answer of the source.
+    #[arg(long, default_value_t = 60)]
+    pub timeout: u64,
+    /// No progress display.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Who ran the copy, recorded as each release's `recorded_by` (`cli:NAME`). Default: the
+    /// login running the command.
+    #[arg(long, value_name = "NAME")]
+    pub recorded_by: Option<String>,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+/// `cli:` and `--recorded-by` or the login. The command line has no shiplog identity, but a
+/// release should not be unattributed; and as `:` cannot occur in a shiplog user name, the value
+/// never passes for a user who authenticated over HTTP.
+pub fn recorded_by(chosen: Option<&str>) -> String {
+    let login = chosen.map(str::to_owned).or_else(|| {
+        ["USER", "LOGNAME", "USERNAME"]
+            .iter()
+            .find_map(|key| std::env::var(key).ok().filter(|v| !v.is_empty()))
+    });
+    format!("cli:{}", login.as_deref().unwrap_or("unknown"))
 }
 
 #[derive(Debug, Args)]

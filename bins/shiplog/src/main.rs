@@ -6,6 +6,7 @@ mod config;
 mod database;
 mod delivery;
 mod import;
+mod import_orlo;
 mod logging;
 mod ops;
 mod query_words;
@@ -24,7 +25,8 @@ use time::OffsetDateTime;
 use database::Open;
 
 use config::{
-    AuthArg, Cli, Command, DatabaseArgs, ImportArgs, RulesCommand, ServeArgs, TokenCommand,
+    AuthArg, Cli, Command, DatabaseArgs, ImportArgs, ImportSource, RulesCommand, ServeArgs,
+    TokenCommand,
 };
 
 fn main() -> ExitCode {
@@ -59,13 +61,22 @@ fn migrate(db: &DatabaseArgs) -> Result<(), String> {
 }
 
 fn import(args: &ImportArgs) -> Result<(), String> {
+    if let Some(ImportSource::Orlo(orlo)) = &args.source {
+        let store = database::open(&orlo.database, Open::Existing("import orlo"))?;
+        let recorded_by = config::recorded_by(orlo.recorded_by.as_deref());
+        let quiet = orlo.quiet || !std::io::IsTerminal::is_terminal(&std::io::stderr());
+        return import_orlo::run(&store, orlo, &recorded_by, quiet);
+    }
+    let Some(file) = &args.file else {
+        return Err("import: name a FILE, or a source (`import orlo --from URL`)".to_owned());
+    };
     let store = database::open(&args.database, Open::Existing("import"))?;
     let show_progress = !args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let recorded_by = args.recorded_by();
-    let count = import::import_file(&store, &args.file, &recorded_by, show_progress)?;
+    let recorded_by = config::recorded_by(args.recorded_by.as_deref());
+    let count = import::import_file(&store, file, &recorded_by, show_progress)?;
     println!(
         "imported {count} releases from {} (recorded_by: {recorded_by})",
-        args.file.display()
+        file.display()
     );
     Ok(())
 }

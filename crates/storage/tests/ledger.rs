@@ -530,6 +530,34 @@ fn a_failed_import_stores_nothing() {
 }
 
 #[test]
+fn an_importer_learns_which_releases_are_here_already() {
+    each_backend(|store| {
+        let here: Vec<NewRelease> = (0..3)
+            .map(|n| release(&format!("u{n}"), &["site"], OffsetDateTime::now_utc()))
+            .collect();
+        store.import_releases(&here).expect("import");
+        let absent = ReleaseId::new();
+        let mut asked: Vec<ReleaseId> = here.iter().map(|r| r.id).collect();
+        asked.insert(1, absent);
+        let mut found = store.existing_release_ids(&asked).expect("lookup");
+        found.sort_by_key(ToString::to_string);
+        let mut expected: Vec<ReleaseId> = here.iter().map(|r| r.id).collect();
+        expected.sort_by_key(ToString::to_string);
+        assert_eq!(found, expected);
+        assert!(store.existing_release_ids(&[]).expect("lookup").is_empty());
+        // More ids than one IN list takes.
+        let many: Vec<ReleaseId> = (0..2_500)
+            .map(|_| ReleaseId::new())
+            .chain([here[0].id])
+            .collect();
+        assert_eq!(
+            store.existing_release_ids(&many).expect("lookup"),
+            [here[0].id]
+        );
+    });
+}
+
+#[test]
 fn a_streamed_import_commits_every_batch_or_none() {
     #[derive(Debug)]
     enum Stop {

@@ -102,6 +102,26 @@ impl Store {
         Ok(recorded)
     }
 
+    /// Which of `ids` are recorded already: an importer copying from another ledger skips
+    /// them, so running it again copies nothing twice.
+    pub fn existing_release_ids(&self, ids: &[ReleaseId]) -> StorageResult<Vec<ReleaseId>> {
+        let wanted: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        self.read(|conn| {
+            let mut found = Vec::new();
+            // Bounded IN lists: SQLite allows 32,766 parameters, PostgreSQL 65,535.
+            for chunk in wanted.chunks(1_000) {
+                let rows: Vec<String> = releases::table
+                    .filter(releases::id.eq_any(chunk))
+                    .select(releases::id)
+                    .load(conn)?;
+                for row in rows {
+                    found.push(parse_uuid::<ReleaseId>(&row)?);
+                }
+            }
+            Ok(found)
+        })
+    }
+
     /// One release with everything it holds, if it exists and matches the filter.
     pub fn find_release(
         &self,
