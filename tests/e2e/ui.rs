@@ -102,7 +102,13 @@ fn seed(server: &TestServer) -> Seeded {
         at(2, 10),
         json!([
             package("api", "2.0", "SUCCESSFUL", at(2, 10), 600),
-            package("worker", "2.0", "SUCCESSFUL", at(2, 10) + Duration::minutes(5), 300)
+            package(
+                "worker",
+                "2.0",
+                "SUCCESSFUL",
+                at(2, 10) + Duration::minutes(5),
+                300
+            )
         ]),
     );
     let mut r5 = release(
@@ -148,11 +154,15 @@ fn seed(server: &TestServer) -> Seeded {
         reply.expect(200);
         reply.text.parse().expect("a rule id")
     };
-    let low_rule = rule(json!({"priority": 10, "backgroundRate": 100, "update_type": "minor",
-        "mapping": "Firefox-60.0", "product": "Firefox", "channel": "release*"}));
-    let high_rule = rule(json!({"priority": 90, "backgroundRate": 25, "update_type": "minor",
+    let low_rule = rule(
+        json!({"priority": 10, "backgroundRate": 100, "update_type": "minor",
+        "mapping": "Firefox-60.0", "product": "Firefox", "channel": "release*"}),
+    );
+    let high_rule = rule(
+        json!({"priority": 90, "backgroundRate": 25, "update_type": "minor",
         "mapping": "Firefox-61.0", "fallbackMapping": "Firefox-60.0", "alias": "firefox-release",
-        "product": "Firefox", "channel": "release", "version": "<61.0"}));
+        "product": "Firefox", "channel": "release", "version": "<61.0"}),
+    );
     write(
         "POST",
         "/api/emergency_shutoff",
@@ -189,7 +199,7 @@ fn visit(browser: &Session<'_>, server: &TestServer, path: &str, name: &str, wid
         "{path} scrolls sideways at {width} px by {overflow} px"
     );
     let file = format!("{}-{name}-{width}.png", server.backend.name());
-    browser.screenshot(&screenshots().join(file));
+    browser.screenshot_page(&screenshots().join(file));
 }
 
 fn rows(browser: &Session<'_>, css: &str) -> Vec<String> {
@@ -210,7 +220,11 @@ fn every_dashboard_page_shows_the_ledger_in_a_browser() {
 
         // A browser at the root lands on the overview.
         browser.goto(&server.url("/"));
-        assert!(browser.current_url().ends_with("/ui/"), "{}", browser.current_url());
+        assert!(
+            browser.current_url().ends_with("/ui/"),
+            "{}",
+            browser.current_url()
+        );
         assert_eq!(browser.title(), "Overview · shiplog");
         visit(&browser, server, "/ui/", "overview", 1400);
         let frequency = browser.text_of("#tile-frequency");
@@ -223,8 +237,16 @@ fn every_dashboard_page_shows_the_ledger_in_a_browser() {
         let api = server.get("/api/v1/delivery").json();
         let days = api["data"]["series"].as_array().expect("series").len();
         assert_eq!(browser.count("#deployments-chart g.col"), days);
-        assert_eq!(browser.count("#deployments-chart rect.seg.ok"), 2, "5 and 2 days ago");
-        assert_eq!(browser.count("#deployments-chart rect.seg.bad"), 1, "4 days ago");
+        assert_eq!(
+            browser.count("#deployments-chart rect.seg.ok"),
+            2,
+            "5 and 2 days ago"
+        );
+        assert_eq!(
+            browser.count("#deployments-chart rect.seg.bad"),
+            1,
+            "4 days ago"
+        );
         assert_eq!(browser.count("#durations-chart rect.seg.time"), 3);
         assert_eq!(browser.count("#team-chart g.row"), 2);
         assert_eq!(browser.count("#platform-chart g.row"), 2);
@@ -249,11 +271,21 @@ fn every_dashboard_page_shows_the_ledger_in_a_browser() {
         assert!(count.starts_with("7 releases"), "{count}");
         let list = rows(&browser, "#releases tbody tr");
         assert_eq!(list.len(), 7);
-        assert_eq!(list.iter().filter(|r| r.contains("No packages")).count(), 2, "{list:?}");
+        assert_eq!(
+            list.iter().filter(|r| r.contains("No packages")).count(),
+            2,
+            "{list:?}"
+        );
         let running = list.iter().find(|r| r.contains("api 2.1")).expect("R5");
         assert!(running.contains("In progress"), "{running}");
-        assert!(list.iter().filter(|r| r.contains("Failed")).count() == 1, "{list:?}");
-        assert!(list.iter().any(|r| r.contains("web 1.0 (rollback)")), "{list:?}");
+        assert!(
+            list.iter().filter(|r| r.contains("Failed")).count() == 1,
+            "{list:?}"
+        );
+        assert!(
+            list.iter().any(|r| r.contains("web 1.0 (rollback)")),
+            "{list:?}"
+        );
         browser.goto(&server.url("/ui/releases?team=core&status="));
         assert_eq!(rows(&browser, "#releases tbody tr").len(), 2);
         browser.goto(&server.url("/ui/releases?status=FAILED"));
@@ -273,7 +305,9 @@ fn every_dashboard_page_shows_the_ledger_in_a_browser() {
         assert!(browser.text_of("main").contains("commit_time"));
         let link = browser.find(&format!("a[href='/ui/tickets?id={}']", seeded.ticket));
         browser.click(&link);
-        assert!(browser.current_url().contains(&format!("/ui/tickets?id={}", seeded.ticket)));
+        assert!(browser
+            .current_url()
+            .contains(&format!("/ui/tickets?id={}", seeded.ticket)));
         let row = browser.text_of(&format!("#ticket-{}", seeded.ticket));
         assert!(row.contains("land the <fix> & more"), "{row}");
         browser.assert_clean_console("a release, then its ticket");
@@ -284,7 +318,11 @@ fn every_dashboard_page_shows_the_ledger_in_a_browser() {
             .iter()
             .map(|row| row.split_whitespace().collect::<Vec<_>>().join(" "))
             .collect();
-        assert_eq!(live, ["api — 2.0", "web 1.0 —", "worker — 2.0"], "columns eu, us");
+        assert_eq!(
+            live,
+            ["api — 2.0", "web 1.0 —", "worker — 2.0"],
+            "columns eu, us"
+        );
 
         // Rollouts: Firefox's rules by priority, the shutoff first.
         visit(&browser, server, "/ui/rollouts", "rollouts", 1400);
@@ -295,14 +333,27 @@ fn every_dashboard_page_shows_the_ledger_in_a_browser() {
             .collect();
         assert_eq!(
             order,
-            [format!("rule-{}", seeded.high_rule), format!("rule-{}", seeded.low_rule)]
+            [
+                format!("rule-{}", seeded.high_rule),
+                format!("rule-{}", seeded.low_rule)
+            ]
         );
         let high = browser.text_of(&format!("#rule-{}", seeded.high_rule));
-        for part in ["90", "firefox-release", "Firefox-61.0", "25 %", "Firefox-60.0", "<61.0"] {
+        for part in [
+            "90",
+            "firefox-release",
+            "Firefox-61.0",
+            "25 %",
+            "Firefox-60.0",
+            "<61.0",
+        ] {
             assert!(high.contains(part), "{part} in {high}");
         }
         let shutoffs = browser.text_of("#shutoff-list");
-        assert!(shutoffs.contains("Firefox on beta — bad build"), "{shutoffs}");
+        assert!(
+            shutoffs.contains("Firefox on beta — bad build"),
+            "{shutoffs}"
+        );
 
         // Evaluate: filled in and sent with the keyboard and mouse as a person would.
         visit(&browser, server, "/ui/evaluate", "evaluate-form", 1400);
@@ -320,7 +371,9 @@ fn every_dashboard_page_shows_the_ledger_in_a_browser() {
         browser.click(&browser.find("#f-force option[value='1']"));
         browser.click(&browser.find("form.evaluate button[type=submit]"));
         browser.assert_clean_console("/ui/evaluate (submitted)");
-        assert!(browser.text_of("#winning-rule").contains(&format!("#{}", seeded.high_rule)));
+        assert!(browser
+            .text_of("#winning-rule")
+            .contains(&format!("#{}", seeded.high_rule)));
         assert!(browser.text_of("#served").contains("Firefox-61.0"));
         assert!(browser.text_of("#reason").contains("force=1"));
         let file = format!("{}-evaluate-1400.png", server.backend.name());
@@ -369,7 +422,10 @@ fn under_auth_all_the_dashboard_asks_for_a_token_and_keeps_it_in_an_httponly_coo
         let file = format!("{}-login-1400.png", server.backend.name());
         browser.screenshot(&screenshots().join(file));
 
-        browser.type_into(&browser.find("#token"), "shiplog_not_a_real_token_000000000000000000");
+        browser.type_into(
+            &browser.find("#token"),
+            "shiplog_not_a_real_token_000000000000000000",
+        );
         browser.click(&browser.find("form.login button"));
         assert!(browser.text_of("[role=alert]").contains("not valid"));
         browser.console();
@@ -397,18 +453,30 @@ fn dashboard_answers_bad_input_with_html_pages_and_its_cookie_opens_no_api() {
     TestServer::each_backend(|server| {
         let page = server.get("/ui/releases?colour=red");
         page.expect(400);
-        assert!(page.header("Content-Type").is_some_and(|t| t.starts_with("text/html")));
-        assert!(page.text.contains("no parameter &#39;colour&#39;") || page.text.contains("no parameter 'colour'"), "{}", page.text);
+        assert!(page
+            .header("Content-Type")
+            .is_some_and(|t| t.starts_with("text/html")));
+        assert!(
+            page.text.contains("no parameter &#39;colour&#39;")
+                || page.text.contains("no parameter 'colour'"),
+            "{}",
+            page.text
+        );
         server.get("/ui/releases?status=DONE").expect(400);
         server.get("/ui/releases?page=0").expect(400);
         server.get("/ui/tickets?id=x").expect(400);
-        server.get("/ui/evaluate?product=Firefox&version=not..a..version").expect(400);
+        server
+            .get("/ui/evaluate?product=Firefox&version=not..a..version")
+            .expect(400);
         let missing = server.get("/ui/releases/00000000-0000-0000-0000-000000000000");
         missing.expect(404);
         assert!(missing.text.contains("There is no release with this id."));
         server.get("/ui/no-such-page").expect(404);
         let csp = page.header("Content-Security-Policy").expect("a policy");
-        assert!(csp.contains("form-action 'self'") && !csp.contains("script-src"), "{csp}");
+        assert!(
+            csp.contains("form-action 'self'") && !csp.contains("script-src"),
+            "{csp}"
+        );
 
         // Logging in sets an HttpOnly, SameSite=Strict cookie scoped to /ui (read without
         // following the redirect, which would drop the header) …
@@ -424,7 +492,10 @@ fn dashboard_answers_bad_input_with_html_pages_and_its_cookie_opens_no_api() {
             .expect("an answer");
         assert_eq!(login.status().as_u16(), 303);
         assert_eq!(
-            login.headers().get("Location").and_then(|v| v.to_str().ok()),
+            login
+                .headers()
+                .get("Location")
+                .and_then(|v| v.to_str().ok()),
             Some("/ui/")
         );
         let cookie = login
@@ -433,7 +504,13 @@ fn dashboard_answers_bad_input_with_html_pages_and_its_cookie_opens_no_api() {
             .and_then(|v| v.to_str().ok())
             .expect("a cookie")
             .to_owned();
-        for part in ["shiplog_ui=", "HttpOnly", "SameSite=Strict", "Path=/ui", "Max-Age=3600"] {
+        for part in [
+            "shiplog_ui=",
+            "HttpOnly",
+            "SameSite=Strict",
+            "Path=/ui",
+            "Max-Age=3600",
+        ] {
             assert!(cookie.contains(part), "{part} in {cookie}");
         }
         // … which no API face reads: a write with only the cookie is anonymous.

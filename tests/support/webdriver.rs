@@ -305,6 +305,35 @@ impl Session<'_> {
         std::fs::write(path, png).expect("write the screenshot");
     }
 
+    /// Saves a PNG of the whole page, beyond the window, to `path` (Chromium's DevTools
+    /// `Page.captureScreenshot`, which chromedriver passes through).
+    pub fn screenshot_page(&self, path: &Path) {
+        let metrics = self.call(
+            "POST",
+            "/goog/cdp/execute",
+            Some(&json!({"cmd": "Page.getLayoutMetrics", "params": {}})),
+        );
+        let size = &metrics["cssContentSize"];
+        let (width, height) = (
+            size["width"].as_f64().unwrap_or(1400.0),
+            size["height"].as_f64().unwrap_or(1000.0).min(6000.0),
+        );
+        let shot = self.call(
+            "POST",
+            "/goog/cdp/execute",
+            Some(&json!({"cmd": "Page.captureScreenshot", "params": {
+                "format": "png", "captureBeyondViewport": true,
+                "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}}})),
+        );
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(shot["data"].as_str().unwrap_or_default())
+            .expect("a base64 screenshot");
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).expect("the screenshot directory");
+        }
+        std::fs::write(path, png).expect("write the screenshot");
+    }
+
     /// The browser console entries since the last call: `(level, message)`.
     pub fn console(&self) -> Vec<(String, String)> {
         let entries = self.call("POST", "/se/log", Some(&json!({"type": "browser"})));

@@ -509,7 +509,10 @@ mod tests {
             query: false,
             cookie: Some("ui_token"),
         };
-        assert!(matches!(presented(&cookie, with_cookie), Ok(Some(Presented::Token(_)))));
+        assert!(matches!(
+            presented(&cookie, with_cookie),
+            Ok(Some(Presented::Token(_)))
+        ));
         assert!(
             matches!(presented(&cookie, Sources::default()), Ok(None)),
             "only a face that names the cookie reads it"

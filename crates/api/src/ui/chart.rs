@@ -7,7 +7,7 @@ use maud::{html, Markup};
 
 const WIDTH: f64 = 760.0;
 const HEIGHT: f64 = 220.0;
-const LEFT: f64 = 52.0;
+const LEFT: f64 = 84.0;
 const BOTTOM: f64 = 24.0;
 const TOP: f64 = 10.0;
 
@@ -70,14 +70,16 @@ pub struct Bar {
 
 /// Horizontal bars, one row per key, the share as the bar's length.
 pub fn bars(id: &str, caption: &str, rows: &[Bar]) -> Markup {
+    // Narrower than the column charts: these sit two abreast, and their text must stay legible.
+    const BARS_WIDTH: f64 = 480.0;
     const ROW: f64 = 28.0;
-    const LABEL: f64 = 150.0;
-    const VALUE: f64 = 170.0;
+    const LABEL: f64 = 130.0;
+    const VALUE: f64 = 120.0;
     let height = ROW * rows.len().max(1) as f64 + 8.0;
-    let track = WIDTH - LABEL - VALUE;
+    let track = BARS_WIDTH - LABEL - VALUE;
     let title_id = format!("{id}-title");
     html! {
-        svg id=(id) class="chart" viewBox={ "0 0 " (WIDTH) " " (height) } role="img"
+        svg id=(id) class="chart" viewBox={ "0 0 " (BARS_WIDTH) " " (height) } role="img"
             aria-labelledby=(title_id) preserveAspectRatio="xMidYMid meet" {
             title id=(title_id) { (caption) }
             @if rows.is_empty() {
@@ -106,7 +108,7 @@ fn fmt(value: f64) -> String {
 
 /// A label that fits the label column (the whole key is in the row's title).
 fn shorten(label: &str) -> String {
-    const MAX: usize = 20;
+    const MAX: usize = 18;
     if label.chars().count() <= MAX {
         label.to_owned()
     } else {
@@ -172,7 +174,7 @@ mod tests {
         let svg = bars("b", "Failure rate", &rows).into_string();
         assert_eq!(count(&svg, r#"class="seg bad""#), 1);
         assert_eq!(count(&svg, r#"class="track""#), 2);
-        assert!(svg.contains(r#"width="220.00""#), "{svg}");
-        assert!(svg.contains("a-very-long-team-na…"));
+        assert!(svg.contains(r#"width="115.00""#), "{svg}");
+        assert!(svg.contains("a-very-long-team-…"));
     }
 }

@@ -20,10 +20,7 @@ const WINDOWS: [&str; 4] = ["7", "30", "90", "365"];
 
 pub async fn page(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, UiError> {
     let params = Params::read(req.query_string(), &["days", "team", "platform"])?;
-    let days: i64 = params
-        .choice("days", &WINDOWS, "30")?
-        .parse()
-        .unwrap_or(30);
+    let days: i64 = params.choice("days", &WINDOWS, "30")?.parse().unwrap_or(30);
     let now = OffsetDateTime::now_utc();
     let window = Window::new(now - Duration::days(days), now)
         .map_err(|e| UiError::bad_request(e.to_string()))?;

@@ -145,7 +145,10 @@ pub fn error_page(status: StatusCode, message: &str) -> HttpResponse {
         p.notice.error role="alert" { (message) }
         p { a href="/ui/" { "Back to the overview" } }
     };
-    respond(status, layout(&title, Section::None, &Viewer::of_nobody(), body))
+    respond(
+        status,
+        layout(&title, Section::None, &Viewer::of_nobody(), body),
+    )
 }
 
 pub async fn stylesheet() -> HttpResponse {
@@ -245,7 +248,9 @@ pub fn encode(value: &str) -> String {
 }
 
 /// A query string of the non-empty pairs.
-pub fn query_string<K: AsRef<str>, V: AsRef<str>>(pairs: impl IntoIterator<Item = (K, V)>) -> String {
+pub fn query_string<K: AsRef<str>, V: AsRef<str>>(
+    pairs: impl IntoIterator<Item = (K, V)>,
+) -> String {
     pairs
         .into_iter()
         .filter(|(_, v)| !v.as_ref().is_empty())

@@ -81,8 +81,11 @@ mod tests {
 
     #[test]
     fn empty_fields_are_absent_and_unknown_keys_refused() {
-        let params = Params::read("team=core&user=&platform=+eu+", &["team", "user", "platform"])
-            .expect("readable");
+        let params = Params::read(
+            "team=core&user=&platform=+eu+",
+            &["team", "user", "platform"],
+        )
+        .expect("readable");
         assert_eq!(params.get("team"), Some("core"));
         assert_eq!(params.get("user"), None);
         assert_eq!(params.get("platform"), Some("eu"));

@@ -6,7 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use maud::{html, Markup};
 use shiplog_domain::delivery::TICKET_REFERENCE_PREFIX;
 use shiplog_domain::{PackageStatus, Release, ReleaseId};
-use shiplog_storage::{Page, PackageFilter, ReleaseFilter};
+use shiplog_storage::{PackageFilter, Page, ReleaseFilter};
 use time::OffsetDateTime;
 
 use super::page::{self, layout, maybe_when, respond, status_badge, when, Section, Viewer};
@@ -179,7 +179,7 @@ pub async fn one(
                     tbody {
                         @for p in &r.packages {
                             tr {
-                                td { (p.name) @if p.rollback { " " (page::badge("warn", "↶", "rollback")) } }
+                                td { (p.name) @if p.rollback { " " (page::badge("warn", "◀", "rollback")) } }
                                 td { (p.version) }
                                 td { (status_badge(Some(p.status))) }
                                 td { (maybe_when(p.stime)) }
@@ -295,9 +295,13 @@ mod tests {
     #[test]
     fn references_link_tickets_and_web_pages_only() {
         let html = |r: &str| reference_link(r).into_string();
-        assert_eq!(html("ticket:12"), r#"<a href="/ui/tickets?id=12">ticket:12</a>"#);
+        assert_eq!(
+            html("ticket:12"),
+            r#"<a href="/ui/tickets?id=12">ticket:12</a>"#
+        );
         assert_eq!(html("ticket:x"), "ticket:x");
-        assert!(html("https://example.org/x?a=1&b=2").contains(r#"href="https://example.org/x?a=1&amp;b=2""#));
+        assert!(html("https://example.org/x?a=1&b=2")
+            .contains(r#"href="https://example.org/x?a=1&amp;b=2""#));
         assert_eq!(html("javascript:alert(1)"), "javascript:alert(1)");
         assert_eq!(html("<b>"), "&lt;b&gt;");
     }

@@ -59,7 +59,7 @@ pub async fn page(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
             } @else {
                 ul #shutoff-list {
                     @for s in &shutoffs {
-                        li { (page::badge("bad", "⛔", "shut off")) " " strong { (s.product) } " on " strong { (s.channel) }
+                        li { (page::badge("bad", "■", "shut off")) " " strong { (s.product) } " on " strong { (s.channel) }
                             @if let Some(c) = &s.comment { " — " (c) } }
                     }
                 }
