@@ -472,6 +472,13 @@ fn dashboard_answers_bad_input_with_html_pages_and_its_cookie_opens_no_api() {
         missing.expect(404);
         assert!(missing.text.contains("There is no release with this id."));
         server.get("/ui/no-such-page").expect(404);
+        let wrong = server.request("DELETE", "/ui/releases", &[], None);
+        wrong.expect(405);
+        assert_eq!(wrong.header("Allow"), Some("GET"));
+        assert!(wrong.text.contains("not allowed"));
+        let wrong = server.request("GET", "/ui/logout", &[], None);
+        wrong.expect(405);
+        assert_eq!(wrong.header("Allow"), Some("POST"));
         let csp = page.header("Content-Security-Policy").expect("a policy");
         assert!(
             csp.contains("form-action 'self'") && !csp.contains("script-src"),

@@ -85,7 +85,20 @@ impl Face for Ui {
         )
     }
 
+    /// Every request no route took: a page asked for with another method is a 405 with
+    /// `Allow` (the pages are not in the API description `unmatched` reads), anything else 404.
     fn not_found(req: &HttpRequest) -> HttpResponse {
+        if let Some(allow) = allowed_methods(req.path()) {
+            let mut response = UiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                crate::face::METHOD_NOT_ALLOWED,
+            )
+            .error_response();
+            response
+                .headers_mut()
+                .insert(header::ALLOW, header::HeaderValue::from_static(allow));
+            return response;
+        }
         UiError::new(
             StatusCode::NOT_FOUND,
             format!("There is no page at {}.", req.path()),
@@ -101,6 +114,21 @@ impl Face for Ui {
     /// browser gets its cookie, and it needs its style.
     fn is_open(path: &str) -> bool {
         path == "/ui/login" || path.starts_with("/ui/assets/")
+    }
+}
+
+/// The methods a dashboard path answers (as registered in [`Ui::routes`]), if it is one.
+fn allowed_methods(path: &str) -> Option<&'static str> {
+    let rest = path.strip_prefix(Ui::MOUNT)?;
+    match rest {
+        "" | "/" | "/releases" | "/live" | "/rollouts" | "/evaluate" | "/tickets"
+        | "/assets/ui.css" | "/assets/icon.svg" => Some("GET"),
+        "/login" => Some("GET, POST"),
+        "/logout" => Some("POST"),
+        _ => rest
+            .strip_prefix("/releases/")
+            .filter(|id| !id.is_empty() && !id.contains('/'))
+            .map(|_| "GET"),
     }
 }
 
