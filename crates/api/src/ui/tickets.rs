@@ -13,7 +13,8 @@ use super::UiError;
 use crate::blocking::with_store;
 use crate::state::AppState;
 
-/// Tickets listed at most (the count says how many matched).
+/// Tickets listed at most: the newest that match (one more is read to tell whether there are
+/// more).
 const SHOWN: usize = 200;
 
 pub async fn page(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, UiError> {
@@ -31,6 +32,7 @@ pub async fn page(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
         filter.contains.push((TicketColumn::Search, q.to_owned()));
     }
     filter.active_only = params.choice("active", &["1"], "")? == "1";
+    filter.limit = Some(SHOWN as i64 + 1);
     let tickets = with_store(&state.store, move |store| store.list_tickets(&filter)).await?;
     let body = html! {
         form.filters method="get" action="/ui/tickets" {
@@ -38,8 +40,10 @@ pub async fn page(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
             label.check { input type="checkbox" name="active" value="1" checked[params.get("active").is_some()]; " only active" }
             button type="submit" { "Search" }
         }
-        p #ticket-count { (tickets.len()) " tickets"
-            @if tickets.len() > SHOWN { ", the newest " (SHOWN) " shown" } "." }
+        p #ticket-count {
+            @if tickets.len() > SHOWN { "More than " (SHOWN) " tickets match; the newest " (SHOWN) " are shown." }
+            @else { (tickets.len()) " tickets." }
+        }
         @if tickets.is_empty() {
             p.notice { "No ticket matches." }
         } @else {
