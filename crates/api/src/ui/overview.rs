@@ -27,16 +27,15 @@ pub async fn page(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
     let mut query = DeliveryQuery::new(window);
     query.team = params.get("team").map(str::to_owned);
     query.platform = params.get("platform").map(str::to_owned);
-    let asked = query.clone();
-    let (by_team, by_platform) = with_store(&state.store, move |store| {
-        let mut by_team = asked.clone();
-        by_team.group_by = Some(GroupBy::Team);
-        let mut by_platform = asked;
-        by_platform.group_by = Some(GroupBy::Platform);
-        Ok((store.delivery(&by_team)?, store.delivery(&by_platform)?))
+    let (figures, groups) = with_store(&state.store, move |store| {
+        store.delivery_grouped(&query, &[GroupBy::Team, GroupBy::Platform])
     })
     .await?;
-    let figures = &by_team.figures;
+    let figures = &figures;
+    let (by_team, by_platform) = match groups.as_slice() {
+        [team, platform] => (team.as_slice(), platform.as_slice()),
+        _ => (&[][..], &[][..]),
+    };
     let body = html! {
         form.filters method="get" action="/ui/" {
             label { "Window "
@@ -67,11 +66,11 @@ pub async fn page(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
         div.pair {
             section aria-labelledby="by-team" {
                 h2 #by-team { "Change failure rate by team" }
-                (rates("team-chart", "Change failure rate by team", by_team.groups.as_deref()))
+                (rates("team-chart", "Change failure rate by team", by_team))
             }
             section aria-labelledby="by-platform" {
                 h2 #by-platform { "Change failure rate by platform" }
-                (rates("platform-chart", "Change failure rate by platform", by_platform.groups.as_deref()))
+                (rates("platform-chart", "Change failure rate by platform", by_platform))
             }
         }
     };
@@ -179,9 +178,8 @@ fn durations(f: &Figures) -> Markup {
     )
 }
 
-fn rates(id: &str, caption: &str, groups: Option<&[(String, Figures)]>) -> Markup {
+fn rates(id: &str, caption: &str, groups: &[(String, Figures)]) -> Markup {
     let rows: Vec<Bar> = groups
-        .unwrap_or_default()
         .iter()
         .map(|(key, f)| Bar {
             label: key.clone(),
