@@ -279,11 +279,12 @@ fn orlo_token_is_given_without_a_credential_when_auth_is_off() {
 }
 
 #[test]
-fn browsers_at_the_root_are_sent_to_the_docs_and_clients_keep_orlos_answer() {
+fn browsers_at_the_root_are_sent_to_the_dashboard_and_clients_keep_orlos_answer() {
     TestServer::each_backend(|server| {
+        // The client follows redirects: `/` → `/ui/`, the dashboard's overview.
         let page = server.request("GET", "/", &[("Accept", "text/html,*/*")], None);
         page.expect(200);
-        assert!(page.text.contains("swagger"), "{}", page.text);
+        assert!(page.text.contains("Deployment frequency"), "{}", page.text);
         assert_eq!(
             server.get("/").json(),
             json!({"message": "Orlo server, see http://orlo.readthedocs.org/"})

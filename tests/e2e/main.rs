@@ -18,3 +18,4 @@ mod orlo_reports;
 mod orloclient;
 mod permissions;
 mod service;
+mod ui;

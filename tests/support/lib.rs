@@ -9,6 +9,8 @@
 //! client's writes (`post`, `put`, `delete`, …) carry the admin's token; [`TestServer::request`]
 //! sends exactly the headers it is given, for tests about credentials.
 
+pub mod webdriver;
+
 use std::net::TcpListener;
 use std::sync::mpsc;
 use std::thread::JoinHandle;

@@ -26,6 +26,9 @@ pub trait Face: 'static {
     const NAME: &'static str;
     /// Whether `?token=` is a credential here (Bileto's clients can send nothing else).
     const QUERY_TOKEN: bool = false;
+    /// The cookie that carries a token here, if any (the dashboard's login sets one; API faces
+    /// take none, so a browser's cookie can never authorise an API write).
+    const COOKIE_TOKEN: Option<&'static str> = None;
     /// The media type of the face's error bodies, for the API description.
     const ERROR_MEDIA_TYPE: &'static str = "application/json";
     /// What the face's handlers fail with; renders the face's error body.

@@ -114,8 +114,38 @@ enum Presented {
     },
 }
 
+/// Where a face looks for a credential besides the headers every face reads.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Sources {
+    /// Bileto's `?token=`.
+    pub query: bool,
+    /// The cookie holding a token (the dashboard's).
+    pub cookie: Option<&'static str>,
+}
+
+impl Sources {
+    /// What face `F` accepts.
+    pub(crate) fn of<F: Face>() -> Sources {
+        Sources {
+            query: F::QUERY_TOKEN,
+            cookie: F::COOKIE_TOKEN,
+        }
+    }
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers, if sent.
+pub(crate) fn cookie_value(req: &HttpRequest, name: &str) -> Option<String> {
+    req.headers()
+        .get_all(header::COOKIE)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.trim_matches('"').to_owned())
+}
+
 /// Reads the credential of a request. `Ok(None)`: none was sent.
-fn presented(req: &HttpRequest, query_token: bool) -> Result<Option<Presented>, AuthFailure> {
+fn presented(req: &HttpRequest, sources: Sources) -> Result<Option<Presented>, AuthFailure> {
     if let Some(value) = req.headers().get(header::AUTHORIZATION) {
         let value = value
             .to_str()
@@ -151,7 +181,7 @@ fn presented(req: &HttpRequest, query_token: bool) -> Result<Option<Presented>, 
             .map_err(|_| AuthFailure::Malformed("the X-Auth-Token header is not ASCII"))?;
         return token(value.trim()).map(|t| Some(Presented::Token(t)));
     }
-    if query_token {
+    if sources.query {
         let pairs = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
             .map_err(|_| AuthFailure::Malformed("the query string cannot be read"))?;
         // The first `token`, as Bileto's handlers always read it; an empty one is no token.
@@ -161,12 +191,18 @@ fn presented(req: &HttpRequest, query_token: bool) -> Result<Option<Presented>, 
             }
         }
     }
+    if let Some(name) = sources.cookie {
+        // An empty cookie is a logged-out browser: no credential, not a malformed one.
+        if let Some(value) = cookie_value(req, name).filter(|v| !v.is_empty()) {
+            return token(&value).map(|t| Some(Presented::Token(t)));
+        }
+    }
     Ok(None)
 }
 
 /// Whether `req` carries any credential at all (valid or not) in a header.
 pub(crate) fn has_credential(req: &HttpRequest) -> bool {
-    !matches!(presented(req, false), Ok(None))
+    !matches!(presented(req, Sources::default()), Ok(None))
 }
 
 fn token(text: &str) -> Result<Secret, AuthFailure> {
@@ -238,34 +274,47 @@ impl Who {
 pub(crate) async fn identify(
     state: &AppState,
     req: &HttpRequest,
-    query_token: bool,
+    sources: Sources,
 ) -> Result<Option<Who>, Result<AuthFailure, Outage>> {
     if let Some(who) = req.extensions().get::<Who>() {
         return Ok(Some(who.clone()));
     }
-    let Some(presented) = presented(req, query_token).map_err(Ok)? else {
+    let Some(presented) = presented(req, sources).map_err(Ok)? else {
         return Ok(None);
     };
     let (named, secret) = match presented {
         Presented::Token(secret) => (None, secret),
         Presented::Basic { user, token } => (Some(user), token),
     };
-    let now = state.auth.now();
-    let check = with_store(&state.store, move |store| store.authenticate(&secret, now))
-        .await
-        .map_err(|e| Err(Outage::of(&e)))?;
-    let identity = match check {
-        TokenCheck::Valid(identity) => identity,
-        TokenCheck::Unknown => return Err(Ok(AuthFailure::Unknown)),
-        TokenCheck::Revoked => return Err(Ok(AuthFailure::Revoked)),
-        TokenCheck::Expired => return Err(Ok(AuthFailure::Expired)),
-    };
+    let identity = authenticate(state, secret).await?;
     if named.is_some_and(|user| !user.is_empty() && user != identity.user) {
         return Err(Ok(AuthFailure::WrongUser));
     }
     let who = Who::of(identity, state.auth.mode == AuthMode::Off);
     req.extensions_mut().insert(who.clone());
     Ok(Some(who))
+}
+
+/// Checks one token: whose it is, or why it is refused.
+pub(crate) async fn authenticate(
+    state: &AppState,
+    secret: Secret,
+) -> Result<Identity, Result<AuthFailure, Outage>> {
+    let now = state.auth.now();
+    let check = with_store(&state.store, move |store| store.authenticate(&secret, now))
+        .await
+        .map_err(|e| Err(Outage::of(&e)))?;
+    match check {
+        TokenCheck::Valid(identity) => Ok(identity),
+        TokenCheck::Unknown => Err(Ok(AuthFailure::Unknown)),
+        TokenCheck::Revoked => Err(Ok(AuthFailure::Revoked)),
+        TokenCheck::Expired => Err(Ok(AuthFailure::Expired)),
+    }
+}
+
+/// Reads a token typed by a person (the dashboard's login form).
+pub(crate) fn parse_token(text: &str) -> Result<Secret, AuthFailure> {
+    token(text.trim())
 }
 
 /// A credential that could not be checked: the database is away (503) or failed (500).
@@ -347,7 +396,7 @@ impl<F: Face> FromRequest for Caller<F> {
             let Some(state) = req.app_data::<web::Data<AppState>>() else {
                 return Err(F::internal());
             };
-            let who = match identify(state, &req, F::QUERY_TOKEN).await {
+            let who = match identify(state, &req, Sources::of::<F>()).await {
                 Ok(Some(who)) => who,
                 Ok(None) if state.auth.mode == AuthMode::Off => Who::anonymous(),
                 Ok(None) => return Err(F::unauthenticated(&AuthFailure::Missing)),
@@ -378,7 +427,7 @@ pub async fn require_identity<F: Face>(
             .await
             .map(ServiceResponse::map_into_boxed_body);
     };
-    let failure = match identify(&state, req.request(), F::QUERY_TOKEN).await {
+    let failure = match identify(&state, req.request(), Sources::of::<F>()).await {
         Ok(Some(_)) => {
             return next
                 .call(req)
@@ -401,7 +450,7 @@ pub(crate) async fn credential_owner<F: Face>(
     state: &AppState,
     req: &HttpRequest,
 ) -> Result<Identity, F::Error> {
-    match identify(state, req, false).await {
+    match identify(state, req, Sources::default()).await {
         Ok(Some(Who {
             identity: Some(identity),
             ..
@@ -418,7 +467,11 @@ mod tests {
     use actix_web::test::TestRequest;
 
     fn read(req: TestRequest, query: bool) -> Result<Option<Presented>, AuthFailure> {
-        presented(&req.to_http_request(), query)
+        let sources = Sources {
+            query,
+            cookie: None,
+        };
+        presented(&req.to_http_request(), sources)
     }
 
     const T: &str = "shiplog_0123456789abcdef0123456789abcdef";
@@ -449,6 +502,21 @@ mod tests {
             "only Bileto reads ?token="
         );
         assert!(matches!(read(TestRequest::default(), false), Ok(None)));
+        let cookie = TestRequest::default()
+            .insert_header(("Cookie", format!("theme=dark; ui_token={T}")))
+            .to_http_request();
+        let with_cookie = Sources {
+            query: false,
+            cookie: Some("ui_token"),
+        };
+        assert!(matches!(
+            presented(&cookie, with_cookie),
+            Ok(Some(Presented::Token(_)))
+        ));
+        assert!(
+            matches!(presented(&cookie, Sources::default()), Ok(None)),
+            "only a face that names the cookie reads it"
+        );
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod security_headers;
 pub mod server;
 pub mod serving;
 mod state;
+pub mod ui;
 pub mod update;
 pub mod url_input;
 

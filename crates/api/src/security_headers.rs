@@ -1,7 +1,8 @@
 //! Security headers on every answer, whichever face or layer produced it. Nothing shiplog
 //! serves is meant to be framed, sniffed as another type, or to load content from elsewhere:
 //! API answers get a Content-Security-Policy that allows nothing; HTML (the `/docs` page) one
-//! that allows only its own scripts, styles, images and the API description. Answers that set
+//! that allows only its own scripts, styles, images and the API description; the dashboard's
+//! pages bring their own (`ui::UI_POLICY`), which this keeps. Answers that set
 //! no caching of their own get `Cache-Control: no-store`, so a token handed out by a login, a
 //! token creation or Orlo's `/token`, or any answer read with a credential, is never kept by a
 //! browser or a proxy; `/update` answers keep their `public, max-age=90`.
@@ -44,10 +45,13 @@ pub async fn add(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(if is_html { HTML_POLICY } else { API_POLICY }),
-    );
+    // An answer that brings its own policy keeps it (the dashboard's pages: `ui::UI_POLICY`).
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(if is_html { HTML_POLICY } else { API_POLICY }),
+        );
+    }
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }

@@ -22,6 +22,7 @@ use crate::openapi::FaceFacts;
 use crate::orlo::Orlo;
 use crate::routes::RouteMethods;
 use crate::state::AppState;
+use crate::ui::Ui;
 use crate::update::Update;
 
 /// How the server runs.
@@ -62,6 +63,7 @@ fn faces(cfg: &mut ServiceConfig<'_>) {
         .service(mount::<Update>())
         .service(mount::<Balrog>())
         .service(mount::<Bileto>())
+        .service(mount::<Ui>())
         .service(mount::<Orlo>());
 }
 
@@ -159,6 +161,7 @@ pub(crate) fn face_of(path: &str) -> &'static str {
         (Update::MOUNT, Update::NAME),
         (Balrog::MOUNT, Balrog::NAME),
         (Bileto::MOUNT, Bileto::NAME),
+        (Ui::MOUNT, Ui::NAME),
         (Orlo::MOUNT, Orlo::NAME),
     ]
     .into_iter()

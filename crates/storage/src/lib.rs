@@ -26,7 +26,7 @@ pub use identity::{
     Identity, IssuedToken, PermissionWrite, Secret, StoredPermission, TokenCheck, TokenInfo,
     ANONYMOUS, MIN_SECRET_LEN,
 };
-pub use ledger::delivery::{DeliveryQuery, DeliveryReport};
+pub use ledger::delivery::{DeliveryQuery, DeliveryReport, GroupedFigures};
 pub use ledger::ImportSink;
 pub use query::{
     DateBucket, DateUnit, IntRange, PackageFilter, Page, ReleaseCounts, ReleaseFilter,

@@ -318,6 +318,23 @@ fn delivery_metrics_follow_the_definitions() {
         assert_eq!(groups[0].1, core);
         assert_eq!(groups[1].1, web);
 
+        // Several groupings from one load answer what one call per grouping answers.
+        let (overall, several) = store
+            .delivery_grouped(
+                &query,
+                &[GroupBy::Team, GroupBy::Package, GroupBy::Platform],
+            )
+            .expect("delivery");
+        assert_eq!(overall, store.delivery(&query).expect("delivery").figures);
+        for (grouping, got) in [GroupBy::Team, GroupBy::Package, GroupBy::Platform]
+            .into_iter()
+            .zip(&several)
+        {
+            grouped.group_by = Some(grouping);
+            let one = store.delivery(&grouped).expect("delivery").groups;
+            assert_eq!(Some(got), one.as_ref(), "{grouping:?}");
+        }
+
         // An empty window: counts of zero, no rates, a series of empty days.
         let empty = store
             .delivery(&DeliveryQuery::new(window(b, 20, 7)))

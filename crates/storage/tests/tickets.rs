@@ -281,6 +281,14 @@ fn listings_filter_by_substrings_activity_publishability_and_failure() {
         );
         assert_eq!(
             list(TicketFilter {
+                limit: Some(3),
+                ..TicketFilter::default()
+            }),
+            [id(7), id(6), id(5)],
+            "a limit keeps the newest"
+        );
+        assert_eq!(
+            list(TicketFilter {
                 contains: vec![field(Landers, "BOB")],
                 ..TicketFilter::default()
             }),

@@ -79,7 +79,7 @@ pub async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, EnvelopeError> {
-    let who = match identify(&state, &req, false).await {
+    let who = match identify(&state, &req, crate::identity::Sources::default()).await {
         Ok(Some(who)) => who,
         Ok(None) => return Err(login_refused(&AuthFailure::Missing)),
         Err(Ok(failure)) => return Err(login_refused(&failure)),

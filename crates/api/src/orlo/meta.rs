@@ -27,12 +27,12 @@ fn message(text: &str) -> HttpResponse {
 }
 
 /// Root page: Orlo's greeting for API clients; a browser (one that asks for HTML) is sent to
-/// the browsable API description instead.
+/// the dashboard at `/ui/` instead.
 #[utoipa::path(
     tag = "orlo: meta",
     responses(
         (status = 200, description = "A greeting", body = Message),
-        (status = 303, description = "To `/docs/`, for a client that accepts `text/html`"),
+        (status = 303, description = "To the dashboard, `/ui/`, for a client that accepts `text/html`"),
     )
 )]
 #[get("/")]
@@ -44,7 +44,7 @@ pub async fn root(req: HttpRequest) -> HttpResponse {
         .is_some_and(|accept| accept.contains("text/html"));
     if wants_html {
         return HttpResponse::SeeOther()
-            .insert_header((actix_web::http::header::LOCATION, "/docs/"))
+            .insert_header((actix_web::http::header::LOCATION, "/ui/"))
             .finish();
     }
     message("Orlo server, see http://orlo.readthedocs.org/")

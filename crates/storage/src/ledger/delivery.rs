@@ -172,6 +172,22 @@ impl Store {
     /// The delivery metrics for `query` (see `shiplog_domain::delivery` for the definitions),
     /// read from one snapshot of the ledger.
     pub fn delivery(&self, query: &DeliveryQuery) -> StorageResult<DeliveryReport> {
+        let groupings: Vec<GroupBy> = query.group_by.into_iter().collect();
+        let (figures, mut grouped) = self.delivery_grouped(query, &groupings)?;
+        Ok(DeliveryReport {
+            figures,
+            groups: query.group_by.map(|_| grouped.remove(0)),
+        })
+    }
+
+    /// The figures for `query` (its `group_by` ignored) and, for each of `groupings`, its
+    /// groups (as [`DeliveryReport::groups`]), from one load of the window's deployments: the
+    /// dashboard's overview shows two groupings and pays for one load.
+    pub fn delivery_grouped(
+        &self,
+        query: &DeliveryQuery,
+        groupings: &[GroupBy],
+    ) -> StorageResult<GroupedFigures> {
         let backend = self.backend();
         let filter = query.filter();
         let window = query.window;
@@ -200,33 +216,31 @@ impl Store {
                 },
                 deployments.iter().collect(),
             )?;
-            let groups = match query.group_by {
-                None => None,
-                Some(group_by) => {
-                    let keys: BTreeSet<&str> =
-                        deployments.iter().flat_map(|d| group_by.keys(d)).collect();
-                    let mut groups = Vec::with_capacity(keys.len());
-                    for key in keys {
-                        let subset = deployments
-                            .iter()
-                            .filter(|d| group_by.keys(d).contains(&key))
-                            .collect();
-                        let scope = Scope {
-                            filter: &filter,
-                            group: Some((group_by, key)),
-                        };
-                        groups.push((key.to_owned(), compute(scope, subset)?));
-                    }
-                    Some(groups)
+            let mut all_groups = Vec::with_capacity(groupings.len());
+            for &group_by in groupings {
+                let keys: BTreeSet<&str> =
+                    deployments.iter().flat_map(|d| group_by.keys(d)).collect();
+                let mut groups = Vec::with_capacity(keys.len());
+                for key in keys {
+                    let subset = deployments
+                        .iter()
+                        .filter(|d| group_by.keys(d).contains(&key))
+                        .collect();
+                    let scope = Scope {
+                        filter: &filter,
+                        group: Some((group_by, key)),
+                    };
+                    groups.push((key.to_owned(), compute(scope, subset)?));
                 }
-            };
-            Ok(DeliveryReport {
-                figures: overall,
-                groups,
-            })
+                all_groups.push(groups);
+            }
+            Ok((overall, all_groups))
         })
     }
 }
+
+/// The overall figures, and per grouping asked for, each key's figures.
+pub type GroupedFigures = (Figures, Vec<Vec<(String, Figures)>>);
 
 /// The window's deployments matching `filter`, each with its platforms, package names,
 /// `unplanned` flag and change time.

@@ -46,6 +46,8 @@ pub struct TicketFilter {
     pub publishable: bool,
     /// Only tickets whose status mentions a failure (`TicketFields::is_failure`).
     pub failures: bool,
+    /// At most this many (the newest); `None`: all, as Bileto's listings answer.
+    pub limit: Option<i64>,
 }
 
 /// `column` contains `needle`, ignoring case (see the module docs for the two dialects).
@@ -111,6 +113,9 @@ pub(crate) fn tickets_query(backend: Backend, filter: &TicketFilter) -> Sql {
         .push(" FROM tickets t");
     conditions(backend, filter).write_where(&mut sql);
     sql.push(" ORDER BY t.request_id DESC");
+    if let Some(limit) = filter.limit {
+        sql.push(" LIMIT ").bind(Value::BigInt(limit.max(0)));
+    }
     sql
 }
 
@@ -139,6 +144,7 @@ mod tests {
             active_only: true,
             publishable: true,
             failures: true,
+            limit: Some(20),
         };
         let sql = tickets_query(Backend::Postgres, &filter);
         let text = sql.text();
@@ -153,7 +159,7 @@ mod tests {
                  AND (LOWER(t.status) LIKE LOWER($7) ESCAPE '\\' \
                  OR LOWER(t.status) LIKE LOWER($8) ESCAPE '\\' \
                  OR LOWER(t.status) LIKE LOWER($9) ESCAPE '\\') \
-                 ORDER BY t.request_id DESC"
+                 ORDER BY t.request_id DESC LIMIT $10"
             ),
             "{text}"
         );
