@@ -229,6 +229,15 @@ pub struct ServeArgs {
     /// How long access tokens from `POST /api/v1/login` and `GET /token` last, in seconds.
     #[arg(long, env = "SHIPLOG_ACCESS_TOKEN_SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u32).range(1..))]
     pub access_token_seconds: u32,
+    /// On SIGTERM or Ctrl-C, how long to let requests in flight finish (seconds) before closing
+    /// their connections; new connections are refused at once. A second signal stops at once.
+    #[arg(
+        long,
+        env = "SHIPLOG_SHUTDOWN_TIMEOUT",
+        default_value_t = 30,
+        value_name = "SECONDS"
+    )]
+    pub shutdown_timeout: u64,
     #[command(flatten)]
     pub metrics: crate::ops::MetricsArgs,
     #[command(flatten)]

@@ -10,6 +10,7 @@ mod logging;
 mod ops;
 mod query_words;
 mod rules;
+mod shutdown;
 
 use std::net::TcpListener;
 use std::process::ExitCode;
@@ -77,6 +78,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         body_limit: args.body_limit,
         write_body_limit: args.write_body_limit,
         metrics: args.metrics.access(),
+        shutdown_timeout: std::time::Duration::from_secs(args.shutdown_timeout),
     };
     if std::env::var_os("SHIPLOG_BILETO_TOKEN").is_some() {
         log::warn!(
@@ -102,6 +104,10 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         access_token_lifetime: time::Duration::seconds(i64::from(args.access_token_seconds)),
         ..AuthSettings::default()
     });
+    let system = actix_web::rt::System::new();
+    let signals = system
+        .block_on(async { shutdown::Signals::install() })
+        .map_err(|e| format!("cannot catch SIGTERM and SIGINT: {e}"))?;
     let metrics_server = ops::metrics_server(&args.metrics, &state)?;
     let server = shiplog_api::run(listener, state, options).map_err(|e| e.to_string())?;
     // Printed on stdout (not only logged) so scripts and tests can find a port chosen by the OS.
@@ -110,14 +116,19 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     // up the one showing of the first token. The socket listens from `bind` on, so a client
     // that reads the token can connect at once; it waits in the backlog until workers start.
     bootstrap(&store, chosen)?;
-    actix_web::rt::System::new()
+    system
         .block_on(async move {
+            let mut handles = vec![server.handle()];
             if let Some(metrics) = metrics_server {
+                handles.push(metrics.handle());
                 actix_web::rt::spawn(metrics);
             }
+            actix_web::rt::spawn(signals.stop_on_signal(handles));
             server.await
         })
-        .map_err(|e| format!("server failed: {e}"))
+        .map_err(|e| format!("server failed: {e}"))?;
+    log::info!("stopped");
+    Ok(())
 }
 
 /// `SHIPLOG_BOOTSTRAP_TOKEN`, checked before anything else starts.

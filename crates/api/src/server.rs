@@ -35,6 +35,8 @@ pub struct ServerOptions {
     pub write_body_limit: usize,
     /// Who may read `/metrics` (see `ops::metrics`).
     pub metrics: crate::ops::MetricsAccess,
+    /// How long a graceful stop waits for requests in flight before closing their connections.
+    pub shutdown_timeout: std::time::Duration,
 }
 
 impl Default for ServerOptions {
@@ -44,6 +46,7 @@ impl Default for ServerOptions {
             body_limit: 16 * 1024 * 1024,
             write_body_limit: 1024 * 1024,
             metrics: crate::ops::MetricsAccess::default(),
+            shutdown_timeout: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -87,7 +90,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     api
 }
 
-/// Starts serving on `listener`. The returned server runs until stopped or dropped.
+/// Starts serving on `listener`. The returned server runs until stopped through its handle or
+/// dropped: it installs no signal handlers of its own, so the caller decides what a signal
+/// means (`shiplog serve` drains on SIGTERM and Ctrl-C alike).
 pub fn run(
     listener: TcpListener,
     state: AppState,
@@ -137,6 +142,8 @@ pub fn run(
             .configure(|cfg| crate::ops::routes(cfg, &metrics_access))
             .configure(|cfg| faces(&mut ServiceConfig::new(cfg)))
     })
+    .disable_signals()
+    .shutdown_timeout(options.shutdown_timeout.as_secs())
     .listen(listener)?;
     if options.workers > 0 {
         server = server.workers(options.workers);

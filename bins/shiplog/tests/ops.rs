@@ -1,0 +1,227 @@
+//! The real `shiplog` process as an operator runs it, on every backend under test: graceful
+//! shutdown on SIGTERM and Ctrl-C, and JSON log lines a collector can parse.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use shiplog_storage::testing::TestDb;
+
+const TOKEN: &str = "shiplog_ops_test_000000000000000000000000000000000";
+
+/// A `shiplog serve` process, killed when dropped (also when a test fails half-way).
+struct Server {
+    child: Child,
+    address: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn start(db: &TestDb, extra: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_shiplog"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--workers", "1"])
+            .args(["--database-url", db.url()])
+            .args(extra)
+            .env_remove("DATABASE_URL")
+            .env("RUST_LOG", "info")
+            .env("SHIPLOG_BOOTSTRAP_TOKEN", TOKEN)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("shiplog starts");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("address line");
+        let address = line
+            .trim()
+            .strip_prefix("shiplog listening on http://")
+            .unwrap_or_else(|| panic!("announces its address: {line:?}"))
+            .to_owned();
+        Server { child, address }
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args(["-s", name, &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit, failing the test after `limit`.
+    fn exit_within(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "shiplog still runs after {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn log(&mut self) -> String {
+        let mut text = String::new();
+        if let Some(mut stderr) = self.child.stderr.take() {
+            stderr.read_to_string(&mut text).expect("stderr");
+        }
+        text
+    }
+
+    /// Waits until a new connection is refused: the listener is closed.
+    fn wait_refusing(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(&self.address).is_ok() {
+            assert!(Instant::now() < deadline, "still accepting connections");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// Starts an import and returns once the server is reading it (it answered the head's
+/// `Expect: 100-continue`), with half the body sent: the connection and the other half.
+fn import_half_sent(server: &Server) -> (TcpStream, Vec<u8>) {
+    let releases: Vec<String> = (0..200)
+        .map(|i| {
+            format!(
+                r#"{{"platforms":["eu"],"user":"u","team":"t","references":[],"packages":[{{"name":"web","version":"{i}"}}]}}"#
+            )
+        })
+        .collect();
+    let body = format!("[{}]", releases.join(","));
+    let mut stream = TcpStream::connect(&server.address).expect("connects");
+    write!(
+        stream,
+        "POST /releases/import HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
+        body.len()
+    )
+    .expect("head");
+    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+    let mut interim = String::new();
+    reader.read_line(&mut interim).expect("an interim answer");
+    assert!(interim.starts_with("HTTP/1.1 100 "), "{interim}");
+    let mut blank = String::new();
+    reader.read_line(&mut blank).expect("its end");
+    assert_eq!(blank, "\r\n");
+    let (first, rest) = body.as_bytes().split_at(body.len() / 2);
+    stream.write_all(first).expect("first half");
+    (stream, rest.to_vec())
+}
+
+fn drains_in_flight_request_on(signal: &str) {
+    for db in TestDb::all() {
+        eprintln!("--- {signal} on {}", db.backend().name());
+        let mut server = Server::start(&db, &["--shutdown-timeout", "30"]);
+        let (mut stream, rest) = import_half_sent(&server);
+        server.signal(signal);
+        server.wait_refusing();
+        let sent = stream.write_all(&rest);
+        let mut answer = String::new();
+        let read = stream.read_to_string(&mut answer);
+        if sent.is_err() || read.is_err() || !answer.starts_with("HTTP/1.1 200 ") {
+            let _ = server.child.kill();
+            panic!("{sent:?} {read:?} {answer}\n{}", server.log());
+        }
+        let status = server.exit_within(Duration::from_secs(30));
+        assert!(status.success(), "exit status {status:?}");
+        let log = server.log();
+        assert!(log.contains(&format!("{signal} received")), "{log}");
+        assert!(log.contains("stopped"), "{log}");
+        // The import was written whole.
+        let stored = db
+            .store()
+            .count_releases(&shiplog_storage::ReleaseFilter::default())
+            .expect("count");
+        assert_eq!(stored, 200);
+    }
+}
+
+#[test]
+fn sigterm_drains_a_request_in_flight_refuses_new_connections_and_exits_0() {
+    drains_in_flight_request_on("TERM");
+}
+
+#[test]
+fn ctrl_c_drains_like_sigterm() {
+    drains_in_flight_request_on("INT");
+}
+
+#[test]
+fn the_drain_is_bounded_by_the_shutdown_timeout() {
+    let db = TestDb::sqlite();
+    let mut server = Server::start(&db, &["--shutdown-timeout", "1"]);
+    // A client that never sends the rest of its body.
+    let (_stalled, _) = import_half_sent(&server);
+    let asked = Instant::now();
+    server.signal("TERM");
+    let status = server.exit_within(Duration::from_secs(15));
+    assert!(status.success(), "exit status {status:?}");
+    let took = asked.elapsed();
+    assert!(
+        took >= Duration::from_millis(900),
+        "waited for the request: {took:?}"
+    );
+}
+
+#[test]
+fn json_log_lines_parse_and_carry_the_request_fields() {
+    for db in TestDb::all() {
+        eprintln!("--- on {}", db.backend().name());
+        let mut server = Server::start(&db, &["--log-format", "json"]);
+        for (path, id) in [("/ping", "ops-json-1"), ("/api/rules/424242", "ops-json-2")] {
+            let mut stream = TcpStream::connect(&server.address).expect("connects");
+            write!(
+                stream,
+                "GET {path} HTTP/1.1\r\nHost: t\r\nX-Request-Id: {id}\r\nConnection: close\r\n\r\n"
+            )
+            .expect("request");
+            let mut answer = String::new();
+            stream.read_to_string(&mut answer).expect("answer");
+        }
+        server.signal("TERM");
+        assert!(server.exit_within(Duration::from_secs(30)).success());
+        let log = server.log();
+        let lines: Vec<serde_json::Value> = log
+            .lines()
+            .map(|line| {
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+            })
+            .collect();
+        for line in &lines {
+            for key in ["ts", "level", "target", "message"] {
+                assert!(line[key].is_string(), "{key} in {line}");
+            }
+        }
+        let access = |id: &str| {
+            lines
+                .iter()
+                .find(|l| l["target"] == "shiplog::access" && l["request_id"] == id)
+                .unwrap_or_else(|| panic!("an access line for {id} in {log}"))
+                .clone()
+        };
+        let ping = access("ops-json-1");
+        assert_eq!(ping["status"], 200);
+        assert_eq!(ping["face"], "orlo");
+        assert_eq!(ping["route"], "/ping");
+        assert_eq!(ping["method"], "GET");
+        assert!(
+            ping["duration_ms"].as_f64().is_some_and(|ms| ms >= 0.0),
+            "{ping}"
+        );
+        let missing = access("ops-json-2");
+        assert_eq!(missing["status"], 404);
+        assert_eq!(missing["face"], "balrog");
+        assert_eq!(missing["route"], "/api/rules/{id_or_alias}");
+    }
+}
