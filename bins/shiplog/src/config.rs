@@ -238,6 +238,11 @@ pub struct ServeArgs {
         value_name = "SECONDS"
     )]
     pub shutdown_timeout: u64,
+    /// An origin browsers may call shiplog from (`https://admin.example.com`), for browser
+    /// clients such as Balrog's admin UI; repeatable (comma-separated in the environment
+    /// variable); `*` allows any. Unset: no CORS headers, browsers keep the same-origin policy.
+    #[arg(long = "cors-origin", env = "SHIPLOG_CORS_ORIGINS", value_delimiter = ',', value_name = "ORIGIN", value_parser = shiplog_api::cors::parse_origin)]
+    pub cors_origins: Vec<String>,
     #[command(flatten)]
     pub metrics: crate::ops::MetricsArgs,
     #[command(flatten)]

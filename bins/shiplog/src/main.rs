@@ -79,6 +79,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         write_body_limit: args.write_body_limit,
         metrics: args.metrics.access(),
         shutdown_timeout: std::time::Duration::from_secs(args.shutdown_timeout),
+        cors_origins: args.cors_origins.clone(),
     };
     if std::env::var_os("SHIPLOG_BILETO_TOKEN").is_some() {
         log::warn!(
@@ -98,6 +99,12 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         }
     };
     log::info!("auth mode: {}", mode.as_str());
+    if !args.cors_origins.is_empty() {
+        log::info!(
+            "CORS: browsers may call from {}",
+            args.cors_origins.join(", ")
+        );
+    }
     let refresh = std::time::Duration::from_millis(args.rules_refresh_ms);
     let state = AppState::with_refresh(store.clone(), refresh).with_auth(AuthSettings {
         mode,

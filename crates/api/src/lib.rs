@@ -4,6 +4,7 @@ pub mod balrog;
 pub mod bileto;
 mod blocking;
 pub mod body;
+pub mod cors;
 mod error_chain;
 pub mod face;
 pub mod identity;

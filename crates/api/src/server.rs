@@ -37,6 +37,8 @@ pub struct ServerOptions {
     pub metrics: crate::ops::MetricsAccess,
     /// How long a graceful stop waits for requests in flight before closing their connections.
     pub shutdown_timeout: std::time::Duration,
+    /// Origins browsers may call from (checked by `cors::parse_origin`); empty: no CORS.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for ServerOptions {
@@ -47,6 +49,7 @@ impl Default for ServerOptions {
             write_body_limit: 1024 * 1024,
             metrics: crate::ops::MetricsAccess::default(),
             shutdown_timeout: std::time::Duration::from_secs(30),
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -106,8 +109,15 @@ pub fn run(
         bulk: options.body_limit.max(options.write_body_limit),
     };
     let metrics_access = options.metrics.clone();
+    let cors_origins = options.cors_origins.clone();
     let mut server = HttpServer::new(move || {
         let metrics_access = metrics_access.clone();
+        // Outside the faces (a preflight is answered before any face's method and credential
+        // checks), inside the request log (which then counts preflights too).
+        let cors = actix_web::middleware::Condition::new(
+            !cors_origins.is_empty(),
+            crate::cors::layer(&cors_origins),
+        );
         App::new()
             .app_data(data.clone())
             .app_data(routes.clone())
@@ -119,6 +129,7 @@ pub fn run(
             .app_data(web::FormConfig::default().limit(limits.write))
             .app_data(web::Data::new(metrics_access.clone()))
             .wrap(actix_web::middleware::from_fn(crate::security_headers::add))
+            .wrap(cors)
             .wrap(actix_web::middleware::from_fn(
                 crate::ops::telemetry::middleware,
             ))
