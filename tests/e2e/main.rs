@@ -3,6 +3,7 @@
 mod balrog;
 mod balrog_client;
 mod bileto;
+mod caching;
 mod cors;
 mod delivery;
 mod domain_json;

@@ -57,7 +57,10 @@ pub fn parse_origin(text: &str) -> Result<String, String> {
         .parse()
         .map_err(|_| format!("CORS origin {text:?} is not a URL like https://host[:port]"))?;
     let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
-    let bare = uri.path_and_query().is_none_or(|p| p.as_str().is_empty());
+    // `http` reads `https://host` with the path `/`; a trailing `/` in the text is refused below.
+    let bare = uri
+        .path_and_query()
+        .is_none_or(|p| matches!(p.as_str(), "" | "/"));
     let no_user = uri.authority().is_some_and(|a| !a.as_str().contains('@'));
     if !scheme_ok || !bare || !no_user || text.ends_with('/') {
         return Err(format!(

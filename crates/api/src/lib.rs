@@ -4,6 +4,7 @@ pub mod balrog;
 pub mod bileto;
 mod blocking;
 pub mod body;
+mod caching;
 pub mod cors;
 mod error_chain;
 pub mod face;
