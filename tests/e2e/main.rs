@@ -11,6 +11,7 @@ mod evaluation;
 mod faces;
 mod hardening;
 mod identity;
+mod login_limit;
 mod openapi_fuzz;
 mod ops;
 mod orlo_errors;

@@ -229,6 +229,19 @@ pub struct ServeArgs {
     /// How long access tokens from `POST /api/v1/login` and `GET /token` last, in seconds.
     #[arg(long, env = "SHIPLOG_ACCESS_TOKEN_SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u32).range(1..))]
     pub access_token_seconds: u32,
+    /// Failed credential checks allowed from one client address (an IPv6 /64) per
+    /// --login-window, on the login and on every token check; past them its credentials get
+    /// 429 with Retry-After until the oldest failure is a window old. 0: no limit.
+    #[arg(
+        long,
+        env = "SHIPLOG_LOGIN_ATTEMPTS",
+        default_value_t = 20,
+        value_name = "N"
+    )]
+    pub login_attempts: u32,
+    /// The window of --login-attempts, in seconds.
+    #[arg(long, env = "SHIPLOG_LOGIN_WINDOW", default_value_t = 60, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub login_window: u64,
     /// On SIGTERM or Ctrl-C, how long to let requests in flight finish (seconds) before closing
     /// their connections; new connections are refused at once. A second signal stops at once.
     #[arg(

@@ -16,7 +16,7 @@ use std::net::TcpListener;
 use std::process::ExitCode;
 
 use clap::Parser;
-use shiplog_api::{AppState, AuthMode, AuthSettings, ServerOptions};
+use shiplog_api::{AppState, AttemptLimit, AuthMode, AuthSettings, ServerOptions};
 use shiplog_domain::UserName;
 use shiplog_storage::{Secret, Store, MIN_SECRET_LEN};
 use time::OffsetDateTime;
@@ -109,6 +109,10 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     let state = AppState::with_refresh(store.clone(), refresh).with_auth(AuthSettings {
         mode,
         access_token_lifetime: time::Duration::seconds(i64::from(args.access_token_seconds)),
+        failed_attempts: Some(AttemptLimit {
+            max: args.login_attempts,
+            window: std::time::Duration::from_secs(args.login_window),
+        }),
         ..AuthSettings::default()
     });
     let system = actix_web::rt::System::new();

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod attempts;
 pub mod balrog;
 pub mod bileto;
 mod blocking;
@@ -24,6 +25,7 @@ mod state;
 pub mod update;
 pub mod url_input;
 
+pub use attempts::AttemptLimit;
 pub use identity::{AuthMode, AuthSettings, Clock};
 pub use live_rules::{CompiledRules, LiveRuleSet};
 pub use ops::{Metrics, MetricsAccess};
