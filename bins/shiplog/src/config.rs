@@ -33,6 +33,26 @@ pub enum Command {
     Token(TokenCommand),
     /// Delivery metrics (DORA) over a time window, as /api/v1/delivery computes them.
     Delivery(DeliveryArgs),
+    /// Copy a SQLite database to a new file while the server keeps running (a consistent
+    /// snapshot; writes go on). PostgreSQL databases are backed up with pg_dump.
+    Backup(BackupArgs),
+    /// Print a shell completion script: `source <(shiplog completions bash)`.
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The backup file to write; it must not exist yet.
+    pub file: std::path::PathBuf,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]

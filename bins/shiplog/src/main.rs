@@ -41,6 +41,8 @@ fn main() -> ExitCode {
         Command::Delivery(args) => {
             delivery::run(&args, |db| database::open(db, Open::Existing("delivery")))
         }
+        Command::Backup(args) => backup(&args),
+        Command::Completions(args) => completions(args.shell),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -53,6 +55,37 @@ fn main() -> ExitCode {
 
 fn migrate(db: &DatabaseArgs) -> Result<(), String> {
     database::open(db, Open::CreateOrMigrate).map(|_| ())
+}
+
+/// The completion script for `shell`, on stdout. Made in memory first: clap_complete panics
+/// when its output goes away (`shiplog completions bash | head`).
+fn completions(shell: clap_complete::Shell) -> Result<(), String> {
+    use clap::CommandFactory;
+    use std::io::Write;
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "shiplog", &mut script);
+    match std::io::stdout().lock().write_all(&script) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(format!("cannot write the completion script: {e}"))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn backup(args: &config::BackupArgs) -> Result<(), String> {
+    let (backend, _) = shiplog_storage::Backend::from_url(&args.database.database_url)
+        .map_err(|e| e.to_string())?;
+    if backend != shiplog_storage::Backend::Sqlite {
+        return Err(shiplog_storage::BackupError::NotSqlite.to_string());
+    }
+    let store = database::open(&args.database, Open::AsIs("backup"))?;
+    let bytes = store.backup_sqlite(&args.file).map_err(|e| chain(&e))?;
+    println!(
+        "backed up {} to {} ({bytes} bytes)",
+        args.database.redacted_url(),
+        args.file.display()
+    );
+    Ok(())
 }
 
 fn import(args: &ImportArgs) -> Result<(), String> {

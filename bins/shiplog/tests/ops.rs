@@ -225,3 +225,202 @@ fn json_log_lines_parse_and_carry_the_request_fields() {
         assert_eq!(missing["route"], "/api/rules/{id_or_alias}");
     }
 }
+
+fn shiplog(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_shiplog"))
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("shiplog runs")
+}
+
+fn temp_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("shiplog-ops-{}", uuid_like()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+fn uuid_like() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{}-{nanos}", std::process::id())
+}
+
+#[test]
+fn completions_are_scripts_each_shell_reads() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = shiplog(&["completions", shell]);
+        assert!(out.status.success(), "{shell}");
+        let script = String::from_utf8(out.stdout).expect("text");
+        for word in ["serve", "backup", "cors-origin", "shutdown-timeout"] {
+            assert!(script.contains(word), "{shell} completes {word}");
+        }
+        // Where the shell is installed, it must at least parse the script.
+        let check = match shell {
+            "bash" | "zsh" => Command::new(shell).arg("-n").stdin(Stdio::piped()).spawn(),
+            _ => Command::new(shell)
+                .arg("--no-execute")
+                .stdin(Stdio::piped())
+                .spawn(),
+        };
+        if let Ok(mut child) = check {
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(script.as_bytes())
+                .expect("script");
+            assert!(child.wait().expect("runs").success(), "{shell} parses it");
+        } else {
+            eprintln!("{shell} is not installed: its script was not parsed");
+        }
+    }
+    let unknown = shiplog(&["completions", "tcsh"]);
+    assert!(!unknown.status.success());
+}
+
+fn release(i: usize) -> shiplog_domain::NewRelease {
+    shiplog_domain::NewRelease::new(
+        &format!("writer{i}"),
+        vec!["eu".to_owned()],
+        time::OffsetDateTime::now_utc(),
+    )
+    .expect("a valid release")
+}
+
+fn integrity(path: &std::path::Path) -> String {
+    use diesel::{Connection, QueryableByName, RunQueryDsl};
+    #[derive(QueryableByName)]
+    struct Check {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        integrity_check: String,
+    }
+    let mut conn = diesel::SqliteConnection::establish(&path.to_string_lossy()).expect("opens");
+    diesel::sql_query("PRAGMA integrity_check")
+        .get_result::<Check>(&mut conn)
+        .expect("checks")
+        .integrity_check
+}
+
+#[test]
+fn sqlite_backups_are_consistent_while_writes_go_on() {
+    let dir = temp_dir();
+    let live = dir.join("live.db");
+    let url = format!("sqlite://{}", live.display());
+    assert!(shiplog(&["migrate", "--database-url", &url])
+        .status
+        .success());
+    let store = shiplog_storage::Store::connect(&url, &shiplog_storage::PoolOptions::default())
+        .expect("store");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (store, stop) = (store.clone(), std::sync::Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let mut written = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let batch: Vec<_> = (0..50).map(|i| release(written + i)).collect();
+                store.import_releases(&batch).expect("a write");
+                written += batch.len();
+            }
+            written
+        })
+    };
+    let count = |store: &shiplog_storage::Store| {
+        store
+            .count_releases(&shiplog_storage::ReleaseFilter::default())
+            .expect("count")
+    };
+    let mut seen = Vec::new();
+    for n in 0..3 {
+        let before = count(&store);
+        let file = dir.join(format!("backup-{n}.db"));
+        let out = shiplog(&[
+            "backup",
+            file.to_str().expect("utf-8"),
+            "--database-url",
+            &url,
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let after = count(&store);
+        assert!(String::from_utf8_lossy(&out.stdout).starts_with("backed up "));
+        assert_eq!(integrity(&file), "ok");
+        assert!(!dir.join(format!("backup-{n}.db.partial")).exists());
+        // A whole shiplog database, holding one moment between the two counts: whole imports
+        // of 50 only.
+        let copy = shiplog_storage::Store::connect(
+            &format!("sqlite://{}", file.display()),
+            &shiplog_storage::PoolOptions::default(),
+        )
+        .expect("the copy opens");
+        assert!(copy.is_initialized().expect("initialized"));
+        let copied = count(&copy);
+        assert!(
+            (before..=after).contains(&copied),
+            "{before} <= {copied} <= {after}"
+        );
+        assert_eq!(copied % 50, 0, "only whole imports: {copied}");
+        seen.push(copied);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let written = writer.join().expect("writer");
+    assert!(written > 0);
+    // Writes went on during the backups.
+    assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
+
+    // A backup never overwrites a file.
+    let taken = dir.join("backup-0.db");
+    let again = shiplog(&[
+        "backup",
+        taken.to_str().expect("utf-8"),
+        "--database-url",
+        &url,
+    ]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn backup_of_postgres_points_to_pg_dump_and_fails() {
+    let out = shiplog(&[
+        "backup",
+        "never-written.db",
+        "--database-url",
+        "postgres://nobody@127.0.0.1:1/none",
+    ]);
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("pg_dump"), "{text}");
+    assert!(!std::path::Path::new("never-written.db").exists());
+}
+
+#[test]
+fn a_postgres_host_that_never_answers_fails_within_the_connect_timeout() {
+    // Accepts connections (the kernel completes the handshake) and never says a word, like a
+    // host behind a firewall that drops the server's packets.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = silent.local_addr().expect("address").port();
+    let started = Instant::now();
+    let out = shiplog(&[
+        "migrate",
+        "--database-url",
+        &format!("postgres://nobody@127.0.0.1:{port}/none"),
+    ]);
+    let took = started.elapsed();
+    assert!(!out.status.success());
+    let seconds = u64::from(shiplog_storage::CONNECT_TIMEOUT_SECONDS);
+    assert!(took < Duration::from_secs(seconds * 3), "took {took:?}");
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("timeout") || text.contains("timed out"),
+        "{text}"
+    );
+    drop(silent);
+}
