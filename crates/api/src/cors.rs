@@ -75,8 +75,8 @@ pub fn parse_origin(text: &str) -> Result<String, String> {
 pub(crate) fn layer(origins: &[String]) -> Cors {
     let mut cors = Cors::default()
         .allowed_methods(METHODS)
-        .allowed_headers(REQUEST_HEADERS.map(|h| header::HeaderName::from_static(h)))
-        .expose_headers(EXPOSED_HEADERS.map(|h| header::HeaderName::from_static(h)))
+        .allowed_headers(REQUEST_HEADERS.map(header::HeaderName::from_static))
+        .expose_headers(EXPOSED_HEADERS.map(header::HeaderName::from_static))
         .max_age(MAX_AGE_SECONDS)
         .block_on_origin_mismatch(false);
     for origin in origins {
