@@ -3,12 +3,15 @@
 mod balrog;
 mod balrog_client;
 mod bileto;
+mod caching;
+mod cors;
 mod delivery;
 mod domain_json;
 mod evaluation;
 mod faces;
 mod hardening;
 mod identity;
+mod login_limit;
 mod openapi_fuzz;
 mod ops;
 mod orlo_errors;

@@ -90,6 +90,15 @@ impl TestServer {
         db: TestDb,
         configure: impl FnOnce(AppState) -> AppState + Send + 'static,
     ) -> TestServer {
+        TestServer::start_with_options(db, ServerOptions::default(), configure)
+    }
+
+    /// Like [`TestServer::start_with`], also with the server's options (`workers` is always 2).
+    pub fn start_with_options(
+        db: TestDb,
+        options: ServerOptions,
+        configure: impl FnOnce(AppState) -> AppState + Send + 'static,
+    ) -> TestServer {
         let store = db.store();
         seed_users(&store);
         let kept = store.clone();
@@ -101,7 +110,7 @@ impl TestServer {
             actix_web::rt::System::new().block_on(async move {
                 let options = ServerOptions {
                     workers: 2,
-                    ..ServerOptions::default()
+                    ..options
                 };
                 let server = shiplog_api::run(listener, configure(AppState::new(store)), options)
                     .expect("server starts");
@@ -182,6 +191,19 @@ impl TestServer {
     ) {
         for db in TestDb::all() {
             let server = TestServer::start_with(db, configure.clone());
+            eprintln!("--- on {}", server.backend.name());
+            test(&server);
+        }
+    }
+
+    /// [`TestServer::each_backend_with`] with server options too.
+    pub fn each_backend_with_options(
+        options: &ServerOptions,
+        configure: impl Fn(AppState) -> AppState + Clone + Send + 'static,
+        test: impl Fn(&TestServer),
+    ) {
+        for db in TestDb::all() {
+            let server = TestServer::start_with_options(db, options.clone(), configure.clone());
             eprintln!("--- on {}", server.backend.name());
             test(&server);
         }

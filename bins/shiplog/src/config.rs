@@ -34,6 +34,26 @@ pub enum Command {
     Token(TokenCommand),
     /// Delivery metrics (DORA) over a time window, as /api/v1/delivery computes them.
     Delivery(DeliveryArgs),
+    /// Copy a SQLite database to a new file while the server keeps running (a consistent
+    /// snapshot; writes go on). PostgreSQL databases are backed up with pg_dump.
+    Backup(BackupArgs),
+    /// Print a shell completion script: `source <(shiplog completions bash)`.
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The backup file to write; it must not exist yet.
+    pub file: std::path::PathBuf,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -280,6 +300,33 @@ pub struct ServeArgs {
     /// How long access tokens from `POST /api/v1/login` and `GET /token` last, in seconds.
     #[arg(long, env = "SHIPLOG_ACCESS_TOKEN_SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u32).range(1..))]
     pub access_token_seconds: u32,
+    /// Failed credential checks allowed from one client address (an IPv6 /64) per
+    /// --login-window, on the login and on every token check; past them its credentials get
+    /// 429 with Retry-After until the oldest failure is a window old. 0: no limit.
+    #[arg(
+        long,
+        env = "SHIPLOG_LOGIN_ATTEMPTS",
+        default_value_t = 20,
+        value_name = "N"
+    )]
+    pub login_attempts: u32,
+    /// The window of --login-attempts, in seconds.
+    #[arg(long, env = "SHIPLOG_LOGIN_WINDOW", default_value_t = 60, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub login_window: u64,
+    /// On SIGTERM or Ctrl-C, how long to let requests in flight finish (seconds) before closing
+    /// their connections; new connections are refused at once. A second signal stops at once.
+    #[arg(
+        long,
+        env = "SHIPLOG_SHUTDOWN_TIMEOUT",
+        default_value_t = 30,
+        value_name = "SECONDS"
+    )]
+    pub shutdown_timeout: u64,
+    /// An origin browsers may call shiplog from (`https://admin.example.com`), for browser
+    /// clients such as Balrog's admin UI; repeatable (comma-separated in the environment
+    /// variable); `*` allows any. Unset: no CORS headers, browsers keep the same-origin policy.
+    #[arg(long = "cors-origin", env = "SHIPLOG_CORS_ORIGINS", value_delimiter = ',', value_name = "ORIGIN", value_parser = shiplog_api::cors::parse_origin)]
+    pub cors_origins: Vec<String>,
     #[command(flatten)]
     pub metrics: crate::ops::MetricsArgs,
     #[command(flatten)]

@@ -17,13 +17,16 @@ pub enum Open {
     /// or the wrong working folder cannot start an empty ledger beside the real one. The
     /// argument is the command, for the message.
     Existing(&'static str),
+    /// `backup`: an existing database, left exactly as it is (not migrated), so a backup taken
+    /// with a newer binary before an upgrade holds the old schema.
+    AsIs(&'static str),
 }
 
 /// Opens (and migrates) the database `db` names, as `mode` allows.
 pub fn open(db: &DatabaseArgs, mode: Open) -> Result<Store, String> {
     let url = db.redacted_url();
     let (backend, address) = Backend::from_url(&db.database_url).map_err(|e| e.to_string())?;
-    if let Open::Existing(command) = mode {
+    if let Open::Existing(command) | Open::AsIs(command) = mode {
         if backend == Backend::Sqlite && !is_memory(&address) && !Path::new(&address).exists() {
             return Err(format!(
                 "no database at {url} ({}): `shiplog {command}` opens an existing database and \
@@ -43,7 +46,7 @@ pub fn open(db: &DatabaseArgs, mode: Open) -> Result<Store, String> {
         }
         message
     })?;
-    if let Open::Existing(command) = mode {
+    if let Open::Existing(command) | Open::AsIs(command) = mode {
         let initialized = store
             .is_initialized()
             .map_err(|e| format!("cannot read database {url}: {}", crate::chain(&e)))?;
@@ -55,6 +58,9 @@ pub fn open(db: &DatabaseArgs, mode: Open) -> Result<Store, String> {
                  --database-url / DATABASE_URL"
             ));
         }
+    }
+    if matches!(mode, Open::AsIs(_)) {
+        return Ok(store);
     }
     let applied = store
         .migrate()

@@ -12,12 +12,13 @@ mod ops;
 mod query_words;
 mod rules;
 mod rules_test;
+mod shutdown;
 
 use std::net::TcpListener;
 use std::process::ExitCode;
 
 use clap::Parser;
-use shiplog_api::{AppState, AuthMode, AuthSettings, ServerOptions};
+use shiplog_api::{AppState, AttemptLimit, AuthMode, AuthSettings, ServerOptions};
 use shiplog_domain::UserName;
 use shiplog_storage::{Secret, Store, MIN_SECRET_LEN};
 use time::OffsetDateTime;
@@ -46,6 +47,8 @@ fn main() -> ExitCode {
         Command::Delivery(args) => {
             delivery::run(&args, |db| database::open(db, Open::Existing("delivery")))
         }
+        Command::Backup(args) => backup(&args),
+        Command::Completions(args) => completions(args.shell),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -58,6 +61,37 @@ fn main() -> ExitCode {
 
 fn migrate(db: &DatabaseArgs) -> Result<(), String> {
     database::open(db, Open::CreateOrMigrate).map(|_| ())
+}
+
+/// The completion script for `shell`, on stdout. Made in memory first: clap_complete panics
+/// when its output goes away (`shiplog completions bash | head`).
+fn completions(shell: clap_complete::Shell) -> Result<(), String> {
+    use clap::CommandFactory;
+    use std::io::Write;
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "shiplog", &mut script);
+    match std::io::stdout().lock().write_all(&script) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(format!("cannot write the completion script: {e}"))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn backup(args: &config::BackupArgs) -> Result<(), String> {
+    let (backend, _) = shiplog_storage::Backend::from_url(&args.database.database_url)
+        .map_err(|e| e.to_string())?;
+    if backend != shiplog_storage::Backend::Sqlite {
+        return Err(shiplog_storage::BackupError::NotSqlite.to_string());
+    }
+    let store = database::open(&args.database, Open::AsIs("backup"))?;
+    let bytes = store.backup_sqlite(&args.file).map_err(|e| chain(&e))?;
+    println!(
+        "backed up {} to {} ({bytes} bytes)",
+        args.database.redacted_url(),
+        args.file.display()
+    );
+    Ok(())
 }
 
 fn import(args: &ImportArgs) -> Result<(), String> {
@@ -92,6 +126,8 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         body_limit: args.body_limit,
         write_body_limit: args.write_body_limit,
         metrics: args.metrics.access(),
+        shutdown_timeout: std::time::Duration::from_secs(args.shutdown_timeout),
+        cors_origins: args.cors_origins.clone(),
     };
     if std::env::var_os("SHIPLOG_BILETO_TOKEN").is_some() {
         log::warn!(
@@ -111,12 +147,26 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         }
     };
     log::info!("auth mode: {}", mode.as_str());
+    if !args.cors_origins.is_empty() {
+        log::info!(
+            "CORS: browsers may call from {}",
+            args.cors_origins.join(", ")
+        );
+    }
     let refresh = std::time::Duration::from_millis(args.rules_refresh_ms);
     let state = AppState::with_refresh(store.clone(), refresh).with_auth(AuthSettings {
         mode,
         access_token_lifetime: time::Duration::seconds(i64::from(args.access_token_seconds)),
+        failed_attempts: Some(AttemptLimit {
+            max: args.login_attempts,
+            window: std::time::Duration::from_secs(args.login_window),
+        }),
         ..AuthSettings::default()
     });
+    let system = actix_web::rt::System::new();
+    let signals = system
+        .block_on(async { shutdown::Signals::install() })
+        .map_err(|e| format!("cannot catch SIGTERM and SIGINT: {e}"))?;
     let metrics_server = ops::metrics_server(&args.metrics, &state)?;
     let server = shiplog_api::run(listener, state, options).map_err(|e| e.to_string())?;
     // Printed on stdout (not only logged) so scripts and tests can find a port chosen by the OS.
@@ -125,14 +175,19 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     // up the one showing of the first token. The socket listens from `bind` on, so a client
     // that reads the token can connect at once; it waits in the backlog until workers start.
     bootstrap(&store, chosen)?;
-    actix_web::rt::System::new()
+    system
         .block_on(async move {
+            let mut handles = vec![server.handle()];
             if let Some(metrics) = metrics_server {
+                handles.push(metrics.handle());
                 actix_web::rt::spawn(metrics);
             }
+            actix_web::rt::spawn(signals.stop_on_signal(handles));
             server.await
         })
-        .map_err(|e| format!("server failed: {e}"))
+        .map_err(|e| format!("server failed: {e}"))?;
+    log::info!("stopped");
+    Ok(())
 }
 
 /// `SHIPLOG_BOOTSTRAP_TOKEN`, checked before anything else starts.

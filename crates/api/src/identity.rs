@@ -75,6 +75,9 @@ pub struct AuthSettings {
     /// How long an access token (login exchange, Orlo's `GET /token`) lasts.
     pub access_token_lifetime: Duration,
     pub clock: Clock,
+    /// Failed credential checks allowed per client address (see `attempts`); `None`: no limit
+    /// (the library's default; `shiplog serve` sets one).
+    pub failed_attempts: Option<crate::attempts::AttemptLimit>,
 }
 
 impl Default for AuthSettings {
@@ -84,6 +87,7 @@ impl Default for AuthSettings {
             // OrderlyWeb's default lifetime for access tokens: one hour.
             access_token_lifetime: Duration::hours(1),
             clock: Arc::new(OffsetDateTime::now_utc),
+            failed_attempts: None,
         }
     }
 }
@@ -99,6 +103,7 @@ impl std::fmt::Debug for AuthSettings {
         f.debug_struct("AuthSettings")
             .field("mode", &self.mode)
             .field("access_token_lifetime", &self.access_token_lifetime)
+            .field("failed_attempts", &self.failed_attempts)
             .finish_non_exhaustive()
     }
 }
@@ -279,15 +284,28 @@ pub(crate) async fn identify(
     if let Some(who) = req.extensions().get::<Who>() {
         return Ok(Some(who.clone()));
     }
-    let Some(presented) = presented(req, sources).map_err(Ok)? else {
-        return Ok(None);
+    let presented = match presented(req, sources) {
+        Ok(Some(presented)) => presented,
+        Ok(None) => return Ok(None),
+        Err(failure) => {
+            failed_attempt(state, req);
+            return Err(Ok(failure));
+        }
     };
     let (named, secret) = match presented {
         Presented::Token(secret) => (None, secret),
         Presented::Basic { user, token } => (Some(user), token),
     };
-    let identity = authenticate(state, secret).await?;
+    let identity = match authenticate(state, secret).await {
+        Ok(identity) => identity,
+        Err(Ok(failure)) => {
+            failed_attempt(state, req);
+            return Err(Ok(failure));
+        }
+        Err(Err(outage)) => return Err(Err(outage)),
+    };
     if named.is_some_and(|user| !user.is_empty() && user != identity.user) {
+        failed_attempt(state, req);
         return Err(Ok(AuthFailure::WrongUser));
     }
     let who = Who::of(identity, state.auth.mode == AuthMode::Off);
@@ -315,6 +333,35 @@ pub(crate) async fn authenticate(
 /// Reads a token typed by a person (the dashboard's login form).
 pub(crate) fn parse_token(text: &str) -> Result<Secret, AuthFailure> {
     token(text.trim())
+}
+
+/// Counts a failed credential check against the client's address.
+pub(crate) fn failed_attempt(state: &AppState, req: &HttpRequest) {
+    if let Some(peer) = req.peer_addr() {
+        state.attempts.failed(peer.ip(), std::time::Instant::now());
+    }
+}
+
+/// How long the client of `req` must wait before a credential it sends is checked again, when
+/// its address is over the failed-attempt limit.
+pub(crate) fn throttled(state: &AppState, req: &HttpRequest) -> Option<std::time::Duration> {
+    let peer = req.peer_addr()?;
+    state.attempts.blocked(peer.ip(), std::time::Instant::now())
+}
+
+/// Face `F`'s 429 for a client over the failed-attempt limit, with `Retry-After` (whole
+/// seconds, rounded up).
+fn too_many_attempts<F: Face>(wait: std::time::Duration) -> actix_web::HttpResponse {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let seconds = seconds.max(1);
+    let mut response = F::request_error(
+        actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+        &format!("Too many failed credential attempts from this address: try again in {seconds} s"),
+    );
+    if let Ok(value) = header::HeaderValue::from_str(&seconds.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
 }
 
 /// A credential that could not be checked: the database is away (503) or failed (500).
@@ -411,13 +458,23 @@ impl<F: Face> FromRequest for Caller<F> {
     }
 }
 
-/// Middleware of `--auth all`, applied to each face's scope: refuses requests without a valid
-/// credential in face `F`'s error body.
+/// Middleware applied to each face's scope: refuses credentials from an address over the
+/// failed-attempt limit (429), and under `--auth all` requests without a valid credential, in
+/// face `F`'s error body.
 pub async fn require_identity<F: Face>(
     req: ServiceRequest,
     next: actix_web::middleware::Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let state = req.app_data::<web::Data<AppState>>().cloned();
+    // An address over the failed-attempt limit has every credential refused unchecked, on
+    // every face and whatever the auth mode; its requests without one go on as usual.
+    if let Some(state) = &state {
+        let carries = !matches!(presented(req.request(), Sources::of::<F>()), Ok(None));
+        if let Some(wait) = carries.then(|| throttled(state, req.request())).flatten() {
+            let response = too_many_attempts::<F>(wait);
+            return Ok(req.into_response(response));
+        }
+    }
     let gated = state
         .filter(|s| s.auth.mode == AuthMode::All)
         .filter(|_| !F::is_open(req.path()));

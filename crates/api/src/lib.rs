@@ -1,9 +1,12 @@
 #![doc = include_str!("../README.md")]
 
+pub mod attempts;
 pub mod balrog;
 pub mod bileto;
 mod blocking;
 pub mod body;
+mod caching;
+pub mod cors;
 mod error_chain;
 pub mod face;
 pub mod identity;
@@ -23,6 +26,7 @@ pub mod ui;
 pub mod update;
 pub mod url_input;
 
+pub use attempts::AttemptLimit;
 pub use identity::{AuthMode, AuthSettings, Clock};
 pub use live_rules::{CompiledRules, LiveRuleSet};
 pub use ops::{Metrics, MetricsAccess};

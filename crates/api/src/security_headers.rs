@@ -5,7 +5,8 @@
 //! pages bring their own (`ui::UI_POLICY`), which this keeps. Answers that set
 //! no caching of their own get `Cache-Control: no-store`, so a token handed out by a login, a
 //! token creation or Orlo's `/token`, or any answer read with a credential, is never kept by a
-//! browser or a proxy; `/update` answers keep their `public, max-age=90`.
+//! browser or a proxy; `/update` answers keep their `public, max-age=90`, and the reads tagged
+//! with an `ETag` their `private, no-cache` (see `caching`).
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};

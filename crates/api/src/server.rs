@@ -36,6 +36,10 @@ pub struct ServerOptions {
     pub write_body_limit: usize,
     /// Who may read `/metrics` (see `ops::metrics`).
     pub metrics: crate::ops::MetricsAccess,
+    /// How long a graceful stop waits for requests in flight before closing their connections.
+    pub shutdown_timeout: std::time::Duration,
+    /// Origins browsers may call from (checked by `cors::parse_origin`); empty: no CORS.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for ServerOptions {
@@ -45,6 +49,8 @@ impl Default for ServerOptions {
             body_limit: 16 * 1024 * 1024,
             write_body_limit: 1024 * 1024,
             metrics: crate::ops::MetricsAccess::default(),
+            shutdown_timeout: std::time::Duration::from_secs(30),
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -89,7 +95,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     api
 }
 
-/// Starts serving on `listener`. The returned server runs until stopped or dropped.
+/// Starts serving on `listener`. The returned server runs until stopped through its handle or
+/// dropped: it installs no signal handlers of its own, so the caller decides what a signal
+/// means (`shiplog serve` drains on SIGTERM and Ctrl-C alike).
 pub fn run(
     listener: TcpListener,
     state: AppState,
@@ -103,8 +111,15 @@ pub fn run(
         bulk: options.body_limit.max(options.write_body_limit),
     };
     let metrics_access = options.metrics.clone();
+    let cors_origins = options.cors_origins.clone();
     let mut server = HttpServer::new(move || {
         let metrics_access = metrics_access.clone();
+        // Outside the faces (a preflight is answered before any face's method and credential
+        // checks), inside the request log (which then counts preflights too).
+        let cors = actix_web::middleware::Condition::new(
+            !cors_origins.is_empty(),
+            crate::cors::layer(&cors_origins),
+        );
         App::new()
             .app_data(data.clone())
             .app_data(routes.clone())
@@ -116,6 +131,7 @@ pub fn run(
             .app_data(web::FormConfig::default().limit(limits.write))
             .app_data(web::Data::new(metrics_access.clone()))
             .wrap(actix_web::middleware::from_fn(crate::security_headers::add))
+            .wrap(cors)
             .wrap(actix_web::middleware::from_fn(
                 crate::ops::telemetry::middleware,
             ))
@@ -139,6 +155,8 @@ pub fn run(
             .configure(|cfg| crate::ops::routes(cfg, &metrics_access))
             .configure(|cfg| faces(&mut ServiceConfig::new(cfg)))
     })
+    .disable_signals()
+    .shutdown_timeout(options.shutdown_timeout.as_secs())
     .listen(listener)?;
     if options.workers > 0 {
         server = server.workers(options.workers);

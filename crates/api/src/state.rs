@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use shiplog_storage::Store;
 
+use crate::attempts::FailedAttempts;
 use crate::identity::AuthSettings;
 use crate::live_rules::LiveRuleSet;
 use crate::ops::Metrics;
@@ -19,6 +20,8 @@ pub struct AppState {
     pub auth: AuthSettings,
     /// What `/metrics` reports.
     pub metrics: Arc<Metrics>,
+    /// Failed credential checks per client address (limited by `auth.failed_attempts`).
+    pub attempts: Arc<FailedAttempts>,
 }
 
 impl AppState {
@@ -37,10 +40,12 @@ impl AppState {
             store,
             rules,
             auth: AuthSettings::default(),
+            attempts: Arc::new(FailedAttempts::new(None)),
         }
     }
 
     pub fn with_auth(mut self, auth: AuthSettings) -> Self {
+        self.attempts = Arc::new(FailedAttempts::new(auth.failed_attempts));
         self.auth = auth;
         self
     }

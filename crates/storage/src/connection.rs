@@ -35,7 +35,7 @@ impl Backend {
     pub fn from_url(url: &str) -> StorageResult<(Backend, String)> {
         let trimmed = url.trim();
         if trimmed.starts_with("postgres://") || trimmed.starts_with("postgresql://") {
-            return Ok((Backend::Postgres, trimmed.to_owned()));
+            return Ok((Backend::Postgres, with_connect_timeout(trimmed)));
         }
         if let Some(path) = trimmed
             .strip_prefix("sqlite://")
@@ -59,6 +59,29 @@ impl Backend {
             Backend::Sqlite => "sqlite",
         }
     }
+}
+
+/// libpq's `connect_timeout` (seconds) for PostgreSQL URLs that set none. Without one libpq
+/// waits as long as the operating system does (minutes, for a host that drops packets) before a
+/// start, a `migrate` or a reconnect fails.
+pub const CONNECT_TIMEOUT_SECONDS: u32 = 5;
+
+/// `url` with `connect_timeout` added to its query unless it has one.
+fn with_connect_timeout(url: &str) -> String {
+    let query = url.split_once('?').map(|(_, q)| q);
+    let set = query.is_some_and(|q| {
+        q.split('&')
+            .any(|pair| pair.split('=').next() == Some("connect_timeout"))
+    });
+    if set {
+        return url.to_owned();
+    }
+    let separator = match query {
+        None => "?",
+        Some("") => "",
+        Some(_) => "&",
+    };
+    format!("{url}{separator}connect_timeout={CONNECT_TIMEOUT_SECONDS}")
 }
 
 /// Pool settings.
@@ -317,7 +340,10 @@ mod tests {
         let pg = Backend::from_url("postgres://u@localhost/db").expect("pg");
         assert_eq!(
             pg,
-            (Backend::Postgres, "postgres://u@localhost/db".to_owned())
+            (
+                Backend::Postgres,
+                "postgres://u@localhost/db?connect_timeout=5".to_owned()
+            )
         );
         assert_eq!(
             Backend::from_url("postgresql://h/db").expect("pg").0,
@@ -340,6 +366,25 @@ mod tests {
                 matches!(Backend::from_url(bad), Err(StorageError::UnsupportedUrl(_))),
                 "{bad}"
             );
+        }
+    }
+
+    #[test]
+    fn postgres_urls_get_a_connect_timeout_unless_they_set_one() {
+        let address = |url: &str| Backend::from_url(url).expect("pg").1;
+        assert_eq!(
+            address("postgres://h/db?sslmode=require"),
+            "postgres://h/db?sslmode=require&connect_timeout=5"
+        );
+        assert_eq!(
+            address("postgres://h/db?"),
+            "postgres://h/db?connect_timeout=5"
+        );
+        for kept in [
+            "postgres://h/db?connect_timeout=30",
+            "postgres://h/db?sslmode=require&connect_timeout=1",
+        ] {
+            assert_eq!(address(kept), kept);
         }
     }
 }

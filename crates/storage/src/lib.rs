@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod backup;
 mod balrog;
 mod connection;
 mod error;
@@ -15,11 +16,12 @@ pub mod testing;
 mod tickets;
 mod write_connection;
 
+pub use backup::BackupError;
 pub use balrog::{
     BalrogRefusal, EditOutcome, EvaluationSnapshot, Guard, NamedReleaseInfo, ReleaseEdit,
     Revisions, Subject, Writer, MAX_REVISION_LIMIT,
 };
-pub use connection::{Backend, PoolOptions, Store};
+pub use connection::{Backend, PoolOptions, Store, CONNECT_TIMEOUT_SECONDS};
 pub use error::{StorageError, StorageResult};
 pub use health::{NotReady, PoolStats, UNAVAILABLE_AFTER};
 pub use identity::{

@@ -27,6 +27,7 @@ pub use auth::Actor;
 pub use error::BalrogError;
 
 use crate::blocking::with_store;
+use crate::caching::{not_modified, read_guarded, ETag, Guarded};
 use crate::face::{denied_text, AuthFailure, Face};
 use crate::state::AppState;
 
@@ -113,6 +114,26 @@ where
     with_store(&state.store, f)
         .await
         .map_err(|e| BalrogError::from_storage(e, "GET"))
+}
+
+/// A read that answers 304 when the client holds the current rule-set counter (see `caching`):
+/// `Ok(Err(response))` is that 304; `Ok(Ok((tag, data)))` the data and its `ETag`.
+pub(crate) async fn read_cached<T, F>(
+    state: &AppState,
+    req: &HttpRequest,
+    f: F,
+) -> Result<Result<(ETag, T), HttpResponse>, BalrogError>
+where
+    F: FnOnce(&Store) -> Result<T, StorageError> + Send + 'static,
+    T: Send + 'static,
+{
+    match read_guarded(&state.store, req, f)
+        .await
+        .map_err(|e| BalrogError::from_storage(e, "GET"))?
+    {
+        Guarded::NotModified(tag) => Ok(Err(not_modified(&tag).finish())),
+        Guarded::Read(tag, data) => Ok(Ok((tag, data))),
+    }
 }
 
 /// Runs a storage write (one transaction) off the async workers, its failure as Balrog's

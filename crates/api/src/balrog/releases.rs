@@ -20,7 +20,11 @@ use super::rules::change_id;
 use super::typed::{
     self, value, NewNamedRelease, ReadOnlyWrite, ReleaseEditBody, ReleasePut, RevertBody, Text,
 };
-use super::{csrf_header, excellent, query_data_version, read, write, NewDataVersion, WriteMethod};
+use super::{
+    csrf_header, excellent, query_data_version, read, read_cached, write, NewDataVersion,
+    WriteMethod,
+};
+use crate::caching::{not_modified, ETag};
 use shiplog_storage::Writer;
 
 use crate::blocking::cpu_bound;
@@ -96,7 +100,12 @@ fn written(outcome: EditOutcome) -> HttpResponse {
 }
 
 /// A JSON document as Balrog prints blobs: keys sorted, compact or indented by 4.
-fn blob_response(value: &Value, pretty: bool, data_version: i64) -> HttpResponse {
+fn blob_response(
+    value: &Value,
+    pretty: bool,
+    data_version: i64,
+    tag: Option<&ETag>,
+) -> HttpResponse {
     let value = sorted(value);
     let text = if pretty {
         let mut out = Vec::new();
@@ -109,7 +118,13 @@ fn blob_response(value: &Value, pretty: bool, data_version: i64) -> HttpResponse
     } else {
         value.to_string()
     };
-    HttpResponse::Ok()
+    let mut response = HttpResponse::Ok();
+    if let Some(tag) = tag {
+        response
+            .insert_header(tag.header())
+            .insert_header(ETag::cache_control());
+    }
+    response
         .content_type("application/json")
         .insert_header(("X-Data-Version", data_version.to_string()))
         .insert_header(csrf_header())
@@ -230,12 +245,25 @@ pub async fn get_release(
     let name = path_name(&path)?;
     let pretty = query_value(&query_pairs(&req)?, "pretty").is_some_and(|v| !v.is_empty());
     let lookup = name.clone();
-    let release = read(&state, move |store| {
+    let (tag, found) = match read_cached(&state, &req, move |store| {
         store.find_named_release(lookup.as_str())
     })
     .await?
-    .ok_or_else(|| BalrogError::not_found(format!("Release name: {name} not found")))?;
-    Ok(blob_response(&release.data, pretty, release.data_version))
+    {
+        Ok(read) => read,
+        Err(not_modified) => return Ok(not_modified),
+    };
+    let release =
+        found.ok_or_else(|| BalrogError::not_found(format!("Release name: {name} not found")))?;
+    if tag.matches(&req) {
+        return Ok(not_modified(&tag).finish());
+    }
+    Ok(blob_response(
+        &release.data,
+        pretty,
+        release.data_version,
+        Some(&tag),
+    ))
 }
 
 /// Replace a release's blob (and product) with `{product, blob, data_version}`; creates the
@@ -461,7 +489,7 @@ pub async fn get_locale(
         return Err(missing);
     };
     let entry = locale_entry(&release.data, &platform, &locale).ok_or(missing)?;
-    Ok(blob_response(entry, false, release.data_version))
+    Ok(blob_response(entry, false, release.data_version, None))
 }
 
 /// Replace one locale entry: `{product, data (JSON string), data_version, schema_version,

@@ -13,7 +13,8 @@ use super::body::{self, Fields};
 use super::error::{BalrogError, Problem};
 use super::paging::{paged, query_pairs, query_value, total_count, PageRequest};
 use super::typed::{self, value, NewRule, RevertBody, RuleUpdate};
-use super::{csrf_header, read, write, NewDataVersion, WriteMethod};
+use super::{csrf_header, read, read_cached, write, NewDataVersion, WriteMethod};
+use crate::caching::not_modified;
 use shiplog_storage::Writer;
 
 use crate::state::AppState;
@@ -58,8 +59,18 @@ pub async fn list_rules(
     let product = query_value(&pairs, "product")
         .filter(|p| !p.is_empty())
         .map(str::to_owned);
-    let rules = read(&state, move |store| store.list_rules(product.as_deref())).await?;
+    let (tag, rules) = match read_cached(&state, &req, move |store| {
+        store.list_rules(product.as_deref())
+    })
+    .await?
+    {
+        Ok(read) => read,
+        Err(not_modified) => return Ok(not_modified),
+    };
     let mut response = HttpResponse::Ok();
+    response
+        .insert_header(tag.header())
+        .insert_header(crate::caching::ETag::cache_control());
     total_count(&mut response, rules.len());
     Ok(response.json(RuleList {
         count: rules.len(),
@@ -115,12 +126,21 @@ pub async fn create_rule(
 #[route("/rules/{id_or_alias}", method = "GET", method = "HEAD")]
 pub async fn get_rule(
     state: web::Data<AppState>,
+    req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, BalrogError> {
     let rule = rule_ref(&path)?;
-    let found = read(&state, move |store| store.find_rule(&rule)).await?;
+    let (tag, found) = match read_cached(&state, &req, move |store| store.find_rule(&rule)).await? {
+        Ok(read) => read,
+        Err(not_modified) => return Ok(not_modified),
+    };
     let rule = found.ok_or_else(rule_not_found)?;
+    if tag.matches(&req) {
+        return Ok(not_modified(&tag).finish());
+    }
     Ok(HttpResponse::Ok()
+        .insert_header(tag.header())
+        .insert_header(crate::caching::ETag::cache_control())
         .insert_header(("X-Data-Version", rule.data_version.to_string()))
         .insert_header(csrf_header())
         .json(rule.to_json()))

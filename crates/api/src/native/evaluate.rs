@@ -2,6 +2,7 @@
 //! served, as JSON in the `/api/v1` envelope. The query keys are exactly Balrog's; an absent
 //! key is not an empty one (see [`shiplog_domain::balrog::Query`]).
 
+use crate::caching::{not_modified, ETag};
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use serde_json::Value;
@@ -203,8 +204,16 @@ pub async fn evaluate(
     let decision = with_dice(|dice| rules.set.evaluate(&query, dice));
     state.metrics.evaluation(&query, decision.as_ref().ok());
     let decision = decision.map_err(|e| EnvelopeError::bad_request(e.to_string()))?;
-    Ok(success(
+    let tag = ETag::of_decision(rules.version, &decision);
+    if tag.matches(&req) {
+        return Ok(not_modified(&tag).finish());
+    }
+    let mut response = success(
         actix_web::http::StatusCode::OK,
         EvaluationData::from_decision(&decision),
-    ))
+    );
+    for (name, value) in [tag.header(), ETag::cache_control()] {
+        response.headers_mut().insert(name, value);
+    }
+    Ok(response)
 }

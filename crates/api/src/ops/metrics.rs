@@ -449,6 +449,7 @@ pub fn serve_separately(
             .route("/metrics", web::get().to(scrape))
     })
     .workers(1)
+    .disable_signals()
     .listen(listener)?
     .run())
 }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::page::{layout, respond, Section, Viewer};
 use super::{UiError, COOKIE};
 use crate::blocking::with_store;
-use crate::identity::{authenticate, parse_token};
+use crate::identity::{authenticate, failed_attempt, parse_token, throttled};
 use crate::state::AppState;
 
 /// The login form, with a message saying why it is shown.
@@ -52,7 +52,25 @@ pub async fn submit(
     req: HttpRequest,
     form: web::Form<LoginForm>,
 ) -> Result<HttpResponse, UiError> {
-    let refuse = |message: &str| Ok(login_page(StatusCode::UNAUTHORIZED, Some(message)));
+    // The form is a credential check like any other: it counts toward the failed-attempt
+    // limit of the client's address, and is refused while that address is over it.
+    if let Some(wait) = throttled(&state, &req) {
+        let seconds = wait.as_secs().max(1);
+        let mut page = login_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(&format!(
+                "Too many failed credential attempts from this address: try again in {seconds} s"
+            )),
+        );
+        if let Ok(value) = header::HeaderValue::from_str(&seconds.to_string()) {
+            page.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        return Ok(page);
+    }
+    let refuse = |message: &str| {
+        failed_attempt(&state, &req);
+        Ok(login_page(StatusCode::UNAUTHORIZED, Some(message)))
+    };
     let secret = match parse_token(&form.token) {
         Ok(secret) => secret,
         Err(failure) => return refuse(&failure.message()),

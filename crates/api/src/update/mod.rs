@@ -1,17 +1,19 @@
 //! Balrog's public update protocol: `/update/{1..6}/…/update.xml` (docs/evaluation.md;
 //! §a.4). The URL's segments and query arguments become a [`Query`] the way Balrog reads them;
 //! the answer is Balrog's XML with `Rule-ID`, `Rule-Data-Version` and
-//! `Cache-Control: public, max-age=90`, and the empty `<updates>` document (200) when nothing is
+//! `Cache-Control: public, max-age=90` and an `ETag` (a 304 for `If-None-Match`, see
+//! `caching`), and the empty `<updates>` document (200) when nothing is
 //! served or the URL is none of the known forms.
 
 use actix_web::http::header;
-use actix_web::{get, web, HttpRequest, HttpResponse};
+use actix_web::{get, web, HttpRequest, HttpResponse, HttpResponseBuilder};
 use shiplog_domain::balrog::{update_xml as render, Force, Query, EMPTY_UPDATES};
 
 use actix_web::http::{Method, StatusCode};
 use shiplog_domain::{Action, PermissionName};
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use crate::caching::{not_modified, ETag};
 use crate::face::{AuthFailure, Face};
 use crate::native::{EnvelopeError, Native};
 use crate::serving::with_dice;
@@ -196,17 +198,25 @@ fn parse_url(
     Some(query)
 }
 
-fn xml_response(body: String, rule: Option<(i64, i64)>) -> HttpResponse {
+/// Balrog's `Cache-Control` on update answers: any cache may keep one for 90 seconds.
+const CACHE_CONTROL: &str = "public, max-age=90";
+
+/// The headers of an update answer, on a 200 and on a 304 alike.
+fn update_headers(
+    mut response: HttpResponseBuilder,
+    rule: Option<(i64, i64)>,
+    tag: &ETag,
+) -> HttpResponseBuilder {
     let (id, version) = match rule {
         Some((id, version)) => (id.to_string(), version.to_string()),
         None => ("unknown".to_owned(), "unknown".to_owned()),
     };
-    HttpResponse::Ok()
-        .content_type("text/xml")
-        .insert_header((header::CACHE_CONTROL, "public, max-age=90"))
+    response
+        .insert_header((header::CACHE_CONTROL, CACHE_CONTROL))
+        .insert_header(tag.header())
         .insert_header(("Rule-ID", id))
-        .insert_header(("Rule-Data-Version", version))
-        .body(body)
+        .insert_header(("Rule-Data-Version", version));
+    response
 }
 
 /// The answer to an `/update` URL that is none of the known forms: the empty document, 200.
@@ -254,10 +264,17 @@ pub async fn update_xml(
     let decision = with_dice(|dice| rules.set.evaluate(&query, dice));
     state.metrics.evaluation(&query, decision.as_ref().ok());
     match decision {
-        Ok(decision) => xml_response(
-            render(&rules.set, &decision, &query),
-            decision.rule.map(|r| (r.rule_id, r.data_version)),
-        ),
+        Ok(decision) => {
+            let tag = ETag::of_decision(rules.version, &decision);
+            let rule = decision.rule.map(|r| (r.rule_id, r.data_version));
+            // The client's copy is current: no XML to render.
+            if tag.matches(&req) {
+                return update_headers(not_modified(&tag), rule, &tag).finish();
+            }
+            update_headers(HttpResponse::Ok(), rule, &tag)
+                .content_type("text/xml")
+                .body(render(&rules.set, &decision, &query))
+        }
         Err(err) => HttpResponse::BadRequest()
             .content_type("text/plain")
             .body(escape_text(&err.to_string())),
