@@ -3,6 +3,7 @@
 mod balrog;
 mod connection;
 mod error;
+mod events;
 mod health;
 mod identity;
 mod ledger;
@@ -21,6 +22,7 @@ pub use balrog::{
 };
 pub use connection::{Backend, PoolOptions, Store};
 pub use error::{StorageError, StorageResult};
+pub use events::{Event, EventFilter, MAX_EVENT_LIMIT};
 pub use health::{NotReady, PoolStats, UNAVAILABLE_AFTER};
 pub use identity::{
     Identity, IssuedToken, PermissionWrite, Secret, StoredPermission, TokenCheck, TokenInfo,
