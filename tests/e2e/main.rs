@@ -6,6 +6,7 @@ mod bileto;
 mod delivery;
 mod domain_json;
 mod evaluation;
+mod events;
 mod faces;
 mod hardening;
 mod identity;

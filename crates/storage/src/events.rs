@@ -269,8 +269,23 @@ impl EventRow {
 /// The feed query: events after the cursor matching the filter, oldest first.
 fn events_query(backend: Backend, filter: &EventFilter, limit: i64) -> Sql {
     let mut sql = Sql::new(backend);
-    sql.push("SELECT id, type AS kind, occurred_at, actor, data FROM events WHERE id > ")
-        .bind(Value::BigInt(filter.after));
+    sql.push("SELECT id, type AS kind, occurred_at, actor, data FROM events WHERE ");
+    filter_conditions(&mut sql, filter);
+    sql.push(" ORDER BY id LIMIT ")
+        .bind(Value::BigInt(limit.clamp(1, MAX_EVENT_LIMIT)));
+    sql
+}
+
+/// How many events after the cursor match the filter.
+fn count_query(backend: Backend, filter: &EventFilter) -> Sql {
+    let mut sql = Sql::new(backend);
+    sql.push("SELECT COUNT(*) AS id FROM events WHERE ");
+    filter_conditions(&mut sql, filter);
+    sql
+}
+
+fn filter_conditions(sql: &mut Sql, filter: &EventFilter) {
+    sql.push("id > ").bind(Value::BigInt(filter.after));
     if !filter.types.is_empty() && !filter.types.contains(&TypePattern::Any) {
         sql.push(" AND (");
         for (i, pattern) in filter.types.iter().enumerate() {
@@ -313,9 +328,6 @@ fn events_query(backend: Backend, filter: &EventFilter, limit: i64) -> Sql {
                 .push(")");
         }
     }
-    sql.push(" ORDER BY id LIMIT ")
-        .bind(Value::BigInt(limit.clamp(1, MAX_EVENT_LIMIT)));
-    sql
 }
 
 impl Store {
@@ -326,6 +338,12 @@ impl Store {
             let rows: Vec<EventRow> = query.load(conn)?;
             rows.into_iter().map(EventRow::into_event).collect()
         })
+    }
+
+    /// How many events after `filter.after` match the filter (the feed's `X-Total-Count`).
+    pub fn count_events(&self, filter: &EventFilter) -> StorageResult<i64> {
+        let query = count_query(self.backend(), filter).into_query();
+        self.read(|conn| Ok(query.get_result::<IdRow>(conn)?.id))
     }
 
     /// The id of the newest event (0 when there is none): where a live stream with no cursor

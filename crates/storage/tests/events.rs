@@ -357,6 +357,12 @@ fn the_feed_pages_by_cursor_and_filters_by_type_pattern() {
             )
             .expect("page");
         assert_eq!(page, events[2..4].to_vec());
+        let rest = EventFilter {
+            after: events[1].id,
+            types: TypePattern::parse_list("release.*").expect("patterns"),
+            ..EventFilter::default()
+        };
+        assert_eq!(store.count_events(&rest).expect("count"), 3);
         let of = |patterns: &str| {
             feed(
                 store,

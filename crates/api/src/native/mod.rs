@@ -5,6 +5,7 @@
 pub mod delivery;
 pub mod envelope;
 pub mod evaluate;
+pub mod events;
 mod tokens;
 
 use actix_web::http::StatusCode;
@@ -31,7 +32,9 @@ impl Face for Native {
             .service(tokens::list_tokens)
             .service(tokens::revoke_token)
             .service(evaluate::evaluate)
-            .service(delivery::get_delivery);
+            .service(delivery::get_delivery)
+            .service(events::list_events)
+            .service(events::stream_events);
     }
 
     fn unauthenticated(failure: &AuthFailure) -> EnvelopeError {
