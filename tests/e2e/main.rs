@@ -19,3 +19,4 @@ mod orlo_reports;
 mod orloclient;
 mod permissions;
 mod service;
+mod webhooks;

@@ -21,6 +21,7 @@ pub mod serving;
 mod state;
 pub mod update;
 pub mod url_input;
+pub mod webhooks;
 
 pub use identity::{AuthMode, AuthSettings, Clock};
 pub use live_rules::{CompiledRules, LiveRuleSet};

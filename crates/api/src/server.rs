@@ -93,6 +93,9 @@ pub fn run(
     state: AppState,
     options: ServerOptions,
 ) -> std::io::Result<Server> {
+    if state.webhooks.run_worker {
+        crate::webhooks::worker::spawn(state.store.clone(), std::sync::Arc::clone(&state.webhooks));
+    }
     let data = web::Data::new(state);
     let api = openapi();
     let routes = web::Data::new(RouteMethods::from_openapi(&api));

@@ -19,6 +19,8 @@ pub struct AppState {
     pub auth: AuthSettings,
     /// What `/metrics` reports.
     pub metrics: Arc<Metrics>,
+    /// Webhook delivery: retry schedule, denied ranges, whether this server runs the worker.
+    pub webhooks: Arc<crate::webhooks::WebhookSettings>,
 }
 
 impl AppState {
@@ -37,11 +39,17 @@ impl AppState {
             store,
             rules,
             auth: AuthSettings::default(),
+            webhooks: Arc::new(crate::webhooks::WebhookSettings::default()),
         }
     }
 
     pub fn with_auth(mut self, auth: AuthSettings) -> Self {
         self.auth = auth;
+        self
+    }
+
+    pub fn with_webhooks(mut self, webhooks: crate::webhooks::WebhookSettings) -> Self {
+        self.webhooks = Arc::new(webhooks);
         self
     }
 }

@@ -57,11 +57,25 @@ pub struct EventFilter {
 }
 
 /// RFC 3339 in UTC with microseconds (`2026-12-03T14:00:00.123456Z`).
-fn rfc3339<S: serde::Serializer>(ts: &OffsetDateTime, serializer: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn rfc3339<S: serde::Serializer>(
+    ts: &OffsetDateTime,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(&format!(
         "{}Z",
         shiplog_domain::timestamp::format_micros(*ts)
     ))
+}
+
+/// [`rfc3339`] or null.
+pub(crate) fn rfc3339_opt<S: serde::Serializer>(
+    ts: &Option<OffsetDateTime>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match ts {
+        Some(ts) => rfc3339(ts, serializer),
+        None => serializer.serialize_none(),
+    }
 }
 
 /// The filterable facts of an event: products, channels, platforms, team.

@@ -14,6 +14,7 @@ mod sql;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tickets;
+mod webhooks;
 mod write_connection;
 
 pub use balrog::{
@@ -35,3 +36,7 @@ pub use query::{
     StatsSubject, TimeRange,
 };
 pub use tickets::{TicketColumn, TicketFilter};
+pub use webhooks::{
+    payload_of, AttemptInfo, AttemptOutcome, ClaimedWebhook, DueDelivery, NewWebhook, Webhook,
+    WebhookFilters, WebhookPatch, FAILING_FOR,
+};

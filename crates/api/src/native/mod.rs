@@ -7,6 +7,7 @@ pub mod envelope;
 pub mod evaluate;
 pub mod events;
 mod tokens;
+pub mod webhooks;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
@@ -34,7 +35,15 @@ impl Face for Native {
             .service(evaluate::evaluate)
             .service(delivery::get_delivery)
             .service(events::list_events)
-            .service(events::stream_events);
+            .service(events::stream_events)
+            .service(webhooks::create_webhook)
+            .service(webhooks::list_webhooks)
+            .service(webhooks::get_webhook)
+            .service(webhooks::update_webhook)
+            .service(webhooks::delete_webhook)
+            .service(webhooks::test_webhook)
+            .service(webhooks::list_deliveries)
+            .service(webhooks::redeliver);
     }
 
     fn unauthenticated(failure: &AuthFailure) -> EnvelopeError {
