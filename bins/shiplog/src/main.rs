@@ -97,11 +97,18 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     };
     log::info!("auth mode: {}", mode.as_str());
     let refresh = std::time::Duration::from_millis(args.rules_refresh_ms);
-    let state = AppState::with_refresh(store.clone(), refresh).with_auth(AuthSettings {
-        mode,
-        access_token_lifetime: time::Duration::seconds(i64::from(args.access_token_seconds)),
-        ..AuthSettings::default()
-    });
+    let state = AppState::with_refresh(store.clone(), refresh)
+        .with_auth(AuthSettings {
+            mode,
+            access_token_lifetime: time::Duration::seconds(i64::from(args.access_token_seconds)),
+            ..AuthSettings::default()
+        })
+        .with_webhooks(shiplog_api::webhooks::WebhookSettings {
+            retry_schedule: args.webhook_retry_schedule.clone(),
+            deny: args.webhook_deny_cidrs.clone(),
+            run_worker: !args.no_webhook_worker,
+            ..shiplog_api::webhooks::WebhookSettings::default()
+        });
     let metrics_server = ops::metrics_server(&args.metrics, &state)?;
     let server = shiplog_api::run(listener, state, options).map_err(|e| e.to_string())?;
     // Printed on stdout (not only logged) so scripts and tests can find a port chosen by the OS.
