@@ -175,12 +175,12 @@ pub(crate) fn flush(conn: &mut AnyConnection, pending: Vec<Pending>) -> StorageR
     let count = i64::try_from(pending.len()).unwrap_or(i64::MAX);
     let mut ids: Vec<i64> = match backend {
         Backend::Postgres => {
-            diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
-                .bind::<BigInt, _>(EVENTS_LOCK)
-                .execute(conn)?;
+            // The lock and the ids in one round trip; the lock is taken before the first id.
             diesel::sql_query(
-                "SELECT nextval('events_id_seq') AS id FROM generate_series(1, $1::bigint)",
+                "SELECT nextval('events_id_seq') AS id \
+                 FROM (SELECT pg_advisory_xact_lock($1)) AS locked, generate_series(1, $2::bigint)",
             )
+            .bind::<BigInt, _>(EVENTS_LOCK)
             .bind::<BigInt, _>(count)
             .load::<IdRow>(conn)?
             .into_iter()

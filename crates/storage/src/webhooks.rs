@@ -526,6 +526,17 @@ impl Store {
         now: OffsetDateTime,
         lease: Duration,
     ) -> StorageResult<Option<ClaimedWebhook>> {
+        // A read first: an idle worker (no subscription, or all leased) takes no write lock.
+        let claimable = self.read(|conn| {
+            let mut sql = Sql::new(backend_of(conn));
+            sql.push("SELECT id FROM webhooks WHERE enabled AND lease_until < ")
+                .bind(Value::Timestamp(to_db(now)))
+                .push(" LIMIT 1");
+            Ok(!sql.into_query().load::<IdRow>(conn)?.is_empty())
+        })?;
+        if !claimable {
+            return Ok(None);
+        }
         self.write(|conn| {
             let backend = backend_of(conn);
             let mut sql = Sql::new(backend);

@@ -5,7 +5,7 @@
 //! blocking) runs on actix's blocking pool, never on an async worker.
 
 use std::io::Read;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use shiplog_storage::{AttemptOutcome, ClaimedWebhook, DueDelivery, StorageResult, Store};
@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 
 use super::destination::{check_destination, Cidr};
 use super::signature::sign;
+use crate::state::AppState;
 
 /// The default retry schedule: the delays before the 2nd, 3rd, … attempt.
 pub const DEFAULT_SCHEDULE: &str = "5s,5m,30m,2h,5h,10h,14h,20h,24h";
@@ -100,29 +101,37 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_millis(millis))
 }
 
-/// Starts the worker on the current actix system; it stops with the system.
-pub fn spawn(store: Store, settings: Arc<WebhookSettings>) {
-    let agent = agent(&settings);
-    let poll = settings.poll;
-    actix_web::rt::spawn(async move {
-        loop {
-            let (store, settings, agent) = (store.clone(), settings.clone(), agent.clone());
-            let busy = match actix_web::web::block(move || turn(&store, &settings, &agent)).await {
-                Ok(Ok(busy)) => busy,
-                Ok(Err(err)) => {
-                    log::warn!("webhook delivery: {err}");
-                    false
-                }
-                Err(err) => {
-                    log::error!("webhook delivery task failed: {err}");
-                    false
-                }
+/// Starts the worker on a thread of its own (its HTTP calls block). It holds the server's
+/// state weakly and stops once the server is gone.
+pub fn spawn(state: Weak<AppState>) {
+    let spawned = std::thread::Builder::new()
+        .name("webhook-delivery".to_owned())
+        .spawn(move || {
+            let Some(settings) = state.upgrade().map(|s| Arc::clone(&s.webhooks)) else {
+                return;
             };
-            if !busy {
-                actix_web::rt::time::sleep(poll).await;
+            // One agent for the worker's life: it keeps connections to endpoints open.
+            let agent = agent(&settings);
+            loop {
+                let Some(state) = state.upgrade() else {
+                    return;
+                };
+                let busy = match turn(&state.store, &settings, &agent) {
+                    Ok(busy) => busy,
+                    Err(err) => {
+                        log::warn!("webhook delivery: {err}");
+                        false
+                    }
+                };
+                drop(state);
+                if !busy {
+                    std::thread::sleep(settings.poll);
+                }
             }
-        }
-    });
+        });
+    if let Err(err) = spawned {
+        log::error!("cannot start the webhook delivery worker: {err}");
+    }
 }
 
 fn agent(settings: &WebhookSettings) -> ureq::Agent {
