@@ -327,6 +327,17 @@ pub struct ServeArgs {
     /// variable); `*` allows any. Unset: no CORS headers, browsers keep the same-origin policy.
     #[arg(long = "cors-origin", env = "SHIPLOG_CORS_ORIGINS", value_delimiter = ',', value_name = "ORIGIN", value_parser = shiplog_api::cors::parse_origin)]
     pub cors_origins: Vec<String>,
+    /// Delays before each webhook retry, a comma list of durations (`500ms`, `5s`, `5m`, `2h`,
+    /// `1d`); after the last one a message is given up.
+    #[arg(long, env = "SHIPLOG_WEBHOOK_RETRY_SCHEDULE", default_value = shiplog_api::webhooks::worker::DEFAULT_SCHEDULE, value_parser = shiplog_api::webhooks::worker::parse_schedule)]
+    pub webhook_retry_schedule: std::vec::Vec<std::time::Duration>,
+    /// Address ranges webhooks may not reach, a comma list (`10.0.0.0/8,fd00::/8`), besides the
+    /// link-local and cloud metadata addresses that are always refused.
+    #[arg(long, env = "SHIPLOG_WEBHOOK_DENY_CIDRS", default_value = "", value_parser = shiplog_api::webhooks::destination::parse_cidrs)]
+    pub webhook_deny_cidrs: std::vec::Vec<shiplog_api::webhooks::destination::Cidr>,
+    /// Do not send webhooks from this instance (another instance on the database does).
+    #[arg(long, env = "SHIPLOG_NO_WEBHOOK_WORKER")]
+    pub no_webhook_worker: bool,
     #[command(flatten)]
     pub metrics: crate::ops::MetricsArgs,
     #[command(flatten)]

@@ -154,15 +154,22 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         );
     }
     let refresh = std::time::Duration::from_millis(args.rules_refresh_ms);
-    let state = AppState::with_refresh(store.clone(), refresh).with_auth(AuthSettings {
-        mode,
-        access_token_lifetime: time::Duration::seconds(i64::from(args.access_token_seconds)),
-        failed_attempts: Some(AttemptLimit {
-            max: args.login_attempts,
-            window: std::time::Duration::from_secs(args.login_window),
-        }),
-        ..AuthSettings::default()
-    });
+    let state = AppState::with_refresh(store.clone(), refresh)
+        .with_auth(AuthSettings {
+            mode,
+            access_token_lifetime: time::Duration::seconds(i64::from(args.access_token_seconds)),
+            failed_attempts: Some(AttemptLimit {
+                max: args.login_attempts,
+                window: std::time::Duration::from_secs(args.login_window),
+            }),
+            ..AuthSettings::default()
+        })
+        .with_webhooks(shiplog_api::webhooks::WebhookSettings {
+            retry_schedule: args.webhook_retry_schedule.clone(),
+            deny: args.webhook_deny_cidrs.clone(),
+            run_worker: !args.no_webhook_worker,
+            ..shiplog_api::webhooks::WebhookSettings::default()
+        });
     let system = actix_web::rt::System::new();
     let signals = system
         .block_on(async { shutdown::Signals::install() })

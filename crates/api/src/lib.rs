@@ -25,6 +25,7 @@ mod state;
 pub mod ui;
 pub mod update;
 pub mod url_input;
+pub mod webhooks;
 
 pub use attempts::AttemptLimit;
 pub use identity::{AuthMode, AuthSettings, Clock};

@@ -124,9 +124,39 @@ pub fn link(path: &str, query: &str, position: Position, total: i64) -> Option<S
     Some(links.join(", "))
 }
 
+/// The `Link` to the next page of a cursor-paged list (the feed): the same query with `key` set
+/// to the last id shown.
+pub fn cursor_link(path: &str, query: &str, key: &str, last: i64) -> String {
+    let mut parts: Vec<String> = query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .filter(|pair| pair.split_once('=').map_or(*pair, |(k, _)| k) != key)
+        .map(str::to_owned)
+        .collect();
+    parts.push(format!("{key}={last}"));
+    format!("<{path}?{}>; rel=\"next\"", parts.join("&"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cursor_link_replaces_the_cursor_and_keeps_the_rest() {
+        assert_eq!(
+            cursor_link(
+                "/api/v1/events",
+                "after=3&type=release.*&limit=2",
+                "after",
+                9
+            ),
+            "</api/v1/events?type=release.*&limit=2&after=9>; rel=\"next\""
+        );
+        assert_eq!(
+            cursor_link("/api/v1/events", "", "after", 1),
+            "</api/v1/events?after=1>; rel=\"next\""
+        );
+    }
 
     #[test]
     fn offset_links_keep_filters_and_name_each_neighbour() {

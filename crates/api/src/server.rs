@@ -103,7 +103,11 @@ pub fn run(
     state: AppState,
     options: ServerOptions,
 ) -> std::io::Result<Server> {
+    let run_worker = state.webhooks.run_worker;
     let data = web::Data::new(state);
+    if run_worker {
+        crate::webhooks::worker::spawn(std::sync::Arc::downgrade(&data.clone().into_inner()));
+    }
     let api = openapi();
     let routes = web::Data::new(RouteMethods::from_openapi(&api));
     let limits = BodyLimits {

@@ -22,6 +22,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Failed credential checks per client address (limited by `auth.failed_attempts`).
     pub attempts: Arc<FailedAttempts>,
+    /// Webhook delivery: retry schedule, denied ranges, whether this server runs the worker.
+    pub webhooks: Arc<crate::webhooks::WebhookSettings>,
 }
 
 impl AppState {
@@ -41,12 +43,18 @@ impl AppState {
             rules,
             auth: AuthSettings::default(),
             attempts: Arc::new(FailedAttempts::new(None)),
+            webhooks: Arc::new(crate::webhooks::WebhookSettings::default()),
         }
     }
 
     pub fn with_auth(mut self, auth: AuthSettings) -> Self {
         self.attempts = Arc::new(FailedAttempts::new(auth.failed_attempts));
         self.auth = auth;
+        self
+    }
+
+    pub fn with_webhooks(mut self, webhooks: crate::webhooks::WebhookSettings) -> Self {
+        self.webhooks = Arc::new(webhooks);
         self
     }
 }

@@ -4,6 +4,7 @@
 pub mod balrog;
 pub mod delivery;
 pub mod error;
+pub mod event;
 pub mod ids;
 pub mod input;
 pub mod permission;

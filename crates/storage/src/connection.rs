@@ -176,6 +176,9 @@ pub struct Store {
     /// concurrently on pooled connections.
     writer: Option<Arc<WriteConnection>>,
     availability: std::sync::Arc<Availability>,
+    /// Who the writes through this handle are for, recorded as the `actor` of their events
+    /// (see [`Store::acting_as`]).
+    actor: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -227,7 +230,23 @@ impl Store {
             backend,
             writer,
             availability,
+            actor: None,
         })
+    }
+
+    /// The same store, recording `actor` as the author of the events its writes append. Cheap:
+    /// the pool is shared. Writes whose storage call names its author already (Balrog's
+    /// `changed_by`, a ticket comment's author) use that name instead.
+    pub fn acting_as(&self, actor: &str) -> Store {
+        Store {
+            actor: Some(Arc::from(actor)),
+            ..self.clone()
+        }
+    }
+
+    /// The actor set with [`Store::acting_as`], if any.
+    pub(crate) fn actor(&self) -> Option<&str> {
+        self.actor.as_deref()
     }
 
     /// The backend this store talks to.
@@ -309,7 +328,14 @@ pub(crate) fn write_transaction<T>(
         }
         AnyConnection::Postgresql(inner) => AnsiTransactionManager::begin_transaction(inner)?,
     }
+    crate::events::begin();
     let result = f(conn);
+    // The transaction's events go in last, just before the commit (see `events`).
+    let pending = crate::events::take();
+    let result = result.and_then(|value| {
+        crate::events::flush(conn, pending)?;
+        Ok(value)
+    });
     finish_transaction(conn, result)
 }
 

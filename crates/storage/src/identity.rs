@@ -706,6 +706,8 @@ impl Store {
         now: OffsetDateTime,
     ) -> StorageResult<()> {
         self.write(|conn| {
+            // The permission as it was, for the event (`None`: the delete below finds nothing).
+            let last = find_permission(conn, user, name)?;
             let deleted = diesel::delete(
                 permissions::table
                     .filter(permissions::username.eq(user.as_str()))
@@ -725,6 +727,12 @@ impl Store {
                 &permission_key(user, name),
                 changed_by,
                 millis(now),
+                &permission_row_json(
+                    user,
+                    name,
+                    &last.map(|p| p.options).unwrap_or_default(),
+                    data_version,
+                ),
             )
         })
     }

@@ -4,6 +4,7 @@ mod backup;
 mod balrog;
 mod connection;
 mod error;
+mod events;
 mod health;
 mod identity;
 mod ledger;
@@ -14,6 +15,7 @@ mod sql;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tickets;
+mod webhooks;
 mod write_connection;
 
 pub use backup::BackupError;
@@ -23,6 +25,7 @@ pub use balrog::{
 };
 pub use connection::{Backend, PoolOptions, Store, CONNECT_TIMEOUT_SECONDS};
 pub use error::{StorageError, StorageResult};
+pub use events::{Event, EventFilter, MAX_EVENT_LIMIT};
 pub use health::{NotReady, PoolStats, UNAVAILABLE_AFTER};
 pub use identity::{
     Identity, IssuedToken, PermissionWrite, Secret, StoredPermission, TokenCheck, TokenInfo,
@@ -35,3 +38,7 @@ pub use query::{
     StatsSubject, TimeRange,
 };
 pub use tickets::{TicketColumn, TicketFilter};
+pub use webhooks::{
+    payload_of, AttemptInfo, AttemptOutcome, ClaimedWebhook, DueDelivery, NewWebhook, Webhook,
+    WebhookFilters, WebhookPatch, FAILING_FOR,
+};

@@ -16,6 +16,8 @@ use crate::connection::{Backend, MultiBackend};
 #[derive(Debug, Clone)]
 pub(crate) enum Value {
     Text(String),
+    /// Text or SQL NULL.
+    OptText(Option<String>),
     BigInt(i64),
     Bool(bool),
     Timestamp(PrimitiveDateTime),
@@ -102,6 +104,7 @@ impl Sql {
         for value in self.binds {
             query = match value {
                 Value::Text(v) => query.bind::<Text, _>(v),
+                Value::OptText(v) => query.bind::<diesel::sql_types::Nullable<Text>, _>(v),
                 Value::BigInt(v) => query.bind::<BigInt, _>(v),
                 Value::Bool(v) => query.bind::<Bool, _>(v),
                 Value::Timestamp(v) => query.bind::<Timestamp, _>(v),

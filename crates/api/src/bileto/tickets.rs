@@ -91,7 +91,10 @@ pub async fn post_ticket(
     caller.require(PermissionName::Ticket, action, None)?;
     match write {
         TicketWrite::Create(new) => {
-            let ticket = with_store(&state.store, move |store| store.insert_ticket(&new)).await?;
+            let ticket = with_store(&state.store.acting_as(caller.name()), move |store| {
+                store.insert_ticket(&new)
+            })
+            .await?;
             Ok(one(actix_web::http::StatusCode::CREATED, &ticket))
         }
         TicketWrite::Update(update) => {

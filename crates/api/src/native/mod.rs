@@ -6,7 +6,9 @@ pub mod delivery;
 pub mod envelope;
 pub mod evaluate;
 mod evaluate_batch;
+pub mod events;
 mod tokens;
+pub mod webhooks;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
@@ -33,7 +35,17 @@ impl Face for Native {
             .service(tokens::revoke_token)
             .service(evaluate::evaluate)
             .service(evaluate_batch::evaluate_batch)
-            .service(delivery::get_delivery);
+            .service(delivery::get_delivery)
+            .service(events::list_events)
+            .service(events::stream_events)
+            .service(webhooks::create_webhook)
+            .service(webhooks::list_webhooks)
+            .service(webhooks::get_webhook)
+            .service(webhooks::update_webhook)
+            .service(webhooks::delete_webhook)
+            .service(webhooks::test_webhook)
+            .service(webhooks::list_deliveries)
+            .service(webhooks::redeliver);
     }
 
     fn unauthenticated(failure: &AuthFailure) -> EnvelopeError {

@@ -95,6 +95,19 @@ pub(crate) fn storage_error(kind: &str) {
     STORAGE_ERRORS[index].fetch_add(1, Ordering::Relaxed);
 }
 
+/// Webhook attempts by outcome, process-wide (the delivery worker knows no server).
+static WEBHOOK_ATTEMPTS: [AtomicU64; OUTCOMES.len()] =
+    [const { AtomicU64::new(0) }; OUTCOMES.len()];
+const OUTCOMES: [&str; 4] = ["delivered", "retry", "failed", "disabled"];
+
+/// Counts a webhook attempt: `delivered` (2xx), `retry` (failed, another attempt is due),
+/// `failed` (no attempt left) or `disabled` (410, or five days of failures).
+pub(crate) fn webhook_attempt(outcome: &str) {
+    if let Some(index) = OUTCOMES.iter().position(|o| *o == outcome) {
+        WEBHOOK_ATTEMPTS[index].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// What is read at scrape time: the pool, the rule set, storage failures.
 #[derive(Debug)]
 struct Live {
@@ -191,6 +204,17 @@ impl Collector for Live {
             #[allow(clippy::cast_precision_loss)]
             let counter = ConstCounter::new(count.load(Ordering::Relaxed) as f64);
             counter.encode(metric.encode_family(&[("kind", *kind)])?)?;
+        }
+        let mut metric = e.encode_descriptor(
+            "webhook_attempts",
+            "Webhook delivery attempts by outcome (delivered, retry, failed, disabled)",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for (outcome, count) in OUTCOMES.iter().zip(WEBHOOK_ATTEMPTS.iter()) {
+            #[allow(clippy::cast_precision_loss)]
+            let counter = ConstCounter::new(count.load(Ordering::Relaxed) as f64);
+            counter.encode(metric.encode_family(&[("outcome", *outcome)])?)?;
         }
         let (reloads, age) = self.rules.reload_figures();
         #[allow(clippy::cast_precision_loss)]

@@ -280,7 +280,10 @@ pub async fn import_releases(
         OrloError::internal,
     )
     .await?;
-    let imported = with_store(&state.store, move |store| store.import_releases(&releases)).await;
+    let imported = with_store(&state.store.acting_as(caller.name()), move |store| {
+        store.import_releases(&releases)
+    })
+    .await;
     state
         .metrics
         .import(imported.as_ref().ok().map(|ids| ids.len() as u64));

@@ -53,7 +53,7 @@ pub async fn add_package(
     package.rollback = doc.rollback.is_some_and(|flag| flag.0);
     package.diff_url = text(doc.diff_url);
     package.check_input()?;
-    let id = with_store(&state.store, move |store| {
+    let id = with_store(&state.store.acting_as(caller.name()), move |store| {
         store.add_package(release, &package)
     })
     .await?;
@@ -82,7 +82,7 @@ pub async fn start_package(
 ) -> Result<HttpResponse, OrloError> {
     caller.require(PermissionName::Ledger, Action::Modify, None)?;
     let (release, package) = (release_id(&path.0)?, package_id(&path.1)?);
-    with_store(&state.store, move |store| {
+    with_store(&state.store.acting_as(caller.name()), move |store| {
         store.start_package(release, package)
     })
     .await?;
@@ -116,7 +116,7 @@ pub async fn stop_package(
     let (release, package) = (release_id(&path.0)?, package_id(&path.1)?);
     let StopPackage { success } = body::parse(&req, &body)?;
     let success = success.0;
-    with_store(&state.store, move |store| {
+    with_store(&state.store.acting_as(caller.name()), move |store| {
         store.stop_package(release, package, success)
     })
     .await?;
@@ -149,7 +149,7 @@ pub async fn package_results(
     caller.require(PermissionName::Ledger, Action::Modify, None)?;
     let (release, package) = (release_id(&path.0)?, package_id(&path.1)?);
     let results = json_value(&req, &body)?.to_string();
-    with_store(&state.store, move |store| {
+    with_store(&state.store.acting_as(caller.name()), move |store| {
         store.set_package_results(release, package, &results)
     })
     .await?;

@@ -175,7 +175,10 @@ pub async fn start_release(
 ) -> Result<HttpResponse, OrloError> {
     caller.require(PermissionName::Ledger, Action::Modify, None)?;
     let id = release_id(&path)?;
-    with_store(&state.store, move |store| store.start_release(id)).await?;
+    with_store(&state.store.acting_as(caller.name()), move |store| {
+        store.start_release(id)
+    })
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -198,7 +201,10 @@ pub async fn stop_release(
 ) -> Result<HttpResponse, OrloError> {
     caller.require(PermissionName::Ledger, Action::Modify, None)?;
     let id = release_id(&path)?;
-    with_store(&state.store, move |store| store.stop_release(id)).await?;
+    with_store(&state.store.acting_as(caller.name()), move |store| {
+        store.stop_release(id)
+    })
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -229,7 +235,10 @@ pub async fn add_note(
         OrloError::bad_request("missing_field", "Must include text in posted document")
     })?;
     check_note(&text)?;
-    with_store(&state.store, move |store| store.add_note(id, &text)).await?;
+    with_store(&state.store.acting_as(caller.name()), move |store| {
+        store.add_note(id, &text)
+    })
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -258,7 +267,7 @@ pub async fn add_metadata(
     let MergeMetadata(metadata) = body::parse(&req, &body)?;
     let metadata = metadata.0;
     check_metadata(&metadata)?;
-    with_store(&state.store, move |store| {
+    with_store(&state.store.acting_as(caller.name()), move |store| {
         store.merge_metadata(id, &metadata)
     })
     .await?;

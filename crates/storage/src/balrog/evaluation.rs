@@ -201,6 +201,7 @@ impl Store {
                 &current.key(),
                 changed_by,
                 now_millis(),
+                &current.to_json(),
             )
         })
     }

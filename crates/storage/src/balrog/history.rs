@@ -9,6 +9,7 @@ use super::refusal::BalrogRefusal;
 use super::rows::{ChangeRow, NewChangeRow};
 use crate::connection::{AnyConnection, Store};
 use crate::error::{StorageError, StorageResult};
+use crate::events::{emit, Tags};
 use crate::schema::{changes, ruleset_version};
 
 /// The largest page of revisions one request may ask for: a page of release revisions holds
@@ -60,11 +61,25 @@ pub(crate) fn record_insert(
             row_data: None,
         },
     )?;
-    record_update(conn, table, key, changed_by, at, data_version, row)
+    write_full_row(conn, table, key, changed_by, at, data_version, row)?;
+    emit_change(table, Verb::Created, changed_by, row)
 }
 
 /// An update: the full row as it now is.
 pub(crate) fn record_update(
+    conn: &mut AnyConnection,
+    table: ChangeTable,
+    key: &str,
+    changed_by: &str,
+    at: i64,
+    data_version: i64,
+    row: &Value,
+) -> StorageResult<()> {
+    write_full_row(conn, table, key, changed_by, at, data_version, row)?;
+    emit_change(table, Verb::Updated, changed_by, row)
+}
+
+fn write_full_row(
     conn: &mut AnyConnection,
     table: ChangeTable,
     key: &str,
@@ -86,13 +101,14 @@ pub(crate) fn record_update(
     )
 }
 
-/// A delete: a key-only marker.
+/// A delete: a key-only marker. `last` is the object as it was, for the event.
 pub(crate) fn record_delete(
     conn: &mut AnyConnection,
     table: ChangeTable,
     key: &str,
     changed_by: &str,
     at: i64,
+    last: &Value,
 ) -> StorageResult<()> {
     insert(
         conn,
@@ -104,7 +120,63 @@ pub(crate) fn record_delete(
             data_version: None,
             row_data: None,
         },
-    )
+    )?;
+    emit_change(table, Verb::Deleted, changed_by, last)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verb {
+    Created,
+    Updated,
+    Deleted,
+}
+
+/// The event of a history record: every recorded Balrog change is one, with the row as the
+/// Balrog face shows it. A named release's blob stays out (blobs run to megabytes; the event
+/// says which release changed and its new data_version, and the blob is one GET away).
+fn emit_change(table: ChangeTable, verb: Verb, changed_by: &str, row: &Value) -> StorageResult<()> {
+    let kind = match (table, verb) {
+        (ChangeTable::Rules, Verb::Created) => "rule.created",
+        (ChangeTable::Rules, Verb::Updated) => "rule.updated",
+        (ChangeTable::Rules, Verb::Deleted) => "rule.deleted",
+        (ChangeTable::Releases, Verb::Created) => "named_release.created",
+        (ChangeTable::Releases, Verb::Updated) => "named_release.updated",
+        (ChangeTable::Releases, Verb::Deleted) => "named_release.deleted",
+        (ChangeTable::EmergencyShutoffs, Verb::Deleted) => "emergency_shutoff.deleted",
+        (ChangeTable::EmergencyShutoffs, _) => "emergency_shutoff.created",
+        (ChangeTable::Permissions, _) => "permission.changed",
+    };
+    let text = |field: &str| row.get(field).and_then(Value::as_str);
+    let mut tags = Tags::new()
+        .with_opt("product", text("product"))
+        .with_opt("channel", text("channel"));
+    let mut data = row.clone();
+    match table {
+        ChangeTable::Releases => {
+            if let Some(object) = data.as_object_mut() {
+                object.remove("data");
+            }
+        }
+        ChangeTable::Permissions => {
+            let products = row
+                .pointer("/options/products")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str);
+            tags = tags.with_all("product", products);
+            if let Some(object) = data.as_object_mut() {
+                let change = match verb {
+                    Verb::Created => "granted",
+                    Verb::Updated => "updated",
+                    Verb::Deleted => "revoked",
+                };
+                object.insert("change".to_owned(), Value::from(change));
+            }
+        }
+        ChangeTable::Rules | ChangeTable::EmergencyShutoffs => {}
+    }
+    emit(kind, Some(changed_by), &data, tags)
 }
 
 /// The newest record of `key` at `data_version` (the ancestor of a 3-way merge).

@@ -601,7 +601,14 @@ impl Store {
             if changed == 0 {
                 return Err(BalrogRefusal::Outdated.into());
             }
-            record_delete(conn, ChangeTable::Releases, name, changed_by, at)
+            record_delete(
+                conn,
+                ChangeTable::Releases,
+                name,
+                changed_by,
+                at,
+                &history_row(&current),
+            )
         })
     }
 

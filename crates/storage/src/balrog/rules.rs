@@ -365,6 +365,7 @@ impl Store {
                 &current.rule_id.to_string(),
                 changed_by,
                 at,
+                &current.to_json(),
             )
         })
     }

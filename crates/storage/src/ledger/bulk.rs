@@ -3,13 +3,14 @@
 //! (a round trip each on PostgreSQL).
 
 use diesel::prelude::*;
-use shiplog_domain::{NewRelease, PackageStatus, ReleaseStatus};
+use shiplog_domain::{NewRelease, Package, PackageStatus, Release, ReleaseStatus};
 use time::OffsetDateTime;
 
 use super::releases::ordinal_i32;
 use super::rows::{to_db, MetadataRow, NewPackageRow, NewReleaseRow, NoteRow, PlatformRow};
 use crate::connection::AnyConnection;
 use crate::error::{StorageError, StorageResult};
+use crate::events::emit;
 use crate::schema::{packages, release_metadata, release_notes, release_platforms, releases};
 
 /// Bound parameters per statement: under SQLite's 32,766 and PostgreSQL's 65,535.
@@ -145,5 +146,49 @@ pub(crate) fn insert_releases(
     insert_chunked!(conn, release_notes::table, note_rows, 5);
     insert_chunked!(conn, release_metadata::table, metadata_rows, 3);
     insert_chunked!(conn, packages::table, package_rows, 12);
+    for release in batch {
+        let shown = as_recorded(release);
+        let tags = super::releases::release_tags(&shown);
+        emit(
+            "release.created",
+            release.recorded_by.as_deref(),
+            &shown,
+            tags,
+        )?;
+    }
     Ok(())
+}
+
+/// The release as it reads back once recorded (what `release.created` carries), built from
+/// what was written rather than read again: an import of thousands reads nothing back.
+fn as_recorded(release: &NewRelease) -> Release {
+    Release {
+        id: release.id,
+        user: release.user.clone(),
+        team: release.team.clone(),
+        platforms: release.platforms.clone(),
+        references: release.references.clone(),
+        stime: release.stime,
+        ftime: release.ftime,
+        duration: release.duration(),
+        notes: release.notes.clone(),
+        metadata: release.metadata.clone(),
+        packages: release
+            .packages
+            .iter()
+            .map(|p| Package {
+                id: p.id,
+                release_id: release.id,
+                name: p.name.clone(),
+                version: p.version.clone(),
+                status: p.status,
+                rollback: p.rollback,
+                diff_url: p.diff_url.clone(),
+                stime: p.stime,
+                ftime: p.ftime,
+                duration: p.duration(),
+            })
+            .collect(),
+        recorded_by: release.recorded_by.clone(),
+    }
 }

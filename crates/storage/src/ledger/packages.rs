@@ -5,12 +5,31 @@ use shiplog_domain::{timestamp, NewPackage, Package, PackageId, PackageStatus, R
 use time::OffsetDateTime;
 
 use super::filter::packages_query;
-use super::releases::{lock_release, ordinal_i32, refresh_summary};
+use super::releases::{load_release, lock_release, ordinal_i32, refresh_summary, release_tags};
 use super::rows::{to_db, NewPackageRow, PackageRow};
 use crate::connection::{AnyConnection, Store};
 use crate::error::{StorageError, StorageResult};
+use crate::events::emit;
 use crate::query::{PackageFilter, Page};
 use crate::schema::packages;
+
+/// Appends a package event carrying the package as the Orlo face shows it, tagged with its
+/// release's platforms and team.
+fn emit_package(
+    conn: &mut AnyConnection,
+    kind: &'static str,
+    release: ReleaseId,
+    package: PackageId,
+    actor: Option<&str>,
+) -> StorageResult<()> {
+    let release = load_release(conn, release)?;
+    let found = release
+        .packages
+        .iter()
+        .find(|p| p.id == package)
+        .ok_or(StorageError::PackageNotFound)?;
+    emit(kind, actor, found, release_tags(&release))
+}
 
 impl Store {
     /// Adds a package to an existing release.
@@ -29,6 +48,7 @@ impl Store {
             let ordinal = usize::try_from(existing).unwrap_or(0);
             insert_package(conn, &release.to_string(), package, now, ordinal)?;
             refresh_summary(conn, release)?;
+            emit_package(conn, "package.added", release, package.id, self.actor())?;
             Ok(package.id)
         })
     }
@@ -65,7 +85,7 @@ impl Store {
             diesel::update(packages::table.find(package.to_string()))
                 .set(packages::results.eq(Some(results)))
                 .execute(conn)?;
-            Ok(())
+            emit_package(conn, "package.updated", release, package, self.actor())
         })
     }
 
@@ -133,7 +153,13 @@ impl Store {
                     "package {package} changed while it was being updated"
                 )));
             }
-            refresh_summary(conn, release)
+            refresh_summary(conn, release)?;
+            let kind = if to == PackageStatus::InProgress {
+                "package.started"
+            } else {
+                "package.finished"
+            };
+            emit_package(conn, kind, release, package, self.actor())
         })
     }
 }

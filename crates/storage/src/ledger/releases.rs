@@ -13,6 +13,7 @@ use super::filter::releases_query;
 use super::rows::{from_db, parse_uuid, to_db, MetadataRow, NoteRow, PackageRow, ReleaseRow};
 use crate::connection::{AnyConnection, Backend, Store};
 use crate::error::{StorageError, StorageResult};
+use crate::events::{emit, Tags};
 use crate::query::{Page, ReleaseFilter};
 use crate::schema::{packages, release_metadata, release_notes, release_platforms, releases};
 use crate::sql::{Sql, Value};
@@ -172,10 +173,9 @@ impl Store {
                 .set(releases::stime.eq(now))
                 .execute(conn)?;
             if updated == 0 {
-                Err(StorageError::ReleaseNotFound)
-            } else {
-                Ok(())
+                return Err(StorageError::ReleaseNotFound);
             }
+            emit_release(conn, "release.started", id, self.actor())
         })
     }
 
@@ -196,7 +196,7 @@ impl Store {
                     releases::duration_secs.eq(Some(duration)),
                 ))
                 .execute(conn)?;
-            Ok(())
+            emit_release(conn, "release.finished", id, self.actor())
         })
     }
 
@@ -205,7 +205,8 @@ impl Store {
         let now = OffsetDateTime::now_utc();
         self.write(|conn| {
             lock_release(conn, id)?;
-            insert_notes(conn, &id.to_string(), &[text.to_owned()], now)
+            insert_notes(conn, &id.to_string(), &[text.to_owned()], now)?;
+            emit_release(conn, "release.updated", id, self.actor())
         })
     }
 
@@ -222,7 +223,7 @@ impl Store {
                 };
                 upsert_metadata(conn, &row)?;
             }
-            Ok(())
+            emit_release(conn, "release.updated", id, self.actor())
         })
     }
 }
@@ -285,6 +286,36 @@ pub(crate) fn lock_release(conn: &mut AnyConnection, id: ReleaseId) -> StorageRe
     } else {
         Ok(())
     }
+}
+
+/// One release with everything it holds, read inside a transaction.
+pub(crate) fn load_release(conn: &mut AnyConnection, id: ReleaseId) -> StorageResult<Release> {
+    let rows: Vec<ReleaseRow> = releases::table
+        .find(id.to_string())
+        .select(ReleaseRow::as_select())
+        .load(conn)?;
+    hydrate(conn, rows)?
+        .into_iter()
+        .next()
+        .ok_or(StorageError::ReleaseNotFound)
+}
+
+/// The filterable facts of a release's events: its platforms and team.
+pub(crate) fn release_tags(release: &Release) -> Tags {
+    Tags::new()
+        .with_all("platform", release.platforms.iter().map(String::as_str))
+        .with_opt("team", release.team.as_deref())
+}
+
+/// Appends a release event carrying the release as the Orlo face shows it now.
+pub(crate) fn emit_release(
+    conn: &mut AnyConnection,
+    kind: &'static str,
+    id: ReleaseId,
+    actor: Option<&str>,
+) -> StorageResult<()> {
+    let release = load_release(conn, id)?;
+    emit(kind, actor, &release, release_tags(&release))
 }
 
 /// Re-derives the release's status and rollback flag from its packages (after a package

@@ -15,6 +15,7 @@ use super::rows::{
 };
 use crate::connection::{AnyConnection, Backend, Store};
 use crate::error::{StorageError, StorageResult};
+use crate::events::{emit, Tags};
 use crate::ledger::{from_db, to_db};
 use crate::schema::ticket_comments;
 use crate::sql::{Sql, Value};
@@ -28,13 +29,7 @@ impl Store {
     pub fn insert_ticket(&self, ticket: &NewTicket) -> StorageResult<Ticket> {
         let now = OffsetDateTime::now_utc();
         let backend = self.backend();
-        let id = self.write(|conn| insert_ticket(conn, backend, ticket, now))?;
-        Ok(Ticket {
-            request_id: id,
-            date: from_db(to_db(now)),
-            fields: ticket.fields.clone(),
-            comments: Vec::new(),
-        })
+        self.write(|conn| insert_ticket(conn, backend, ticket, now, self.actor()))
     }
 
     /// Records many tickets in one transaction: all of them or none. Ids follow the order given.
@@ -44,7 +39,9 @@ impl Store {
         self.write(|conn| {
             batch
                 .iter()
-                .map(|ticket| insert_ticket(conn, backend, ticket, now))
+                .map(|ticket| {
+                    insert_ticket(conn, backend, ticket, now, self.actor()).map(|t| t.request_id)
+                })
                 .collect()
         })
     }
@@ -61,19 +58,25 @@ impl Store {
             let date = from_db(row.date);
             let old = row.fields();
             let new = update.changes.apply(&old);
-            if let Some(text) = change_comment(&old, &new) {
+            let changed = change_comment(&old, &new);
+            if let Some(text) = &changed {
                 rewrite_ticket(conn, backend, id, &new)?;
-                insert_comment(conn, id, &update.author, &text, now)?;
+                insert_comment(conn, id, &update.author, text, now)?;
             }
             let comments = load_comments(conn, &[id.get()])?
                 .remove(&id.get())
                 .unwrap_or_default();
-            Ok(Ticket {
+            let ticket = Ticket {
                 request_id: id,
                 date,
                 fields: new,
                 comments,
-            })
+            };
+            // An update that changes nothing writes nothing, so it has no event.
+            if changed.is_some() {
+                emit("ticket.updated", Some(&update.author), &ticket, Tags::new())?;
+            }
+            Ok(ticket)
         })
     }
 
@@ -86,7 +89,14 @@ impl Store {
             if lock_ticket(conn, backend, id)?.is_none() {
                 return Err(StorageError::TicketNotFound(id));
             }
-            insert_comment(conn, id, &comment.author, &comment.text, now)
+            let stored = insert_comment(conn, id, &comment.author, &comment.text, now)?;
+            emit(
+                "comment.created",
+                Some(&comment.author),
+                &stored,
+                Tags::new(),
+            )?;
+            Ok(stored)
         })
     }
 
@@ -133,7 +143,8 @@ fn insert_ticket(
     backend: Backend,
     ticket: &NewTicket,
     now: OffsetDateTime,
-) -> StorageResult<TicketId> {
+    actor: Option<&str>,
+) -> StorageResult<Ticket> {
     let reserved = match backend {
         Backend::Postgres => {
             let next: InsertedId = diesel::sql_query(
@@ -175,7 +186,14 @@ fn insert_ticket(
             .bind(Value::BigInt(id.get()));
         search.into_query().execute(conn)?;
     }
-    Ok(id)
+    let stored = Ticket {
+        request_id: id,
+        date: from_db(to_db(now)),
+        fields: ticket.fields.clone(),
+        comments: Vec::new(),
+    };
+    emit("ticket.created", actor, &stored, Tags::new())?;
+    Ok(stored)
 }
 
 /// Writes every field of a ticket and its rebuilt search text.

@@ -1,0 +1,423 @@
+//! The outbox: events appended by the write transaction that makes the change (so a committed
+//! change always has its event and a rolled-back one never does), and the feed that reads them
+//! back in id order with filters.
+//!
+//! Writers call [`emit`] anywhere inside `Store::write`; the events wait in a per-thread list
+//! and `connection::write_transaction` inserts them just before it commits ([`flush`]). Ids must
+//! become visible in increasing order, or a reader holding cursor `after=9` could miss event 9
+//! committed after event 10: on PostgreSQL the flush takes a transaction-scoped advisory lock
+//! before drawing ids, held until commit, so event-writing commits follow one another (only
+//! their last step: the change itself ran concurrently before it); SQLite has one writer anyway.
+
+use std::cell::RefCell;
+
+use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
+use diesel::{QueryableByName, RunQueryDsl};
+use serde::Serialize;
+use serde_json::Value as Json;
+use shiplog_domain::event::TypePattern;
+use time::{OffsetDateTime, PrimitiveDateTime};
+
+use crate::connection::{AnyConnection, Backend, Store};
+use crate::error::{StorageError, StorageResult};
+use crate::ledger::{from_db, to_db};
+use crate::sql::{Sql, Value};
+
+/// The advisory lock key that orders event commits on PostgreSQL (any constant unused elsewhere).
+const EVENTS_LOCK: i64 = 0x0053_4849_5045_5654;
+
+/// Rows per multi-row INSERT: few statements, far below either backend's bound-parameter limit.
+const INSERT_CHUNK: usize = 200;
+
+/// The largest page of the feed.
+pub const MAX_EVENT_LIMIT: i64 = 1000;
+
+/// One stored event, serialized as the feed shows it: `{"id","type","timestamp","actor","data"}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Event {
+    pub id: i64,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(serialize_with = "rfc3339")]
+    pub timestamp: OffsetDateTime,
+    pub actor: Option<String>,
+    pub data: Json,
+}
+
+/// Which events a feed page holds: those after `after`, of the given types (any type when
+/// empty), carrying each tag given.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventFilter {
+    pub after: i64,
+    pub types: Vec<TypePattern>,
+    pub product: Option<String>,
+    pub channel: Option<String>,
+    pub platform: Option<String>,
+    pub team: Option<String>,
+}
+
+/// RFC 3339 in UTC with microseconds (`2026-12-03T14:00:00.123456Z`).
+pub(crate) fn rfc3339<S: serde::Serializer>(
+    ts: &OffsetDateTime,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&format!(
+        "{}Z",
+        shiplog_domain::timestamp::format_micros(*ts)
+    ))
+}
+
+/// [`rfc3339`] or null.
+pub(crate) fn rfc3339_opt<S: serde::Serializer>(
+    ts: &Option<OffsetDateTime>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match ts {
+        Some(ts) => rfc3339(ts, serializer),
+        None => serializer.serialize_none(),
+    }
+}
+
+/// The filterable facts of an event: products, channels, platforms, team.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Tags(Vec<(&'static str, String)>);
+
+impl Tags {
+    pub fn new() -> Tags {
+        Tags::default()
+    }
+
+    /// Adds `value` under `name` (one of the four filter names), once.
+    pub fn with(mut self, name: &'static str, value: &str) -> Tags {
+        if !value.is_empty() && !self.0.iter().any(|(n, v)| *n == name && v == value) {
+            self.0.push((name, value.to_owned()));
+        }
+        self
+    }
+
+    pub fn with_opt(self, name: &'static str, value: Option<&str>) -> Tags {
+        match value {
+            Some(value) => self.with(name, value),
+            None => self,
+        }
+    }
+
+    pub fn with_all<'a>(
+        self,
+        name: &'static str,
+        values: impl IntoIterator<Item = &'a str>,
+    ) -> Tags {
+        values.into_iter().fold(self, |tags, v| tags.with(name, v))
+    }
+}
+
+/// An event waiting for its transaction to commit.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    kind: &'static str,
+    actor: Option<String>,
+    data: String,
+    tags: Tags,
+}
+
+thread_local! {
+    /// The events of the write transaction running on this thread (`None`: none is running).
+    static PENDING: RefCell<Option<Vec<Pending>>> = const { RefCell::new(None) };
+}
+
+/// Starts collecting events for a write transaction on this thread.
+pub(crate) fn begin() {
+    PENDING.with(|p| *p.borrow_mut() = Some(Vec::new()));
+}
+
+/// Ends collecting and hands over what was collected.
+pub(crate) fn take() -> Vec<Pending> {
+    PENDING.with(|p| p.borrow_mut().take()).unwrap_or_default()
+}
+
+/// Appends an event to the running write transaction. `data` is the object as its face shows
+/// it. Outside a write transaction this is a programming error, reported rather than dropped.
+pub(crate) fn emit(
+    kind: &'static str,
+    actor: Option<&str>,
+    data: &impl Serialize,
+    tags: Tags,
+) -> StorageResult<()> {
+    let data = serde_json::to_string(data).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+    PENDING.with(|p| match p.borrow_mut().as_mut() {
+        Some(pending) => {
+            pending.push(Pending {
+                kind,
+                actor: actor.map(str::to_owned),
+                data,
+                tags,
+            });
+            Ok(())
+        }
+        None => Err(StorageError::Corrupt(format!(
+            "event {kind} emitted outside a write transaction"
+        ))),
+    })
+}
+
+#[derive(QueryableByName)]
+struct IdRow {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+}
+
+/// Inserts the transaction's events, with increasing ids, just before it commits.
+pub(crate) fn flush(conn: &mut AnyConnection, pending: Vec<Pending>) -> StorageResult<()> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let backend = backend_of(conn);
+    let count = i64::try_from(pending.len()).unwrap_or(i64::MAX);
+    let mut ids: Vec<i64> = match backend {
+        Backend::Postgres => {
+            // The lock and the ids in one round trip; the lock is taken before the first id.
+            diesel::sql_query(
+                "SELECT nextval('events_id_seq') AS id \
+                 FROM (SELECT pg_advisory_xact_lock($1)) AS locked, generate_series(1, $2::bigint)",
+            )
+            .bind::<BigInt, _>(EVENTS_LOCK)
+            .bind::<BigInt, _>(count)
+            .load::<IdRow>(conn)?
+            .into_iter()
+            .map(|row| row.id)
+            .collect()
+        }
+        Backend::Sqlite => {
+            // The write lock is held (BEGIN IMMEDIATE): continue after the largest id ever given,
+            // as AUTOINCREMENT would.
+            let last: IdRow = diesel::sql_query(
+                "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0) AS id",
+            )
+            .get_result(conn)?;
+            (1..=count).map(|n| last.id + n).collect()
+        }
+    };
+    ids.sort_unstable();
+    let at = Value::Timestamp(to_db(OffsetDateTime::now_utc()));
+    let rows: Vec<(i64, Pending)> = ids.into_iter().zip(pending).collect();
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        let mut sql = Sql::new(backend);
+        sql.push("INSERT INTO events (id, type, occurred_at, actor, data) VALUES ");
+        for (i, (id, event)) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.push("(")
+                .bind(Value::BigInt(*id))
+                .push(", ")
+                .bind(Value::Text(event.kind.to_owned()))
+                .push(", ")
+                .bind(at.clone())
+                .push(", ")
+                .bind(Value::OptText(event.actor.clone()))
+                .push(", ")
+                .bind(Value::Text(event.data.clone()))
+                .push(")");
+        }
+        sql.into_query().execute(conn)?;
+    }
+    let tags: Vec<(i64, &'static str, &str)> = rows
+        .iter()
+        .flat_map(|(id, event)| event.tags.0.iter().map(|(n, v)| (*id, *n, v.as_str())))
+        .collect();
+    for chunk in tags.chunks(INSERT_CHUNK) {
+        let mut sql = Sql::new(backend);
+        sql.push("INSERT INTO event_tags (event_id, name, value) VALUES ");
+        for (i, (id, name, value)) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.push("(")
+                .bind(Value::BigInt(*id))
+                .push(", ")
+                .bind(Value::Text((*name).to_owned()))
+                .push(", ")
+                .bind(Value::Text((*value).to_owned()))
+                .push(")");
+        }
+        sql.into_query().execute(conn)?;
+    }
+    Ok(())
+}
+
+fn backend_of(conn: &AnyConnection) -> Backend {
+    match conn {
+        AnyConnection::Postgresql(_) => Backend::Postgres,
+        AnyConnection::Sqlite(_) => Backend::Sqlite,
+    }
+}
+
+#[derive(QueryableByName)]
+struct EventRow {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = Text)]
+    kind: String,
+    #[diesel(sql_type = Timestamp)]
+    occurred_at: PrimitiveDateTime,
+    #[diesel(sql_type = Nullable<Text>)]
+    actor: Option<String>,
+    #[diesel(sql_type = Text)]
+    data: String,
+}
+
+impl EventRow {
+    fn into_event(self) -> StorageResult<Event> {
+        let data = serde_json::from_str(&self.data)
+            .map_err(|_| StorageError::Corrupt(format!("event {} has malformed data", self.id)))?;
+        Ok(Event {
+            id: self.id,
+            kind: self.kind,
+            timestamp: from_db(self.occurred_at),
+            actor: self.actor,
+            data,
+        })
+    }
+}
+
+/// The feed query: events after the cursor matching the filter, oldest first.
+fn events_query(backend: Backend, filter: &EventFilter, limit: i64) -> Sql {
+    let mut sql = Sql::new(backend);
+    sql.push("SELECT id, type AS kind, occurred_at, actor, data FROM events WHERE ");
+    filter_conditions(&mut sql, filter);
+    sql.push(" ORDER BY id LIMIT ")
+        .bind(Value::BigInt(limit.clamp(1, MAX_EVENT_LIMIT)));
+    sql
+}
+
+/// How many events after the cursor match the filter.
+fn count_query(backend: Backend, filter: &EventFilter) -> Sql {
+    let mut sql = Sql::new(backend);
+    sql.push("SELECT COUNT(*) AS id FROM events WHERE ");
+    filter_conditions(&mut sql, filter);
+    sql
+}
+
+fn filter_conditions(sql: &mut Sql, filter: &EventFilter) {
+    sql.push("id > ").bind(Value::BigInt(filter.after));
+    if !filter.types.is_empty() && !filter.types.contains(&TypePattern::Any) {
+        sql.push(" AND (");
+        for (i, pattern) in filter.types.iter().enumerate() {
+            if i > 0 {
+                sql.push(" OR ");
+            }
+            match pattern {
+                TypePattern::Exact(kind) => {
+                    sql.push("type = ").bind(Value::Text(kind.clone()));
+                }
+                // A byte range rather than LIKE: `_` in family names is no wildcard, and the
+                // (type, id) index serves it. '/' is the byte after '.'.
+                TypePattern::Family(family) => {
+                    sql.push("(type > ")
+                        .bind(Value::Text(format!("{family}.")))
+                        .push(" AND type < ")
+                        .bind(Value::Text(format!("{family}/")))
+                        .push(")");
+                }
+                TypePattern::Any => {
+                    sql.push("1 = 1");
+                }
+            }
+        }
+        sql.push(")");
+    }
+    for (name, value) in [
+        ("product", &filter.product),
+        ("channel", &filter.channel),
+        ("platform", &filter.platform),
+        ("team", &filter.team),
+    ] {
+        if let Some(value) = value {
+            sql.push(" AND id IN (SELECT event_id FROM event_tags WHERE name = ")
+                .bind(Value::Text(name.to_owned()))
+                .push(" AND value = ")
+                .bind(Value::Text(value.clone()))
+                .push(" AND event_id > ")
+                .bind(Value::BigInt(filter.after))
+                .push(")");
+        }
+    }
+}
+
+impl Store {
+    /// Up to `limit` events after `filter.after` that match the filter, oldest first.
+    pub fn list_events(&self, filter: &EventFilter, limit: i64) -> StorageResult<Vec<Event>> {
+        let query = events_query(self.backend(), filter, limit).into_query();
+        self.read(|conn| {
+            let rows: Vec<EventRow> = query.load(conn)?;
+            rows.into_iter().map(EventRow::into_event).collect()
+        })
+    }
+
+    /// How many events after `filter.after` match the filter (the feed's `X-Total-Count`).
+    pub fn count_events(&self, filter: &EventFilter) -> StorageResult<i64> {
+        let query = count_query(self.backend(), filter).into_query();
+        self.read(|conn| Ok(query.get_result::<IdRow>(conn)?.id))
+    }
+
+    /// The id of the newest event (0 when there is none): where a live stream with no cursor
+    /// starts.
+    pub fn latest_event_id(&self) -> StorageResult<i64> {
+        self.read(|conn| {
+            let row: IdRow = diesel::sql_query("SELECT COALESCE(MAX(id), 0) AS id FROM events")
+                .get_result(conn)?;
+            Ok(row.id)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn family_patterns_are_byte_ranges_and_tags_subqueries() {
+        let filter = EventFilter {
+            after: 5,
+            types: vec![
+                TypePattern::Family("release".into()),
+                TypePattern::Exact("rule.created".into()),
+            ],
+            platform: Some("eu".into()),
+            ..EventFilter::default()
+        };
+        let sql = events_query(Backend::Postgres, &filter, 10);
+        assert_eq!(
+            sql.text(),
+            "SELECT id, type AS kind, occurred_at, actor, data FROM events WHERE id > $1 \
+             AND ((type > $2 AND type < $3) OR type = $4) \
+             AND id IN (SELECT event_id FROM event_tags WHERE name = $5 AND value = $6 \
+             AND event_id > $7) ORDER BY id LIMIT $8"
+        );
+    }
+
+    #[test]
+    fn tags_keep_each_value_once_and_skip_empty_ones() {
+        let tags = Tags::new()
+            .with_all("platform", ["a", "b", "a", ""])
+            .with_opt("team", None)
+            .with("product", "Firefox");
+        assert_eq!(
+            tags.0,
+            vec![
+                ("platform", "a".to_owned()),
+                ("platform", "b".to_owned()),
+                ("product", "Firefox".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn emitting_outside_a_write_is_an_error() {
+        assert!(emit("release.created", None, &1, Tags::new()).is_err());
+        begin();
+        emit("release.created", Some("a"), &1, Tags::new()).expect("inside");
+        assert_eq!(take().len(), 1);
+        assert!(take().is_empty());
+    }
+}
