@@ -204,3 +204,20 @@ impl ResponseError for UiError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_page_path_knows_its_methods() {
+        assert_eq!(allowed_methods("/ui"), Some("GET"));
+        assert_eq!(allowed_methods("/ui/releases"), Some("GET"));
+        assert_eq!(allowed_methods("/ui/releases/abc"), Some("GET"));
+        assert_eq!(allowed_methods("/ui/releases/abc/x"), None);
+        assert_eq!(allowed_methods("/ui/login"), Some("GET, POST"));
+        assert_eq!(allowed_methods("/ui/logout"), Some("POST"));
+        assert_eq!(allowed_methods("/ui/nothing"), None);
+        assert_eq!(allowed_methods("/api/releases"), None);
+    }
+}
