@@ -412,6 +412,9 @@ fn under_auth_all_the_dashboard_asks_for_a_token_and_keeps_it_in_an_httponly_coo
     TestServer::each_backend_with(all, |server| {
         browser.goto(&server.url("/ui/releases"));
         assert_eq!(browser.title(), "Log in · shiplog");
+        assert!(browser
+            .text_of("[role=alert]")
+            .contains("Log in to read this dashboard"));
         // The page answered 401, which the console reports; nothing else may be there.
         let errors: Vec<(String, String)> = browser
             .console()

@@ -56,7 +56,12 @@ impl Face for Ui {
     }
 
     fn unauthenticated(failure: &AuthFailure) -> UiError {
-        UiError::Unauthenticated(failure.message())
+        // A browser sends no header: say what a person does, not what a client sends.
+        let message = match failure {
+            AuthFailure::Missing => "Log in to read this dashboard.".to_owned(),
+            other => other.message(),
+        };
+        UiError::Unauthenticated(message)
     }
 
     fn forbidden(
