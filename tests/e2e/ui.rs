@@ -381,7 +381,7 @@ fn every_dashboard_page_shows_the_ledger_in_a_browser() {
 
         visit(&browser, server, "/ui/tickets", "tickets", 1400);
         let count = browser.text_of("#ticket-count");
-        assert!(count.starts_with("1 tickets"), "{count}");
+        assert_eq!(count, "1 ticket.");
 
         // Narrow: every page still reads without sideways scrolling.
         browser.set_window(390, 844);
@@ -412,6 +412,9 @@ fn under_auth_all_the_dashboard_asks_for_a_token_and_keeps_it_in_an_httponly_coo
     TestServer::each_backend_with(all, |server| {
         browser.goto(&server.url("/ui/releases"));
         assert_eq!(browser.title(), "Log in · shiplog");
+        assert!(browser
+            .text_of("[role=alert]")
+            .contains("Log in to read this dashboard"));
         // The page answered 401, which the console reports; nothing else may be there.
         let errors: Vec<(String, String)> = browser
             .console()

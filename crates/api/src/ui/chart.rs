@@ -38,7 +38,9 @@ pub fn columns(id: &str, caption: &str, axis: fn(f64) -> String, cols: &[Column]
             title id=(title_id) { (caption) }
             line.axis x1=(LEFT) y1=(TOP + plot_h) x2=(WIDTH - 8.0) y2=(TOP + plot_h) {}
             line.grid x1=(LEFT) y1=(TOP) x2=(WIDTH - 8.0) y2=(TOP) {}
-            text.tick x=(LEFT - 6.0) y=(TOP + 4.0) text-anchor="end" { (axis(max)) }
+            // The largest value inside the plot, under its grid line: a long duration would not
+            // fit left of the axis.
+            text.tick.max x=(LEFT + 4.0) y=(TOP + 14.0) text-anchor="start" { (axis(max)) }
             text.tick x=(LEFT - 6.0) y=(TOP + plot_h) text-anchor="end" { "0" }
             @for (i, col) in cols.iter().enumerate() {
                 @let x = LEFT + step * i as f64 + (step - bar) / 2.0;

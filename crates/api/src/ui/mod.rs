@@ -56,7 +56,12 @@ impl Face for Ui {
     }
 
     fn unauthenticated(failure: &AuthFailure) -> UiError {
-        UiError::Unauthenticated(failure.message())
+        // A browser sends no header: say what a person does, not what a client sends.
+        let message = match failure {
+            AuthFailure::Missing => "Log in to read this dashboard.".to_owned(),
+            other => other.message(),
+        };
+        UiError::Unauthenticated(message)
     }
 
     fn forbidden(
@@ -202,5 +207,22 @@ impl ResponseError for UiError {
                 response
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_page_path_knows_its_methods() {
+        assert_eq!(allowed_methods("/ui"), Some("GET"));
+        assert_eq!(allowed_methods("/ui/releases"), Some("GET"));
+        assert_eq!(allowed_methods("/ui/releases/abc"), Some("GET"));
+        assert_eq!(allowed_methods("/ui/releases/abc/x"), None);
+        assert_eq!(allowed_methods("/ui/login"), Some("GET, POST"));
+        assert_eq!(allowed_methods("/ui/logout"), Some("POST"));
+        assert_eq!(allowed_methods("/ui/nothing"), None);
+        assert_eq!(allowed_methods("/api/releases"), None);
     }
 }

@@ -97,7 +97,7 @@ fn tiles(f: &Figures) -> Markup {
             li.tile #tile-frequency {
                 h2 { "Deployment frequency" }
                 p.figure { (format!("{:.2}", f.deployment_frequency.per_day)) " / day" }
-                p { (f.deployments) " deployments on " (f.deployment_frequency.deploy_days) " days ("
+                p { (page::count(f.deployments as i64, "deployment")) " on " (page::count(f.deployment_frequency.deploy_days as i64, "day")) " ("
                     (format!("{:.1}", f.deployment_frequency.deploy_days_per_week)) " a week)" }
                 p { "Band: " (page::badge(tone, "●", band)) }
             }

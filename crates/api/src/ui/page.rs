@@ -234,6 +234,15 @@ pub fn badge(tone: &str, symbol: &str, word: &str) -> Markup {
     }
 }
 
+/// `1 ticket`, `2 tickets`: a count with its noun (regular plurals only).
+pub fn count(n: i64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// Percent-encodes a query value (everything but unreserved characters).
 pub fn encode(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
@@ -273,6 +282,8 @@ mod tests {
         assert_eq!(duration(-30), "−30 s");
         assert_eq!(maybe_duration(None), "—");
         assert_eq!(percent(Some(0.25)), "25.0 %");
+        assert_eq!(count(1, "ticket"), "1 ticket");
+        assert_eq!(count(0, "release"), "0 releases");
     }
 
     #[test]

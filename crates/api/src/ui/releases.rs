@@ -85,7 +85,7 @@ pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
             }
             button type="submit" { "Filter" }
         }
-        p #release-count { (total) " releases" @if total > 0 { ", newest first" } "." }
+        p #release-count { (page::count(total, "release")) @if total > 1 { ", newest first" } "." }
         @if releases.is_empty() {
             p.notice { "No release matches these filters." }
         } @else {

@@ -42,7 +42,7 @@ pub async fn page(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
         }
         p #ticket-count {
             @if tickets.len() > SHOWN { "More than " (SHOWN) " tickets match; the newest " (SHOWN) " are shown." }
-            @else { (tickets.len()) " tickets." }
+            @else { (page::count(tickets.len() as i64, "ticket")) "." }
         }
         @if tickets.is_empty() {
             p.notice { "No ticket matches." }
