@@ -1,0 +1,143 @@
+//! Webhook leases and deliveries in storage, on every backend under test: one claim at a time,
+//! a lease that runs out is taken over, a stale holder cannot fan events out twice, and an
+//! attempt's outcome moves its delivery along.
+
+use shiplog_domain::event::TypePattern;
+use shiplog_domain::NewRelease;
+use shiplog_storage::testing::TestDb;
+use shiplog_storage::{AttemptOutcome, NewWebhook, StorageError, Store, WebhookFilters};
+use time::{Duration, OffsetDateTime};
+
+fn each_backend(story: impl Fn(&Store)) {
+    for db in TestDb::all() {
+        let store = db.store();
+        eprintln!("story on {}", store.backend().name());
+        story(&store);
+    }
+}
+
+fn release(store: &Store, user: &str) {
+    let new = NewRelease::new(user, vec!["eu".into()], OffsetDateTime::now_utc()).expect("valid");
+    store.insert_release(&new).expect("insert");
+}
+
+#[test]
+fn one_holder_at_a_time_and_a_stale_holder_cannot_fan_out_twice() {
+    each_backend(|store| {
+        release(store, "before");
+        let hook = store
+            .insert_webhook(&NewWebhook {
+                url: "http://127.0.0.1:9/hook".into(),
+                events: vec![TypePattern::parse("release.*").expect("pattern")],
+                filters: WebhookFilters::default(),
+                description: None,
+                secret: "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0".into(),
+                created_by: "admin".into(),
+            })
+            .expect("webhook");
+        for user in ["a", "b", "c"] {
+            release(store, user);
+        }
+        let now = OffsetDateTime::now_utc();
+        let mut first = store
+            .claim_webhook("one", now, Duration::minutes(1))
+            .expect("claim")
+            .expect("free");
+        assert!(store
+            .claim_webhook("two", now, Duration::minutes(1))
+            .expect("claim")
+            .is_none());
+        // After the lease runs out another instance takes over, from the same cursor.
+        let later = now + Duration::minutes(2);
+        let mut second = store
+            .claim_webhook("two", later, Duration::minutes(1))
+            .expect("claim")
+            .expect("expired");
+        assert_eq!(store.fan_out(&mut second, 100).expect("fan out"), 3);
+        assert!(matches!(
+            store.fan_out(&mut first, 100),
+            Err(StorageError::Conflict(_))
+        ));
+        // Events written before the subscription are not delivered; the rest in order.
+        let due = store.due_deliveries(hook.id, later, 100).expect("due");
+        assert_eq!(due.len(), 3);
+        assert!(due.windows(2).all(|w| w[0].id < w[1].id));
+        assert!(due
+            .iter()
+            .all(|d| d.message_id.starts_with(&format!("msg_{}_", hook.id))));
+        let users: Vec<String> = due
+            .iter()
+            .map(|d| {
+                let body: serde_json::Value = serde_json::from_str(&d.payload).expect("JSON");
+                body["data"]["user"].as_str().expect("user").to_owned()
+            })
+            .collect();
+        assert_eq!(users, ["a", "b", "c"]);
+
+        // A failure waits for its retry; a success is final.
+        let retry_at = later + Duration::seconds(5);
+        store
+            .record_attempt(
+                hook.id,
+                due[0].id,
+                "two",
+                &AttemptOutcome {
+                    at: later,
+                    status: Some(500),
+                    duration_ms: 3,
+                    error: Some("HTTP 500".into()),
+                    delivered: false,
+                    next_attempt_at: Some(retry_at),
+                    disable: None,
+                },
+            )
+            .expect("record");
+        store
+            .record_attempt(
+                hook.id,
+                due[1].id,
+                "two",
+                &AttemptOutcome {
+                    at: later,
+                    status: Some(204),
+                    duration_ms: 2,
+                    error: None,
+                    delivered: true,
+                    next_attempt_at: None,
+                    disable: None,
+                },
+            )
+            .expect("record");
+        let now_due: Vec<i64> = store
+            .due_deliveries(hook.id, later, 100)
+            .expect("due")
+            .iter()
+            .map(|d| d.id)
+            .collect();
+        assert_eq!(now_due, [due[2].id]);
+        let then_due = store.due_deliveries(hook.id, retry_at, 100).expect("due");
+        assert_eq!(then_due.len(), 2);
+        assert_eq!(then_due[0].attempts, 1);
+        let attempts = store.list_attempts(hook.id, 10).expect("attempts");
+        assert_eq!(attempts.len(), 2);
+        assert_eq!(attempts[0].state, "delivered");
+        assert_eq!(
+            attempts[1].next_attempt_at,
+            Some(
+                retry_at
+                    .replace_nanosecond(retry_at.nanosecond() / 1000 * 1000)
+                    .expect("micros")
+            )
+        );
+        // A released lease is free at once.
+        store.release_webhook(hook.id, "two").expect("release");
+        assert!(store
+            .claim_webhook(
+                "three",
+                OffsetDateTime::now_utc() + Duration::seconds(1),
+                Duration::minutes(1)
+            )
+            .expect("claim")
+            .is_some());
+    });
+}
