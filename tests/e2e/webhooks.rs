@@ -217,6 +217,43 @@ fn deliveries_are_signed_filtered_and_listed() {
     });
 }
 
+#[test]
+fn https_endpoints_are_reached_over_tls_and_a_failed_handshake_is_a_failed_attempt() {
+    TestServer::each_backend_with(fast, |server| {
+        // A plain-HTTP receiver behind an https:// URL: shiplog speaks TLS to it, the handshake
+        // fails, and the attempt is recorded as failed with the TLS error, then retried.
+        let receiver = Receiver::start(|_| (204, Vec::new()));
+        let url = receiver.url.replacen("http://", "https://", 1);
+        let (hook, _) = subscribe(server, &url, json!(["webhook.test"]), json!({}));
+        server
+            .post_empty(&format!("/api/v1/webhooks/{hook}/test"))
+            .expect(202);
+        let attempts = server.wait_for(Duration::from_secs(10), "a failed attempt", || {
+            let reply = server.request(
+                "GET",
+                &format!("/api/v1/webhooks/{hook}/deliveries"),
+                &[(
+                    "Authorization",
+                    "Bearer shiplog_test_admin_00000000000000000000000000000000",
+                )],
+                None,
+            );
+            let data = reply.json()["data"].as_array().cloned().unwrap_or_default();
+            (!data.is_empty() && !data[0]["error"].is_null()).then_some(data)
+        });
+        let error = attempts[0]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        // The TLS provider made the attempt (without one, ureq refuses https:// up front).
+        assert!(
+            error.contains("native-tls"),
+            "a failed TLS handshake, not a missing TLS stack: {error}"
+        );
+        assert_ne!(attempts[0]["state"], "delivered");
+    });
+}
+
 /// No further message arrives for the release on `us` (filtered out) within a short while.
 fn release_only_once(receiver: &Receiver, server: &TestServer) -> bool {
     let _ = server;

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use shiplog_storage::{AttemptOutcome, ClaimedWebhook, DueDelivery, StorageResult, Store};
 use time::OffsetDateTime;
+use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
 
 use super::destination::{check_destination, Cidr};
 use super::signature::sign;
@@ -141,6 +142,14 @@ fn agent(settings: &WebhookSettings) -> ureq::Agent {
         .max_redirects(0)
         .timeout_global(Some(settings.timeout))
         .user_agent("shiplog-webhooks")
+        // https:// endpoints through the OpenSSL libpq already links, trusting the host's
+        // root certificates (an intranet CA installed on the host is trusted too).
+        .tls_config(
+            TlsConfig::builder()
+                .provider(TlsProvider::NativeTls)
+                .root_certs(RootCerts::PlatformVerifier)
+                .build(),
+        )
         .build()
         .into()
 }
