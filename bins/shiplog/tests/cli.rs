@@ -5,20 +5,12 @@ use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{ChildStdout, Command, Stdio};
 
-fn shiplog() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_shiplog"));
-    cmd.env_remove("DATABASE_URL").env("RUST_LOG", "warn");
-    cmd
-}
+mod common;
+
+use common::{shiplog, Running};
 
 fn temp_dir() -> PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let dir = std::env::temp_dir().join(format!("shiplog-cli-{}-{nanos}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
+    common::temp_dir("cli")
 }
 
 #[test]
@@ -319,46 +311,15 @@ fn http(address: &str, request: &str) -> String {
     response
 }
 
-/// A spawned server, killed when dropped (also when a test fails half-way).
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Starts `shiplog serve` on a free port; returns the server, its address and the rest of its
 /// stdout (after the address line).
 fn serve(db: &str, envs: &[(&str, &str)]) -> (Running, String, BufReader<ChildStdout>) {
-    let mut command = shiplog();
-    command
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--workers",
-            "1",
-            "--database-url",
-            db,
-        ])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    let mut command = common::serve_command(db);
+    command.env("RUST_LOG", "info").stderr(Stdio::piped());
     for (key, value) in envs {
         command.env(key, value);
     }
-    let mut server = command.spawn().expect("serves");
-    let mut stdout = BufReader::new(server.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    stdout.read_line(&mut line).expect("address line");
-    let address = line
-        .trim()
-        .strip_prefix("shiplog listening on http://")
-        .unwrap_or_else(|| panic!("announces its address: {line:?}"))
-        .to_owned();
-    (Running(server), address, stdout)
+    common::start(command)
 }
 
 /// The first start's token block on stdout: the lines between two rules of `=`, and the token

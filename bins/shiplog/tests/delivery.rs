@@ -2,25 +2,14 @@
 //! JSON and as tables, and see bad options refused.
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn shiplog() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_shiplog"));
-    cmd.env_remove("DATABASE_URL").env("RUST_LOG", "warn");
-    cmd
-}
+mod common;
+
+use common::shiplog;
 
 fn temp_dir() -> PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let dir = std::env::temp_dir().join(format!(
-        "shiplog-delivery-cli-{}-{nanos}",
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
+    common::temp_dir("delivery-cli")
 }
 
 #[track_caller]

@@ -2,32 +2,13 @@
 //! source (it speaks Orlo's API), every release and package arrives with its id, a second run
 //! copies nothing twice, and sources that cannot be read are reported plainly.
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use shiplog_storage::{Page, PoolOptions, ReleaseFilter, Store};
 
-fn shiplog() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_shiplog"));
-    cmd.env_remove("DATABASE_URL")
-        .env_remove("SHIPLOG_SOURCE_TOKEN")
-        .env("RUST_LOG", "warn");
-    cmd
-}
+mod common;
 
-fn temp_dir() -> PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let dir = std::env::temp_dir().join(format!(
-        "shiplog-import-orlo-{}-{nanos}",
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
+use common::{shiplog, Running};
 
 fn run(args: &[&str]) -> Output {
     shiplog().args(args).output().expect("runs")
@@ -44,35 +25,13 @@ fn ok(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// A spawned server, killed when dropped (also when a test fails half-way).
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
+/// A server on `db`; its base URL.
 fn serve(db: &str) -> (Running, String) {
-    let mut server = shiplog()
-        .args(["serve", "--listen", "127.0.0.1:0", "--workers", "1"])
-        .args(["--database-url", db])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("serves");
-    let mut stdout = BufReader::new(server.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    stdout.read_line(&mut line).expect("address line");
-    let address = line
-        .trim()
-        .strip_prefix("shiplog listening on ")
-        .unwrap_or_else(|| panic!("announces its address: {line:?}"))
-        .to_owned();
-    // Keep reading stdout so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in stdout.lines() {});
-    (Running(server), address)
+    let mut command = common::serve_command(db);
+    command.stderr(Stdio::null());
+    let (server, address, stdout) = common::start(command);
+    common::drain(stdout);
+    (server, format!("http://{address}"))
 }
 
 const LEDGER: &str = r#"[
@@ -108,7 +67,7 @@ fn releases(url: &str) -> Vec<serde_json::Value> {
 
 #[test]
 fn a_running_ledger_is_copied_with_its_ids_once() {
-    let dir = temp_dir();
+    let dir = common::temp_dir("import-orlo");
     let source_db = format!("sqlite://{}", dir.join("source.db").display());
     let target_db = format!("sqlite://{}", dir.join("target.db").display());
     let ledger = dir.join("ledger.json");

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use shiplog_storage::testing::TestDb;
 
+mod common;
+
 const TOKEN: &str = "shiplog_ops_test_000000000000000000000000000000000";
 
 /// A `shiplog serve` process, killed when dropped (also when a test fails half-way).
@@ -227,26 +229,11 @@ fn json_log_lines_parse_and_carry_the_request_fields() {
 }
 
 fn shiplog(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_shiplog"))
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("shiplog runs")
+    common::shiplog().args(args).output().expect("shiplog runs")
 }
 
 fn temp_dir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("shiplog-ops-{}", uuid_like()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
-fn uuid_like() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("{}-{nanos}", std::process::id())
+    common::temp_dir("ops")
 }
 
 #[test]

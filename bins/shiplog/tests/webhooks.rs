@@ -4,55 +4,27 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const TOKEN: &str = "shiplog_killtest_admin_000000000000000000000000000000";
 
-struct Running(Child);
+mod common;
 
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::Running;
 
 fn serve(db: &str) -> (Running, String) {
     // Retries every 300 ms for a minute: none runs out while the test waits.
     let schedule = vec!["300ms"; 200].join(",");
-    let mut server = Command::new(env!("CARGO_BIN_EXE_shiplog"))
-        .env_remove("DATABASE_URL")
-        .env("RUST_LOG", "warn")
+    let mut command = common::serve_command(db);
+    command
         .env("SHIPLOG_BOOTSTRAP_TOKEN", TOKEN)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--workers",
-            "1",
-            "--database-url",
-            db,
-            "--webhook-retry-schedule",
-            &schedule,
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("serves");
-    let mut stdout = BufReader::new(server.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    stdout.read_line(&mut line).expect("address line");
-    let address = line
-        .trim()
-        .strip_prefix("shiplog listening on http://")
-        .unwrap_or_else(|| panic!("announces its address: {line:?}"))
-        .to_owned();
-    // Keep reading stdout so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in stdout.lines() {});
-    (Running(server), address)
+        .args(["--webhook-retry-schedule", &schedule])
+        .stderr(Stdio::null());
+    let (server, address, stdout) = common::start(command);
+    common::drain(stdout);
+    (server, address)
 }
 
 /// One authenticated JSON POST; returns the status line and body.
@@ -111,15 +83,9 @@ fn receive(listener: TcpListener, got: Arc<Mutex<Vec<(String, String)>>>) {
     });
 }
 
-fn temp_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("shiplog-kill-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
 #[test]
 fn a_killed_server_s_undelivered_events_arrive_after_a_restart_under_their_ids() {
-    let dir = temp_dir();
+    let dir = common::temp_dir("kill");
     let db = format!("sqlite://{}", dir.join("kill.db").display());
     // A port with nobody listening yet: every attempt before the kill is refused.
     let port = {
