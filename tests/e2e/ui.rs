@@ -533,6 +533,41 @@ fn dashboard_answers_bad_input_with_html_pages_and_its_cookie_opens_no_api() {
                 Some(&json!({"product": "Firefox", "channel": "x"}).to_string()),
             )
             .expect(401);
+        // Logging out revokes the access token itself, not only the cookie: a copy of the
+        // cookie's token stops working at once.
+        let secret = value.split_once('=').map(|(_, v)| v).expect("a token");
+        let bearer = format!("Bearer {secret}");
+        let shutoff = |channel: &str| {
+            server.request(
+                "POST",
+                "/api/emergency_shutoff",
+                &[("Authorization", &bearer), JSON],
+                Some(&json!({"product": "Firefox", "channel": channel}).to_string()),
+            )
+        };
+        shutoff("before-logout").expect(201);
+        let logout = agent
+            .post(server.url("/ui/logout"))
+            .header("Cookie", value)
+            .send_empty()
+            .expect("an answer");
+        assert_eq!(logout.status().as_u16(), 303);
+        assert!(logout
+            .headers()
+            .get("Set-Cookie")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|c| c.contains("Max-Age=0")));
+        shutoff("after-logout").expect(401);
+        // A logout with no cookie, or a cookie that is no token, just clears it.
+        for cookie in ["", "shiplog_ui=nonsense"] {
+            let again = agent
+                .post(server.url("/ui/logout"))
+                .header("Cookie", cookie)
+                .send_empty()
+                .expect("an answer");
+            assert_eq!(again.status().as_u16(), 303);
+        }
+
         let refused = server.request(
             "POST",
             "/ui/login",

@@ -507,6 +507,24 @@ impl Store {
         })
     }
 
+    /// Revokes the access token whose secret this is — the dashboard's logout, so a copied
+    /// cookie stops working at once rather than when it expires. API tokens are never revoked
+    /// this way. Whether a token was revoked.
+    pub fn revoke_access_token(&self, secret: &Secret, now: OffsetDateTime) -> StorageResult<bool> {
+        let hash = secret.hash();
+        self.write(|conn| {
+            let revoked = diesel::update(
+                tokens::table
+                    .filter(tokens::secret_hash.eq(&hash))
+                    .filter(tokens::kind.eq("access"))
+                    .filter(tokens::revoked_at.is_null()),
+            )
+            .set(tokens::revoked_at.eq(to_db(now)))
+            .execute(conn)?;
+            Ok(revoked > 0)
+        })
+    }
+
     /// Checks a credential at time `now`: whose it is and what they may do.
     pub fn authenticate(&self, secret: &Secret, now: OffsetDateTime) -> StorageResult<TokenCheck> {
         let hash = secret.hash();

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::page::{layout, respond, Section, Viewer};
 use super::{UiError, COOKIE};
 use crate::blocking::with_store;
-use crate::identity::{authenticate, failed_attempt, parse_token, throttled};
+use crate::identity::{authenticate, cookie_value, failed_attempt, parse_token, throttled};
 use crate::state::AppState;
 
 /// The login form, with a message saying why it is shown.
@@ -110,9 +110,19 @@ pub fn clear_cookie() -> String {
     format!("{COOKIE}=; Path=/ui; HttpOnly; SameSite=Strict; Max-Age=0")
 }
 
-pub async fn logout() -> HttpResponse {
-    HttpResponse::SeeOther()
+/// Logs out: revokes the cookie's access token (so a copy of the cookie stops working too) and
+/// clears the cookie. A cookie that holds no token, or one already expired or revoked, is just
+/// cleared.
+pub async fn logout(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, UiError> {
+    if let Some(secret) = cookie_value(&req, COOKIE).and_then(|value| parse_token(&value).ok()) {
+        let now = state.auth.now();
+        with_store(&state.store, move |store| {
+            store.revoke_access_token(&secret, now)
+        })
+        .await?;
+    }
+    Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, "/ui/login"))
         .insert_header((header::SET_COOKIE, clear_cookie()))
-        .finish()
+        .finish())
 }
