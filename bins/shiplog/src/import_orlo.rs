@@ -8,6 +8,7 @@
 //! resumes where it stopped (each page is recorded in its own transaction). A release the
 //! ledger's rules refuse is reported with its reason and skipped; the rest are copied.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -187,7 +188,8 @@ pub fn copy(
         batch.retain(|r| !present.contains(&r.id));
         copied.present += present.len();
         // The same release twice in one answer (a source changing under the copy): once.
-        batch.dedup_by_key(|r| r.id);
+        let mut seen = HashSet::with_capacity(batch.len());
+        batch.retain(|r| seen.insert(r.id));
         if !batch.is_empty() {
             store
                 .import_releases(&batch)
