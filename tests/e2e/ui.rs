@@ -444,7 +444,7 @@ fn under_auth_all_the_dashboard_asks_for_a_token_and_keeps_it_in_an_httponly_coo
         assert_eq!(browser.title(), "Releases · shiplog");
 
         browser.click(&browser.find("form.who button"));
-        assert_eq!(browser.title(), "Log in · shiplog");
+        browser.wait_for_title("Log in · shiplog");
         browser.goto(&server.url("/ui/tickets"));
         assert_eq!(browser.title(), "Log in · shiplog");
         browser.console();

@@ -196,7 +196,17 @@ fn deliveries_are_signed_filtered_and_listed() {
             .iter()
             .all(|a| a["status"] == 204 && a["state"] == "delivered"));
         assert_eq!(attempts[1]["type"], "release.created");
-        assert!(release_only_once(&receiver, server));
+        // The release on `us` never arrives: a later release on `eu` does, and a subscription's
+        // events are fanned out in event order, so the `us` one was passed over before it.
+        let sentinel = release(server, "carol", "eu");
+        let got = receiver.wait_for(server, 3);
+        assert_eq!(got.len(), 3, "nothing but the sentinel arrived");
+        let bodies: Vec<Value> = got
+            .iter()
+            .map(|r| serde_json::from_str(&r.body).expect("JSON"))
+            .collect();
+        assert_eq!(bodies[2]["data"]["id"], json!(sentinel));
+        assert!(bodies.iter().all(|b| b["data"]["user"] != "bob"));
 
         // Never a secret in a listing.
         let listed = server.request(
@@ -252,14 +262,6 @@ fn https_endpoints_are_reached_over_tls_and_a_failed_handshake_is_a_failed_attem
         );
         assert_ne!(attempts[0]["state"], "delivered");
     });
-}
-
-/// No further message arrives for the release on `us` (filtered out) within a short while.
-fn release_only_once(receiver: &Receiver, server: &TestServer) -> bool {
-    let _ = server;
-    let before = receiver.received().len();
-    std::thread::sleep(Duration::from_millis(300));
-    receiver.received().len() == before
 }
 
 #[test]
@@ -326,12 +328,8 @@ fn a_410_disables_the_subscription_until_it_is_enabled_again() {
         });
         assert_eq!(disabled["disabled_reason"], "gone");
         release(server, "bob", "eu");
-        std::thread::sleep(Duration::from_millis(500));
-        assert_eq!(
-            receiver.received().len(),
-            1,
-            "nothing goes to a disabled endpoint"
-        );
+        let enabling =
+            shiplog_domain::timestamp::to_storage_precision(time::OffsetDateTime::now_utc());
         let enabled = server.request(
             "PATCH",
             &format!("/api/v1/webhooks/{hook}"),
@@ -340,10 +338,24 @@ fn a_410_disables_the_subscription_until_it_is_enabled_again() {
         );
         enabled.expect(200);
         assert_eq!(enabled.json()["data"]["disabled_reason"], Value::Null);
-        // The event written while it was disabled is delivered once it is enabled again.
+        // The event written while it was disabled is delivered once it is enabled again, and
+        // nothing went to the endpoint while it was disabled: every attempt but the 410 is
+        // dated after the subscription was enabled again.
         let got = receiver.wait_for(server, 2);
+        assert_eq!(got.len(), 2);
         let body: Value = serde_json::from_str(&got[1].body).expect("JSON");
         assert_eq!(body["data"]["user"], "bob");
+        // The attempt is recorded once its answer came, just after the receiver saw it.
+        let attempts = server.wait_for(Duration::from_secs(10), "bob's attempt recorded", || {
+            let attempts = server.store().list_attempts(hook, 1000).expect("attempts");
+            (attempts.len() >= 2).then_some(attempts)
+        });
+        assert_eq!(attempts.len(), 2, "the 410 and one delivery: {attempts:?}");
+        assert_eq!(attempts[1].status, Some(410));
+        assert!(
+            attempts[0].attempted_at >= enabling,
+            "no attempt while disabled: {attempts:?}"
+        );
     });
 }
 
@@ -440,7 +452,18 @@ fn two_instances_on_postgresql_deliver_every_event_exactly_once() {
             .expect(200);
         let got = receiver.wait_for(server, 2 * EVENTS);
         let elapsed = started.elapsed();
-        std::thread::sleep(Duration::from_millis(500));
+        // Once every delivery is recorded as delivered no worker sends it again; each was
+        // attempted exactly once, and the receiver saw exactly one message per delivery.
+        for hook in [first, second] {
+            let attempts =
+                server.wait_for(Duration::from_secs(30), "all recorded delivered", || {
+                    let attempts = server.store().list_attempts(hook, 1000).expect("attempts");
+                    (attempts.len() == EVENTS && attempts.iter().all(|a| a.state == "delivered"))
+                        .then_some(attempts)
+                });
+            let deliveries: BTreeSet<i64> = attempts.iter().map(|a| a.delivery_id).collect();
+            assert_eq!(deliveries.len(), EVENTS, "no delivery attempted twice");
+        }
         let got_all = receiver.received();
         assert_eq!(got_all.len(), 2 * EVENTS, "no attempt made twice");
         let ids: BTreeSet<_> = got

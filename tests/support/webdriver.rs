@@ -188,6 +188,23 @@ impl Session<'_> {
             .to_owned()
     }
 
+    /// Waits until the page's title is `expected` (a click that submits a form returns before
+    /// the next page has loaded), failing after 10 s.
+    pub fn wait_for_title(&self, expected: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let title = self.title();
+            if title == expected {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the title stayed {title:?}, not {expected:?}"
+            );
+            std::thread::yield_now();
+        }
+    }
+
     pub fn set_window(&self, width: u32, height: u32) {
         self.call(
             "POST",

@@ -105,8 +105,12 @@ impl Profiler {
             .spawn()
             .map_err(|e| eprintln!("bench-http: cannot run perf: {e}"))
             .ok()?;
-        // perf needs a moment to attach before the load starts.
-        std::thread::sleep(Duration::from_millis(300));
+        // The load starts once perf has attached: it creates its output file when it does.
+        let _ = std::fs::remove_file(output);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !output.exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         Some(Profiler(child))
     }
 }

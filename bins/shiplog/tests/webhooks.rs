@@ -8,6 +8,8 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use shiplog_storage::{PoolOptions, Store};
+
 const TOKEN: &str = "shiplog_killtest_admin_000000000000000000000000000000";
 
 mod common;
@@ -83,6 +85,15 @@ fn receive(listener: TcpListener, got: Arc<Mutex<Vec<(String, String)>>>) {
     });
 }
 
+/// Polls `done` until it holds, failing the test after `limit`.
+fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn a_killed_server_s_undelivered_events_arrive_after_a_restart_under_their_ids() {
     let dir = common::temp_dir("kill");
@@ -99,6 +110,14 @@ fn a_killed_server_s_undelivered_events_arrive_after_a_restart_under_their_ids()
         &format!(r#"{{"url": "http://127.0.0.1:{port}/hook", "events": ["release.created"]}}"#),
     );
     assert!(created.starts_with("HTTP/1.0 201"), "{created}");
+    let hook = created
+        .split_once("\r\n\r\n")
+        .and_then(|(_, body)| serde_json::from_str::<serde_json::Value>(body).ok())
+        .and_then(|body| body["data"]["id"].as_i64())
+        .expect("the new webhook's id");
+    // The database, read beside the servers: what was attempted, and what is delivered.
+    let store = Store::connect(&db, &PoolOptions::default()).expect("opens");
+    let attempts = || store.list_attempts(hook, 1000).expect("attempts");
     let releases: Vec<String> = (0..100)
         .map(|i| format!(r#"{{"user": "u{i}", "platforms": ["eu"], "packages": []}}"#))
         .collect();
@@ -108,8 +127,10 @@ fn a_killed_server_s_undelivered_events_arrive_after_a_restart_under_their_ids()
         &format!("[{}]", releases.join(",")),
     );
     assert!(imported.starts_with("HTTP/1.0 200"), "{imported}");
-    // Let the first server fan out and fail a few attempts, then kill -9 it.
-    std::thread::sleep(Duration::from_millis(800));
+    // Once the first server has fanned the events out and failed an attempt, kill -9 it.
+    wait_until(Duration::from_secs(30), "a failed attempt", || {
+        !attempts().is_empty()
+    });
     let mut first = first;
     first.0.kill().expect("SIGKILL");
     let _ = first.0.wait();
@@ -139,7 +160,17 @@ fn a_killed_server_s_undelivered_events_arrive_after_a_restart_under_their_ids()
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    std::thread::sleep(Duration::from_millis(500));
+    // Once every delivery is recorded as delivered, no server sends one again: what arrived
+    // is all that ever will.
+    wait_until(Duration::from_secs(30), "every delivery recorded", || {
+        let attempts = attempts();
+        let delivered: BTreeSet<i64> = attempts
+            .iter()
+            .filter(|a| a.state == "delivered")
+            .map(|a| a.delivery_id)
+            .collect();
+        delivered.len() == 100 && attempts.iter().all(|a| a.state == "delivered")
+    });
     let got = got.lock().expect("lock").clone();
     let mut ids_by_release: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (id, release) in &got {
