@@ -71,6 +71,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..client
     };
     let decision = set.evaluate(&xp, &mut FixedRoll(0))?;
-    println!("{}", update_xml(&set, &decision, &xp));
+    // A superblob would evaluate other products too, with the same dice.
+    println!("{}", update_xml(&set, &decision, &xp, &mut FixedRoll(0))?);
     Ok(())
 }

@@ -23,4 +23,5 @@ mod orloclient;
 mod permissions;
 mod service;
 mod ui;
+mod update_protocols;
 mod webhooks;

@@ -23,7 +23,7 @@ use crate::orlo::Orlo;
 use crate::routes::RouteMethods;
 use crate::state::AppState;
 use crate::ui::Ui;
-use crate::update::Update;
+use crate::update::{Update, UpdateJson};
 
 /// How the server runs.
 #[derive(Debug, Clone)]
@@ -58,7 +58,7 @@ impl Default for ServerOptions {
 #[derive(OpenApi)]
 #[openapi(info(
     title = "shiplog",
-    description = "A release ledger and rollout-rules service. The Orlo release-ledger API is served at `/`, Balrog's admin API at `/api`, Balrog's update protocol at `/update`, Bileto's landing-ticket API at `/v1`, shiplog's own endpoints (rule evaluation, login, API tokens) at `/api/v1`. Writes need a credential, `Authorization: Bearer <token>` (docs/identity.md)."
+    description = "A release ledger and rollout-rules service. The Orlo release-ledger API is served at `/`, Balrog's admin API at `/api`, Balrog's update protocols at `/update` (XML) and `/json`, Bileto's landing-ticket API at `/v1`, shiplog's own endpoints (rule evaluation, login, API tokens) at `/api/v1`. Writes need a credential, `Authorization: Bearer <token>` (docs/identity.md)."
 ))]
 struct ApiDoc;
 
@@ -67,6 +67,7 @@ struct ApiDoc;
 fn faces(cfg: &mut ServiceConfig<'_>) {
     cfg.service(mount::<Native>())
         .service(mount::<Update>())
+        .service(mount::<UpdateJson>())
         .service(mount::<Balrog>())
         .service(mount::<Bileto>())
         .service(mount::<Ui>())
@@ -74,10 +75,11 @@ fn faces(cfg: &mut ServiceConfig<'_>) {
 }
 
 /// What the description says of each face as a whole (every face of [`faces`]).
-fn face_facts() -> [FaceFacts; 5] {
+fn face_facts() -> [FaceFacts; 6] {
     [
         FaceFacts::of::<Native>(),
         FaceFacts::of::<Update>(),
+        FaceFacts::of::<UpdateJson>(),
         FaceFacts::of::<Balrog>(),
         FaceFacts::of::<Bileto>(),
         FaceFacts::of::<Orlo>(),
@@ -181,6 +183,7 @@ pub(crate) fn face_of(path: &str) -> &'static str {
     [
         (Native::MOUNT, Native::NAME),
         (Update::MOUNT, Update::NAME),
+        (UpdateJson::MOUNT, UpdateJson::NAME),
         (Balrog::MOUNT, Balrog::NAME),
         (Bileto::MOUNT, Bileto::NAME),
         (Ui::MOUNT, Ui::NAME),

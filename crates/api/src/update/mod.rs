@@ -5,6 +5,10 @@
 //! `caching`), and the empty `<updates>` document (200) when nothing is
 //! served or the URL is none of the known forms.
 
+mod json;
+
+pub use json::UpdateJson;
+
 use actix_web::http::header;
 use actix_web::{get, web, HttpRequest, HttpResponse, HttpResponseBuilder};
 use shiplog_domain::balrog::{update_xml as render, Force, Query, EMPTY_UPDATES};
@@ -155,9 +159,17 @@ fn parse_url(
         _ => return None,
     };
     let value = |i: usize| ascii(values[i]);
+    let mut version = value(1);
+    // Old nightly ESR builds asked with `…/3/{product}/{version}esrpre/…`; Balrog has a route
+    // for them that reads the version without the suffix.
+    if form == "3" {
+        if let Some(stripped) = version.strip_suffix("esrpre").filter(|v| !v.is_empty()) {
+            version = stripped.to_owned();
+        }
+    }
     let mut query = OwnedQuery {
         product: value(0),
-        version: value(1),
+        version,
         build_id: Some(value(2)),
         build_target: Some(value(3)),
         // Some Avast versions prepend "x86 " to the locale.
@@ -261,24 +273,35 @@ pub async fn update_xml(
     };
     let rules = state.rules.current(&state.store).await;
     let query: Query<'_> = owned.query();
-    let decision = with_dice(|dice| rules.set.evaluate(&query, dice));
-    state.metrics.evaluation(&query, decision.as_ref().ok());
-    match decision {
-        Ok(decision) => {
-            let tag = ETag::of_decision(rules.version, &decision);
-            let rule = decision.rule.map(|r| (r.rule_id, r.data_version));
-            // The client's copy is current: no XML to render.
-            if tag.matches(&req) {
-                return update_headers(not_modified(&tag), rule, &tag).finish();
-            }
-            update_headers(HttpResponse::Ok(), rule, &tag)
-                .content_type("text/xml")
-                .body(render(&rules.set, &decision, &query))
+    let answer = with_dice(|dice| {
+        let decision = rules.set.evaluate(&query, dice);
+        state.metrics.evaluation(&query, decision.as_ref().ok());
+        let decision = decision?;
+        let tag = ETag::of_decision(rules.version, &decision);
+        let rule = decision.rule.map(|r| (r.rule_id, r.data_version));
+        // The client's copy is current: no XML to render.
+        if tag.matches(&req) {
+            return Ok((tag, rule, None));
         }
-        Err(err) => HttpResponse::BadRequest()
-            .content_type("text/plain")
-            .body(escape_text(&err.to_string())),
+        // A superblob evaluates other products with the same dice.
+        let xml = render(&rules.set, &decision, &query, dice)?;
+        Ok((tag, rule, Some(xml)))
+    });
+    match answer {
+        Ok((tag, rule, None)) => update_headers(not_modified(&tag), rule, &tag).finish(),
+        Ok((tag, rule, Some(xml))) => update_headers(HttpResponse::Ok(), rule, &tag)
+            .content_type("text/xml")
+            .body(xml),
+        Err(err) => bad_request(&err),
     }
+}
+
+/// An evaluation that failed (a version that cannot be compared, a blob that lacks what its
+/// answer needs): 400 with the reason as text, as Balrog answers it.
+fn bad_request(err: &shiplog_domain::balrog::EvaluationError) -> HttpResponse {
+    HttpResponse::BadRequest()
+        .content_type("text/plain")
+        .body(escape_text(&err.to_string()))
 }
 
 /// Balrog escapes error messages before answering them: they may echo client input.
@@ -342,6 +365,22 @@ mod tests {
         assert_eq!(old_caps.instruction_set.as_deref(), Some("SSE2"));
         assert_eq!(old_caps.memory, None);
         assert_eq!(old_caps.mig64, Some(true));
+        let esr = parse(
+            "3",
+            "Firefox/45.0esrpre/2018/WINNT/de/esr/OS/default/1.0/update.xml",
+            "",
+            None,
+        )
+        .expect("esrpre");
+        assert_eq!(esr.version, "45.0");
+        let other_form = parse(
+            "2",
+            "Firefox/45.0esrpre/2018/WINNT/de/esr/OS/update.xml",
+            "",
+            None,
+        )
+        .expect("v2");
+        assert_eq!(other_form.version, "45.0esrpre");
         for (form, path) in [
             ("1", "Firefox/60.0/2018/WINNT/de/update.xml"),
             ("2", "Firefox/60.0/2018/WINNT/de/release/update.xml"),

@@ -1,4 +1,5 @@
-//! Why a query cannot be evaluated at all: a version that cannot be compared.
+//! Why a query cannot be evaluated or answered at all: a version that cannot be compared, or a
+//! blob that lacks what its answer needs.
 
 /// A version that cannot be compared: Balrog answers these with 400.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -21,5 +22,14 @@ pub enum EvaluationError {
         release: String,
         /// The version it states.
         value: String,
+    },
+    #[error("release {release}: {problem}")]
+    /// A blob lacks what its answer needs (an add-on platform without its URL, an alias to a
+    /// platform that is not there).
+    BadBlob {
+        /// The release's name.
+        release: String,
+        /// What is missing.
+        problem: String,
     },
 }

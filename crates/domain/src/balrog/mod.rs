@@ -12,9 +12,12 @@
 //! - [`serving`]: whether a release blob agrees to serve the client ([`Blocked`] when not);
 //! - [`rule_set`]: [`RuleSet`] compiles the rules, shutoffs and releases and evaluates a query
 //!   into a [`Decision`] with its [`Reason`], using the three above;
-//! - [`update_xml`](mod@update_xml): the `update.xml` for a decision, built on the rule set;
-//!   it reads blobs through the same private `update_blob` helpers as [`serving`].
+//! - [`update_xml`](mod@update_xml): the `update.xml` for a decision, built on the rule set
+//!   (add-on blobs in a private `addons_xml`); [`update_json`](mod@update_json): the JSON
+//!   protocol's answer. Both read blobs through the same private `update_blob` helpers as
+//!   [`serving`].
 
+mod addons_xml;
 pub mod blob;
 pub mod change;
 pub mod dice;
@@ -31,6 +34,7 @@ pub mod serving;
 pub mod shutoff;
 pub mod syntax;
 mod update_blob;
+pub mod update_json;
 pub mod update_xml;
 pub mod version;
 
@@ -46,5 +50,6 @@ pub use rule_set::{Decision, Reason, RuleSet};
 pub use rules_file::{RulesFile, RulesFileError};
 pub use serving::Blocked;
 pub use shutoff::EmergencyShutoff;
+pub use update_json::update_json;
 pub use update_xml::{update_xml, EMPTY_UPDATES};
 pub use version::{LooseVersion, Version, VersionPattern, VersionScheme};

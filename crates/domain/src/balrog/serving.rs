@@ -2,8 +2,9 @@
 //! apart from rendering.
 //!
 //! App release blobs (schema 1–6, 8, 9) serve only clients older than the release, and only a
-//! platform and locale they have a build for. Desupport blobs (schema 50) and the other kinds
-//! (GMP, superblobs, system add-ons, Guardian) always serve. Each blob is read once, when the
+//! platform and locale they have a build for. Guardian blobs (schema 10000) serve clients of a
+//! listed platform older than the blob. Desupport blobs (schema 50), GMP, superblobs and system
+//! add-ons always serve: the client decides what to do with them. Each blob is read once, when the
 //! rule set is compiled, so a query costs two hash lookups.
 
 use serde_json::Value;
@@ -13,7 +14,7 @@ use super::fast_map::FastMap;
 use super::named_release::NamedRelease;
 use super::query::Query;
 use super::update_blob::{kind, platform, text, Kind};
-use super::version::Version;
+use super::version::{LooseVersion, Version};
 
 /// Why a blob refuses to serve a client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -131,6 +132,23 @@ impl ReleaseFacts {
     }
 }
 
+/// A Guardian blob serves a client whose build target it lists and whose version is older than
+/// its own, both compared as loose versions (whatever the product).
+fn guardian_serves(data: &Value, query: &Query<'_>) -> Result<(), Blocked> {
+    let listed = data
+        .get("platforms")
+        .and_then(|p| p.get(query.build_target.unwrap_or("")))
+        .is_some();
+    if !listed {
+        return Err(Blocked::NoPlatform);
+    }
+    let version = text(data, "version").ok_or(Blocked::NoAppVersion)?;
+    if LooseVersion(query.version) >= LooseVersion(version) {
+        return Err(Blocked::NotNewer);
+    }
+    Ok(())
+}
+
 /// Whether `release` agrees to serve the client, whose version was parsed as `client` (`None`
 /// when it does not parse).
 #[inline]
@@ -142,7 +160,11 @@ pub(crate) fn should_serve(
 ) -> Result<Result<(), Blocked>, EvaluationError> {
     match facts.kind {
         None => return Ok(Err(Blocked::UnknownSchema)),
-        Some(Kind::Desupport | Kind::Other) => return Ok(Ok(())),
+        // GMP, superblobs and system add-ons leave the decision to the client.
+        Some(Kind::Desupport | Kind::Gmp | Kind::SuperBlob | Kind::SystemAddons) => {
+            return Ok(Ok(()))
+        }
+        Some(Kind::Guardian) => return Ok(guardian_serves(&release.data, query)),
         Some(Kind::App(_)) => {}
     }
     let platform = facts.platforms.get(query.build_target.unwrap_or(""));

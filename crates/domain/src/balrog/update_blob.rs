@@ -17,15 +17,24 @@ pub(crate) fn text<'v>(value: &'v Value, key: &str) -> Option<&'v str> {
 pub(crate) enum Kind {
     App(u64),
     Desupport,
-    /// GMP, superblob, system add-ons, Guardian: always served, not rendered.
-    Other,
+    /// Gecko media plugins (schema 1000): `<addons>`, one per vendor, with mirrors.
+    Gmp,
+    /// A superblob (schema 4000): the answers of other products or other named releases.
+    SuperBlob,
+    /// System add-ons (schema 5000): `<addons>`, one per add-on.
+    SystemAddons,
+    /// Guardian (schema 10000): served as JSON by `/json`, never as XML.
+    Guardian,
 }
 
 pub(crate) fn kind(data: &Value) -> Option<Kind> {
     match data.get("schema_version").and_then(Value::as_u64)? {
         schema @ (1..=6 | 8 | 9) => Some(Kind::App(schema)),
         50 => Some(Kind::Desupport),
-        1000 | 4000 | 5000 | 10000 => Some(Kind::Other),
+        1000 => Some(Kind::Gmp),
+        4000 => Some(Kind::SuperBlob),
+        5000 => Some(Kind::SystemAddons),
+        10000 => Some(Kind::Guardian),
         _ => None,
     }
 }

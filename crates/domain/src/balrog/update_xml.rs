@@ -2,15 +2,18 @@
 //!
 //! App release blobs render an `<update>` with one complete and at most one partial patch; a
 //! partial is offered only when the release it starts `from` is the client's own build.
-//! Desupport blobs (schema 50) render an `unsupported="true"` update. Other kinds (GMP,
-//! superblobs, system add-ons, Guardian) render the empty document: shiplog does not render them
-//! yet. Whether anything is served at all was decided before, by the rule set and the
+//! Desupport blobs (schema 50) render an `unsupported="true"` update. GMP, system add-ons and
+//! superblobs render `<addons>` ([`addons_xml`](super::addons_xml)); Guardian blobs are served
+//! as JSON only, so the XML protocol answers them with the empty document. Whether anything is served at all was decided before, by the rule set and the
 //! [`serving`](super::serving) policy.
 
 use std::fmt::Write as _;
 
 use serde_json::Value;
 
+use super::addons_xml::addons_xml;
+use super::dice::RandomSource;
+use super::evaluation_error::EvaluationError;
 use super::matcher::{build_id_condition_matches, version_condition_matches};
 use super::named_release::NamedRelease;
 use super::query::Query;
@@ -36,7 +39,7 @@ fn escape(value: &str, out: &mut String) {
 }
 
 /// A blob value as attribute text: strings as they are, booleans lower-case.
-fn attribute_text(value: &Value) -> String {
+pub(crate) fn attribute_text(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
         Value::Bool(b) => b.to_string(),
@@ -45,7 +48,7 @@ fn attribute_text(value: &Value) -> String {
     }
 }
 
-fn attribute(out: &mut String, name: &str, value: &str) {
+pub(crate) fn attribute(out: &mut String, name: &str, value: &str) {
     let _ = write!(out, " {name}=\"");
     escape(value, out);
     out.push('"');
@@ -61,17 +64,28 @@ fn interpolate(template: &str, replacements: &[(&str, &str)]) -> String {
     text
 }
 
-/// The `update.xml` for a decision: the empty document when nothing is served.
-pub fn update_xml(set: &RuleSet, decision: &Decision<'_>, query: &Query<'_>) -> String {
+/// The `update.xml` for a decision: the empty document when nothing is served. A superblob
+/// evaluates the query again for each product it names, hence `random`; a GMP or system add-ons
+/// blob missing what its `<addon>` lines need is an error (Balrog answers 400).
+pub fn update_xml(
+    set: &RuleSet,
+    decision: &Decision<'_>,
+    query: &Query<'_>,
+    random: &mut impl RandomSource,
+) -> Result<String, EvaluationError> {
     let Some(release) = decision.release else {
-        return EMPTY_UPDATES.to_owned();
+        return Ok(EMPTY_UPDATES.to_owned());
     };
     let update_type = decision.update_type().as_str();
-    match kind(&release.data) {
+    Ok(match kind(&release.data) {
         Some(Kind::App(schema)) => app_xml(set, release, schema, update_type, query),
         Some(Kind::Desupport) => desupport_xml(&release.data, update_type, query),
-        _ => EMPTY_UPDATES.to_owned(),
-    }
+        Some(blob_kind @ (Kind::Gmp | Kind::SystemAddons | Kind::SuperBlob)) => {
+            return addons_xml(set, release, blob_kind, query, random)
+        }
+        // Guardian blobs are served as JSON only (`/json`).
+        Some(Kind::Guardian) | None => EMPTY_UPDATES.to_owned(),
+    })
 }
 
 fn desupport_xml(data: &Value, update_type: &str, query: &Query<'_>) -> String {
@@ -497,7 +511,7 @@ mod tests {
     fn xml_for(mapping: &str, query: &Query<'_>) -> String {
         let set = RuleSet::compile(&[rule(mapping, "minor")], &[], releases()).expect("ok");
         let decision = set.evaluate(query, &mut FixedRoll(0)).expect("ok");
-        update_xml(&set, &decision, query)
+        update_xml(&set, &decision, query, &mut FixedRoll(0)).expect("renders")
     }
 
     fn query(build_id: &'static str) -> Query<'static> {
@@ -580,7 +594,7 @@ mod tests {
         let q = query("1");
         let decision = set.evaluate(&q, &mut FixedRoll(0)).expect("ok");
         assert_eq!(
-            update_xml(&set, &decision, &q),
+            update_xml(&set, &decision, &q, &mut FixedRoll(0)).expect("renders"),
             "<?xml version=\"1.0\"?>\n<updates>\n    <update appVersion=\"61.0\" buildID=\"2\" detailsURL=\"https://e.com/de/\" displayVersion=\"61.0\" showPrompt=\"true\" type=\"minor\">\n        <patch type=\"complete\" URL=\"https://e.com/c.mar\" hashFunction=\"sha512\" hashValue=\"h\" size=\"1\" binTransInclusionProof=\"proof\"/>\n    </update>\n</updates>"
         );
     }
@@ -602,7 +616,7 @@ mod tests {
             ..query("1")
         };
         let decision = set.evaluate(&q, &mut FixedRoll(0)).expect("ok");
-        let xml = update_xml(&set, &decision, &q);
+        let xml = update_xml(&set, &decision, &q, &mut FixedRoll(0)).expect("renders");
         assert!(xml.contains(" isOSUpdate=\"true\">"), "{xml}");
         assert!(
             xml.contains("URL=\"https://e.com/fx/win64/de/c.mar\""),
