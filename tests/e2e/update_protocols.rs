@@ -1,7 +1,7 @@
 //! Every blob kind over the update protocols, on every backend: GMP (with mirrors), system
 //! add-ons and superblobs as `update.xml`, Guardian as `/json/{1,2}/…/update.json` (with its
-//! 404 when nothing is served), the `esrpre` form of `/update/3`, and a blob lacking what its
-//! answer needs answered 400.
+//! 404 when nothing is served), the `esrpre` form of `/update/3`, a blob lacking what its
+//! answer needs answered 400, and the download-domain allow-list on writes and when serving.
 
 use serde_json::{json, Value};
 use shiplog_tests::{Reply, TestServer};
@@ -214,4 +214,152 @@ fn guardian_clients_get_json_or_a_bare_404() {
             )
             .expect(405);
     });
+}
+
+fn allowlist() -> shiplog_domain::balrog::DomainAllowlist {
+    shiplog_domain::balrog::DomainAllowlist::from_json(&json!({
+        "dl.example.com": ["Firefox"],
+        "cdn.example": {"/gmp/.*": ["GMP"]}
+    }))
+    .expect("a valid list")
+}
+
+fn app_blob(name: &str, complete_url: &str) -> Value {
+    json!({"name": name, "schema_version": 4, "hashFunction": "sha512", "appVersion": "61.0",
+        "platforms": {"WINNT_x86_64-msvc": {"locales": {"de": {"buildID": "20180620000000",
+            "completes": [{"from": "*", "filesize": 41, "hashValue": "c61", "fileUrl": complete_url}]}}}}})
+}
+
+#[test]
+fn writes_bringing_a_forbidden_download_url_are_refused_and_change_nothing() {
+    TestServer::each_backend_with(
+        |state| state.with_allowlist(allowlist()),
+        |server| {
+            let refused = |reply: Reply, url: &str| {
+                reply.expect(400);
+                let body = reply.json();
+                assert_eq!(
+                    body["detail"], "Blob contains forbidden domain(s)",
+                    "{body}"
+                );
+                assert!(
+                    body["exception"].as_str().unwrap_or("").contains(url),
+                    "names {url}: {body}"
+                );
+            };
+            let create = |name: &str, product: &str, url: &str| {
+                write(
+                    server,
+                    "POST",
+                    "/api/releases",
+                    &json!({"name": name, "product": product,
+                            "blob": app_blob(name, url).to_string()}),
+                )
+            };
+            // A sub-domain, a port, another product's host: all forbidden for Firefox.
+            for url in [
+                "https://evil.example/x.mar",
+                "https://x.dl.example.com/x.mar",
+                "https://dl.example.com:8443/x.mar",
+                "https://cdn.example/gmp/x.mar",
+            ] {
+                refused(create("Firefox-61.0", "Firefox", url), url);
+            }
+            server.get("/api/releases/Firefox-61.0").expect(404);
+            create("Firefox-61.0", "Firefox", "https://dl.example.com/61.mar").expect(201);
+            // Whole-blob replace, top-level merge and locale upload are checked the same way.
+            let put = write(
+                server,
+                "PUT",
+                "/api/releases/Firefox-61.0",
+                &json!({"name": "Firefox-61.0", "product": "Firefox", "data_version": 1,
+                        "blob": app_blob("Firefox-61.0", "https://evil.example/put.mar").to_string()}),
+            );
+            refused(put, "https://evil.example/put.mar");
+            let merge = write(
+                server,
+                "POST",
+                "/api/releases/Firefox-61.0",
+                &json!({"product": "Firefox", "data_version": 1, "schema_version": 4,
+                        "data": json!({"fileUrls": {"*": {"completes": {"*": "https://evil.example/merge.mar"}}}}).to_string()}),
+            );
+            refused(merge, "https://evil.example/merge.mar");
+            let locale = write(
+                server,
+                "PUT",
+                "/api/releases/Firefox-61.0/builds/WINNT_x86_64-msvc/fr",
+                &json!({"product": "Firefox", "data_version": 1, "schema_version": 4,
+                        "data": json!({"buildID": "1", "completes": [{"from": "*", "filesize": 1,
+                            "hashValue": "h", "fileUrl": "https://evil.example/fr.mar"}]}).to_string()}),
+            );
+            refused(locale, "https://evil.example/fr.mar");
+            let stored = server.get("/api/releases/Firefox-61.0");
+            stored.expect(200);
+            assert_eq!(stored.header("x-data-version"), Some("1"));
+            assert_eq!(
+                stored.json(),
+                app_blob("Firefox-61.0", "https://dl.example.com/61.mar")
+            );
+            // An allowed locale upload goes through.
+            write(
+                server,
+                "PUT",
+                "/api/releases/Firefox-61.0/builds/WINNT_x86_64-msvc/fr",
+                &json!({"product": "Firefox", "data_version": 1, "schema_version": 4,
+                        "data": json!({"buildID": "1", "completes": [{"from": "*", "filesize": 1,
+                            "hashValue": "h", "fileUrl": "https://dl.example.com/fr.mar"}]}).to_string()}),
+            )
+            .expect(201);
+        },
+    );
+}
+
+#[test]
+fn serving_leaves_out_download_urls_the_allow_list_does_not_allow() {
+    TestServer::each_backend_with(
+        |state| state.with_allowlist(allowlist()),
+        |server| {
+            // Stored before the allow-list existed (straight into the database): served, but
+            // never with a URL the list refuses.
+            let store = server.other_instance();
+            let mut blob = app_blob("Firefox-61.0", "https://old-cdn.example/61.mar");
+            blob["platforms"]["WINNT_x86_64-msvc"]["locales"]["de"]["completes"]
+                .as_array_mut()
+                .expect("completes")
+                .push(json!({"from": "*", "filesize": 41, "hashValue": "ok", "fileUrl": "https://dl.example.com/61.mar"}));
+            store
+                .insert_named_release(
+                    &shiplog_domain::balrog::ReleaseName::parse("Firefox-61.0").expect("name"),
+                    "Firefox",
+                    &blob,
+                    "test",
+                )
+                .expect("stored");
+            store
+                .insert_named_release(
+                    &shiplog_domain::balrog::ReleaseName::parse("Guardian-2.1").expect("name"),
+                    "Guardian",
+                    &json!({"name": "Guardian-2.1", "schema_version": 10000, "version": "2.1.0",
+                        "required": false, "hashFunction": "sha512",
+                        "platforms": {"WINNT_x86_64": {"fileUrl": "https://evil.example/g.msi", "hashValue": "g"}}}),
+                    "test",
+                )
+                .expect("stored");
+            rule(server, "Firefox", "Firefox-61.0");
+            rule(server, "Guardian", "Guardian-2.1");
+            let xml = server.get(
+                "/update/3/Firefox/60.0/1/WINNT_x86_64-msvc/de/release/OS/default/default/update.xml",
+            );
+            xml.expect(200);
+            assert!(!xml.text.contains("old-cdn.example"), "{}", xml.text);
+            assert!(
+                xml.text.contains("URL=\"https://dl.example.com/61.mar\""),
+                "the next complete is served: {}",
+                xml.text
+            );
+            let json = server.get("/json/1/Guardian/2.0.0/WINNT_x86_64/release/update.json");
+            json.expect(200);
+            assert_eq!(json.json(), json!({}));
+        },
+    );
 }

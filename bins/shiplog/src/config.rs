@@ -335,6 +335,12 @@ pub struct ServeArgs {
     /// link-local and cloud metadata addresses that are always refused.
     #[arg(long, env = "SHIPLOG_WEBHOOK_DENY_CIDRS", default_value = "", value_parser = shiplog_api::webhooks::destination::parse_cidrs)]
     pub webhook_deny_cidrs: std::vec::Vec<shiplog_api::webhooks::destination::Cidr>,
+    /// A JSON file naming the download hosts each product's release blobs may use
+    /// (`{"host": ["Product", …]}` or `{"host": {"path regex": ["Product", …]}}`): release writes
+    /// with other URLs are refused and update answers leave them out. Unset: any URL
+    /// (docs/evaluation.md).
+    #[arg(long, env = "SHIPLOG_DOMAIN_ALLOWLIST", value_name = "FILE", value_parser = read_allowlist)]
+    pub domain_allowlist: Option<shiplog_domain::balrog::DomainAllowlist>,
     /// Do not send webhooks from this instance (another instance on the database does).
     #[arg(long, env = "SHIPLOG_NO_WEBHOOK_WORKER")]
     pub no_webhook_worker: bool,
@@ -355,6 +361,15 @@ fn redact(url: &str) -> String {
         }
         None => url.to_owned(),
     }
+}
+
+/// Reads `--domain-allowlist`: a JSON file, refused at start with its problem named.
+fn read_allowlist(path: &str) -> Result<shiplog_domain::balrog::DomainAllowlist, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    let document: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{path} is not JSON: {e}"))?;
+    shiplog_domain::balrog::DomainAllowlist::from_json(&document)
+        .map_err(|e| format!("{path}: {e}"))
 }
 
 #[cfg(test)]

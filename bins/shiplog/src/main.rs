@@ -154,7 +154,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         );
     }
     let refresh = std::time::Duration::from_millis(args.rules_refresh_ms);
-    let state = AppState::with_refresh(store.clone(), refresh)
+    let mut state = AppState::with_refresh(store.clone(), refresh)
         .with_auth(AuthSettings {
             mode,
             access_token_lifetime: time::Duration::seconds(i64::from(args.access_token_seconds)),
@@ -170,6 +170,10 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             run_worker: !args.no_webhook_worker,
             ..shiplog_api::webhooks::WebhookSettings::default()
         });
+    if let Some(allowlist) = args.domain_allowlist.clone() {
+        log::info!("download URLs limited by the domain allow-list");
+        state = state.with_allowlist(allowlist);
+    }
     let system = actix_web::rt::System::new();
     let signals = system
         .block_on(async { shutdown::Signals::install() })

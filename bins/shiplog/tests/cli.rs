@@ -793,3 +793,36 @@ fn the_walkthrough_scripts_run_against_a_fresh_server_and_report_errors_plainly(
     drop(server);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A domain allow-list that cannot be used stops `serve` before it listens, naming the problem.
+#[test]
+fn serve_refuses_a_malformed_domain_allowlist() {
+    let dir = temp_dir();
+    for (content, problem) in [
+        ("not json", "is not JSON"),
+        (
+            r#"{"dl.example.com": "Firefox"}"#,
+            "must be a list of product names",
+        ),
+        (r#"{"dl.example.com": {"(": ["Firefox"]}}"#, "path pattern"),
+    ] {
+        let file = dir.join("allowlist.json");
+        std::fs::write(&file, content).expect("written");
+        let out = shiplog()
+            .args(["serve", "--listen", "127.0.0.1:0", "--domain-allowlist"])
+            .arg(&file)
+            .arg("--database-url")
+            .arg(format!("sqlite://{}", dir.join("db.sqlite").display()))
+            .output()
+            .expect("runs");
+        assert!(!out.status.success(), "{content}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(problem), "{content}: {stderr}");
+    }
+    let missing = shiplog()
+        .args(["serve", "--domain-allowlist", "/nonexistent/allowlist.json"])
+        .output()
+        .expect("runs");
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read"));
+}

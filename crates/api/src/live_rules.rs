@@ -9,10 +9,10 @@
 //! this instance marks the set stale, so the next evaluation here checks at once.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use shiplog_domain::balrog::RuleSet;
+use shiplog_domain::balrog::{DomainAllowlist, RuleSet};
 use shiplog_storage::{StorageError, Store};
 
 use crate::blocking::with_store;
@@ -37,6 +37,8 @@ pub struct LiveRuleSet {
     /// Rebuilds so far, and when the last one happened (ms since `epoch`), for metrics.
     reloads: AtomicU64,
     loaded_ms: AtomicU64,
+    /// Set once, when the server is configured, before the first build.
+    allowlist: OnceLock<Arc<DomainAllowlist>>,
 }
 
 impl std::fmt::Debug for LiveRuleSet {
@@ -64,6 +66,21 @@ impl LiveRuleSet {
             epoch: Instant::now(),
             reloads: AtomicU64::new(0),
             loaded_ms: AtomicU64::new(0),
+            allowlist: OnceLock::new(),
+        }
+    }
+
+    /// Compiles every set from now on with `allowlist` (answers leave out the URLs it does not
+    /// allow). Meant for configuration, before serving: a second call is ignored.
+    pub fn set_allowlist(&self, allowlist: Arc<DomainAllowlist>) {
+        if self.allowlist.set(allowlist).is_ok() {
+            // A set compiled before has none: make the next read rebuild.
+            *self.current.write().unwrap_or_else(PoisonError::into_inner) =
+                Arc::new(CompiledRules {
+                    version: -1,
+                    set: RuleSet::default(),
+                });
+            self.invalidate();
         }
     }
 
@@ -111,7 +128,8 @@ impl LiveRuleSet {
             self.next_check_ms
                 .store(now.saturating_add(interval), Ordering::Release);
             let known = self.snapshot().version;
-            match with_store(store, move |store| rebuild(store, known)).await {
+            let allowlist = self.allowlist.get().cloned();
+            match with_store(store, move |store| rebuild(store, known, allowlist)).await {
                 Ok(Some(rules)) => {
                     log::info!(
                         "rule set {} compiled: {} rules, {} shutoffs",
@@ -144,12 +162,19 @@ impl Drop for ClearOnDrop<'_> {
 }
 
 /// A freshly compiled set if the counter moved past `known`.
-fn rebuild(store: &Store, known: i64) -> Result<Option<CompiledRules>, StorageError> {
+fn rebuild(
+    store: &Store,
+    known: i64,
+    allowlist: Option<Arc<DomainAllowlist>>,
+) -> Result<Option<CompiledRules>, StorageError> {
     if store.ruleset_version()? == known {
         return Ok(None);
     }
     let snapshot = store.load_evaluation_snapshot()?;
-    let set = RuleSet::compile(&snapshot.rules, &snapshot.shutoffs, snapshot.releases)?;
+    let mut set = RuleSet::compile(&snapshot.rules, &snapshot.shutoffs, snapshot.releases)?;
+    if let Some(allowlist) = allowlist {
+        set = set.with_allowlist(allowlist);
+    }
     Ok(Some(CompiledRules {
         version: snapshot.version,
         set,

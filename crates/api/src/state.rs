@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use shiplog_domain::balrog::DomainAllowlist;
 use shiplog_storage::Store;
 
 use crate::attempts::FailedAttempts;
@@ -24,6 +25,8 @@ pub struct AppState {
     pub attempts: Arc<FailedAttempts>,
     /// Webhook delivery: retry schedule, denied ranges, whether this server runs the worker.
     pub webhooks: Arc<crate::webhooks::WebhookSettings>,
+    /// The download hosts release blobs may name, per product (`None`: any).
+    pub allowlist: Option<Arc<DomainAllowlist>>,
 }
 
 impl AppState {
@@ -44,12 +47,22 @@ impl AppState {
             auth: AuthSettings::default(),
             attempts: Arc::new(FailedAttempts::new(None)),
             webhooks: Arc::new(crate::webhooks::WebhookSettings::default()),
+            allowlist: None,
         }
     }
 
     pub fn with_auth(mut self, auth: AuthSettings) -> Self {
         self.attempts = Arc::new(FailedAttempts::new(auth.failed_attempts));
         self.auth = auth;
+        self
+    }
+
+    /// Release writes must keep to `allowlist`, and answers leave out the URLs it does not
+    /// allow (the rule set is compiled with it).
+    pub fn with_allowlist(mut self, allowlist: DomainAllowlist) -> Self {
+        let allowlist = Arc::new(allowlist);
+        self.rules.set_allowlist(Arc::clone(&allowlist));
+        self.allowlist = Some(allowlist);
         self
     }
 

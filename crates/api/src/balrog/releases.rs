@@ -212,6 +212,9 @@ pub async fn create_release(
     validate_blob(name.as_str(), &blob).map_err(|e| {
         BalrogError::bad_request("Couldn't create release").exception(e.to_string())
     })?;
+    if let Some(list) = &state.allowlist {
+        refuse_forbidden(list.forbidden_in_blob(&blob, &product))?;
+    }
     actor.require(PermissionName::Release, Action::Create, Some(&product))?;
     let release = write(&state, WriteMethod::Post, move |store| {
         store.insert_named_release(&name, &product, &blob, actor.name())
@@ -291,6 +294,7 @@ pub async fn put_release(
     let name = ReleaseName::parse(&path)?;
     let kind = BodyType::of(&req);
     let checked = name.clone();
+    let allowlist = state.allowlist.clone();
     // A blob may be megabytes: it is parsed and checked on the blocking pool.
     let (product, blob, data_version) = cpu_bound(
         payload.len(),
@@ -301,6 +305,9 @@ pub async fn put_release(
             validate_blob(checked.as_str(), &blob).map_err(|e| {
                 BalrogError::bad_request("Couldn't update release").exception(e.to_string())
             })?;
+            if let Some(list) = &allowlist {
+                refuse_forbidden(list.forbidden_in_blob(&blob, &product))?;
+            }
             Ok((product, blob, value(doc.data_version)))
         },
         BalrogError::internal,
@@ -319,15 +326,32 @@ pub async fn put_release(
     Ok(written(outcome))
 }
 
+/// Refuses a write that brings download URLs the allow-list does not allow for the release's
+/// product (400, naming them); nothing is written. Without an allow-list every URL is allowed.
+fn refuse_forbidden(urls: Vec<String>) -> Result<(), BalrogError> {
+    if urls.is_empty() {
+        return Ok(());
+    }
+    Err(
+        BalrogError::bad_request("Blob contains forbidden domain(s)").exception(format!(
+            "not allowed for this product by the domain allow-list: {}",
+            urls.join(", ")
+        )),
+    )
+}
+
 /// The parts of a partial edit request (`POST /releases/{name}`, the locale `PUT`) every such
 /// edit has; `edit` says what it does to the blob given the decoded `data`.
 fn partial_edit(
     primary: &ReleaseName,
     doc: ReleaseEditBody,
+    forbidden: impl FnOnce(&Value, &str) -> Vec<String>,
     edit: impl FnOnce(Value) -> Result<BlobEdit, BalrogError>,
 ) -> Result<ReleaseEdit, BalrogError> {
     let product = product(doc.product)?;
     let data = required(value(doc.data), "data")?;
+    // Only the URLs the edit brings are checked: those already stored passed when they came.
+    refuse_forbidden(forbidden(&data, &product))?;
     let schema_version = value(doc.schema_version)
         .or_else(|| data.get("schema_version").and_then(Value::as_i64))
         .ok_or_else(|| BalrogError::bad_request("schema_version is required"))?;
@@ -388,11 +412,18 @@ pub async fn post_release(
     let name = ReleaseName::parse(&path)?;
     let kind = BodyType::of(&req);
     let primary = name.clone();
+    let allowlist = state.allowlist.clone();
     let request = cpu_bound(
         payload.len(),
         move || {
             let doc: ReleaseEditBody = typed::parse(body::fields_of(&kind, &payload)?)?;
-            partial_edit(&primary, doc, |data| {
+            let forbidden = |data: &Value, product: &str| {
+                allowlist
+                    .as_ref()
+                    .map(|list| list.forbidden_in_blob(data, product))
+                    .unwrap_or_default()
+            };
+            partial_edit(&primary, doc, forbidden, |data| {
                 Ok(BlobEdit::MergeTopLevel(object(data)?))
             })
         },
@@ -523,12 +554,19 @@ pub async fn put_locale(
     let name = ReleaseName::parse(&name)?;
     let kind = BodyType::of(&req);
     let primary = name.clone();
+    let allowlist = state.allowlist.clone();
     let request = cpu_bound(
         payload.len(),
         move || {
             let mut doc: ReleaseEditBody = typed::parse(body::fields_of(&kind, &payload)?)?;
             let aliases = value(doc.alias.take()).unwrap_or_default();
-            partial_edit(&primary, doc, |data| {
+            let forbidden = |data: &Value, product: &str| {
+                allowlist
+                    .as_ref()
+                    .map(|list| list.forbidden_in_locale(data, product))
+                    .unwrap_or_default()
+            };
+            partial_edit(&primary, doc, forbidden, |data| {
                 Ok(BlobEdit::SetLocale {
                     platform,
                     locale,

@@ -135,7 +135,7 @@ pub async fn update_json_route(
         Ok(decision) => decision,
         Err(err) => return bad_request(&err),
     };
-    let Some(answer) = update_json(&decision, &query) else {
+    let Some(answer) = update_json(&rules.set, &decision, &query) else {
         return HttpResponse::NotFound().finish();
     };
     let (id, version) = match decision.rule {

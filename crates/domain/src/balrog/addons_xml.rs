@@ -33,11 +33,11 @@ pub(crate) fn addons_xml(
     match blob_kind {
         Kind::Gmp => {
             lines.push(ADDONS_OPEN.to_owned());
-            lines.extend(gmp_lines(release, query)?);
+            lines.extend(gmp_lines(set, release, query)?);
             lines.push(ADDONS_CLOSE.to_owned());
         }
         Kind::SystemAddons => {
-            let inner = system_addon_lines(release, query)?;
+            let inner = system_addon_lines(set, release, query)?;
             let uninstall = release.data.get("uninstall").and_then(Value::as_bool) == Some(true);
             // Balrog prints the empty header and footer as blank lines.
             let block = uninstall || !inner.is_empty();
@@ -58,10 +58,14 @@ pub(crate) fn addons_xml(
 
 /// The `<addon>` lines of a blob answering inside a superblob: GMP and system add-ons have
 /// some; any other kind contributes nothing (Balrog fails the request there).
-fn inner_lines(release: &NamedRelease, query: &Query<'_>) -> Result<Vec<String>, EvaluationError> {
+fn inner_lines(
+    set: &RuleSet,
+    release: &NamedRelease,
+    query: &Query<'_>,
+) -> Result<Vec<String>, EvaluationError> {
     match kind(&release.data) {
-        Some(Kind::Gmp) => gmp_lines(release, query),
-        Some(Kind::SystemAddons) => system_addon_lines(release, query),
+        Some(Kind::Gmp) => gmp_lines(set, release, query),
+        Some(Kind::SystemAddons) => system_addon_lines(set, release, query),
         _ => Ok(Vec::new()),
     }
 }
@@ -90,7 +94,7 @@ fn superblob_lines(
             let product_query = Query { product, ..*query };
             let decision = set.evaluate(&product_query, random)?;
             if let Some(answer) = decision.release {
-                lines.extend(inner_lines(answer, &product_query)?);
+                lines.extend(inner_lines(set, answer, &product_query)?);
             }
         }
         return Ok(lines);
@@ -102,7 +106,7 @@ fn superblob_lines(
                 product: &answer.product,
                 ..*query
             };
-            lines.extend(inner_lines(answer, &product_query)?);
+            lines.extend(inner_lines(set, answer, &product_query)?);
         }
     }
     Ok(lines)
@@ -201,9 +205,22 @@ fn addon_open(release: &NamedRelease, found: &Entry<'_>) -> Result<String, Evalu
     Ok(line)
 }
 
-fn gmp_lines(release: &NamedRelease, query: &Query<'_>) -> Result<Vec<String>, EvaluationError> {
+/// Whether the allow-list lets the add-on's own URL reach the client (a missing URL is the
+/// blob's fault, reported when the line is written).
+fn url_allowed(set: &RuleSet, found: &Entry<'_>, query: &Query<'_>) -> bool {
+    text(found.platform, "fileUrl").is_none_or(|url| set.allows_url(url, query.product))
+}
+
+fn gmp_lines(
+    set: &RuleSet,
+    release: &NamedRelease,
+    query: &Query<'_>,
+) -> Result<Vec<String>, EvaluationError> {
     let mut lines = Vec::new();
     for found in entries_for(release, "vendors", query.build_target.unwrap_or(""))? {
+        if !url_allowed(set, &found, query) {
+            continue;
+        }
         let mut line = addon_open(release, &found)?;
         let mirrors: Vec<&str> = found
             .platform
@@ -212,6 +229,7 @@ fn gmp_lines(release: &NamedRelease, query: &Query<'_>) -> Result<Vec<String>, E
             .into_iter()
             .flatten()
             .filter_map(Value::as_str)
+            .filter(|mirror| set.allows_url(mirror, query.product))
             .collect();
         if mirrors.is_empty() {
             line.push_str("/>");
@@ -232,12 +250,14 @@ fn gmp_lines(release: &NamedRelease, query: &Query<'_>) -> Result<Vec<String>, E
 }
 
 fn system_addon_lines(
+    set: &RuleSet,
     release: &NamedRelease,
     query: &Query<'_>,
 ) -> Result<Vec<String>, EvaluationError> {
     // An uninstall blob has no `addons` at all.
     entries_for(release, "addons", query.build_target.unwrap_or(""))?
         .into_iter()
+        .filter(|found| url_allowed(set, found, query))
         .map(|found| {
             let mut line = addon_open(release, &found)?;
             line.push_str("/>");
@@ -537,6 +557,40 @@ mod tests {
         assert_eq!(
             update_xml(&set, &decision, &q, &mut FixedRoll(0)).expect("renders"),
             crate::balrog::EMPTY_UPDATES
+        );
+    }
+
+    #[test]
+    fn serving_leaves_out_urls_the_allow_list_refuses_for_the_product() {
+        let list = crate::balrog::DomainAllowlist::from_json(&json!({
+            "cdn.example": ["GMP"], "m1.example": ["GMP"]
+        }))
+        .expect("list");
+        let set = RuleSet::compile(&[rule(1, "GMP", "GMP-1")], &[], vec![gmp()])
+            .expect("compiles")
+            .with_allowlist(std::sync::Arc::new(list));
+        let q = query("GMP", "WINNT_x86_64-msvc");
+        let decision = set.evaluate(&q, &mut FixedRoll(0)).expect("evaluates");
+        let xml = update_xml(&set, &decision, &q, &mut FixedRoll(0)).expect("renders");
+        assert!(
+            xml.contains("<mirror URL=\"https://m1.example/wv.zip\"/>"),
+            "{xml}"
+        );
+        assert!(!xml.contains("m2.example"), "{xml}");
+        assert_eq!(xml.matches("<addon ").count(), 2, "{xml}");
+        // The same blob asked for by another product: nothing it names is allowed.
+        let other = RuleSet::compile(&[rule(1, "Other", "GMP-1")], &[], vec![gmp()])
+            .expect("compiles")
+            .with_allowlist(std::sync::Arc::new(
+                crate::balrog::DomainAllowlist::from_json(&json!({"cdn.example": ["GMP"]}))
+                    .expect("list"),
+            ));
+        let q = query("Other", "WINNT_x86_64-msvc");
+        let decision = other.evaluate(&q, &mut FixedRoll(0)).expect("evaluates");
+        let xml = update_xml(&other, &decision, &q, &mut FixedRoll(0)).expect("renders");
+        assert_eq!(
+            xml,
+            "<?xml version=\"1.0\"?>\n<updates>\n    <addons>\n    </addons>\n</updates>"
         );
     }
 }

@@ -18,6 +18,7 @@
 //!   [`serving`].
 
 mod addons_xml;
+pub mod allowlist;
 pub mod blob;
 pub mod change;
 pub mod dice;
@@ -38,6 +39,7 @@ pub mod update_json;
 pub mod update_xml;
 pub mod version;
 
+pub use allowlist::{AllowlistError, DomainAllowlist};
 pub use blob::{merge3, BlobEdit, MergeConflict};
 pub use change::{Change, ChangeTable};
 pub use dice::{FixedRoll, RandomSource, SplitMix64};

@@ -10,7 +10,9 @@
 //! release agrees to serve the client is the [`serving`] policy's answer.
 
 use std::fmt;
+use std::sync::Arc;
 
+use super::allowlist::DomainAllowlist;
 use super::dice::RandomSource;
 use super::evaluation_error::EvaluationError;
 use super::fast_map::FastMap;
@@ -139,6 +141,8 @@ pub struct RuleSet {
     /// Named releases, each with its blob read for the serve check.
     releases: FastMap<Box<str>, (NamedRelease, ReleaseFacts)>,
     shutoffs: Vec<EmergencyShutoff>,
+    /// The download hosts answers may name; `None` allows every URL.
+    allowlist: Option<Arc<DomainAllowlist>>,
 }
 
 /// Two ascending index lists walked as one, in ascending order, without allocating.
@@ -221,6 +225,20 @@ impl RuleSet {
             })
             .collect();
         Ok(set)
+    }
+
+    /// The set, answering only with URLs `allowlist` allows for the requesting product: a
+    /// patch or add-on whose URL it does not allow is left out of the answer.
+    pub fn with_allowlist(mut self, allowlist: Arc<DomainAllowlist>) -> RuleSet {
+        self.allowlist = Some(allowlist);
+        self
+    }
+
+    /// Whether answers to `product` may name `url` (always, without an allow-list).
+    pub fn allows_url(&self, url: &str, product: &str) -> bool {
+        self.allowlist
+            .as_ref()
+            .is_none_or(|list| list.allows(url, product))
     }
 
     /// How many rules the set holds.

@@ -120,11 +120,11 @@ impl RulesFile {
             for (_, name) in rule.fields.mapped_releases() {
                 if !named.iter().any(|r| r.name == name) {
                     placeholders.push(name.to_owned());
-                    // A blob kind that always serves: nothing is known to check.
+                    // A blob kind that always serves (an empty superblob): nothing is known to check.
                     named.push(NamedRelease::new(
                         name,
                         rule.fields.product.as_deref().unwrap_or_default(),
-                        json!({"name": name, "schema_version": 10000}),
+                        json!({"name": name, "schema_version": 4000}),
                     ));
                 }
             }
@@ -209,7 +209,7 @@ mod tests {
                  "mapping": "Firefox-60.0", "product": "Firefox"}
             ], "emergency_shutoffs": [{"product": "Firefox", "channel": "beta"}],
             "releases": [{"name": "Firefox-60.0", "product": "Firefox",
-                "data": {"name": "Firefox-60.0", "schema_version": 10000}}]}"#,
+                "data": {"name": "Firefox-60.0", "schema_version": 4000}}]}"#,
         )
         .expect("valid");
         assert_eq!(

@@ -4,13 +4,13 @@
 use serde_json::{json, Value};
 
 use super::query::Query;
-use super::rule_set::Decision;
+use super::rule_set::{Decision, RuleSet};
 use super::update_blob::{kind, text, Kind};
 
 /// The answer for a decision, or `None` when nothing is served (the protocol's 404): no release,
 /// or a release whose blob does not answer in JSON. A Guardian blob with no file for the
-/// client's platform answers `{}`.
-pub fn update_json(decision: &Decision<'_>, query: &Query<'_>) -> Option<Value> {
+/// client's platform, or one the set's allow-list does not allow, answers `{}`.
+pub fn update_json(set: &RuleSet, decision: &Decision<'_>, query: &Query<'_>) -> Option<Value> {
     let release = decision.release?;
     let data = &release.data;
     if kind(data) != Some(Kind::Guardian) {
@@ -19,7 +19,8 @@ pub fn update_json(decision: &Decision<'_>, query: &Query<'_>) -> Option<Value> 
     let platform = data
         .get("platforms")
         .and_then(|p| p.get(query.build_target.unwrap_or("")));
-    let Some(url) = platform.and_then(|p| text(p, "fileUrl")) else {
+    let url = platform.and_then(|p| text(p, "fileUrl"));
+    let Some(url) = url.filter(|url| set.allows_url(url, query.product)) else {
         return Some(json!({}));
     };
     let field = |key: &str| data.get(key).cloned().unwrap_or(Value::Null);
@@ -38,7 +39,6 @@ mod tests {
     use crate::balrog::dice::FixedRoll;
     use crate::balrog::named_release::NamedRelease;
     use crate::balrog::rule::{Rule, RuleFields};
-    use crate::balrog::rule_set::RuleSet;
 
     fn set(data: Value) -> RuleSet {
         let fields: RuleFields = serde_json::from_value(json!({
@@ -73,7 +73,7 @@ mod tests {
             ..Query::new("Guardian", version)
         };
         let decision = set.evaluate(&query, &mut FixedRoll(0)).expect("evaluates");
-        update_json(&decision, &query)
+        update_json(set, &decision, &query)
     }
 
     #[test]

@@ -356,6 +356,10 @@ fn patch_xml(
         Some(url) => url.to_owned(),
         None => file_url(data, schema, patch_key, from, query)?,
     };
+    // A URL the allow-list does not allow for this product: the next patch may do.
+    if !set.allows_url(&url, query.product) {
+        return None;
+    }
     let mut xml = String::from("        <patch");
     attribute(&mut xml, "type", patch_type);
     attribute(&mut xml, "URL", &url);
