@@ -21,7 +21,8 @@ mod write_connection;
 pub use backup::BackupError;
 pub use balrog::{
     BalrogRefusal, EditOutcome, EvaluationSnapshot, Guard, NamedReleaseInfo, ReleaseEdit,
-    RequiredSignoffInput, Revisions, RoleGrant, SignoffTarget, StoredRole, Signoffs, Subject, Writer, MAX_REVISION_LIMIT,
+    RequiredSignoffInput, Revisions, RoleGrant, SignoffTarget, Signoffs, StoredRole, Subject,
+    Writer, MAX_REVISION_LIMIT,
 };
 pub use connection::{Backend, PoolOptions, Store, CONNECT_TIMEOUT_SECONDS};
 pub use error::{StorageError, StorageResult};

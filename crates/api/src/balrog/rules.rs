@@ -105,7 +105,7 @@ pub async fn create_rule(
         rule.product.as_deref(),
     )?;
     let created = write(&state, WriteMethod::Post, move |store| {
-        store.insert_rule(&rule, actor.name())
+        store.insert_rule(&rule, Writer::direct(actor.name()))
     })
     .await?;
     Ok(HttpResponse::Ok()

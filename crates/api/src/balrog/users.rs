@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{delete, get, post, put, route, web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 use shiplog_domain::{Action, PermissionName, PermissionOptions, UserName};
-use shiplog_storage::StoredPermission;
+use shiplog_storage::{StoredPermission, Writer};
 
 use super::auth::Actor;
 use super::body;
@@ -229,7 +229,14 @@ pub async fn put_permission(
     check_grant(&actor, name, action)?;
     let now = state.auth.now();
     let written = write(&state, WriteMethod::Put, move |store| {
-        store.put_permission(&user, name, &options, data_version, actor.name(), now)
+        store.put_permission(
+            &user,
+            name,
+            &options,
+            data_version,
+            Writer::direct(actor.name()),
+            now,
+        )
     })
     .await?;
     let status = if written.created {
@@ -275,7 +282,14 @@ pub async fn post_permission(
     check_grant(&actor, name, Action::Modify)?;
     let now = state.auth.now();
     let new_data_version = write(&state, WriteMethod::Post, move |store| {
-        store.update_permission(&user, name, &options, data_version, actor.name(), now)
+        store.update_permission(
+            &user,
+            name,
+            &options,
+            data_version,
+            Writer::direct(actor.name()),
+            now,
+        )
     })
     .await?;
     Ok(HttpResponse::Ok().json(NewDataVersion { new_data_version }))
@@ -310,7 +324,7 @@ pub async fn delete_permission(
     check_grant(&actor, name, Action::Delete)?;
     let now = state.auth.now();
     write(&state, WriteMethod::Delete, move |store| {
-        store.delete_permission(&user, name, data_version, actor.name(), now)
+        store.delete_permission(&user, name, data_version, Writer::direct(actor.name()), now)
     })
     .await?;
     Ok(HttpResponse::Ok().finish())

@@ -29,8 +29,8 @@ pub mod rule_builder;
 pub mod rule_set;
 pub mod rules_file;
 pub mod serving;
-pub mod signoff;
 pub mod shutoff;
+pub mod signoff;
 pub mod syntax;
 mod update_blob;
 pub mod update_xml;
@@ -47,10 +47,10 @@ pub use rule_builder::RuleBuilder;
 pub use rule_set::{Decision, Reason, RuleSet};
 pub use rules_file::{RulesFile, RulesFileError};
 pub use serving::Blocked;
+pub use shutoff::EmergencyShutoff;
 pub use signoff::{
     PermissionScope, PermissionsRequiredSignoff, ProductRequiredSignoff, RequiredSignoffs,
     RuleScope, SignoffShortfall,
 };
-pub use shutoff::EmergencyShutoff;
 pub use update_xml::{update_xml, EMPTY_UPDATES};
 pub use version::{LooseVersion, Version, VersionPattern, VersionScheme};

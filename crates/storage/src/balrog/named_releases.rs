@@ -24,6 +24,7 @@ use super::now_millis;
 use super::refusal::BalrogRefusal;
 use super::rows::{NamedReleaseRow, NewNamedReleaseRow};
 use super::rules::{distinct_values, distinct_values_sql, ColumnKind};
+use super::signoffs::SignoffTarget;
 use super::writer::{Subject, Writer};
 use crate::connection::{AnyConnection, Store};
 use crate::error::{StorageError, StorageResult};
@@ -176,6 +177,8 @@ fn apply_edit(
         if tip.read_only {
             return Err(BalrogRefusal::ReadOnly(name.to_owned()).into());
         }
+        // A release serves through the rules mapping it: their channels' signoffs guard it.
+        writer.check_signoffs(conn, &SignoffTarget::Release { name })?;
         let merged = if base == tip.data_version {
             edit.apply(&tip.data)
         } else if (1..tip.data_version).contains(&base) {
@@ -514,6 +517,16 @@ impl Store {
             if read_only && current.read_only {
                 return Ok(data_version);
             }
+            // Locking a release is always direct; unlocking it re-opens it to changes.
+            if current.read_only && !read_only {
+                writer.check_signoffs(
+                    conn,
+                    &SignoffTarget::ReadOnlyUnset {
+                        name,
+                        product: &current.product,
+                    },
+                )?;
+            }
             let updated = diesel::update(
                 releases::table
                     .filter(releases::id.eq(current.id.to_string()))
@@ -577,6 +590,7 @@ impl Store {
                 }
                 .into());
             }
+            writer.check_signoffs(conn, &SignoffTarget::Release { name })?;
             let id = current.id.to_string();
             let has_packages: i64 = packages::table
                 .filter(packages::release_id.eq(&id))
