@@ -1,5 +1,6 @@
 //! The Balrog admin face at `/api` (Balrog's admin API as the running Balrog answers it, where that differs from its written description; docs/balrog.md):
-//! rules, named releases, emergency shutoffs, users and permissions, their history with revert,
+//! rules, named releases, emergency shutoffs, users, permissions and roles, required signoffs,
+//! their history with revert,
 //! optimistic locking,
 //! `csrf_token`. Release automation written for Balrog — including `balrogclient` 2.0 — works
 //! against it unchanged.
@@ -10,6 +11,8 @@ pub mod error;
 mod history;
 mod paging;
 mod releases;
+mod required_signoffs;
+mod roles;
 mod rules;
 mod shutoffs;
 mod typed;
@@ -69,7 +72,18 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
         .service(users::put_permission)
         .service(users::post_permission)
         .service(users::delete_permission)
-        .service(users::get_user);
+        .service(roles::user_roles)
+        .service(roles::grant_role)
+        .service(roles::revoke_role)
+        .service(users::get_user)
+        .service(required_signoffs::product_revisions)
+        .service(required_signoffs::list_product)
+        .service(required_signoffs::create_product)
+        .service(required_signoffs::delete_product)
+        .service(required_signoffs::permissions_revisions)
+        .service(required_signoffs::list_permissions)
+        .service(required_signoffs::create_permissions)
+        .service(required_signoffs::delete_permissions);
 }
 
 /// `{"new_data_version": n}`: the version a write left the object at.
