@@ -5,6 +5,7 @@
 //! `csrf_token`. Release automation written for Balrog — including `balrogclient` 2.0 — works
 //! against it unchanged.
 
+mod audit;
 mod auth;
 mod body;
 pub mod error;
@@ -38,6 +39,7 @@ use crate::state::AppState;
 /// would otherwise be taken for.
 pub fn routes(cfg: &mut ServiceConfig<'_>) {
     cfg.service(history::csrf_token)
+        .service(audit::list_history)
         .service(history::view_field)
         .service(history::diff_field)
         .service(rules::rule_column)

@@ -23,7 +23,9 @@ fn user_name(raw: &str) -> Result<UserName, BalrogError> {
 fn role_name(raw: &str) -> Result<String, BalrogError> {
     let valid = !raw.is_empty()
         && raw.chars().count() <= MAX_ROLE_LEN
-        && !raw.chars().any(|c| c.is_whitespace() || c.is_control() || c == '/');
+        && !raw
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '/');
     if valid {
         Ok(raw.to_owned())
     } else {

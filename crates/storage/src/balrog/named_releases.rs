@@ -407,10 +407,12 @@ impl Store {
             // mapping it need.
             let requirements = product_rows(conn, None)?;
             let mut rule_ids: HashMap<String, Vec<i64>> = HashMap::new();
-            let mut scopes: HashMap<String, Vec<(Option<String>, Option<String>)>> =
-                HashMap::new();
+            let mut scopes: HashMap<String, Vec<(Option<String>, Option<String>)>> = HashMap::new();
             for row in mapped {
-                rule_ids.entry(row.name.clone()).or_default().push(row.rule_id);
+                rule_ids
+                    .entry(row.name.clone())
+                    .or_default()
+                    .push(row.rule_id);
                 scopes
                     .entry(row.name)
                     .or_default()

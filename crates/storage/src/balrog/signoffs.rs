@@ -168,7 +168,11 @@ pub(crate) fn required_signoffs_for(
         }
         SignoffTarget::ReadOnlyUnset { name, product } => {
             let mapping = rules_mapping(conn, name)?;
-            signoff::for_read_only_unset(&product_rows(conn, None)?, &rule_scopes(&mapping), product)
+            signoff::for_read_only_unset(
+                &product_rows(conn, None)?,
+                &rule_scopes(&mapping),
+                product,
+            )
         }
         SignoffTarget::ShutoffDelete { product, channel } => {
             signoff::for_shutoff_delete(&product_rows(conn, Some(product))?, product, channel)
