@@ -185,6 +185,17 @@ impl PermissionName {
         PermissionName::ALL.into_iter().find(|p| p.as_str() == raw)
     }
 
+    /// Whether this permission can be limited to products (its options take `products`).
+    pub fn takes_products(self) -> bool {
+        !matches!(self.keys(), Keys::Actions)
+    }
+
+    /// Whether this permission can be limited to actions (its options take `actions`).
+    /// `required_signoff` cannot, as in Balrog, though its checks name an action.
+    pub fn takes_actions(self) -> bool {
+        !matches!(self.keys(), Keys::Products)
+    }
+
     fn keys(self) -> Keys {
         use PermissionName::*;
         match self {

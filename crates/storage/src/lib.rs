@@ -20,8 +20,9 @@ mod write_connection;
 
 pub use backup::BackupError;
 pub use balrog::{
-    BalrogRefusal, EditOutcome, EvaluationSnapshot, Guard, NamedReleaseInfo, ReleaseEdit,
-    Revisions, Subject, Writer, MAX_REVISION_LIMIT,
+    BalrogRefusal, EditOutcome, EvaluationSnapshot, Guard, HistoryFilter, HistoryPage,
+    HistoryRecord, NamedReleaseInfo, ReleaseEdit, RequiredSignoffInput, Revisions, RoleGrant,
+    SignoffTarget, Signoffs, StoredRole, Subject, Writer, MAX_REVISION_LIMIT,
 };
 pub use connection::{Backend, PoolOptions, Store, CONNECT_TIMEOUT_SECONDS};
 pub use error::{StorageError, StorageResult};

@@ -115,6 +115,8 @@ diesel::table! {
         changed_at -> BigInt,
         data_version -> Nullable<BigInt>,
         row_data -> Nullable<Text>,
+        product -> Nullable<Text>,
+        channel -> Nullable<Text>,
     }
 }
 
@@ -176,5 +178,32 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    user_roles (username, role) {
+        username -> Text,
+        role -> Text,
+        data_version -> BigInt,
+    }
+}
+
+diesel::table! {
+    required_signoffs_product (product, channel, role) {
+        product -> Text,
+        channel -> Text,
+        role -> Text,
+        signoffs_required -> BigInt,
+        data_version -> BigInt,
+    }
+}
+
+diesel::table! {
+    required_signoffs_permissions (product, role) {
+        product -> Text,
+        role -> Text,
+        signoffs_required -> BigInt,
+        data_version -> BigInt,
+    }
+}
+
 diesel::joinable!(tokens -> users (user_name));
-diesel::allow_tables_to_appear_in_same_query!(users, tokens, permissions);
+diesel::allow_tables_to_appear_in_same_query!(users, tokens, permissions, user_roles);

@@ -7,7 +7,9 @@ use shiplog_domain::balrog::{
 };
 use shiplog_domain::NewPackage;
 use shiplog_storage::testing::TestDb;
-use shiplog_storage::{BalrogRefusal, Page, ReleaseEdit, ReleaseFilter, StorageError, Store};
+use shiplog_storage::{
+    BalrogRefusal, Page, ReleaseEdit, ReleaseFilter, Signoffs, StorageError, Store,
+};
 
 fn each_backend(story: impl Fn(&Store)) {
     for db in TestDb::all() {
@@ -782,6 +784,7 @@ fn a_writers_guard_sees_what_is_stored_and_a_refusal_writes_nothing() {
         let bob = Writer {
             name: "bob",
             guard: &only_firefox,
+            signoffs: Signoffs::DIRECT,
         };
         let refused = store.update_rule(
             &RuleRef::Id(rule.rule_id),

@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 use shiplog_domain::balrog::blob::locale_entry;
 use shiplog_domain::balrog::named_release::{parse_product, sorted, validate_blob};
-use shiplog_domain::balrog::{BlobEdit, Change, ChangeTable, ReleaseName};
+use shiplog_domain::balrog::{BlobEdit, Change, ChangeTable, ReleaseName, RequiredSignoffs};
 use shiplog_domain::{Action, PermissionName};
 use shiplog_storage::{EditOutcome, ReleaseEdit};
 use utoipa::ToSchema;
@@ -25,7 +25,7 @@ use super::{
     WriteMethod,
 };
 use crate::caching::{not_modified, ETag};
-use shiplog_storage::Writer;
+use shiplog_storage::{Signoffs, Writer};
 
 use crate::blocking::cpu_bound;
 use crate::body::BulkBody;
@@ -40,9 +40,10 @@ pub struct ReleaseSummary {
     pub read_only: bool,
     /// Rules whose mapping or fallbackMapping is this release.
     pub rule_ids: Vec<i64>,
-    /// Signoffs required to change the release, by role (shiplog has none yet: `{}`).
+    /// Signoffs required to change the release, by role (`{"releng": 2}`; `{}` for none):
+    /// what the rules mapping it need.
     #[schema(value_type = Object)]
-    pub required_signoffs: Value,
+    pub required_signoffs: RequiredSignoffs,
 }
 
 /// `{"releases": [...]}`
@@ -180,7 +181,7 @@ pub async fn list_releases(
                 data_version: r.data_version,
                 read_only: r.read_only,
                 rule_ids: r.rule_ids,
-                required_signoffs: json!({}),
+                required_signoffs: r.required_signoffs,
             })
             .collect(),
     })))
@@ -319,6 +320,7 @@ pub async fn put_release(
         let writer = Writer {
             name: &who.user,
             guard: &guard,
+            signoffs: Signoffs::DIRECT,
         };
         store.put_named_release(&name, &product, &blob, data_version, writer)
     })
@@ -436,6 +438,7 @@ pub async fn post_release(
         let writer = Writer {
             name: &who.user,
             guard: &guard,
+            signoffs: Signoffs::DIRECT,
         };
         store.edit_named_release(&name, &request, writer)
     })
@@ -474,6 +477,7 @@ pub async fn delete_release(
         let writer = Writer {
             name: &who.user,
             guard: &guard,
+            signoffs: Signoffs::DIRECT,
         };
         store.delete_named_release(name.as_str(), data_version, writer)
     })
@@ -584,6 +588,7 @@ pub async fn put_locale(
         let writer = Writer {
             name: &who.user,
             guard: &guard,
+            signoffs: Signoffs::DIRECT,
         };
         store.edit_named_release(&name, &request, writer)
     })
@@ -655,6 +660,7 @@ pub async fn put_read_only(
         let writer = Writer {
             name: &who.user,
             guard: &guard,
+            signoffs: Signoffs::DIRECT,
         };
         store.set_release_read_only(name.as_str(), read_only, data_version, writer)
     })
@@ -801,6 +807,7 @@ pub async fn revert_release(
         let writer = Writer {
             name: &who.user,
             guard: &guard,
+            signoffs: Signoffs::DIRECT,
         };
         store.revert_named_release(name.as_str(), change_id, writer)
     })

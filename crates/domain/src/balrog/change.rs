@@ -22,6 +22,15 @@ pub enum ChangeTable {
     EmergencyShutoffs,
     /// Users' permissions, keyed `user/permission`.
     Permissions,
+    /// Users' roles (what they sign off with), keyed `user/role`.
+    #[serde(rename = "user_roles")]
+    Roles,
+    /// Signoffs required for a product's channel, keyed `product/channel/role`.
+    #[serde(rename = "required_signoffs_product")]
+    RequiredSignoffsProduct,
+    /// Signoffs required for a product's permissions, keyed `product/role`.
+    #[serde(rename = "required_signoffs_permissions")]
+    RequiredSignoffsPermissions,
 }
 
 impl ChangeTable {
@@ -32,17 +41,28 @@ impl ChangeTable {
             ChangeTable::Releases => "releases",
             ChangeTable::EmergencyShutoffs => "emergency_shutoffs",
             ChangeTable::Permissions => "permissions",
+            ChangeTable::Roles => "user_roles",
+            ChangeTable::RequiredSignoffsProduct => "required_signoffs_product",
+            ChangeTable::RequiredSignoffsPermissions => "required_signoffs_permissions",
         }
     }
 
-    /// Reads the table segment of `/history/{view|diff}/{table}/…`: Balrog's singular names
-    /// (`rule`, `release`) and the plural ones.
+    /// Reads the table segment of `/history/{view|diff}/{table}/…` and the `table` filter of
+    /// `/history`: Balrog's singular names (`rule`, `release`), the plural ones, and Balrog's
+    /// own table names for roles and required signoffs.
     pub fn parse(text: &str) -> Option<ChangeTable> {
         match text {
             "rule" | "rules" => Some(ChangeTable::Rules),
             "release" | "releases" => Some(ChangeTable::Releases),
             "emergency_shutoff" | "emergency_shutoffs" => Some(ChangeTable::EmergencyShutoffs),
             "permission" | "permissions" => Some(ChangeTable::Permissions),
+            "role" | "roles" | "user_roles" => Some(ChangeTable::Roles),
+            "required_signoffs_product" | "product_req_signoffs" => {
+                Some(ChangeTable::RequiredSignoffsProduct)
+            }
+            "required_signoffs_permissions" | "permissions_req_signoffs" => {
+                Some(ChangeTable::RequiredSignoffsPermissions)
+            }
             _ => None,
         }
     }
@@ -102,6 +122,33 @@ impl ChangeTable {
                 "username",
                 "permission",
                 "options",
+                "data_version",
+                "change_id",
+                "changed_by",
+                "timestamp",
+            ],
+            ChangeTable::Roles => &[
+                "username",
+                "role",
+                "data_version",
+                "change_id",
+                "changed_by",
+                "timestamp",
+            ],
+            ChangeTable::RequiredSignoffsProduct => &[
+                "product",
+                "channel",
+                "role",
+                "signoffs_required",
+                "data_version",
+                "change_id",
+                "changed_by",
+                "timestamp",
+            ],
+            ChangeTable::RequiredSignoffsPermissions => &[
+                "product",
+                "role",
+                "signoffs_required",
                 "data_version",
                 "change_id",
                 "changed_by",
@@ -207,5 +254,20 @@ mod tests {
             Some(ChangeTable::Permissions)
         );
         assert_eq!(ChangeTable::parse("users"), None);
+        for table in [
+            ChangeTable::Rules,
+            ChangeTable::Releases,
+            ChangeTable::EmergencyShutoffs,
+            ChangeTable::Permissions,
+            ChangeTable::Roles,
+            ChangeTable::RequiredSignoffsProduct,
+            ChangeTable::RequiredSignoffsPermissions,
+        ] {
+            assert_eq!(ChangeTable::parse(table.as_str()), Some(table));
+            assert_eq!(
+                serde_json::to_value(table).expect("serializes"),
+                serde_json::json!(table.as_str())
+            );
+        }
     }
 }

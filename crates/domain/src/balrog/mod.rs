@@ -9,6 +9,7 @@
 //! - [`query`]: the client's [`Query`] (and [`OwnedQuery`], [`Force`]);
 //! - [`dice`]: the background rate's [`RandomSource`];
 //! - a private `matcher`: each rule column compiled once and matched without allocating;
+//! - [`signoff`]: what a change needs signed off before it may be made (governance);
 //! - [`serving`]: whether a release blob agrees to serve the client ([`Blocked`] when not);
 //! - [`rule_set`]: [`RuleSet`] compiles the rules, shutoffs and releases and evaluates a query
 //!   into a [`Decision`] with its [`Reason`], using the three above;
@@ -33,6 +34,7 @@ pub mod rule_set;
 pub mod rules_file;
 pub mod serving;
 pub mod shutoff;
+pub mod signoff;
 pub mod syntax;
 mod update_blob;
 pub mod update_json;
@@ -52,6 +54,10 @@ pub use rule_set::{Decision, Reason, RuleSet};
 pub use rules_file::{RulesFile, RulesFileError};
 pub use serving::Blocked;
 pub use shutoff::EmergencyShutoff;
+pub use signoff::{
+    PermissionScope, PermissionsRequiredSignoff, ProductRequiredSignoff, RequiredSignoffs,
+    RuleScope, SignoffShortfall,
+};
 pub use update_json::update_json;
 pub use update_xml::{update_xml, EMPTY_UPDATES};
 pub use version::{LooseVersion, Version, VersionPattern, VersionScheme};

@@ -14,6 +14,8 @@ use super::history::{record_delete, record_insert};
 use super::now_millis;
 use super::refusal::BalrogRefusal;
 use super::rows::{NamedReleaseRow, RuleRow};
+use super::signoffs::SignoffTarget;
+use super::writer::Writer;
 use crate::connection::{AnyConnection, Store};
 use crate::error::{StorageError, StorageResult};
 use crate::schema::{emergency_shutoffs, releases, rules, ruleset_version};
@@ -170,13 +172,15 @@ impl Store {
     }
 
     /// Lifts a shutoff if it is still at `data_version`.
-    pub fn delete_emergency_shutoff(
+    pub fn delete_emergency_shutoff<'w>(
         &self,
         product: &str,
         channel: &str,
         data_version: i64,
-        changed_by: &str,
+        writer: impl Into<Writer<'w>>,
     ) -> StorageResult<()> {
+        let writer = writer.into();
+        let changed_by = writer.name;
         self.write(|conn| {
             let Some(current) = find_shutoff(conn, product, channel)? else {
                 return Err(BalrogRefusal::ShutoffNotFound {
@@ -185,6 +189,8 @@ impl Store {
                 }
                 .into());
             };
+            // Creating a shutoff is always direct; lifting one re-opens updates.
+            writer.check_signoffs(conn, &SignoffTarget::ShutoffDelete { product, channel })?;
             let deleted = diesel::delete(
                 emergency_shutoffs::table
                     .filter(emergency_shutoffs::product.eq(product))

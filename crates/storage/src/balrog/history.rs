@@ -36,6 +36,14 @@ fn insert(conn: &mut AnyConnection, record: NewChangeRow<'_>) -> StorageResult<(
     Ok(())
 }
 
+/// The product and channel a record is filed under in the audit: the object's own.
+fn scope(row: &Value) -> (Option<&str>, Option<&str>) {
+    (
+        row.get("product").and_then(Value::as_str),
+        row.get("channel").and_then(Value::as_str),
+    )
+}
+
 fn row_text(row: &Value) -> StorageResult<String> {
     serde_json::to_string(row).map_err(|e| StorageError::Corrupt(e.to_string()))
 }
@@ -50,6 +58,7 @@ pub(crate) fn record_insert(
     data_version: i64,
     row: &Value,
 ) -> StorageResult<()> {
+    let (product, channel) = scope(row);
     insert(
         conn,
         NewChangeRow {
@@ -59,6 +68,8 @@ pub(crate) fn record_insert(
             changed_at: at - 1,
             data_version: None,
             row_data: None,
+            product,
+            channel,
         },
     )?;
     write_full_row(conn, table, key, changed_by, at, data_version, row)?;
@@ -88,6 +99,7 @@ fn write_full_row(
     data_version: i64,
     row: &Value,
 ) -> StorageResult<()> {
+    let (product, channel) = scope(row);
     insert(
         conn,
         NewChangeRow {
@@ -97,6 +109,8 @@ fn write_full_row(
             changed_at: at,
             data_version: Some(data_version),
             row_data: Some(row_text(row)?),
+            product,
+            channel,
         },
     )
 }
@@ -110,6 +124,7 @@ pub(crate) fn record_delete(
     at: i64,
     last: &Value,
 ) -> StorageResult<()> {
+    let (product, channel) = scope(last);
     insert(
         conn,
         NewChangeRow {
@@ -119,6 +134,8 @@ pub(crate) fn record_delete(
             changed_at: at,
             data_version: None,
             row_data: None,
+            product,
+            channel,
         },
     )?;
     emit_change(table, Verb::Deleted, changed_by, last)
@@ -145,6 +162,10 @@ fn emit_change(table: ChangeTable, verb: Verb, changed_by: &str, row: &Value) ->
         (ChangeTable::EmergencyShutoffs, Verb::Deleted) => "emergency_shutoff.deleted",
         (ChangeTable::EmergencyShutoffs, _) => "emergency_shutoff.created",
         (ChangeTable::Permissions, _) => "permission.changed",
+        (ChangeTable::Roles, _) => "role.changed",
+        (ChangeTable::RequiredSignoffsProduct | ChangeTable::RequiredSignoffsPermissions, _) => {
+            "required_signoff.changed"
+        }
     };
     let text = |field: &str| row.get(field).and_then(Value::as_str);
     let mut tags = Tags::new()
@@ -174,9 +195,29 @@ fn emit_change(table: ChangeTable, verb: Verb, changed_by: &str, row: &Value) ->
                 object.insert("change".to_owned(), Value::from(change));
             }
         }
+        ChangeTable::Roles => insert_change(&mut data, verb, ["granted", "granted", "revoked"]),
+        ChangeTable::RequiredSignoffsProduct | ChangeTable::RequiredSignoffsPermissions => {
+            insert_change(&mut data, verb, ["created", "updated", "deleted"]);
+            if let Some(object) = data.as_object_mut() {
+                object.insert("table".to_owned(), Value::from(table.as_str()));
+            }
+        }
         ChangeTable::Rules | ChangeTable::EmergencyShutoffs => {}
     }
     emit(kind, Some(changed_by), &data, tags)
+}
+
+/// Adds `change` (what happened, in the words of `names`: created, updated, deleted) to an
+/// event whose type alone does not say it.
+fn insert_change(data: &mut Value, verb: Verb, names: [&str; 3]) {
+    let name = match verb {
+        Verb::Created => names[0],
+        Verb::Updated => names[1],
+        Verb::Deleted => names[2],
+    };
+    if let Some(object) = data.as_object_mut() {
+        object.insert("change".to_owned(), Value::from(name));
+    }
 }
 
 /// The newest record of `key` at `data_version` (the ancestor of a 3-way merge).

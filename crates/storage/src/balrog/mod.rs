@@ -7,19 +7,25 @@
 //! missing object from an outdated version. Blob edits made against an older version are
 //! 3-way merged on top of the current one (see `shiplog_domain::balrog::blob`).
 
+mod audit;
 mod evaluation;
+mod governance;
 pub(crate) mod history;
 mod named_releases;
 mod refusal;
 mod rows;
 mod rules;
+pub(crate) mod signoffs;
 mod writer;
 
+pub use audit::{HistoryFilter, HistoryPage, HistoryRecord};
 pub use evaluation::EvaluationSnapshot;
+pub use governance::{RequiredSignoffInput, RoleGrant, StoredRole};
 pub use history::{Revisions, MAX_REVISION_LIMIT};
 pub use named_releases::{EditOutcome, NamedReleaseInfo, ReleaseEdit};
 pub use refusal::BalrogRefusal;
-pub use writer::{Guard, Subject, Writer};
+pub use signoffs::SignoffTarget;
+pub use writer::{Guard, Signoffs, Subject, Writer};
 
 use time::OffsetDateTime;
 
