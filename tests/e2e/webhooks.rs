@@ -1,6 +1,7 @@
 //! Webhooks end to end on every backend: a receiver on a random local port checks live
 //! Standard Webhooks signatures; retries after 500s with one `webhook-id`, `Retry-After`
-//! honoured, 410 disables; the administration endpoints refuse bad input and non-admins; and on
+//! honoured, 410 disables; the administration endpoints refuse bad input and non-admins; old
+//! events and deliveries are pruned but not events a subscription still has to take; and on
 //! PostgreSQL two servers on one database deliver every event exactly once.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -10,11 +11,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use shiplog_api::retention::{Retention, RetentionSettings};
 use shiplog_api::webhooks::signature::sign;
 use shiplog_api::webhooks::WebhookSettings;
 use shiplog_api::AppState;
 use shiplog_storage::Backend;
-use shiplog_tests::{TestServer, BOT_TOKEN};
+use shiplog_tests::{TestServer, ADMIN_TOKEN, BOT_TOKEN};
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
@@ -525,4 +527,75 @@ fn start_second_instance(server: &TestServer) -> SecondInstance {
         handle: rx.recv().expect("handle"),
         thread: Some(thread),
     }
+}
+
+fn users(events: &[Value]) -> Vec<&str> {
+    events
+        .iter()
+        .map(|e| e["data"]["user"].as_str().expect("a release event"))
+        .collect()
+}
+
+fn feed(server: &TestServer) -> Vec<Value> {
+    let reply = server.get("/api/v1/events?type=release.*");
+    reply.expect(200);
+    reply.json()["data"].as_array().expect("a list").clone()
+}
+
+#[test]
+fn retention_prunes_old_events_and_deliveries_but_not_what_a_subscription_still_needs() {
+    let short = |state: AppState| {
+        fast(state).with_retention(RetentionSettings {
+            keep: Retention(Some(Duration::from_secs(1))),
+            every: Duration::from_millis(100),
+        })
+    };
+    TestServer::each_backend_with(short, |server| {
+        let auth = [
+            ("Authorization", format!("Bearer {ADMIN_TOKEN}")),
+            ("Content-Type", "application/json".to_owned()),
+        ];
+        let auth: Vec<(&str, &str)> = auth.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        release(server, "old", "eu");
+        // A subscription disabled before it took anything: its events must wait for it.
+        let (paused, _) = subscribe(server, "http://127.0.0.1:9/hook", json!(["*"]), json!({}));
+        server
+            .request(
+                "PATCH",
+                &format!("/api/v1/webhooks/{paused}"),
+                &auth,
+                Some(r#"{"enabled": false}"#),
+            )
+            .expect(200);
+        release(server, "held", "eu");
+        let receiver = Receiver::start(|_| (204, Vec::new()));
+        let (live, _) = subscribe(server, &receiver.url, json!(["release.*"]), json!({}));
+        release(server, "sent", "eu");
+        assert_eq!(receiver.wait_for(server, 1).len(), 1);
+
+        // The delivered message was queued after every event above; once its record is gone,
+        // a prune ran when all of them were past retention.
+        let deliveries = format!("/api/v1/webhooks/{live}/deliveries");
+        let attempts = || {
+            let reply = server.request("GET", &deliveries, &auth, None);
+            reply.expect(200);
+            reply.json()["data"].as_array().expect("a list").len()
+        };
+        server.wait_for(Duration::from_secs(30), "the attempt recorded", || {
+            (attempts() == 1).then_some(())
+        });
+        server.wait_for(Duration::from_secs(30), "the delivery pruned", || {
+            (attempts() == 0).then_some(())
+        });
+        assert_eq!(users(&feed(server)), ["held", "sent"]);
+
+        // Without the paused subscription nothing holds them.
+        server
+            .request("DELETE", &format!("/api/v1/webhooks/{paused}"), &auth, None)
+            .expect(200);
+        server.wait_for(Duration::from_secs(30), "the outbox pruned", || {
+            feed(server).is_empty().then_some(())
+        });
+        assert_eq!(receiver.received().len(), 1);
+    });
 }

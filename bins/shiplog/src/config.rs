@@ -338,6 +338,10 @@ pub struct ServeArgs {
     /// Do not send webhooks from this instance (another instance on the database does).
     #[arg(long, env = "SHIPLOG_NO_WEBHOOK_WORKER")]
     pub no_webhook_worker: bool,
+    /// How long events and finished webhook deliveries are kept (`90d`, `12h`, …); `0` or `off`
+    /// keeps them forever. Events a webhook subscription has not yet taken are always kept.
+    #[arg(long, env = "SHIPLOG_EVENT_RETENTION", default_value = shiplog_api::retention::DEFAULT_RETENTION, value_parser = shiplog_api::retention::parse_retention)]
+    pub event_retention: shiplog_api::retention::Retention,
     #[command(flatten)]
     pub metrics: crate::ops::MetricsArgs,
     #[command(flatten)]

@@ -169,6 +169,10 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             deny: args.webhook_deny_cidrs.clone(),
             run_worker: !args.no_webhook_worker,
             ..shiplog_api::webhooks::WebhookSettings::default()
+        })
+        .with_retention(shiplog_api::retention::RetentionSettings {
+            keep: args.event_retention,
+            ..shiplog_api::retention::RetentionSettings::default()
         });
     let system = actix_web::rt::System::new();
     let signals = system

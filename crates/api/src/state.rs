@@ -24,6 +24,8 @@ pub struct AppState {
     pub attempts: Arc<FailedAttempts>,
     /// Webhook delivery: retry schedule, denied ranges, whether this server runs the worker.
     pub webhooks: Arc<crate::webhooks::WebhookSettings>,
+    /// How long events and finished deliveries are kept, and how often the pruner looks.
+    pub retention: crate::retention::RetentionSettings,
 }
 
 impl AppState {
@@ -44,12 +46,18 @@ impl AppState {
             auth: AuthSettings::default(),
             attempts: Arc::new(FailedAttempts::new(None)),
             webhooks: Arc::new(crate::webhooks::WebhookSettings::default()),
+            retention: crate::retention::RetentionSettings::default(),
         }
     }
 
     pub fn with_auth(mut self, auth: AuthSettings) -> Self {
         self.attempts = Arc::new(FailedAttempts::new(auth.failed_attempts));
         self.auth = auth;
+        self
+    }
+
+    pub fn with_retention(mut self, retention: crate::retention::RetentionSettings) -> Self {
+        self.retention = retention;
         self
     }
 

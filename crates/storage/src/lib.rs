@@ -10,6 +10,7 @@ mod identity;
 mod ledger;
 mod migrate;
 pub mod query;
+mod retention;
 mod schema;
 mod sql;
 #[cfg(feature = "testing")]
@@ -37,6 +38,7 @@ pub use query::{
     DateBucket, DateUnit, IntRange, PackageFilter, Page, ReleaseCounts, ReleaseFilter,
     StatsSubject, TimeRange,
 };
+pub use retention::Pruned;
 pub use tickets::{TicketColumn, TicketFilter};
 pub use webhooks::{
     payload_of, AttemptInfo, AttemptOutcome, ClaimedWebhook, DueDelivery, NewWebhook, Webhook,
