@@ -2,6 +2,7 @@
 
 mod backup;
 mod balrog;
+mod callbacks;
 mod connection;
 mod error;
 mod events;

@@ -88,7 +88,8 @@ fn lock(conn: &mut AnyConnection) -> StorageResult<bool> {
 
 /// Deletes up to `batch` of the oldest events, stopping at the first one written at or after
 /// `cutoff` or past the cursor of any webhook subscription (enabled or not: a disabled one
-/// still gets its events when it is enabled again).
+/// still gets its events when it is enabled again). Release callback rows have no cursor: their
+/// deliveries are queued with the change, not fanned out from events.
 fn prune_events(
     conn: &mut AnyConnection,
     cutoff: PrimitiveDateTime,
@@ -99,7 +100,7 @@ fn prune_events(
     }
     let backend = backend_of(conn);
     let bound: Bound = diesel::sql_query(format!(
-        "SELECT COALESCE(MIN(event_cursor), {}) AS id FROM webhooks",
+        "SELECT COALESCE(MIN(event_cursor), {}) AS id FROM webhooks WHERE release_id IS NULL",
         i64::MAX
     ))
     .get_result(conn)?;

@@ -438,3 +438,26 @@ pub async fn redeliver(
     }
     Ok(success(StatusCode::ACCEPTED, Value::Null))
 }
+
+/// The secret every release callback is signed with (Standard Webhooks, like a webhook's
+/// secret), made the first time it is needed; one for the whole server, so a receiver of
+/// callbacks configures it once. Unrestricted admins only: it can sign callbacks.
+#[utoipa::path(
+    tag = "webhooks",
+    responses(
+        (status = 200, description = "`data`: `{\"secret\": \"whsec_…\"}`"),
+        (status = 401, description = "No valid credential", body = FailureEnvelope),
+        (status = 403, description = "Not an unrestricted admin", body = FailureEnvelope),
+    )
+)]
+#[get("/callbacks/secret")]
+pub async fn callback_secret(
+    state: web::Data<AppState>,
+    caller: Caller<Native>,
+) -> Result<HttpResponse, EnvelopeError> {
+    caller.require_admin()?;
+    let secret = with_store(&state.store, |store| store.callback_secret())
+        .await
+        .map_err(storage)?;
+    Ok(success(StatusCode::OK, json!({ "secret": secret })))
+}
