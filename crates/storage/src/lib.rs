@@ -39,7 +39,7 @@ pub use query::{
     DateBucket, DateUnit, IntRange, PackageFilter, Page, ReleaseCounts, ReleaseFilter,
     StatsSubject, TimeRange,
 };
-pub use retention::Pruned;
+pub use retention::{Pruned, PRUNE_LOCK};
 pub use tickets::{TicketColumn, TicketFilter};
 pub use webhooks::{
     payload_of, AttemptInfo, AttemptOutcome, ClaimedWebhook, DueDelivery, NewWebhook, Webhook,

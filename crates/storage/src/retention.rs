@@ -17,8 +17,9 @@ use crate::error::StorageResult;
 use crate::ledger::to_db;
 use crate::sql::{Sql, Value};
 
-/// The advisory lock key pruning instances take turns on (any constant unused elsewhere).
-const PRUNE_LOCK: i64 = 0x0053_4849_5052_554e;
+/// The PostgreSQL advisory lock key pruning instances take turns on (any constant unused
+/// elsewhere).
+pub const PRUNE_LOCK: i64 = 0x0053_4849_5052_554e;
 
 /// What one prune deleted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -2,11 +2,14 @@
 //! webhook subscription (enabled or not) has not yet turned into deliveries; finished
 //! deliveries go with their attempts, pending ones stay; ids are never handed out again.
 
+use diesel::{Connection, PgConnection, RunQueryDsl};
 use shiplog_domain::event::TypePattern;
 use shiplog_domain::NewRelease;
 use shiplog_storage::testing::TestDb;
+use shiplog_storage::testing::TestDb as Db;
 use shiplog_storage::{
-    AttemptOutcome, EventFilter, NewWebhook, Pruned, Store, WebhookFilters, WebhookPatch,
+    AttemptOutcome, Backend, EventFilter, NewWebhook, Pruned, Store, WebhookFilters, WebhookPatch,
+    PRUNE_LOCK,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -154,4 +157,31 @@ fn a_disabled_subscription_still_holds_its_events_back() {
         assert_eq!(store.prune_outbox(future, 100).expect("prune").events, 2);
         assert!(event_ids(store, EventFilter::default()).is_empty());
     });
+}
+
+/// Two instances never prune at once: while another session holds the prune lock, a prune
+/// deletes nothing and says so; once it is let go, the prune goes through.
+#[test]
+fn on_postgresql_an_instance_that_finds_the_prune_lock_taken_stops() {
+    for db in Db::all() {
+        if db.backend() != Backend::Postgres {
+            continue;
+        }
+        let store = db.store();
+        release(&store, "a");
+        let mut other = PgConnection::establish(db.url()).expect("a second session");
+        diesel::sql_query(format!("SELECT pg_advisory_lock({PRUNE_LOCK})"))
+            .execute(&mut other)
+            .expect("lock");
+        let future = OffsetDateTime::now_utc() + Duration::minutes(1);
+        let pruned = store.prune_outbox(future, 100).expect("prune");
+        assert!(pruned.busy);
+        assert_eq!(pruned.events, 0);
+        assert_eq!(event_ids(&store, EventFilter::default()).len(), 1);
+        diesel::sql_query(format!("SELECT pg_advisory_unlock({PRUNE_LOCK})"))
+            .execute(&mut other)
+            .expect("unlock");
+        let pruned = store.prune_outbox(future, 100).expect("prune");
+        assert_eq!((pruned.events, pruned.busy), (1, false));
+    }
 }
