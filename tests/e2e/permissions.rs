@@ -791,6 +791,97 @@ fn native_cases() -> Vec<Case> {
     ]
 }
 
+/// A subscription made by the admin, to act on. Its URL is a closed local port and it wants an
+/// event type no test writes, so the delivery worker has nothing to send it.
+fn webhook(server: &TestServer) -> i64 {
+    let body = json!({"url": "http://127.0.0.1:9/hook", "events": ["signoff.required"]});
+    send(
+        server,
+        Face::Native,
+        "POST",
+        "/api/v1/webhooks",
+        Some(ADMIN_TOKEN),
+        Some(body),
+    )
+    .expect(201)
+    .json()["data"]["id"]
+        .as_i64()
+        .expect("id")
+}
+
+fn webhook_cases() -> Vec<Case> {
+    fn case(name: &'static str, action: &'static str, ok: u16, run: Run) -> Case {
+        Case {
+            name,
+            face: Face::Native,
+            thing: PermissionName::Webhook,
+            action,
+            products: false,
+            ok,
+            run,
+        }
+    }
+    vec![
+        case("POST /api/v1/webhooks", "create", 201, |s, t, _| {
+            let body = json!({"url": "http://127.0.0.1:9/hook", "events": ["signoff.required"]});
+            send(s, Face::Native, "POST", "/api/v1/webhooks", t, Some(body))
+        }),
+        case("GET /api/v1/webhooks", "view", 200, |s, t, _| {
+            send(s, Face::Native, "GET", "/api/v1/webhooks", t, None)
+        }),
+        case("GET /api/v1/webhooks/{id}", "view", 200, |s, t, _| {
+            let path = format!("/api/v1/webhooks/{}", webhook(s));
+            send(s, Face::Native, "GET", &path, t, None)
+        }),
+        case("PATCH /api/v1/webhooks/{id}", "modify", 200, |s, t, _| {
+            let path = format!("/api/v1/webhooks/{}", webhook(s));
+            let body = json!({"description": "changed"});
+            send(s, Face::Native, "PATCH", &path, t, Some(body))
+        }),
+        case("DELETE /api/v1/webhooks/{id}", "delete", 200, |s, t, _| {
+            let path = format!("/api/v1/webhooks/{}", webhook(s));
+            send(s, Face::Native, "DELETE", &path, t, None)
+        }),
+        case(
+            "POST /api/v1/webhooks/{id}/test",
+            "modify",
+            202,
+            |s, t, _| {
+                let path = format!("/api/v1/webhooks/{}/test", webhook(s));
+                send(s, Face::Native, "POST", &path, t, None)
+            },
+        ),
+        case(
+            "GET /api/v1/webhooks/{id}/deliveries",
+            "view",
+            200,
+            |s, t, _| {
+                let path = format!("/api/v1/webhooks/{}/deliveries", webhook(s));
+                send(s, Face::Native, "GET", &path, t, None)
+            },
+        ),
+        case(
+            "POST /api/v1/webhooks/{id}/deliveries/{delivery}/redeliver",
+            "modify",
+            202,
+            |s, t, _| {
+                let hook = webhook(s);
+                let queued = send(
+                    s,
+                    Face::Native,
+                    "POST",
+                    &format!("/api/v1/webhooks/{hook}/test"),
+                    Some(ADMIN_TOKEN),
+                    None,
+                );
+                let delivery = queued.expect(202).json()["data"]["delivery_id"].clone();
+                let path = format!("/api/v1/webhooks/{hook}/deliveries/{delivery}/redeliver");
+                send(s, Face::Native, "POST", &path, t, None)
+            },
+        ),
+    ]
+}
+
 /// The refusal is in the face's error body.
 #[track_caller]
 fn refused(reply: &Reply, status: u16, face: Face, case: &str, who: &str) {
@@ -973,6 +1064,11 @@ fn bileto_writes_follow_the_ticket_permission() {
 #[test]
 fn token_management_is_for_admins() {
     matrix(native_cases());
+}
+
+#[test]
+fn webhook_management_follows_the_webhook_permission() {
+    matrix(webhook_cases());
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Webhooks end to end on every backend: a receiver on a random local port checks live
 //! Standard Webhooks signatures; retries after 500s with one `webhook-id`, `Retry-After`
-//! honoured, 410 disables; the administration endpoints refuse bad input and non-admins; and on
+//! honoured, 410 disables; the administration endpoints refuse bad input and non-admins; old
+//! events and deliveries are pruned but not events a subscription still has to take; and on
 //! PostgreSQL two servers on one database deliver every event exactly once.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -10,11 +11,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use shiplog_api::retention::{Retention, RetentionSettings};
 use shiplog_api::webhooks::signature::sign;
 use shiplog_api::webhooks::WebhookSettings;
 use shiplog_api::AppState;
 use shiplog_storage::Backend;
-use shiplog_tests::{TestServer, BOT_TOKEN};
+use shiplog_tests::{TestServer, ADMIN_TOKEN, BOT_TOKEN};
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
@@ -525,4 +527,273 @@ fn start_second_instance(server: &TestServer) -> SecondInstance {
         handle: rx.recv().expect("handle"),
         thread: Some(thread),
     }
+}
+
+fn users(events: &[Value]) -> Vec<&str> {
+    events
+        .iter()
+        .map(|e| e["data"]["user"].as_str().expect("a release event"))
+        .collect()
+}
+
+fn feed(server: &TestServer) -> Vec<Value> {
+    let reply = server.get("/api/v1/events?type=release.*");
+    reply.expect(200);
+    reply.json()["data"].as_array().expect("a list").clone()
+}
+
+#[test]
+fn retention_prunes_old_events_and_deliveries_but_not_what_a_subscription_still_needs() {
+    let short = |state: AppState| {
+        fast(state).with_retention(RetentionSettings {
+            keep: Retention(Some(Duration::from_secs(1))),
+            every: Duration::from_millis(100),
+        })
+    };
+    TestServer::each_backend_with(short, |server| {
+        let auth = [
+            ("Authorization", format!("Bearer {ADMIN_TOKEN}")),
+            ("Content-Type", "application/json".to_owned()),
+        ];
+        let auth: Vec<(&str, &str)> = auth.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        release(server, "old", "eu");
+        // A subscription disabled before it took anything: its events must wait for it.
+        let (paused, _) = subscribe(server, "http://127.0.0.1:9/hook", json!(["*"]), json!({}));
+        server
+            .request(
+                "PATCH",
+                &format!("/api/v1/webhooks/{paused}"),
+                &auth,
+                Some(r#"{"enabled": false}"#),
+            )
+            .expect(200);
+        release(server, "held", "eu");
+        let receiver = Receiver::start(|_| (204, Vec::new()));
+        let (live, _) = subscribe(server, &receiver.url, json!(["release.*"]), json!({}));
+        release(server, "sent", "eu");
+        assert_eq!(receiver.wait_for(server, 1).len(), 1);
+
+        // The delivered message was queued after every event above; once its record is gone,
+        // a prune ran when all of them were past retention.
+        let deliveries = format!("/api/v1/webhooks/{live}/deliveries");
+        let attempts = || {
+            let reply = server.request("GET", &deliveries, &auth, None);
+            reply.expect(200);
+            reply.json()["data"].as_array().expect("a list").len()
+        };
+        server.wait_for(Duration::from_secs(30), "the attempt recorded", || {
+            (attempts() == 1).then_some(())
+        });
+        server.wait_for(Duration::from_secs(30), "the delivery pruned", || {
+            (attempts() == 0).then_some(())
+        });
+        assert_eq!(users(&feed(server)), ["held", "sent"]);
+
+        // Without the paused subscription nothing holds them.
+        server
+            .request("DELETE", &format!("/api/v1/webhooks/{paused}"), &auth, None)
+            .expect(200);
+        server.wait_for(Duration::from_secs(30), "the outbox pruned", || {
+            feed(server).is_empty().then_some(())
+        });
+        assert_eq!(receiver.received().len(), 1);
+    });
+}
+
+// --- Release callbacks ------------------------------------------------------------------------
+
+fn admin_get(server: &TestServer, path: &str) -> Value {
+    let auth = format!("Bearer {ADMIN_TOKEN}");
+    let reply = server.request("GET", path, &[("Authorization", &auth)], None);
+    reply.expect(200);
+    reply.json()
+}
+
+fn callback_secret(server: &TestServer) -> String {
+    let secret = admin_get(server, "/api/v1/callbacks/secret")["data"]["secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    secret
+}
+
+fn release_with_callback(server: &TestServer, user: &str, callback: &str) -> String {
+    let reply = server.post(
+        "/releases",
+        &json!({"user": user, "platforms": ["eu"], "callback": callback, "colour": "ignored"}),
+    );
+    reply.expect(200);
+    reply.json()["id"].as_str().expect("id").to_owned()
+}
+
+#[test]
+fn callbacks_carry_the_release_signed_on_every_status_change_and_its_finish() {
+    TestServer::each_backend_with(fast, |server| {
+        let secret = callback_secret(server);
+        assert_eq!(callback_secret(server), secret, "one secret, kept");
+        let receiver = Receiver::start(|_| (204, Vec::new()));
+        let id = release_with_callback(server, "carol", &receiver.url);
+        let package = server
+            .post(
+                &format!("/releases/{id}/packages"),
+                &json!({"name": "web", "version": "1.0"}),
+            )
+            .expect(200)
+            .json()["id"]
+            .as_str()
+            .expect("package id")
+            .to_owned();
+        server
+            .post_empty(&format!("/releases/{id}/start"))
+            .expect(204);
+        server
+            .post_empty(&format!("/releases/{id}/packages/{package}/start"))
+            .expect(204);
+        // A note changes no status: no callback.
+        server
+            .post(
+                &format!("/releases/{id}/notes"),
+                &json!({"text": "halfway"}),
+            )
+            .expect(204);
+        server
+            .post(
+                &format!("/releases/{id}/packages/{package}/stop"),
+                &json!({"success": true}),
+            )
+            .expect(204);
+        server
+            .post_empty(&format!("/releases/{id}/stop"))
+            .expect(204);
+
+        let got = receiver.wait_for(server, 5);
+        let statuses: Vec<String> = got
+            .iter()
+            .map(|request| {
+                verify(request, &secret);
+                let body: Value = serde_json::from_str(&request.body).expect("JSON");
+                assert_eq!(body["id"], id.as_str());
+                assert_eq!(body["user"], "carol");
+                body["status"].as_str().expect("status").to_owned()
+            })
+            .collect();
+        // Package added (no status → NOT_STARTED), release started, package started, package
+        // finished, release finished.
+        assert_eq!(
+            statuses,
+            [
+                "NOT_STARTED",
+                "NOT_STARTED",
+                "IN_PROGRESS",
+                "SUCCESSFUL",
+                "SUCCESSFUL"
+            ]
+        );
+        let last: Value = serde_json::from_str(&got[4].body).expect("JSON");
+        assert!(
+            last["ftime"].is_string(),
+            "the finish carries ftime: {last}"
+        );
+        assert_eq!(last["notes"], json!(["halfway"]));
+        let ids: BTreeSet<&String> = got.iter().map(|r| &r.headers["webhook-id"]).collect();
+        assert_eq!(ids.len(), 5, "one message per change");
+
+        // The callback is no subscription of anyone's.
+        assert_eq!(admin_get(server, "/api/v1/webhooks")["data"], json!([]));
+        assert_eq!(receiver.received().len(), 5);
+    });
+}
+
+#[test]
+fn a_failed_callback_is_retried_under_the_same_webhook_id() {
+    TestServer::each_backend_with(fast, |server| {
+        let secret = callback_secret(server);
+        let receiver = Receiver::start(|n| (if n == 0 { 500 } else { 204 }, Vec::new()));
+        let id = release_with_callback(server, "dave", &receiver.url);
+        server
+            .post_empty(&format!("/releases/{id}/stop"))
+            .expect(204);
+        let got = receiver.wait_for(server, 2);
+        assert_eq!(got[0].headers["webhook-id"], got[1].headers["webhook-id"]);
+        assert_eq!(got[0].body, got[1].body);
+        for request in &got {
+            verify(request, &secret);
+        }
+        // Delivered: nothing more comes, however long the worker keeps turning.
+        let marker = Receiver::start(|_| (204, Vec::new()));
+        let other = release_with_callback(server, "erin", &marker.url);
+        server
+            .post_empty(&format!("/releases/{other}/stop"))
+            .expect(204);
+        marker.wait_for(server, 1);
+        assert_eq!(receiver.received().len(), 2);
+    });
+}
+
+#[test]
+fn a_bad_callback_is_refused_in_orlos_format_with_nothing_written() {
+    let deny = |state: AppState| {
+        state.with_webhooks(WebhookSettings {
+            deny: shiplog_api::webhooks::destination::parse_cidrs("10.0.0.0/8").expect("cidr"),
+            ..WebhookSettings::default()
+        })
+    };
+    TestServer::each_backend_with(deny, |server| {
+        let before = server.store().latest_event_id().expect("latest");
+        for (callback, needle) in [
+            ("ftp://example.com/hook", "http"),
+            ("http://169.254.169.254/latest", "link-local"),
+            ("http://user:secret@127.0.0.1/hook", "credentials"),
+            ("http://10.1.2.3/hook", "denied range"),
+            ("not a url", "URL"),
+        ] {
+            let reply = server.post(
+                "/releases",
+                &json!({"user": "mallory", "platforms": ["eu"], "callback": callback}),
+            );
+            reply.expect(400);
+            let body = reply.json();
+            assert_eq!(body["code"], 400, "{}", reply.text);
+            assert!(body["error"].is_string(), "{}", reply.text);
+            let message = body["message"].as_str().expect("message");
+            assert!(
+                message.starts_with("callback: ") && message.contains(needle),
+                "{callback}: {message}"
+            );
+            let import = server.post(
+                "/releases/import",
+                &json!([{"user": "mallory", "platforms": ["eu"], "packages": []},
+                        {"user": "mallory", "platforms": ["eu"], "packages": [], "callback": callback}]),
+            );
+            import.expect(400);
+            let message = import.json()["message"]
+                .as_str()
+                .expect("message")
+                .to_owned();
+            assert!(
+                message.starts_with("release 1: callback: ") && message.contains(needle),
+                "{callback}: {message}"
+            );
+        }
+        server.get("/releases?user=mallory").expect(404);
+        assert_eq!(server.store().latest_event_id().expect("latest"), before);
+        // An import with a good callback is kept, and its changes call back.
+        let receiver = Receiver::start(|_| (204, Vec::new()));
+        let import = server.post(
+            "/releases/import",
+            &json!([{"user": "oscar", "platforms": ["eu"], "packages": [], "callback": receiver.url}]),
+        );
+        import.expect(200);
+        let id = import.json()["releases"][0]
+            .as_str()
+            .expect("id")
+            .to_owned();
+        server
+            .post_empty(&format!("/releases/{id}/start"))
+            .expect(204);
+        let got = receiver.wait_for(server, 1);
+        let body: Value = serde_json::from_str(&got[0].body).expect("JSON");
+        assert_eq!(body["id"], id.as_str());
+    });
 }

@@ -200,6 +200,32 @@ pub enum ImportSource {
     /// Copy every release, with its packages, from a running Orlo (or another shiplog), keeping
     /// their ids: running it again copies nothing twice, and a stopped copy resumes.
     Orlo(ImportOrloArgs),
+    /// Copy rules, named releases (with their blobs), emergency shutoffs and, where the source
+    /// shows them, permissions from a running Balrog admin API (or another shiplog): running
+    /// it again copies nothing twice, and a stopped copy resumes.
+    Balrog(ImportBalrogArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportBalrogArgs {
+    /// The admin API's base URL, e.g. `https://balrog-admin.example.com` (its `/api/…` is read).
+    #[arg(long, value_name = "URL")]
+    pub from: String,
+    /// A token for the source, sent as a bearer token.
+    #[arg(long, env = "SHIPLOG_SOURCE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Seconds to wait for each answer of the source.
+    #[arg(long, default_value_t = 60)]
+    pub timeout: u64,
+    /// No progress display.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Who ran the copy, recorded as `changed_by` in the history of everything copied
+    /// (`cli:NAME`). Default: the login running the command.
+    #[arg(long, value_name = "NAME")]
+    pub recorded_by: Option<String>,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
 }
 
 #[derive(Debug, Args)]
@@ -344,6 +370,10 @@ pub struct ServeArgs {
     /// Do not send webhooks from this instance (another instance on the database does).
     #[arg(long, env = "SHIPLOG_NO_WEBHOOK_WORKER")]
     pub no_webhook_worker: bool,
+    /// How long events and finished webhook deliveries are kept (`90d`, `12h`, …); `0` or `off`
+    /// keeps them forever. Events a webhook subscription has not yet taken are always kept.
+    #[arg(long, env = "SHIPLOG_EVENT_RETENTION", default_value = shiplog_api::retention::DEFAULT_RETENTION, value_parser = shiplog_api::retention::parse_retention)]
+    pub event_retention: shiplog_api::retention::Retention,
     #[command(flatten)]
     pub metrics: crate::ops::MetricsArgs,
     #[command(flatten)]

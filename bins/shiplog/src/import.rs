@@ -14,6 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::de::{self, DeserializeSeed, SeqAccess, Visitor};
 use serde_json::Value;
 use shiplog_api::orlo::import::parse_release;
+use shiplog_api::webhooks::destination::check_destination;
 use shiplog_domain::NewRelease;
 use shiplog_storage::{ImportSink, StorageError, Store};
 use time::OffsetDateTime;
@@ -110,6 +111,13 @@ impl<'de> Visitor<'de> for ReleaseStream<'_, '_> {
         let mut seen = 0;
         while let Some(value) = seq.next_element::<Value>()? {
             let mut release = parse_release(&value, seen, self.now).map_err(de::Error::custom)?;
+            if let Some(url) = &release.callback {
+                // The fixed refusals (link-local, metadata, …); a server's --webhook-deny-cidrs
+                // is applied again before each attempt it makes.
+                check_destination(url, &[]).map_err(|reason| {
+                    de::Error::custom(format!("release {seen}: callback: {reason}"))
+                })?;
+            }
             release.recorded_by = Some(self.recorded_by.to_owned());
             seen += 1;
             self.batch.push(release);

@@ -11,15 +11,14 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 use shiplog_api::orlo::import::parse_release;
 use shiplog_domain::{NewRelease, PackageId, ReleaseId};
 use shiplog_storage::Store;
 use time::OffsetDateTime;
-use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
 
 use crate::config::ImportOrloArgs;
+use crate::source::{progress, Source};
 
 /// What a copy did, for the summary.
 #[derive(Debug, Default)]
@@ -30,83 +29,26 @@ pub struct Copied {
     pub refused: Vec<String>,
 }
 
-/// The source: its base URL, the HTTP agent and the credential it takes.
-struct Source {
-    base: String,
-    agent: ureq::Agent,
-    token: Option<String>,
-}
-
-impl Source {
-    fn new(base: &str, token: Option<String>, timeout: Duration) -> Result<Source, String> {
-        let base = base.trim_end_matches('/').to_owned();
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(format!(
-                "--from {base:?}: expected an http:// or https:// URL"
-            ));
-        }
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(timeout))
-            .tls_config(
-                TlsConfig::builder()
-                    .provider(TlsProvider::NativeTls)
-                    .root_certs(RootCerts::PlatformVerifier)
-                    .build(),
-            )
-            .build()
-            .into();
-        Ok(Source { base, agent, token })
+/// One page of releases; an empty page ends the copy.
+fn page(source: &Source, limit: usize, offset: usize) -> Result<Vec<Value>, String> {
+    let answer = source.get(&format!("/releases?asc=true&limit={limit}&offset={offset}"))?;
+    let empty_listing = || {
+        serde_json::from_str::<Value>(&answer.body)
+            .is_ok_and(|doc| doc.get("releases").is_some_and(Value::is_array))
+    };
+    match answer.status {
+        200 => {}
+        // Orlo answers an empty listing with a 404 that still holds `"releases": []`; any
+        // other 404 is a URL that is not an Orlo.
+        404 if empty_listing() => return Ok(Vec::new()),
+        _ => return Err(answer.refused()),
     }
-
-    /// One page of releases; an empty page ends the copy.
-    fn page(&self, limit: usize, offset: usize) -> Result<Vec<Value>, String> {
-        let url = format!(
-            "{}/releases?asc=true&limit={limit}&offset={offset}",
-            self.base
-        );
-        let mut request = self.agent.get(&url).header("Accept", "application/json");
-        if let Some(token) = &self.token {
-            // Orlo reads X-Auth-Token; shiplog also takes a bearer token.
-            request = request
-                .header("X-Auth-Token", token)
-                .header("Authorization", &format!("Bearer {token}"));
-        }
-        let mut response = request.call().map_err(|e| format!("GET {url}: {e}"))?;
-        let status = response.status().as_u16();
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(256 * 1024 * 1024)
-            .read_to_string()
-            .map_err(|e| format!("GET {url}: reading the answer: {e}"))?;
-        let empty_listing = || {
-            serde_json::from_str::<Value>(&body)
-                .is_ok_and(|doc| doc.get("releases").is_some_and(Value::is_array))
-        };
-        match status {
-            200 => {}
-            // Orlo answers an empty listing with a 404 that still holds `"releases": []`; any
-            // other 404 is a URL that is not an Orlo.
-            404 if empty_listing() => return Ok(Vec::new()),
-            401 | 403 => {
-                return Err(format!(
-                    "GET {url}: {status}: the source wants a credential (--token)"
-                ))
-            }
-            _ => {
-                let excerpt: String = body.chars().take(300).collect();
-                return Err(format!("GET {url}: {status}: {excerpt}"));
-            }
-        }
-        let document: Value = serde_json::from_str(&body)
-            .map_err(|e| format!("GET {url}: the answer is not JSON: {e}"))?;
-        match document.get("releases") {
-            Some(Value::Array(releases)) => Ok(releases.clone()),
-            _ => Err(format!(
-                "GET {url}: expected {{\"releases\": [...]}}, as Orlo answers"
-            )),
-        }
+    match answer.json()?.get("releases") {
+        Some(Value::Array(releases)) => Ok(releases.clone()),
+        _ => Err(format!(
+            "GET {}: expected {{\"releases\": [...]}}, as Orlo answers",
+            answer.url
+        )),
     }
 }
 
@@ -151,19 +93,11 @@ pub fn copy(
         args.token.clone(),
         Duration::from_secs(args.timeout),
     )?;
-    let bar = if quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new_spinner()
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-    );
+    let bar = progress(quiet);
     let mut copied = Copied::default();
     let mut offset = 0;
     loop {
-        let page = source.page(page_size, offset)?;
+        let page = page(&source, page_size, offset)?;
         if page.is_empty() {
             break;
         }

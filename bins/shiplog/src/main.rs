@@ -6,6 +6,7 @@ mod config;
 mod database;
 mod delivery;
 mod import;
+mod import_balrog;
 mod import_orlo;
 mod logging;
 mod ops;
@@ -13,6 +14,7 @@ mod query_words;
 mod rules;
 mod rules_test;
 mod shutdown;
+mod source;
 
 use std::net::TcpListener;
 use std::process::ExitCode;
@@ -101,8 +103,14 @@ fn import(args: &ImportArgs) -> Result<(), String> {
         let quiet = orlo.quiet || !std::io::IsTerminal::is_terminal(&std::io::stderr());
         return import_orlo::run(&store, orlo, &recorded_by, quiet);
     }
+    if let Some(ImportSource::Balrog(balrog)) = &args.source {
+        let store = database::open(&balrog.database, Open::Existing("import balrog"))?;
+        let changed_by = config::recorded_by(balrog.recorded_by.as_deref());
+        let quiet = balrog.quiet || !std::io::IsTerminal::is_terminal(&std::io::stderr());
+        return import_balrog::run(&store, balrog, &changed_by, quiet);
+    }
     let Some(file) = &args.file else {
-        return Err("import: name a FILE, or a source (`import orlo --from URL`)".to_owned());
+        return Err("import: name a FILE, or a source (`import orlo --from URL`, `import balrog --from URL`)".to_owned());
     };
     let store = database::open(&args.database, Open::Existing("import"))?;
     let show_progress = !args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -169,6 +177,10 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             deny: args.webhook_deny_cidrs.clone(),
             run_worker: !args.no_webhook_worker,
             ..shiplog_api::webhooks::WebhookSettings::default()
+        })
+        .with_retention(shiplog_api::retention::RetentionSettings {
+            keep: args.event_retention,
+            ..shiplog_api::retention::RetentionSettings::default()
         });
     if let Some(allowlist) = args.domain_allowlist.clone() {
         log::info!("download URLs limited by the domain allow-list");

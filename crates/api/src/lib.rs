@@ -17,6 +17,7 @@ pub mod ops;
 pub mod orlo;
 pub mod paging;
 mod redact;
+pub mod retention;
 mod routes;
 pub mod security_headers;
 pub mod server;

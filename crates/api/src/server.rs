@@ -110,6 +110,8 @@ pub fn run(
     if run_worker {
         crate::webhooks::worker::spawn(std::sync::Arc::downgrade(&data.clone().into_inner()));
     }
+    // Every instance prunes (they take turns on PostgreSQL), whether or not it delivers.
+    crate::retention::spawn(std::sync::Arc::downgrade(&data.clone().into_inner()));
     let api = openapi();
     let routes = web::Data::new(RouteMethods::from_openapi(&api));
     let limits = BodyLimits {

@@ -27,6 +27,8 @@ pub struct AppState {
     pub webhooks: Arc<crate::webhooks::WebhookSettings>,
     /// The download hosts release blobs may name, per product (`None`: any).
     pub allowlist: Option<Arc<DomainAllowlist>>,
+    /// How long events and finished deliveries are kept, and how often the pruner looks.
+    pub retention: crate::retention::RetentionSettings,
 }
 
 impl AppState {
@@ -48,6 +50,7 @@ impl AppState {
             attempts: Arc::new(FailedAttempts::new(None)),
             webhooks: Arc::new(crate::webhooks::WebhookSettings::default()),
             allowlist: None,
+            retention: crate::retention::RetentionSettings::default(),
         }
     }
 
@@ -63,6 +66,11 @@ impl AppState {
         let allowlist = Arc::new(allowlist);
         self.rules.set_allowlist(Arc::clone(&allowlist));
         self.allowlist = Some(allowlist);
+        self
+    }
+
+    pub fn with_retention(mut self, retention: crate::retention::RetentionSettings) -> Self {
+        self.retention = retention;
         self
     }
 

@@ -137,6 +137,10 @@ pub enum PermissionName {
     Ledger,
     /// Bileto writes: tickets (`create`, `modify`) and comments (`comment`).
     Ticket,
+    /// Webhook subscriptions (`/api/v1/webhooks`): seeing them and their deliveries (`view`),
+    /// subscribing (`create`), changing, testing and redelivering (`modify`), unsubscribing
+    /// (`delete`).
+    Webhook,
 }
 
 /// Which option keys a permission takes.
@@ -149,7 +153,7 @@ enum Keys {
 
 impl PermissionName {
     /// Every permission name.
-    pub const ALL: [PermissionName; 11] = [
+    pub const ALL: [PermissionName; 12] = [
         PermissionName::Admin,
         PermissionName::Rule,
         PermissionName::Release,
@@ -161,6 +165,7 @@ impl PermissionName {
         PermissionName::EmergencyShutoff,
         PermissionName::Ledger,
         PermissionName::Ticket,
+        PermissionName::Webhook,
     ];
 
     /// The name as Balrog writes it.
@@ -177,6 +182,7 @@ impl PermissionName {
             PermissionName::EmergencyShutoff => "emergency_shutoff",
             PermissionName::Ledger => "ledger",
             PermissionName::Ticket => "ticket",
+            PermissionName::Webhook => "webhook",
         }
     }
 
@@ -203,8 +209,8 @@ impl PermissionName {
             Release | ReleaseLocale | ReleaseReadOnly | Rule | EmergencyShutoff => {
                 Keys::ProductsAndActions
             }
-            // The ledger and tickets have no products: they are limited by action only.
-            Permission | ScheduledChange | Ledger | Ticket => Keys::Actions,
+            // The ledger, tickets and webhooks have no products: they are limited by action only.
+            Permission | ScheduledChange | Ledger | Ticket | Webhook => Keys::Actions,
         }
     }
 
@@ -215,7 +221,7 @@ impl PermissionName {
             Rule | Release | RequiredSignoff | EmergencyShutoff => {
                 &[Action::Create, Action::Modify, Action::Delete]
             }
-            Permission => &[Action::Create, Action::Modify, Action::Delete, Action::View],
+            Permission | Webhook => &[Action::Create, Action::Modify, Action::Delete, Action::View],
             ReleaseLocale => &[Action::Modify],
             ReleaseReadOnly => &[Action::Set, Action::Unset],
             ScheduledChange => &[Action::Enact],
@@ -372,6 +378,7 @@ impl fmt::Display for Denied {
             (
                 PermissionName::Ledger
                 | PermissionName::Ticket
+                | PermissionName::Webhook
                 | PermissionName::Permission
                 | PermissionName::ScheduledChange,
                 None,

@@ -183,6 +183,9 @@ pub struct NewRelease {
     pub packages: Vec<NewPackage>,
     /// The authenticated caller recording it, when there is one.
     pub recorded_by: Option<String>,
+    /// Where to POST the release whenever its status changes (checked by the face that takes
+    /// it: an http(s) URL to an address webhooks may reach).
+    pub callback: Option<String>,
 }
 
 impl NewRelease {
@@ -225,6 +228,7 @@ impl NewRelease {
             ftime: None,
             packages: Vec::new(),
             recorded_by: None,
+            callback: None,
         })
     }
 

@@ -2,6 +2,7 @@
 
 mod backup;
 mod balrog;
+mod callbacks;
 mod connection;
 mod error;
 mod events;
@@ -10,6 +11,7 @@ mod identity;
 mod ledger;
 mod migrate;
 pub mod query;
+mod retention;
 mod schema;
 mod sql;
 #[cfg(feature = "testing")]
@@ -38,6 +40,7 @@ pub use query::{
     DateBucket, DateUnit, IntRange, PackageFilter, Page, ReleaseCounts, ReleaseFilter,
     StatsSubject, TimeRange,
 };
+pub use retention::{Pruned, PRUNE_LOCK};
 pub use tickets::{TicketColumn, TicketFilter};
 pub use webhooks::{
     payload_of, AttemptInfo, AttemptOutcome, ClaimedWebhook, DueDelivery, NewWebhook, Webhook,

@@ -17,6 +17,7 @@ diesel::table! {
         read_only -> Bool,
         data_version -> Nullable<BigInt>,
         recorded_by -> Nullable<Text>,
+        callback -> Nullable<Text>,
     }
 }
 

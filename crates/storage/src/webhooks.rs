@@ -99,6 +99,8 @@ pub struct AttemptInfo {
 #[derive(Debug, Clone)]
 pub struct ClaimedWebhook {
     pub id: i64,
+    /// A release's callback row (see `callbacks`): it has no events to fan out.
+    pub callback: bool,
     pub url: String,
     pub secret: String,
     pub filter: EventFilter,
@@ -156,10 +158,12 @@ struct WebhookRow {
     created_by: String,
     #[diesel(sql_type = Timestamp)]
     created_at: PrimitiveDateTime,
+    #[diesel(sql_type = Nullable<Text>)]
+    release_id: Option<String>,
 }
 
 const WEBHOOK_COLUMNS: &str = "id, url, events, filters, description, secret, enabled, \
-    disabled_reason, event_cursor, created_by, created_at";
+    disabled_reason, event_cursor, created_by, created_at, release_id";
 
 impl WebhookRow {
     fn patterns(&self) -> StorageResult<Vec<String>> {
@@ -196,6 +200,7 @@ impl WebhookRow {
         let filters = self.filters()?;
         Ok(ClaimedWebhook {
             id: self.id,
+            callback: self.release_id.is_some(),
             filter: EventFilter {
                 after: self.event_cursor,
                 types,
@@ -235,7 +240,7 @@ fn load_webhook(conn: &mut AnyConnection, id: i64) -> StorageResult<Option<Webho
     let mut sql = Sql::new(backend_of(conn));
     sql.push("SELECT ")
         .push(WEBHOOK_COLUMNS)
-        .push(" FROM webhooks WHERE id = ")
+        .push(" FROM webhooks WHERE release_id IS NULL AND id = ")
         .bind(Value::BigInt(id));
     Ok(sql
         .into_query()
@@ -269,7 +274,7 @@ pub fn payload_of(event: &Event) -> StorageResult<String> {
     })
 }
 
-fn insert_delivery(
+pub(crate) fn insert_delivery(
     conn: &mut AnyConnection,
     webhook: i64,
     event: Option<i64>,
@@ -349,7 +354,7 @@ impl Store {
             let mut sql = Sql::new(backend_of(conn));
             sql.push("SELECT ")
                 .push(WEBHOOK_COLUMNS)
-                .push(" FROM webhooks ORDER BY id");
+                .push(" FROM webhooks WHERE release_id IS NULL ORDER BY id");
             let rows: Vec<WebhookRow> = sql.into_query().load(conn)?;
             rows.into_iter().map(WebhookRow::into_webhook).collect()
         })
@@ -408,6 +413,9 @@ impl Store {
     /// Deletes a subscription with its deliveries; false if there was none.
     pub fn delete_webhook(&self, id: i64) -> StorageResult<bool> {
         self.write(|conn| {
+            if load_webhook(conn, id)?.is_none() {
+                return Ok(false);
+            }
             let mut attempts = Sql::new(backend_of(conn));
             attempts
                 .push("DELETE FROM webhook_attempts WHERE delivery_id IN (SELECT id FROM webhook_deliveries WHERE webhook_id = ")
@@ -455,7 +463,8 @@ impl Store {
                 .push(" WHERE id = ")
                 .bind(Value::BigInt(delivery))
                 .push(" AND webhook_id = ")
-                .bind(Value::BigInt(webhook));
+                .bind(Value::BigInt(webhook))
+                .push(" AND webhook_id IN (SELECT id FROM webhooks WHERE release_id IS NULL)");
             Ok(sql.into_query().execute(conn)? > 0)
         })
     }
@@ -564,14 +573,21 @@ impl Store {
         })
     }
 
-    /// Ends `owner`'s lease on a subscription, so the next claim may take it at once.
+    /// Ends `owner`'s lease on a subscription, so the next claim may take it at once. A
+    /// release's callback row is parked instead until its next pending attempt is due (or
+    /// until a new callback unparks it).
     pub fn release_webhook(&self, webhook: i64, owner: &str) -> StorageResult<()> {
         let now = OffsetDateTime::now_utc();
         self.write(|conn| {
             let mut sql = Sql::new(backend_of(conn));
-            sql.push("UPDATE webhooks SET lease_owner = NULL, lease_until = ")
+            sql.push("UPDATE webhooks SET lease_owner = NULL, lease_until = CASE WHEN release_id IS NULL THEN ")
                 .bind(Value::Timestamp(to_db(now)))
-                .push(" WHERE id = ")
+                .push(
+                    " ELSE COALESCE((SELECT MIN(d.next_attempt_at) FROM webhook_deliveries d \
+                     WHERE d.webhook_id = webhooks.id AND d.state = 'pending'), ",
+                )
+                .bind(Value::Timestamp(to_db(crate::callbacks::parked(now))))
+                .push(") END WHERE id = ")
                 .bind(Value::BigInt(webhook))
                 .push(" AND lease_owner = ")
                 .bind(Value::Text(owner.to_owned()));
@@ -583,6 +599,10 @@ impl Store {
     /// Turns the subscription's next matching events into deliveries, in event order, and moves
     /// its cursor past them, in one transaction. Returns how many were queued.
     pub fn fan_out(&self, claimed: &mut ClaimedWebhook, limit: i64) -> StorageResult<usize> {
+        if claimed.callback {
+            // Its deliveries are queued by the release's changes themselves.
+            return Ok(0);
+        }
         let events = self.list_events(&claimed.filter, limit)?;
         let Some(last) = events.last().map(|e| e.id) else {
             return Ok(0);

@@ -141,3 +141,82 @@ fn one_holder_at_a_time_and_a_stale_holder_cannot_fan_out_twice() {
             .is_some());
     });
 }
+
+fn stop(store: &Store, id: shiplog_domain::ReleaseId) {
+    store.stop_release(id).expect("stop");
+}
+
+/// A release's callback row is claimable only while it has something due: parked at creation,
+/// unparked by a status change (with a delivery of the release as Orlo shows it), parked again
+/// when released with nothing pending, and hidden from the subscriptions' administration.
+#[test]
+fn callback_rows_are_claimed_only_with_something_to_send() {
+    each_backend(|store| {
+        let mut new =
+            NewRelease::new("carol", vec!["eu".into()], OffsetDateTime::now_utc()).expect("valid");
+        new.callback = Some("http://127.0.0.1:9/callback".into());
+        let id = store.insert_release(&new).expect("insert");
+        let plain =
+            NewRelease::new("dan", vec!["eu".into()], OffsetDateTime::now_utc()).expect("valid");
+        let plain = store.insert_release(&plain).expect("insert");
+        let soon = || OffsetDateTime::now_utc() + Duration::seconds(1);
+        assert!(store
+            .claim_webhook("one", soon(), Duration::minutes(1))
+            .expect("claim")
+            .is_none());
+        assert!(store.list_webhooks().expect("list").is_empty());
+
+        stop(store, plain);
+        assert!(store
+            .claim_webhook("one", soon(), Duration::minutes(1))
+            .expect("claim")
+            .is_none());
+        stop(store, id);
+        let mut claimed = store
+            .claim_webhook("one", soon(), Duration::minutes(1))
+            .expect("claim")
+            .expect("unparked");
+        assert!(claimed.callback);
+        assert_eq!(claimed.url, "http://127.0.0.1:9/callback");
+        assert_eq!(
+            claimed.secret,
+            store.callback_secret().expect("secret"),
+            "signed with the server-wide secret"
+        );
+        assert!(store.find_webhook(claimed.id).expect("find").is_none());
+        assert!(!store.delete_webhook(claimed.id).expect("delete"));
+        // Events are not fanned out to it.
+        assert_eq!(store.fan_out(&mut claimed, 100).expect("fan out"), 0);
+        let due = store.due_deliveries(claimed.id, soon(), 100).expect("due");
+        assert_eq!(due.len(), 1);
+        let body: serde_json::Value = serde_json::from_str(&due[0].payload).expect("JSON");
+        assert_eq!(body["id"], id.to_string());
+        assert!(body["ftime"].is_string());
+        store
+            .record_attempt(
+                claimed.id,
+                due[0].id,
+                "one",
+                &AttemptOutcome {
+                    at: OffsetDateTime::now_utc(),
+                    status: Some(204),
+                    duration_ms: 1,
+                    error: None,
+                    delivered: true,
+                    next_attempt_at: None,
+                    disable: None,
+                },
+            )
+            .expect("record");
+        store.release_webhook(claimed.id, "one").expect("release");
+        // Nothing pending: parked again, even long after.
+        assert!(store
+            .claim_webhook(
+                "two",
+                OffsetDateTime::now_utc() + Duration::days(30),
+                Duration::minutes(1)
+            )
+            .expect("claim")
+            .is_none());
+    });
+}

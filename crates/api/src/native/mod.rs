@@ -45,7 +45,8 @@ impl Face for Native {
             .service(webhooks::delete_webhook)
             .service(webhooks::test_webhook)
             .service(webhooks::list_deliveries)
-            .service(webhooks::redeliver);
+            .service(webhooks::redeliver)
+            .service(webhooks::callback_secret);
     }
 
     fn unauthenticated(failure: &AuthFailure) -> EnvelopeError {

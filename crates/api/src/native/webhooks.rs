@@ -1,6 +1,7 @@
 //! `/api/v1/webhooks`: subscriptions (create, list, read, change, delete), a test message, the
-//! attempts made and redelivery, in the envelope, for admins. The signing secret is in the
-//! answer to `POST` only. Delivery itself is `crate::webhooks`.
+//! attempts made and redelivery, in the envelope, for admins and holders of the `webhook`
+//! permission (`view`, `create`, `modify`, `delete`). The signing secret is in the answer to
+//! `POST` only. Delivery itself is `crate::webhooks`.
 
 use actix_web::http::StatusCode;
 use actix_web::{delete, get, patch, post, web, HttpResponse};
@@ -8,6 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use shiplog_domain::event::TypePattern;
 use shiplog_domain::input::{self, TextKind};
+use shiplog_domain::{Action, PermissionName};
 use shiplog_storage::{NewWebhook, Webhook, WebhookFilters, WebhookPatch};
 use utoipa::ToSchema;
 
@@ -156,7 +158,7 @@ fn storage(err: shiplog_storage::StorageError) -> EnvelopeError {
 }
 
 /// Subscribe a URL to events. The answer's `data.secret` (`whsec_…`) is the only time the
-/// signing secret is shown. Admins only.
+/// signing secret is shown. Admins, or the `webhook` permission.
 #[utoipa::path(
     tag = "webhooks",
     request_body = NewWebhookBody,
@@ -164,7 +166,7 @@ fn storage(err: shiplog_storage::StorageError) -> EnvelopeError {
         (status = 201, description = "`data`: the subscription (`id`, `url`, `events`, `filters`, `description`, `enabled`, `disabled_reason`, `created_by`, `created_at`) and its `secret`"),
         (status = 400, description = "Unparseable JSON, an unknown field, a bad pattern or filter, or a URL that is not http(s) or reaches a refused address", body = FailureEnvelope),
         (status = 401, description = "No valid credential", body = FailureEnvelope),
-        (status = 403, description = "Not an admin", body = FailureEnvelope),
+        (status = 403, description = "Neither an admin nor holding the `webhook` permission for this action", body = FailureEnvelope),
     )
 )]
 #[post("/webhooks")]
@@ -173,7 +175,7 @@ pub async fn create_webhook(
     caller: Caller<Native>,
     bytes: web::Bytes,
 ) -> Result<HttpResponse, EnvelopeError> {
-    caller.require_admin()?;
+    caller.require(PermissionName::Webhook, Action::Create, None)?;
     let request: NewWebhookBody = body(&bytes)?;
     let events = patterns(&request.events)?;
     let filters = filters(request.filters)?;
@@ -197,13 +199,13 @@ pub async fn create_webhook(
     Ok(success(StatusCode::CREATED, data))
 }
 
-/// Every subscription, oldest first, without secrets. Admins only.
+/// Every subscription, oldest first, without secrets. Admins, or the `webhook` permission.
 #[utoipa::path(
     tag = "webhooks",
     responses(
         (status = 200, description = "`data`: the subscriptions; `X-Total-Count` gives their number"),
         (status = 401, description = "No valid credential", body = FailureEnvelope),
-        (status = 403, description = "Not an admin", body = FailureEnvelope),
+        (status = 403, description = "Neither an admin nor holding the `webhook` permission for this action", body = FailureEnvelope),
     )
 )]
 #[get("/webhooks")]
@@ -211,7 +213,7 @@ pub async fn list_webhooks(
     state: web::Data<AppState>,
     caller: Caller<Native>,
 ) -> Result<HttpResponse, EnvelopeError> {
-    caller.require_admin()?;
+    caller.require(PermissionName::Webhook, Action::View, None)?;
     let hooks = with_store(&state.store, |store| store.list_webhooks())
         .await
         .map_err(storage)?;
@@ -231,7 +233,7 @@ async fn one(state: &AppState, id: i64) -> Result<Webhook, EnvelopeError> {
         .ok_or_else(not_found)
 }
 
-/// One subscription, without its secret. Admins only.
+/// One subscription, without its secret. Admins, or the `webhook` permission.
 #[utoipa::path(
     tag = "webhooks",
     params(("id" = i64, Path, description = "The webhook's id")),
@@ -239,7 +241,7 @@ async fn one(state: &AppState, id: i64) -> Result<Webhook, EnvelopeError> {
         (status = 200, description = "`data`: the subscription"),
         (status = 400, description = "Not a webhook id", body = FailureEnvelope),
         (status = 401, description = "No valid credential", body = FailureEnvelope),
-        (status = 403, description = "Not an admin", body = FailureEnvelope),
+        (status = 403, description = "Neither an admin nor holding the `webhook` permission for this action", body = FailureEnvelope),
         (status = 404, description = "No such webhook", body = FailureEnvelope),
     )
 )]
@@ -249,13 +251,13 @@ pub async fn get_webhook(
     caller: Caller<Native>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, EnvelopeError> {
-    caller.require_admin()?;
+    caller.require(PermissionName::Webhook, Action::View, None)?;
     let hook = one(&state, id(&path)?).await?;
     Ok(success(StatusCode::OK, hook))
 }
 
 /// Change a subscription's URL, events, filters, description or `enabled` (enabling one that
-/// shiplog disabled clears the reason). Admins only.
+/// shiplog disabled clears the reason). Admins, or the `webhook` permission.
 #[utoipa::path(
     tag = "webhooks",
     params(("id" = i64, Path, description = "The webhook's id")),
@@ -264,7 +266,7 @@ pub async fn get_webhook(
         (status = 200, description = "`data`: the subscription as it now is"),
         (status = 400, description = "Unparseable JSON, an unknown field, or a bad value", body = FailureEnvelope),
         (status = 401, description = "No valid credential", body = FailureEnvelope),
-        (status = 403, description = "Not an admin", body = FailureEnvelope),
+        (status = 403, description = "Neither an admin nor holding the `webhook` permission for this action", body = FailureEnvelope),
         (status = 404, description = "No such webhook", body = FailureEnvelope),
     )
 )]
@@ -275,7 +277,7 @@ pub async fn update_webhook(
     path: web::Path<String>,
     bytes: web::Bytes,
 ) -> Result<HttpResponse, EnvelopeError> {
-    caller.require_admin()?;
+    caller.require(PermissionName::Webhook, Action::Modify, None)?;
     let id = id(&path)?;
     let request: WebhookPatchBody = body(&bytes)?;
     let patch = WebhookPatch {
@@ -299,7 +301,7 @@ pub async fn update_webhook(
     Ok(success(StatusCode::OK, hook))
 }
 
-/// Delete a subscription and its deliveries. Admins only.
+/// Delete a subscription and its deliveries. Admins, or the `webhook` permission.
 #[utoipa::path(
     tag = "webhooks",
     params(("id" = i64, Path, description = "The webhook's id")),
@@ -307,7 +309,7 @@ pub async fn update_webhook(
         (status = 200, description = "Deleted; `data` is null"),
         (status = 400, description = "Not a webhook id", body = FailureEnvelope),
         (status = 401, description = "No valid credential", body = FailureEnvelope),
-        (status = 403, description = "Not an admin", body = FailureEnvelope),
+        (status = 403, description = "Neither an admin nor holding the `webhook` permission for this action", body = FailureEnvelope),
         (status = 404, description = "No such webhook", body = FailureEnvelope),
     )
 )]
@@ -317,7 +319,7 @@ pub async fn delete_webhook(
     caller: Caller<Native>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, EnvelopeError> {
-    caller.require_admin()?;
+    caller.require(PermissionName::Webhook, Action::Delete, None)?;
     let id = id(&path)?;
     let deleted = with_store(&state.store, move |store| store.delete_webhook(id))
         .await
@@ -329,7 +331,8 @@ pub async fn delete_webhook(
     Ok(success(StatusCode::OK, Value::Null))
 }
 
-/// Queue a `webhook.test` message to the subscription (delivered like any event). Admins only.
+/// Queue a `webhook.test` message to the subscription (delivered like any event). Admins, or
+/// the `webhook` permission.
 #[utoipa::path(
     tag = "webhooks",
     params(("id" = i64, Path, description = "The webhook's id")),
@@ -337,7 +340,7 @@ pub async fn delete_webhook(
         (status = 202, description = "Queued; `data`: `{\"delivery_id\", \"message_id\"}`"),
         (status = 400, description = "Not a webhook id", body = FailureEnvelope),
         (status = 401, description = "No valid credential", body = FailureEnvelope),
-        (status = 403, description = "Not an admin", body = FailureEnvelope),
+        (status = 403, description = "Neither an admin nor holding the `webhook` permission for this action", body = FailureEnvelope),
         (status = 404, description = "No such webhook", body = FailureEnvelope),
     )
 )]
@@ -347,7 +350,7 @@ pub async fn test_webhook(
     caller: Caller<Native>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, EnvelopeError> {
-    caller.require_admin()?;
+    caller.require(PermissionName::Webhook, Action::Modify, None)?;
     let id = id(&path)?;
     let message_id = format!("msg_test_{}", uuid::Uuid::new_v4().simple());
     let payload = json!({
@@ -370,7 +373,7 @@ pub async fn test_webhook(
 }
 
 /// The newest 100 attempts to deliver to the subscription, newest first: time, HTTP status,
-/// duration, error and the next attempt. Admins only.
+/// duration, error and the next attempt. Admins, or the `webhook` permission.
 #[utoipa::path(
     tag = "webhooks",
     params(("id" = i64, Path, description = "The webhook's id")),
@@ -378,7 +381,7 @@ pub async fn test_webhook(
         (status = 200, description = "`data`: `[{\"delivery_id\", \"message_id\", \"event_id\", \"type\", \"state\", \"attempted_at\", \"status\", \"duration_ms\", \"error\", \"next_attempt_at\", \"instance\"}]`"),
         (status = 400, description = "Not a webhook id", body = FailureEnvelope),
         (status = 401, description = "No valid credential", body = FailureEnvelope),
-        (status = 403, description = "Not an admin", body = FailureEnvelope),
+        (status = 403, description = "Neither an admin nor holding the `webhook` permission for this action", body = FailureEnvelope),
         (status = 404, description = "No such webhook", body = FailureEnvelope),
     )
 )]
@@ -388,7 +391,7 @@ pub async fn list_deliveries(
     caller: Caller<Native>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, EnvelopeError> {
-    caller.require_admin()?;
+    caller.require(PermissionName::Webhook, Action::View, None)?;
     let id = id(&path)?;
     one(&state, id).await?;
     let attempts = with_store(&state.store, move |store| {
@@ -399,7 +402,8 @@ pub async fn list_deliveries(
     Ok(success(StatusCode::OK, attempts))
 }
 
-/// Make a delivery due again now, with the same `webhook-id`. Admins only.
+/// Make a delivery due again now, with the same `webhook-id`. Admins, or the `webhook`
+/// permission.
 #[utoipa::path(
     tag = "webhooks",
     params(
@@ -410,7 +414,7 @@ pub async fn list_deliveries(
         (status = 202, description = "Queued again; `data` is null"),
         (status = 400, description = "Not an id", body = FailureEnvelope),
         (status = 401, description = "No valid credential", body = FailureEnvelope),
-        (status = 403, description = "Not an admin", body = FailureEnvelope),
+        (status = 403, description = "Neither an admin nor holding the `webhook` permission for this action", body = FailureEnvelope),
         (status = 404, description = "No such webhook or delivery", body = FailureEnvelope),
     )
 )]
@@ -420,7 +424,7 @@ pub async fn redeliver(
     caller: Caller<Native>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, EnvelopeError> {
-    caller.require_admin()?;
+    caller.require(PermissionName::Webhook, Action::Modify, None)?;
     let (hook, delivery) = (id(&path.0)?, id(&path.1)?);
     let found = with_store(&state.store, move |store| store.redeliver(hook, delivery))
         .await
@@ -433,4 +437,27 @@ pub async fn redeliver(
         ));
     }
     Ok(success(StatusCode::ACCEPTED, Value::Null))
+}
+
+/// The secret every release callback is signed with (Standard Webhooks, like a webhook's
+/// secret), made the first time it is needed; one for the whole server, so a receiver of
+/// callbacks configures it once. Unrestricted admins only: it can sign callbacks.
+#[utoipa::path(
+    tag = "webhooks",
+    responses(
+        (status = 200, description = "`data`: `{\"secret\": \"whsec_…\"}`"),
+        (status = 401, description = "No valid credential", body = FailureEnvelope),
+        (status = 403, description = "Not an unrestricted admin", body = FailureEnvelope),
+    )
+)]
+#[get("/callbacks/secret")]
+pub async fn callback_secret(
+    state: web::Data<AppState>,
+    caller: Caller<Native>,
+) -> Result<HttpResponse, EnvelopeError> {
+    caller.require_admin()?;
+    let secret = with_store(&state.store, |store| store.callback_secret())
+        .await
+        .map_err(storage)?;
+    Ok(success(StatusCode::OK, json!({ "secret": secret })))
 }

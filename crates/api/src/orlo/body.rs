@@ -241,6 +241,9 @@ pub struct CreateRelease {
     /// A first note.
     pub note: Option<Text>,
     pub metadata: Option<Metadata>,
+    /// An http(s) URL that gets the release, signed like a webhook, whenever its status changes
+    /// and when it finishes (see docs/events.md).
+    pub callback: Option<Text>,
 }
 
 /// Body of `POST /releases/{id}/packages`.
@@ -276,6 +279,23 @@ pub struct MergeMetadata(pub Metadata);
 /// The text of an optional field, `None` when missing or null.
 pub fn text(field: Option<Text>) -> Option<String> {
     field.map(|Text(s)| s)
+}
+
+/// A release's optional `callback`: missing, null or empty is none; otherwise an http(s) URL
+/// without credentials, within the input policy. Where it leads is checked separately
+/// (`check_destination`), since that asks DNS.
+pub fn callback(field: Option<Text>) -> Result<Option<String>, String> {
+    let Some(url) = text(field).filter(|u| !u.is_empty()) else {
+        return Ok(None);
+    };
+    shiplog_domain::input::check("callback", &url, shiplog_domain::input::TextKind::Url).map_err(
+        |e| match e {
+            shiplog_domain::DomainError::InvalidField { reason, .. } => reason,
+            other => other.to_string(),
+        },
+    )?;
+    crate::webhooks::destination::check_url(&url)?;
+    Ok(Some(url))
 }
 
 #[cfg(test)]

@@ -65,6 +65,9 @@ pub struct ImportRelease {
     pub metadata: Option<Metadata>,
     /// Required, possibly empty.
     pub packages: Option<Vec<ImportPackage>>,
+    /// Gets the release, signed like a webhook, whenever its status changes (as on
+    /// `POST /releases`).
+    pub callback: Option<Text>,
 }
 
 /// One package of an imported release.
@@ -174,6 +177,8 @@ pub fn parse_release(
     release.references = doc.references.unwrap_or_default().0;
     release.notes = doc.notes.unwrap_or_default().0;
     release.metadata = doc.metadata.unwrap_or_default().0;
+    release.callback =
+        super::body::callback(doc.callback).map_err(|reason| refuse(index, "callback", reason))?;
     let packages = doc
         .packages
         .ok_or_else(|| refuse(index, "packages", "is required (a list, possibly empty)"))?;
@@ -251,7 +256,7 @@ pub async fn import_help() -> HttpResponse {
     request_body(content = Vec<ImportRelease>, content_type = "application/json"),
     responses(
         (status = 200, description = "`{\"releases\": [ids in input order]}`"),
-        (status = 400, description = "Not a JSON list, or a release with a missing or malformed field (named)", body = ErrorBody),
+        (status = 400, description = "Not a JSON list, or a release with a missing or malformed field (named), such as a `callback` that is not http(s) or reaches a refused address", body = ErrorBody),
         (status = 401, description = "No valid credential", body = ErrorBody),
         (status = 403, description = "No `ledger` permission for this action", body = ErrorBody),
     )
@@ -280,6 +285,18 @@ pub async fn import_releases(
         OrloError::internal,
     )
     .await?;
+    for (index, release) in releases.iter().enumerate() {
+        if let Some(url) = release.callback.clone() {
+            super::releases::callback_destination(&state, url)
+                .await
+                .map_err(|e| {
+                    OrloError::bad_request(
+                        "invalid_release",
+                        format!("release {index}: {}", e.message()),
+                    )
+                })?;
+        }
+    }
     let imported = with_store(&state.store.acting_as(caller.name()), move |store| {
         store.import_releases(&releases)
     })

@@ -5,7 +5,7 @@ use shiplog_domain::release::{check_metadata, check_note};
 use shiplog_domain::{Action, NewRelease, PermissionName, ReleaseId};
 use time::OffsetDateTime;
 
-use super::body::{self, text, AddNote, CreateRelease, MergeMetadata};
+use super::body::{self, callback, text, AddNote, CreateRelease, MergeMetadata};
 use super::error::OrloError;
 use super::json::{is_json, parse_object, CreatedId, ErrorBody, ReleaseJson, ReleaseList};
 use super::params::{pairs, release_query};
@@ -14,6 +14,7 @@ use crate::blocking::{cpu_bound, with_store};
 use crate::identity::Caller;
 use crate::paging::{offset_total, paged, Position};
 use crate::state::AppState;
+use crate::webhooks::destination::check_destination;
 
 /// A release id from the path, or Orlo's 400 for a malformed one.
 pub(crate) fn release_id(raw: &str) -> Result<ReleaseId, OrloError> {
@@ -26,7 +27,7 @@ pub(crate) fn release_id(raw: &str) -> Result<ReleaseId, OrloError> {
     request_body(content = CreateRelease, content_type = "application/json"),
     responses(
         (status = 200, description = "The release was recorded", body = CreatedId),
-        (status = 400, description = "No JSON body, unparseable JSON, or a missing or malformed field", body = ErrorBody),
+        (status = 400, description = "No JSON body, unparseable JSON, a missing or malformed field, or a `callback` that is not http(s) or reaches a refused address", body = ErrorBody),
         (status = 401, description = "No valid credential", body = ErrorBody),
         (status = 403, description = "No `ledger` permission for this action", body = ErrorBody),
     )
@@ -46,6 +47,9 @@ pub async fn create_release(
         OrloError::internal,
     )
     .await?;
+    if let Some(url) = release.callback.clone() {
+        callback_destination(&state, url).await?;
+    }
     let id = with_store(&state.store, move |store| store.insert_release(&release)).await?;
     Ok(HttpResponse::Ok().json(CreatedId { id: id.to_string() }))
 }
@@ -68,8 +72,25 @@ fn new_release(is_json: bool, body: &[u8], recorded_by: String) -> Result<NewRel
         release.notes.push(note);
     }
     release.metadata = doc.metadata.unwrap_or_default().0;
+    release.callback = callback(doc.callback)
+        .map_err(|reason| OrloError::bad_request("invalid_field", format!("callback: {reason}")))?;
     release.check_input()?;
     Ok(release)
+}
+
+/// Checks where a callback URL leads, as a webhook's is checked: every address its host
+/// resolves to must be one webhooks may reach (`--webhook-deny-cidrs` included). Resolving
+/// blocks, so it runs on the blocking pool.
+pub(crate) async fn callback_destination(state: &AppState, url: String) -> Result<(), OrloError> {
+    let deny = state.webhooks.deny.clone();
+    match web::block(move || check_destination(&url, &deny)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(reason)) => Err(OrloError::bad_request(
+            "invalid_field",
+            format!("callback: {reason}"),
+        )),
+        Err(_) => Err(OrloError::internal()),
+    }
 }
 
 /// List releases, newest first, filtered by any release or package field.

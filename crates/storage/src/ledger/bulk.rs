@@ -92,9 +92,11 @@ pub(crate) fn insert_releases(
                 .map(PackageStatus::as_str),
             has_rollback: r.packages.iter().any(|p| p.rollback),
             recorded_by: r.recorded_by.as_deref(),
+            callback: r.callback.as_deref(),
         })
         .collect();
-    insert_chunked!(conn, releases::table, release_rows, 10);
+    insert_chunked!(conn, releases::table, release_rows, 11);
+    crate::callbacks::register(conn, batch, now)?;
 
     let mut platform_rows = Vec::new();
     let mut note_rows = Vec::new();

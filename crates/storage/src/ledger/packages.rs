@@ -14,13 +14,15 @@ use crate::query::{PackageFilter, Page};
 use crate::schema::packages;
 
 /// Appends a package event carrying the package as the Orlo face shows it, tagged with its
-/// release's platforms and team.
+/// release's platforms and team; when the change moved the release's derived status, queues
+/// the release for its callback too.
 fn emit_package(
     conn: &mut AnyConnection,
     kind: &'static str,
     release: ReleaseId,
     package: PackageId,
     actor: Option<&str>,
+    status_changed: bool,
 ) -> StorageResult<()> {
     let release = load_release(conn, release)?;
     let found = release
@@ -28,7 +30,11 @@ fn emit_package(
         .iter()
         .find(|p| p.id == package)
         .ok_or(StorageError::PackageNotFound)?;
-    emit(kind, actor, found, release_tags(&release))
+    emit(kind, actor, found, release_tags(&release))?;
+    if status_changed {
+        crate::callbacks::queue(conn, kind, &release, OffsetDateTime::now_utc())?;
+    }
+    Ok(())
 }
 
 impl Store {
@@ -47,8 +53,15 @@ impl Store {
                 .get_result(conn)?;
             let ordinal = usize::try_from(existing).unwrap_or(0);
             insert_package(conn, &release.to_string(), package, now, ordinal)?;
-            refresh_summary(conn, release)?;
-            emit_package(conn, "package.added", release, package.id, self.actor())?;
+            let changed = refresh_summary(conn, release)?;
+            emit_package(
+                conn,
+                "package.added",
+                release,
+                package.id,
+                self.actor(),
+                changed,
+            )?;
             Ok(package.id)
         })
     }
@@ -85,7 +98,14 @@ impl Store {
             diesel::update(packages::table.find(package.to_string()))
                 .set(packages::results.eq(Some(results)))
                 .execute(conn)?;
-            emit_package(conn, "package.updated", release, package, self.actor())
+            emit_package(
+                conn,
+                "package.updated",
+                release,
+                package,
+                self.actor(),
+                false,
+            )
         })
     }
 
@@ -153,13 +173,13 @@ impl Store {
                     "package {package} changed while it was being updated"
                 )));
             }
-            refresh_summary(conn, release)?;
+            let changed = refresh_summary(conn, release)?;
             let kind = if to == PackageStatus::InProgress {
                 "package.started"
             } else {
                 "package.finished"
             };
-            emit_package(conn, kind, release, package, self.actor())
+            emit_package(conn, kind, release, package, self.actor(), changed)
         })
     }
 }

@@ -175,7 +175,8 @@ impl Store {
             if updated == 0 {
                 return Err(StorageError::ReleaseNotFound);
             }
-            emit_release(conn, "release.started", id, self.actor())
+            let release = emit_release(conn, "release.started", id, self.actor())?;
+            crate::callbacks::queue(conn, "release.started", &release, OffsetDateTime::now_utc())
         })
     }
 
@@ -196,7 +197,8 @@ impl Store {
                     releases::duration_secs.eq(Some(duration)),
                 ))
                 .execute(conn)?;
-            emit_release(conn, "release.finished", id, self.actor())
+            let release = emit_release(conn, "release.finished", id, self.actor())?;
+            crate::callbacks::queue(conn, "release.finished", &release, now)
         })
     }
 
@@ -206,7 +208,7 @@ impl Store {
         self.write(|conn| {
             lock_release(conn, id)?;
             insert_notes(conn, &id.to_string(), &[text.to_owned()], now)?;
-            emit_release(conn, "release.updated", id, self.actor())
+            emit_release(conn, "release.updated", id, self.actor()).map(drop)
         })
     }
 
@@ -223,7 +225,7 @@ impl Store {
                 };
                 upsert_metadata(conn, &row)?;
             }
-            emit_release(conn, "release.updated", id, self.actor())
+            emit_release(conn, "release.updated", id, self.actor()).map(drop)
         })
     }
 }
@@ -307,20 +309,26 @@ pub(crate) fn release_tags(release: &Release) -> Tags {
         .with_opt("team", release.team.as_deref())
 }
 
-/// Appends a release event carrying the release as the Orlo face shows it now.
+/// Appends a release event carrying the release as the Orlo face shows it now, and returns
+/// that release.
 pub(crate) fn emit_release(
     conn: &mut AnyConnection,
     kind: &'static str,
     id: ReleaseId,
     actor: Option<&str>,
-) -> StorageResult<()> {
+) -> StorageResult<Release> {
     let release = load_release(conn, id)?;
-    emit(kind, actor, &release, release_tags(&release))
+    emit(kind, actor, &release, release_tags(&release))?;
+    Ok(release)
 }
 
 /// Re-derives the release's status and rollback flag from its packages (after a package
-/// changed), with the domain's rule. Call with the release locked.
-pub(crate) fn refresh_summary(conn: &mut AnyConnection, id: ReleaseId) -> StorageResult<()> {
+/// changed), with the domain's rule. Call with the release locked. Whether the status changed.
+pub(crate) fn refresh_summary(conn: &mut AnyConnection, id: ReleaseId) -> StorageResult<bool> {
+    let before: Option<String> = releases::table
+        .find(id.to_string())
+        .select(releases::status)
+        .first(conn)?;
     let rows: Vec<(String, bool)> = packages::table
         .filter(packages::release_id.eq(id.to_string()))
         .select((packages::status, packages::rollback))
@@ -340,7 +348,7 @@ pub(crate) fn refresh_summary(conn: &mut AnyConnection, id: ReleaseId) -> Storag
             releases::has_rollback.eq(has_rollback),
         ))
         .execute(conn)?;
-    Ok(())
+    Ok(before.as_deref() != status)
 }
 
 fn upsert_metadata(conn: &mut AnyConnection, row: &MetadataRow<'_>) -> StorageResult<()> {

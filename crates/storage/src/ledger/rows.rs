@@ -48,6 +48,7 @@ pub(crate) struct NewReleaseRow<'a> {
     pub status: Option<&'static str>,
     pub has_rollback: bool,
     pub recorded_by: Option<&'a str>,
+    pub callback: Option<&'a str>,
 }
 
 #[derive(Queryable, QueryableByName, Selectable)]

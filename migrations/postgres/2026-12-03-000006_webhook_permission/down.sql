@@ -1,0 +1,6 @@
+-- Back to the names before `webhook`: the `webhook` grants themselves cannot survive that.
+DELETE FROM permissions WHERE permission = 'webhook';
+ALTER TABLE permissions DROP CONSTRAINT permissions_permission_check;
+ALTER TABLE permissions ADD CONSTRAINT permissions_permission_check CHECK (permission IN (
+    'admin', 'rule', 'release', 'release_locale', 'release_read_only', 'permission',
+    'scheduled_change', 'required_signoff', 'emergency_shutoff', 'ledger', 'ticket'));
