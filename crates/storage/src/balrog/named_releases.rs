@@ -12,6 +12,7 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use serde_json::{json, Value};
 use shiplog_domain::balrog::blob::has_locale;
+use shiplog_domain::balrog::blob_schema;
 use shiplog_domain::balrog::named_release::{initial_blob, validate_blob};
 use shiplog_domain::balrog::{merge3, BlobEdit, ChangeTable, NamedRelease, ReleaseName};
 use shiplog_domain::{timestamp, ReleaseId};
@@ -113,6 +114,16 @@ fn is_unique_violation(err: &StorageError) -> bool {
     )
 }
 
+/// Refuses a blob that breaks its `schema_version`'s schema. Whole-blob writes check the blob
+/// they bring; edits check the blob as it is after the edit (and the merge), inside the
+/// transaction and before anything is written. A partial edit's first, bare blob is not checked
+/// on its own: the edit that follows in the same transaction must make it valid.
+fn check_schema(blob: &Value) -> StorageResult<()> {
+    blob_schema::validate(blob).map_err(|problems| {
+        BalrogRefusal::InvalidBlob(problems.iter().map(ToString::to_string).collect()).into()
+    })
+}
+
 fn insert(
     conn: &mut AnyConnection,
     name: &str,
@@ -192,6 +203,7 @@ fn apply_edit(
             return Err(BalrogRefusal::Outdated.into());
         };
         validate_blob(name, &merged)?;
+        check_schema(&merged)?;
         let next = NamedRelease {
             product: product.unwrap_or(&tip.product).to_owned(),
             data: merged,
@@ -427,6 +439,7 @@ impl Store {
             if load(conn, name.as_str())?.is_some() {
                 return Err(exists());
             }
+            check_schema(blob)?;
             insert(conn, name.as_str(), product, blob.clone(), changed_by, at)
         })
         .map_err(|e| if is_unique_violation(&e) { exists() } else { e })
@@ -451,6 +464,7 @@ impl Store {
                     name: name.as_str(),
                     product,
                 })?;
+                check_schema(blob)?;
                 insert(conn, name.as_str(), product, blob.clone(), changed_by, at)?;
                 Ok(EditOutcome {
                     data_version: 1,
