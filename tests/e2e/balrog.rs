@@ -588,7 +588,7 @@ fn named_releases_merge_lock_and_refuse_deletion_while_mapped() {
             server,
             "PUT",
             "/api/releases/Firefox-new/builds/Linux_x86_64-gcc3/en-US",
-            &json!({"product": "Firefox", "data": "{\"buildID\": \"1\"}", "schema_version": 9, "alias": "[\"Linux_x86_64-gcc3-asan\"]"}),
+            &json!({"product": "Firefox", "data": "{\"buildID\": \"1\"}", "schema_version": 9, "hashFunction": "sha512", "alias": "[\"Linux_x86_64-gcc3-asan\"]"}),
         );
         created.expect(201);
         let new_blob = server.get("/api/releases/Firefox-new").json();
@@ -636,7 +636,7 @@ fn named_releases_merge_lock_and_refuse_deletion_while_mapped() {
             server,
             "POST",
             "/api/releases/Fennec-1",
-            &json!({"product": "Fennec", "data": "{\"schema_version\": 4}"}),
+            &json!({"product": "Fennec", "data": "{\"schema_version\": 4, \"hashFunction\": \"sha512\"}"}),
         );
         posted_new.expect(201);
         assert_eq!(posted_new.json(), json!({"new_data_version": 2}));
