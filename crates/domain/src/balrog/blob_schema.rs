@@ -32,7 +32,9 @@ impl std::fmt::Display for BlobProblem {
 /// The schema versions this module knows, with what each is (for docs and messages).
 pub const KNOWN: &[(i64, &str)] = &[
     (4, "app release v4"),
+    (5, "app release v5"),
     (6, "app release v6"),
+    (7, "app release v7"),
     (8, "app release v8"),
     (9, "app release v9"),
     (50, "desupport"),
@@ -42,9 +44,9 @@ pub const KNOWN: &[(i64, &str)] = &[
     (10000, "Guardian"),
 ];
 
-/// Schema versions Balrog has that are not checked here yet (app releases 1, 2, 3, 5 and 7):
-/// blobs of these versions are accepted with the shape checks alone.
-pub const UNCHECKED: &[i64] = &[1, 2, 3, 5, 7];
+/// Schema versions Balrog has that are not checked here yet (app releases 1, 2 and 3): blobs of
+/// these versions are accepted with the shape checks alone.
+pub const UNCHECKED: &[i64] = &[1, 2, 3];
 
 /// Checks `blob` against the schema of its `schema_version`. A blob whose `schema_version` is
 /// missing, not an integer or not a schema Balrog has is a problem too.
@@ -57,18 +59,16 @@ pub fn validate(blob: &Value) -> Result<(), Vec<BlobProblem>> {
     match version.and_then(schema) {
         Some(shape) => shape.check(blob, "", &mut problems),
         None if version.is_some_and(|v| UNCHECKED.contains(&v)) => {}
-        None => problems.push(BlobProblem {
-            path: "schema_version".into(),
-            message: format!(
-                "must be one of {}",
-                KNOWN
-                    .iter()
-                    .map(|(v, _)| v.to_string())
-                    .chain(UNCHECKED.iter().map(i64::to_string))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        }),
+        None => {
+            let mut versions: Vec<i64> = KNOWN.iter().map(|(v, _)| *v).collect();
+            versions.extend(UNCHECKED);
+            versions.sort_unstable();
+            let versions: Vec<String> = versions.iter().map(i64::to_string).collect();
+            problems.push(BlobProblem {
+                path: "schema_version".into(),
+                message: format!("must be one of {}", versions.join(", ")),
+            })
+        }
     }
     if problems.is_empty() {
         Ok(())
@@ -277,7 +277,7 @@ fn is_uri(text: &str) -> bool {
 /// The schema of `version`, when this module has it.
 fn schema(version: i64) -> Option<Shape> {
     Some(match version {
-        4 | 6 | 8 | 9 => app_release(version),
+        4..=9 => app_release(version),
         50 => desupport(),
         1000 => gmp(),
         4000 => superblob(),
@@ -421,10 +421,11 @@ fn guardian() -> Shape {
     )
 }
 
-/// App releases 4, 6, 8 and 9: platforms with per-locale partial and complete updates. The
-/// versions differ in which top-level fields they have (v4's `licenseUrl`, `billboardURL`,
-/// `platformVersion`; v6 adds `promptWaitTime`; v8 the binary-transparency fields and a
-/// required inclusion proof per update; v9 moves the prompt fields into `updateLine`).
+/// App releases 4 to 9: platforms with per-locale partial and complete updates. The versions
+/// differ in which fields they have: v4 and v5 have `licenseUrl`, `billboardURL` and
+/// `platformVersion`; v5 to v8 `promptWaitTime`; v6 drops v5's three fields (v7 is v6 again);
+/// v8 adds the binary-transparency fields and requires an inclusion proof per update; v9 moves
+/// the prompt fields into `updateLine`.
 fn app_release(version: i64) -> Shape {
     let text = |names: &[&'static str]| names.iter().map(|n| (*n, Shape::Str)).collect::<Vec<_>>();
     let mut fields = with(
@@ -445,9 +446,10 @@ fn app_release(version: i64) -> Shape {
         fields.push(("showPrompt", Shape::Bool));
         fields.push(("showNeverForVersion", Shape::Bool));
     }
-    if version == 4 {
+    if version <= 5 {
         fields.extend(text(&["platformVersion", "licenseUrl", "billboardURL"]));
-    } else if version < 9 {
+    }
+    if (5..9).contains(&version) {
         fields.push(("promptWaitTime", Shape::Number));
     }
     if version >= 8 {
@@ -488,7 +490,7 @@ fn app_platform(version: i64) -> Shape {
     if version < 9 {
         locale.push(("isOSUpdate", Shape::Bool));
     }
-    if version == 4 {
+    if version <= 5 {
         locale.push(("platformVersion", Shape::Str));
     }
     closed(
@@ -614,7 +616,7 @@ mod tests {
 
     #[test]
     fn app_releases_check_platforms_locales_and_updates() {
-        for version in [4, 6, 9] {
+        for version in [4, 5, 6, 7, 9] {
             ok(app(version));
         }
         let mut v8 = app(8);
@@ -665,8 +667,19 @@ mod tests {
         v4["billboardURL"] = json!("https://x.example/");
         v4["showPrompt"] = json!(true);
         ok(v4.clone());
+        v4["schema_version"] = json!(5);
+        ok(v4.clone());
         v4["schema_version"] = json!(6);
         refused(v4, "billboardURL", "unknown key");
+        let mut wait = app(5);
+        wait["promptWaitTime"] = json!(60);
+        ok(wait.clone());
+        wait["schema_version"] = json!(4);
+        refused(wait.clone(), "promptWaitTime", "unknown key");
+        wait["schema_version"] = json!(7);
+        ok(wait.clone());
+        wait["promptWaitTime"] = json!("60");
+        refused(wait, "promptWaitTime", "expected a number");
         let mut v9 = app(9);
         v9["updateLine"] = json!([
             {"for": {"channels": ["release"]}, "fields": {"type": "minor", "disableBITS": true}}
@@ -822,5 +835,6 @@ mod tests {
         );
         refused(json!({"name": "x"}), "schema_version", "must be one of");
         ok(json!({"name": "x", "schema_version": 1, "anything": true}));
+        ok(json!({"name": "x", "schema_version": 3, "anything": true}));
     }
 }
