@@ -31,6 +31,8 @@ impl std::fmt::Display for BlobProblem {
 
 /// The schema versions this module knows, with what each is (for docs and messages).
 pub const KNOWN: &[(i64, &str)] = &[
+    (2, "app release v2"),
+    (3, "app release v3"),
     (4, "app release v4"),
     (5, "app release v5"),
     (6, "app release v6"),
@@ -44,9 +46,9 @@ pub const KNOWN: &[(i64, &str)] = &[
     (10000, "Guardian"),
 ];
 
-/// Schema versions Balrog has that are not checked here yet (app releases 1, 2 and 3): blobs of
-/// these versions are accepted with the shape checks alone.
-pub const UNCHECKED: &[i64] = &[1, 2, 3];
+/// Schema versions Balrog has that are not checked here yet (app release 1, the oldest):
+/// blobs of this version are accepted with the shape checks alone.
+pub const UNCHECKED: &[i64] = &[1];
 
 /// Checks `blob` against the schema of its `schema_version`. A blob whose `schema_version` is
 /// missing, not an integer or not a schema Balrog has is a problem too.
@@ -99,6 +101,8 @@ enum Shape {
     Array(Box<Shape>),
     /// An object keyed by any non-empty name, every value of the shape.
     Map(Box<Shape>),
+    /// An object keyed by any name, the empty one too (old app releases' URL maps).
+    AnyKeyMap(Box<Shape>),
     /// An object with known fields.
     Object(Object),
     /// A platform entry: an object with a string `alias` (other keys ignored, as Balrog does),
@@ -198,11 +202,11 @@ impl Shape {
                 }
                 None => problem("expected an array"),
             },
-            Shape::Map(entry) => match value.as_object() {
+            Shape::Map(entry) | Shape::AnyKeyMap(entry) => match value.as_object() {
                 Some(map) => {
                     for (key, v) in map {
                         let at = join(path, key);
-                        if key.is_empty() {
+                        if key.is_empty() && matches!(self, Shape::Map(_)) {
                             out.push(BlobProblem {
                                 path: at,
                                 message: "keys must not be empty".into(),
@@ -277,7 +281,7 @@ fn is_uri(text: &str) -> bool {
 /// The schema of `version`, when this module has it.
 fn schema(version: i64) -> Option<Shape> {
     Some(match version {
-        4..=9 => app_release(version),
+        2..=9 => app_release(version),
         50 => desupport(),
         1000 => gmp(),
         4000 => superblob(),
@@ -432,9 +436,13 @@ fn app_release(version: i64) -> Shape {
         common(),
         with(
             text(&["hashFunction", "appVersion", "displayVersion"]),
-            vec![("fileUrls", file_urls())],
+            vec![("fileUrls", file_urls(version))],
         ),
     );
+    if version <= 3 {
+        fields.push(("ftpFilenames", file_names(version)));
+        fields.push(("bouncerProducts", file_names(version)));
+    }
     if version < 9 {
         fields.extend(text(&[
             "detailsUrl",
@@ -469,13 +477,31 @@ fn app_release(version: i64) -> Shape {
     closed(&["name", "schema_version", "hashFunction"], fields)
 }
 
-/// `fileUrls`: per channel (or `*`), `partials` and `completes` maps of URLs.
-fn file_urls() -> Shape {
+/// `fileUrls`: per channel (or `*`), `partials` and `completes` maps of URLs; before v4, one
+/// URL per channel.
+fn file_urls(version: i64) -> Shape {
+    if version <= 3 {
+        return Shape::AnyKeyMap(Box::new(Shape::Uri));
+    }
     let urls = || map(Shape::Str);
     map(closed(
         &[],
         vec![("partials", urls()), ("completes", urls())],
     ))
+}
+
+/// `ftpFilenames` and `bouncerProducts` (v2 and v3): names for the `partial` and `complete`
+/// files (v2), or maps of them under `partials` and `completes` (v3, other keys ignored).
+fn file_names(version: i64) -> Shape {
+    if version == 2 {
+        return closed(&[], vec![("partial", Shape::Str), ("complete", Shape::Str)]);
+    }
+    let names = || Shape::AnyKeyMap(Box::new(Shape::Str));
+    Shape::Object(Object {
+        fields: vec![("partials", names()), ("completes", names())],
+        required: &[],
+        closed: false,
+    })
 }
 
 /// An app release platform that is not an alias: build id, bouncer and FTP names, locales.
@@ -484,9 +510,15 @@ fn app_platform(version: i64) -> Shape {
         ("buildID", Shape::Digits),
         ("appVersion", Shape::Str),
         ("displayVersion", Shape::Str),
-        ("partials", array(update_entry(version))),
-        ("completes", array(update_entry(version))),
     ];
+    if version == 2 {
+        // v2 has one partial and one complete update per locale; the complete is from `*`.
+        locale.push(("partial", update_entry(version, Shape::Str)));
+        locale.push(("complete", update_entry(version, Shape::OneOf(&["*"]))));
+    } else {
+        locale.push(("partials", array(update_entry(version, Shape::Str))));
+        locale.push(("completes", array(update_entry(version, Shape::Str))));
+    }
     if version < 9 {
         locale.push(("isOSUpdate", Shape::Bool));
     }
@@ -505,10 +537,10 @@ fn app_platform(version: i64) -> Shape {
 }
 
 /// One partial or complete update of a locale.
-fn update_entry(version: i64) -> Shape {
+fn update_entry(version: i64, from: Shape) -> Shape {
     let mut fields = vec![
         ("filesize", Shape::Digits),
-        ("from", Shape::Str),
+        ("from", from),
         ("hashValue", Shape::Str),
         ("fileUrl", Shape::Uri),
     ];
@@ -708,6 +740,42 @@ mod tests {
     }
 
     #[test]
+    fn old_app_releases_have_one_url_per_channel() {
+        let v3 = json!({"name": "r", "schema_version": 3, "hashFunction": "sha512",
+            "fileUrls": {"release": "https://dl.example/%FILENAME%", "": "https://x.example/"},
+            "ftpFilenames": {"completes": {"*": "f.mar"}, "other": 1},
+            "bouncerProducts": {"partials": {"Firefox-1": "p"}},
+            "platforms": {"p": {"locales": {"de": {"platformVersion": "1",
+                "partials": [{"from": "Firefox-1", "filesize": 1, "hashValue": "h"}]}}}}});
+        ok(v3.clone());
+        let mut bad = v3.clone();
+        bad["fileUrls"]["release"] = json!({"completes": {}});
+        refused(bad, "fileUrls.release", "expected a string");
+        let mut bad = v3;
+        bad["ftpFilenames"]["completes"]["*"] = json!(1);
+        refused(bad, "ftpFilenames.completes.*", "expected a string");
+        let v2 = json!({"name": "r", "schema_version": 2, "hashFunction": "sha512",
+            "ftpFilenames": {"partial": "p.mar", "complete": "c.mar"},
+            "platforms": {"p": {"locales": {"de": {"isOSUpdate": false,
+                "partial": {"from": "Firefox-1", "filesize": "1", "hashValue": "h"},
+                "complete": {"from": "*", "filesize": 2, "hashValue": "h"}}}}}});
+        ok(v2.clone());
+        let mut bad = v2.clone();
+        bad["platforms"]["p"]["locales"]["de"]["complete"]["from"] = json!("Firefox-1");
+        refused(
+            bad,
+            "platforms.p.locales.de.complete.from",
+            "expected one of *",
+        );
+        let mut bad = v2.clone();
+        bad["platforms"]["p"]["locales"]["de"]["completes"] = json!([]);
+        refused(bad, "platforms.p.locales.de.completes", "unknown key");
+        let mut bad = v2;
+        bad["ftpFilenames"]["partials"] = json!({});
+        refused(bad, "ftpFilenames.partials", "unknown key");
+    }
+
+    #[test]
     fn desupport_blobs() {
         let blob = json!({"name": "d", "schema_version": 50,
                           "detailsUrl": "https://support.example/", "displayVersion": "1"});
@@ -835,6 +903,6 @@ mod tests {
         );
         refused(json!({"name": "x"}), "schema_version", "must be one of");
         ok(json!({"name": "x", "schema_version": 1, "anything": true}));
-        ok(json!({"name": "x", "schema_version": 3, "anything": true}));
+        ok(json!({"name": "x", "schema_version": 1, "extv": "1.0"}));
     }
 }
