@@ -224,7 +224,7 @@ fn balrog_rule(server: &TestServer, product: &str) -> String {
 }
 
 fn locale_data() -> String {
-    json!({"buildID": "20240101", "completes": []}).to_string()
+    json!({"buildID": "20240101"}).to_string()
 }
 
 fn balrog_cases() -> Vec<Case> {
@@ -324,7 +324,7 @@ fn balrog_cases() -> Vec<Case> {
         ),
         case("POST /api/releases", Release, "create", 201, |s, t, p| {
             let name = unique(&format!("{p}-new"));
-            let blob = json!({"name": name, "schema_version": 1});
+            let blob = json!({"name": name, "schema_version": 1, "hashFunction": "sha512"});
             let body = json!({"name": name, "product": p, "blob": blob.to_string()});
             send(s, Face::Balrog, "POST", "/api/releases", t, Some(body))
         }),
@@ -354,7 +354,7 @@ fn balrog_cases() -> Vec<Case> {
             201,
             |s, t, p| {
                 let name = unique(&format!("{p}-put"));
-                let blob = json!({"name": name, "schema_version": 1});
+                let blob = json!({"name": name, "schema_version": 1, "hashFunction": "sha512"});
                 let body = json!({"name": name, "product": p, "blob": blob.to_string()});
                 send(
                     s,
@@ -373,7 +373,7 @@ fn balrog_cases() -> Vec<Case> {
             200,
             |s, t, p| {
                 let name = balrog_release(s, p);
-                let body = json!({"product": p, "data": json!({"appVersion": "1"}).to_string(),
+                let body = json!({"product": p, "data": json!({"appv": "1"}).to_string(),
                               "data_version": 1, "schema_version": 1});
                 send(
                     s,
@@ -392,8 +392,8 @@ fn balrog_cases() -> Vec<Case> {
             201,
             |s, t, p| {
                 let name = unique(&format!("{p}-post"));
-                let body = json!({"product": p, "data": json!({"appVersion": "1"}).to_string(),
-                              "schema_version": 1});
+                let body = json!({"product": p, "data": json!({"appv": "1"}).to_string(),
+                              "schema_version": 1, "hashFunction": "sha512"});
                 send(
                     s,
                     Face::Balrog,

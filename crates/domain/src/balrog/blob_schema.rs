@@ -31,6 +31,7 @@ impl std::fmt::Display for BlobProblem {
 
 /// The schema versions this module knows, with what each is (for docs and messages).
 pub const KNOWN: &[(i64, &str)] = &[
+    (1, "app release v1"),
     (2, "app release v2"),
     (3, "app release v3"),
     (4, "app release v4"),
@@ -46,9 +47,9 @@ pub const KNOWN: &[(i64, &str)] = &[
     (10000, "Guardian"),
 ];
 
-/// Schema versions Balrog has that are not checked here yet (app release 1, the oldest):
-/// blobs of this version are accepted with the shape checks alone.
-pub const UNCHECKED: &[i64] = &[1];
+/// Schema versions Balrog has that are not checked here yet: blobs of these versions are
+/// accepted with the shape checks alone. (Every version Balrog has is checked today.)
+pub const UNCHECKED: &[i64] = &[];
 
 /// Checks `blob` against the schema of its `schema_version`. A blob whose `schema_version` is
 /// missing, not an integer or not a schema Balrog has is a problem too.
@@ -281,6 +282,7 @@ fn is_uri(text: &str) -> bool {
 /// The schema of `version`, when this module has it.
 fn schema(version: i64) -> Option<Shape> {
     Some(match version {
+        1 => app_release_v1(),
         2..=9 => app_release(version),
         50 => desupport(),
         1000 => gmp(),
@@ -477,6 +479,42 @@ fn app_release(version: i64) -> Shape {
     closed(&["name", "schema_version", "hashFunction"], fields)
 }
 
+/// App release v1, the oldest: `extv`/`appv` where later versions have `appVersion` and
+/// `displayVersion`, one `partial` and one `complete` per locale.
+fn app_release_v1() -> Shape {
+    let text = |names: &[&'static str]| names.iter().map(|n| (*n, Shape::Str)).collect::<Vec<_>>();
+    let mut fields = with(
+        common(),
+        text(&["hashFunction", "extv", "appv", "detailsUrl", "licenseUrl"]),
+    );
+    fields.push(("fakePartials", Shape::Bool));
+    fields.push(("oldVersionSpecialCases", Shape::Bool));
+    fields.push(("fileUrls", file_urls(1)));
+    fields.push(("ftpFilenames", file_names(1)));
+    fields.push(("bouncerProducts", file_names(1)));
+    let locale = closed(
+        &[],
+        vec![
+            ("buildID", Shape::Digits),
+            ("extv", Shape::Str),
+            ("appv", Shape::Str),
+            ("partial", update_entry(1, Shape::Str)),
+            ("complete", update_entry(1, Shape::OneOf(&["*"]))),
+        ],
+    );
+    let platform = closed(
+        &[],
+        vec![
+            ("buildID", Shape::Digits),
+            ("OS_BOUNCER", Shape::Str),
+            ("OS_FTP", Shape::Str),
+            ("locales", map(locale)),
+        ],
+    );
+    fields.push(("platforms", map(Shape::AliasOr(Box::new(platform)))));
+    closed(&["name", "schema_version", "hashFunction"], fields)
+}
+
 /// `fileUrls`: per channel (or `*`), `partials` and `completes` maps of URLs; before v4, one
 /// URL per channel.
 fn file_urls(version: i64) -> Shape {
@@ -490,10 +528,10 @@ fn file_urls(version: i64) -> Shape {
     ))
 }
 
-/// `ftpFilenames` and `bouncerProducts` (v2 and v3): names for the `partial` and `complete`
-/// files (v2), or maps of them under `partials` and `completes` (v3, other keys ignored).
+/// `ftpFilenames` and `bouncerProducts` (v1 to v3): names for the `partial` and `complete`
+/// files (v1, v2), or maps of them under `partials` and `completes` (v3, other keys ignored).
 fn file_names(version: i64) -> Shape {
-    if version == 2 {
+    if version <= 2 {
         return closed(&[], vec![("partial", Shape::Str), ("complete", Shape::Str)]);
     }
     let names = || Shape::AnyKeyMap(Box::new(Shape::Str));
@@ -776,6 +814,25 @@ mod tests {
     }
 
     #[test]
+    fn app_release_v1_has_its_own_field_names() {
+        let v1 = json!({"name": "r", "schema_version": 1, "hashFunction": "sha512",
+            "extv": "3.6", "appv": "3.6", "fakePartials": true,
+            "ftpFilenames": {"complete": "c.mar"},
+            "platforms": {"p": {"buildID": 1, "locales": {"de": {"extv": "3.6",
+                "complete": {"from": "*", "filesize": 2, "hashValue": "h"}}}}}});
+        ok(v1.clone());
+        let mut bad = v1.clone();
+        bad["appVersion"] = json!("3.6");
+        refused(bad, "appVersion", "unknown key");
+        let mut bad = v1.clone();
+        bad["fakePartials"] = json!("yes");
+        refused(bad, "fakePartials", "expected true or false");
+        let mut bad = v1;
+        bad.as_object_mut().unwrap().remove("hashFunction");
+        refused(bad, "blob", "'hashFunction' is a required property");
+    }
+
+    #[test]
     fn desupport_blobs() {
         let blob = json!({"name": "d", "schema_version": 50,
                           "detailsUrl": "https://support.example/", "displayVersion": "1"});
@@ -902,7 +959,5 @@ mod tests {
             "must be one of",
         );
         refused(json!({"name": "x"}), "schema_version", "must be one of");
-        ok(json!({"name": "x", "schema_version": 1, "anything": true}));
-        ok(json!({"name": "x", "schema_version": 1, "extv": "1.0"}));
     }
 }
