@@ -29,7 +29,7 @@ impl std::fmt::Display for BlobProblem {
     }
 }
 
-/// The schema versions this module knows, with what each is (for docs and messages).
+/// The schema versions Balrog has, with what each is (every one is checked here).
 pub const KNOWN: &[(i64, &str)] = &[
     (1, "app release v1"),
     (2, "app release v2"),
@@ -47,10 +47,6 @@ pub const KNOWN: &[(i64, &str)] = &[
     (10000, "Guardian"),
 ];
 
-/// Schema versions Balrog has that are not checked here yet: blobs of these versions are
-/// accepted with the shape checks alone. (Every version Balrog has is checked today.)
-pub const UNCHECKED: &[i64] = &[];
-
 /// Checks `blob` against the schema of its `schema_version`. A blob whose `schema_version` is
 /// missing, not an integer or not a schema Balrog has is a problem too.
 pub fn validate(blob: &Value) -> Result<(), Vec<BlobProblem>> {
@@ -61,12 +57,8 @@ pub fn validate(blob: &Value) -> Result<(), Vec<BlobProblem>> {
     };
     match version.and_then(schema) {
         Some(shape) => shape.check(blob, "", &mut problems),
-        None if version.is_some_and(|v| UNCHECKED.contains(&v)) => {}
         None => {
-            let mut versions: Vec<i64> = KNOWN.iter().map(|(v, _)| *v).collect();
-            versions.extend(UNCHECKED);
-            versions.sort_unstable();
-            let versions: Vec<String> = versions.iter().map(i64::to_string).collect();
+            let versions: Vec<String> = KNOWN.iter().map(|(v, _)| v.to_string()).collect();
             problems.push(BlobProblem {
                 path: "schema_version".into(),
                 message: format!("must be one of {}", versions.join(", ")),
