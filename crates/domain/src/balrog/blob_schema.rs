@@ -9,6 +9,8 @@
 
 use serde_json::{Map, Value};
 
+use super::syntax;
+
 /// One thing wrong with a blob: where (a JSON path such as
 /// `platforms.WINNT.locales.de.completes[0].filesize`; empty for the blob itself) and what.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,6 +92,10 @@ enum Shape {
     Digits,
     /// One of the given strings.
     OneOf(&'static [&'static str]),
+    /// A string a rule's `version` column would take (empty allowed).
+    VersionCondition,
+    /// A string a rule's `buildID` column would take (empty allowed).
+    BuildIdCondition,
     /// An array whose items all have the shape.
     Array(Box<Shape>),
     /// An object keyed by any non-empty name, every value of the shape.
@@ -186,6 +192,20 @@ impl Shape {
             Shape::OneOf(allowed) => match value.as_str() {
                 Some(s) if allowed.contains(&s) => {}
                 _ => problem(&format!("expected one of {}", allowed.join(", "))),
+            },
+            Shape::VersionCondition | Shape::BuildIdCondition => match value.as_str() {
+                Some("") => {}
+                Some(text) => {
+                    let checked = if matches!(self, Shape::VersionCondition) {
+                        syntax::check_version_condition(text, false)
+                    } else {
+                        syntax::check_integer_condition(text)
+                    };
+                    if let Err(reason) = checked {
+                        problem(&reason);
+                    }
+                }
+                None => problem("expected a string"),
             },
             Shape::Array(item) => match value.as_array() {
                 Some(items) => {
@@ -598,8 +618,8 @@ fn update_line() -> Shape {
                     vec![
                         ("locales", strings()),
                         ("channels", strings()),
-                        ("versions", strings()),
-                        ("buildIDs", strings()),
+                        ("versions", array(Shape::VersionCondition)),
+                        ("buildIDs", array(Shape::BuildIdCondition)),
                     ],
                 ),
             ),
@@ -753,6 +773,18 @@ mod tests {
             "updateLine[0].fields.type",
             "expected one of minor, major",
         );
+        let mut v9 = app(9);
+        v9["updateLine"] = json!([{"for": {"versions": ["<60.0", "", "61.0,62.0"],
+                                           "buildIDs": [">=20180101000000"]}}]);
+        ok(v9.clone());
+        v9["updateLine"][0]["for"]["versions"][1] = json!("sixty");
+        v9["updateLine"][0]["for"]["buildIDs"][0] = json!("<2018x");
+        refused(
+            v9.clone(),
+            "updateLine[0].for.versions[1]",
+            "couldn't parse the version",
+        );
+        refused(v9, "updateLine[0].for.buildIDs[0]", "must be an integer");
         let mut v9 = app(9);
         v9["showPrompt"] = json!(true);
         refused(v9, "showPrompt", "unknown key");
