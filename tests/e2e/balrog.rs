@@ -512,7 +512,7 @@ fn named_releases_merge_lock_and_refuse_deletion_while_mapped() {
                 server,
                 "PUT",
                 &format!("/api/releases/Firefox-nightly/builds/{platform}/{locale}"),
-                &json!({"product": "Firefox", "data": json!({"buildID": build, "appVersion": "62.0a1"}).to_string(), "schema_version": 1, "hashFunction": "sha512", "data_version": version}),
+                &json!({"product": "Firefox", "data": json!({"buildID": build, "extv": "62.0a1"}).to_string(), "schema_version": 1, "hashFunction": "sha512", "data_version": version}),
             )
         };
         let de = locale("WINNT_x86-msvc", "de", "20180101000000", 1);
@@ -563,7 +563,7 @@ fn named_releases_merge_lock_and_refuse_deletion_while_mapped() {
         entry.expect(200);
         assert_eq!(
             entry.json(),
-            json!({"appVersion": "62.0a1", "buildID": "20180101000000"})
+            json!({"extv": "62.0a1", "buildID": "20180101000000"})
         );
         assert_eq!(data_version(&entry), 4);
         assert_eq!(
@@ -588,7 +588,7 @@ fn named_releases_merge_lock_and_refuse_deletion_while_mapped() {
             server,
             "PUT",
             "/api/releases/Firefox-new/builds/Linux_x86_64-gcc3/en-US",
-            &json!({"product": "Firefox", "data": "{\"buildID\": \"1\"}", "schema_version": 9, "alias": "[\"Linux_x86_64-gcc3-asan\"]"}),
+            &json!({"product": "Firefox", "data": "{\"buildID\": \"1\"}", "schema_version": 9, "hashFunction": "sha512", "alias": "[\"Linux_x86_64-gcc3-asan\"]"}),
         );
         created.expect(201);
         let new_blob = server.get("/api/releases/Firefox-new").json();
@@ -636,7 +636,7 @@ fn named_releases_merge_lock_and_refuse_deletion_while_mapped() {
             server,
             "POST",
             "/api/releases/Fennec-1",
-            &json!({"product": "Fennec", "data": "{\"schema_version\": 4}"}),
+            &json!({"product": "Fennec", "data": "{\"schema_version\": 4, \"hashFunction\": \"sha512\"}"}),
         );
         posted_new.expect(201);
         assert_eq!(posted_new.json(), json!({"new_data_version": 2}));
@@ -671,7 +671,7 @@ fn named_releases_merge_lock_and_refuse_deletion_while_mapped() {
             server,
             "PUT",
             "/api/releases/Fennec-2",
-            &json!({"product": "Fennec", "blob": {"name": "Fennec-2", "schema_version": 2}, "data_version": 1}),
+            &json!({"product": "Fennec", "blob": {"name": "Fennec-2", "schema_version": 2, "hashFunction": "sha512"}, "data_version": 1}),
         );
         replaced.expect(200);
         assert_eq!(replaced.json(), json!({"new_data_version": 2}));
@@ -1013,7 +1013,7 @@ fn history_lists_views_diffs_and_reverts() {
         );
 
         // Releases: revisions without blobs, the blob through the history view, revert.
-        write(server, "PUT", "/api/releases/a", &json!({"product": "Firefox", "blob": {"name": "a", "schema_version": 2}, "data_version": 1})).expect(200);
+        write(server, "PUT", "/api/releases/a", &json!({"product": "Firefox", "blob": {"name": "a", "schema_version": 2, "hashFunction": "sha512"}, "data_version": 1})).expect(200);
         write(
             server,
             "PUT",
@@ -1049,7 +1049,7 @@ fn history_lists_views_diffs_and_reverts() {
         );
         assert_eq!(
             server.get(&format!("/api/history/diff/release/{second_change}/data")).text,
-            "--- Data Version 1\n+++ Data Version 2\n@@ -1,5 +1,4 @@\n {\n-  \"hashFunction\": \"sha512\",\n   \"name\": \"a\",\n-  \"schema_version\": 1\n+  \"schema_version\": 2\n }"
+            "--- Data Version 1\n+++ Data Version 2\n@@ -1,5 +1,5 @@\n {\n   \"hashFunction\": \"sha512\",\n   \"name\": \"a\",\n-  \"schema_version\": 1\n+  \"schema_version\": 2\n }"
         );
         assert_eq!(
             server

@@ -71,7 +71,7 @@ fn balrogclient_manages_releases_locales_and_rules_unchanged() {
             ("Authorization", admin.as_str()),
             ("Content-Type", "application/json"),
         ];
-        let blob = json!({"name": "placeholder", "schema_version": 1});
+        let blob = json!({"name": "placeholder", "schema_version": 1, "hashFunction": "sha512"});
         server
             .request(
                 "POST",

@@ -58,7 +58,7 @@ fn balrog_rules_and_shutoffs_read_into_the_domain_types_and_back() {
             ("Authorization", ALICE_BEARER),
             ("Content-Type", "application/json"),
         ];
-        let blob = json!({"name": "Firefox-61.0", "schema_version": 1});
+        let blob = json!({"name": "Firefox-61.0", "schema_version": 1, "hashFunction": "sha512"});
         server
             .request(
                 "POST",

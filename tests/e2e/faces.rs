@@ -102,7 +102,7 @@ fn oversized_bodies_are_413_in_the_mounts_body_and_bulk_endpoints_take_more() {
         server.get("/releases").expect(404);
         assert_eq!(server.get("/api/rules").json()["count"], 0);
         // A release blob of 2 MiB is a bulk write: accepted.
-        let blob = json!({"name": "Big", "schema_version": 1, "padding": padding});
+        let blob = json!({"name": "Big", "schema_version": 1, "hashFunction": "sha512", "detailsUrl": padding});
         server
             .put(
                 "/api/releases/Big",
@@ -194,7 +194,7 @@ fn every_list_sends_its_total_and_links_that_walk_it_once() {
         assert_eq!(users.header("x-total-count"), Some("2"));
 
         // Balrog: a rule's revisions, paged by page/limit.
-        let blob = json!({"name": "R1", "schema_version": 1});
+        let blob = json!({"name": "R1", "schema_version": 1, "hashFunction": "sha512"});
         server
             .put(
                 "/api/releases/R1",

@@ -387,7 +387,7 @@ fn auth_off_lets_anyone_write_as_anonymous() {
             json!({"user": "u", "platforms": ["p"]}),
         )
         .expect(200);
-        let blob = json!({"name": "R1", "schema_version": 1});
+        let blob = json!({"name": "R1", "schema_version": 1, "hashFunction": "sha512"});
         anonymous(
             "POST",
             "/api/releases",
@@ -398,7 +398,7 @@ fn auth_off_lets_anyone_write_as_anonymous() {
         assert_eq!(revisions["revisions"][0]["changed_by"], "anonymous");
         anonymous("POST", "/v1/tickets", json!({"description": "d"})).expect(201);
         // A credential still names its user, and a bad one is still refused.
-        let blob = json!({"name": "R2", "schema_version": 1});
+        let blob = json!({"name": "R2", "schema_version": 1, "hashFunction": "sha512"});
         with(
             server,
             "POST",

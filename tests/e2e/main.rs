@@ -1,6 +1,7 @@
 //! End-to-end tests: the real server on a random port, real HTTP, every backend under test.
 
 mod balrog;
+mod balrog_blob_schemas;
 mod balrog_client;
 mod bileto;
 mod caching;

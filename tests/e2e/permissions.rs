@@ -225,7 +225,7 @@ fn balrog_rule(server: &TestServer, product: &str) -> String {
 }
 
 fn locale_data() -> String {
-    json!({"buildID": "20240101", "completes": []}).to_string()
+    json!({"buildID": "20240101"}).to_string()
 }
 
 fn balrog_cases() -> Vec<Case> {
@@ -325,7 +325,7 @@ fn balrog_cases() -> Vec<Case> {
         ),
         case("POST /api/releases", Release, "create", 201, |s, t, p| {
             let name = unique(&format!("{p}-new"));
-            let blob = json!({"name": name, "schema_version": 1});
+            let blob = json!({"name": name, "schema_version": 1, "hashFunction": "sha512"});
             let body = json!({"name": name, "product": p, "blob": blob.to_string()});
             send(s, Face::Balrog, "POST", "/api/releases", t, Some(body))
         }),
@@ -355,7 +355,7 @@ fn balrog_cases() -> Vec<Case> {
             201,
             |s, t, p| {
                 let name = unique(&format!("{p}-put"));
-                let blob = json!({"name": name, "schema_version": 1});
+                let blob = json!({"name": name, "schema_version": 1, "hashFunction": "sha512"});
                 let body = json!({"name": name, "product": p, "blob": blob.to_string()});
                 send(
                     s,
@@ -374,7 +374,7 @@ fn balrog_cases() -> Vec<Case> {
             200,
             |s, t, p| {
                 let name = balrog_release(s, p);
-                let body = json!({"product": p, "data": json!({"appVersion": "1"}).to_string(),
+                let body = json!({"product": p, "data": json!({"appv": "1"}).to_string(),
                               "data_version": 1, "schema_version": 1});
                 send(
                     s,
@@ -393,8 +393,8 @@ fn balrog_cases() -> Vec<Case> {
             201,
             |s, t, p| {
                 let name = unique(&format!("{p}-post"));
-                let body = json!({"product": p, "data": json!({"appVersion": "1"}).to_string(),
-                              "schema_version": 1});
+                let body = json!({"product": p, "data": json!({"appv": "1"}).to_string(),
+                              "schema_version": 1, "hashFunction": "sha512"});
                 send(
                     s,
                     Face::Balrog,

@@ -429,6 +429,8 @@ fn named_releases_edit_merge_lock_and_delete() {
         top_level.edit =
             BlobEdit::MergeTopLevel(object(json!({"detailsUrl": "https://example.com"})));
         top_level.copy_to = vec![name("Firefox-copy")];
+        // The copy is created from scratch and a release blob needs its hashFunction.
+        top_level.hash_function = Some("sha512".into());
         let merged = store
             .edit_named_release(&nightly, &top_level, "build")
             .expect("merge");
@@ -466,7 +468,7 @@ fn named_releases_edit_merge_lock_and_delete() {
             .put_named_release(
                 &name("Fennec-1"),
                 "Fennec",
-                &json!({"name": "Fennec-1", "schema_version": 2}),
+                &json!({"name": "Fennec-1", "schema_version": 2, "hashFunction": "sha512"}),
                 Some(1),
                 "alice",
             )
@@ -589,7 +591,7 @@ fn release_history_reverts_and_named_releases_stay_ledger_releases() {
             .put_named_release(
                 &r,
                 "Firefox",
-                &json!({"name": "r", "schema_version": 2}),
+                &json!({"name": "r", "schema_version": 2, "hashFunction": "sha512"}),
                 Some(1),
                 "bob",
             )

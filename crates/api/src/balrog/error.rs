@@ -67,6 +67,14 @@ impl BalrogError {
         self
     }
 
+    /// Balrog's answer to a blob that breaks its schema: `detail` says what was refused,
+    /// `exception` the problems in one line and `data` the list of them (`path: problem`).
+    pub fn invalid_blob(detail: &str, problems: Vec<String>) -> Self {
+        Self::bad_request(detail)
+            .exception(problems.join("; "))
+            .with("data", json!(problems))
+    }
+
     /// Balrog's answer to a write without identity.
     pub fn login_required() -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "Login Required")
@@ -152,6 +160,9 @@ impl BalrogError {
                 _ => "Invalid mapping value. No release name found in DB",
             }),
             BalrogRefusal::AliasTaken(_) => Self::bad_request("Rule with alias exists."),
+            BalrogRefusal::InvalidBlob(problems) => {
+                Self::invalid_blob("Couldn't update release", problems)
+            }
             BalrogRefusal::ReleaseExists(name) => {
                 Self::bad_request(format!("Release: {name} already exists"))
                     .exception("Database already contains the release")

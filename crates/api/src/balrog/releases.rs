@@ -6,6 +6,7 @@ use actix_web::{delete, get, post, put, route, web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 use shiplog_domain::balrog::blob::locale_entry;
+use shiplog_domain::balrog::blob_schema;
 use shiplog_domain::balrog::named_release::{parse_product, sorted, validate_blob};
 use shiplog_domain::balrog::{BlobEdit, Change, ChangeTable, ReleaseName, RequiredSignoffs};
 use shiplog_domain::{Action, PermissionName};
@@ -213,6 +214,7 @@ pub async fn create_release(
     validate_blob(name.as_str(), &blob).map_err(|e| {
         BalrogError::bad_request("Couldn't create release").exception(e.to_string())
     })?;
+    check_schema(&blob, "Couldn't create release")?;
     if let Some(list) = &state.allowlist {
         refuse_forbidden(list.forbidden_in_blob(&blob, &product))?;
     }
@@ -306,6 +308,7 @@ pub async fn put_release(
             validate_blob(checked.as_str(), &blob).map_err(|e| {
                 BalrogError::bad_request("Couldn't update release").exception(e.to_string())
             })?;
+            check_schema(&blob, "Couldn't update release")?;
             if let Some(list) = &allowlist {
                 refuse_forbidden(list.forbidden_in_blob(&blob, &product))?;
             }
@@ -326,6 +329,14 @@ pub async fn put_release(
     })
     .await?;
     Ok(written(outcome))
+}
+
+/// Refuses a whole blob that breaks its `schema_version`'s schema before anything else is
+/// looked at (storage checks again, and checks edited blobs, inside the write).
+fn check_schema(blob: &Value, detail: &str) -> Result<(), BalrogError> {
+    blob_schema::validate(blob).map_err(|problems| {
+        BalrogError::invalid_blob(detail, problems.iter().map(ToString::to_string).collect())
+    })
 }
 
 /// Refuses a write that brings download URLs the allow-list does not allow for the release's

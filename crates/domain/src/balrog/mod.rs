@@ -21,6 +21,7 @@
 mod addons_xml;
 pub mod allowlist;
 pub mod blob;
+pub mod blob_schema;
 pub mod change;
 pub mod dice;
 pub mod evaluation_error;

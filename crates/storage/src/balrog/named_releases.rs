@@ -12,6 +12,7 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use serde_json::{json, Value};
 use shiplog_domain::balrog::blob::has_locale;
+use shiplog_domain::balrog::blob_schema;
 use shiplog_domain::balrog::named_release::{initial_blob, validate_blob};
 use shiplog_domain::balrog::signoff;
 use shiplog_domain::balrog::{
@@ -119,6 +120,16 @@ fn is_unique_violation(err: &StorageError) -> bool {
     )
 }
 
+/// Refuses a blob that breaks its `schema_version`'s schema. `put_named_release` checks the
+/// blob it brings (the face has checked it too); edits check the blob as it is after the edit (and the merge), inside the
+/// transaction and before anything is written. A partial edit's first, bare blob is not checked
+/// on its own: the edit that follows in the same transaction must make it valid.
+fn check_schema(blob: &Value) -> StorageResult<()> {
+    blob_schema::validate(blob).map_err(|problems| {
+        BalrogRefusal::InvalidBlob(problems.iter().map(ToString::to_string).collect()).into()
+    })
+}
+
 fn insert(
     conn: &mut AnyConnection,
     name: &str,
@@ -200,6 +211,7 @@ fn apply_edit(
             return Err(BalrogRefusal::Outdated.into());
         };
         validate_blob(name, &merged)?;
+        check_schema(&merged)?;
         let next = NamedRelease {
             product: product.unwrap_or(&tip.product).to_owned(),
             data: merged,
@@ -442,7 +454,9 @@ impl Store {
         self.read(|conn| load(conn, name))
     }
 
-    /// Creates a named release (`POST /releases`); refused if the name is taken.
+    /// Creates a named release (`POST /releases`); refused if the name is taken. The blob's
+    /// shape is checked but not its schema: the face checks that before calling, and a blob
+    /// copied from another ledger is stored as that ledger held it (stored blobs keep serving).
     pub fn insert_named_release(
         &self,
         name: &ReleaseName,
@@ -480,6 +494,7 @@ impl Store {
                     name: name.as_str(),
                     product,
                 })?;
+                check_schema(blob)?;
                 insert(conn, name.as_str(), product, blob.clone(), changed_by, at)?;
                 Ok(EditOutcome {
                     data_version: 1,

@@ -29,6 +29,10 @@ pub enum BalrogRefusal {
     AliasTaken(String),
     #[error("release {0} already exists")]
     ReleaseExists(String),
+    /// The blob (as it would be after the write) breaks its `schema_version`'s schema: one
+    /// `path: problem` line per problem.
+    #[error("invalid blob: {}", .0.join("; "))]
+    InvalidBlob(Vec<String>),
     #[error("release {0} is marked read only")]
     ReadOnly(String),
     #[error("release {name} has rules pointing to it ({rule_ids:?})")]
