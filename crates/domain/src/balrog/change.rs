@@ -22,6 +22,9 @@ pub enum ChangeTable {
     EmergencyShutoffs,
     /// Users' permissions, keyed `user/permission`.
     Permissions,
+    /// Scheduled changes, keyed `table/sc_id` (`rules/7`).
+    #[serde(rename = "scheduled_changes")]
+    ScheduledChanges,
 }
 
 impl ChangeTable {
@@ -32,6 +35,7 @@ impl ChangeTable {
             ChangeTable::Releases => "releases",
             ChangeTable::EmergencyShutoffs => "emergency_shutoffs",
             ChangeTable::Permissions => "permissions",
+            ChangeTable::ScheduledChanges => "scheduled_changes",
         }
     }
 
@@ -43,6 +47,7 @@ impl ChangeTable {
             "release" | "releases" => Some(ChangeTable::Releases),
             "emergency_shutoff" | "emergency_shutoffs" => Some(ChangeTable::EmergencyShutoffs),
             "permission" | "permissions" => Some(ChangeTable::Permissions),
+            "scheduled_change" | "scheduled_changes" => Some(ChangeTable::ScheduledChanges),
             _ => None,
         }
     }
@@ -103,6 +108,17 @@ impl ChangeTable {
                 "permission",
                 "options",
                 "data_version",
+                "change_id",
+                "changed_by",
+                "timestamp",
+            ],
+            ChangeTable::ScheduledChanges => &[
+                "sc_id",
+                "change_type",
+                "scheduled_by",
+                "complete",
+                "when",
+                "sc_data_version",
                 "change_id",
                 "changed_by",
                 "timestamp",
