@@ -20,7 +20,7 @@ mod write_connection;
 
 pub use backup::BackupError;
 pub use balrog::{
-    BalrogRefusal, EditOutcome, EvaluationSnapshot, Guard, NamedReleaseInfo, ReleaseEdit,
+    BalrogRefusal, EditOutcome, Enactment, Required, ScheduledRefusal, ScheduledTarget, EvaluationSnapshot, Guard, NamedReleaseInfo, ReleaseEdit,
     Revisions, Subject, Writer, MAX_REVISION_LIMIT,
 };
 pub use connection::{Backend, PoolOptions, Store, CONNECT_TIMEOUT_SECONDS};

@@ -13,12 +13,16 @@ mod named_releases;
 mod refusal;
 mod rows;
 mod rules;
+mod sc_required;
+mod scheduled;
 mod writer;
 
 pub use evaluation::EvaluationSnapshot;
 pub use history::{Revisions, MAX_REVISION_LIMIT};
 pub use named_releases::{EditOutcome, NamedReleaseInfo, ReleaseEdit};
 pub use refusal::BalrogRefusal;
+pub use sc_required::Required;
+pub use scheduled::{Enactment, ScheduledRefusal, ScheduledTarget};
 pub use writer::{Guard, Subject, Writer};
 
 use time::OffsetDateTime;
