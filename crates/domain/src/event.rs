@@ -24,6 +24,8 @@ pub const EVENT_TYPES: &[&str] = &[
     "emergency_shutoff.created",
     "emergency_shutoff.deleted",
     "permission.changed",
+    "role.changed",
+    "required_signoff.changed",
     "ticket.created",
     "ticket.updated",
     "comment.created",

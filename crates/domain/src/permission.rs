@@ -185,6 +185,11 @@ impl PermissionName {
         PermissionName::ALL.into_iter().find(|p| p.as_str() == raw)
     }
 
+    /// Whether this permission can be limited to products (its options take `products`).
+    pub fn takes_products(self) -> bool {
+        !matches!(self.keys(), Keys::Actions)
+    }
+
     fn keys(self) -> Keys {
         use PermissionName::*;
         match self {

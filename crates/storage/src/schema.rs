@@ -176,8 +176,35 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    user_roles (username, role) {
+        username -> Text,
+        role -> Text,
+        data_version -> BigInt,
+    }
+}
+
+diesel::table! {
+    required_signoffs_product (product, channel, role) {
+        product -> Text,
+        channel -> Text,
+        role -> Text,
+        signoffs_required -> BigInt,
+        data_version -> BigInt,
+    }
+}
+
+diesel::table! {
+    required_signoffs_permissions (product, role) {
+        product -> Text,
+        role -> Text,
+        signoffs_required -> BigInt,
+        data_version -> BigInt,
+    }
+}
+
 diesel::joinable!(tokens -> users (user_name));
-diesel::allow_tables_to_appear_in_same_query!(users, tokens, permissions);
+diesel::allow_tables_to_appear_in_same_query!(users, tokens, permissions, user_roles);
 
 diesel::table! {
     scheduled_changes (sc_id) {

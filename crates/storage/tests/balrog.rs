@@ -782,6 +782,7 @@ fn a_writers_guard_sees_what_is_stored_and_a_refusal_writes_nothing() {
         let bob = Writer {
             name: "bob",
             guard: &only_firefox,
+            signoffs: Signoffs::DIRECT,
         };
         let refused = store.update_rule(
             &RuleRef::Id(rule.rule_id),

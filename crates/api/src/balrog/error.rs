@@ -197,6 +197,17 @@ impl BalrogError {
             BalrogRefusal::ShutoffNotFound { .. } => {
                 Self::not_found("Shutoff wasn't found").exception("Shutoff does not exist")
             }
+            BalrogRefusal::SignoffRequired(shortfall) => {
+                Self::bad_request("Signoff Required").exception(shortfall.to_string())
+            }
+            BalrogRefusal::Invalid(text) => Self::bad_request(text),
+            BalrogRefusal::RoleNotFound { username, role } => Self::not_found("Role not found")
+                .exception(format!("No role '{role}' found for username '{username}'")),
+            BalrogRefusal::RequiredSignoffNotFound(_) => {
+                Self::not_found("Requested Required Signoff does not exist")
+            }
+            BalrogRefusal::RequiredSignoffExists(_) => Self::bad_request("Signoff Required")
+                .exception("Required Signoffs cannot be directly modified"),
         }
     }
 }

@@ -25,7 +25,7 @@ use super::{
     WriteMethod,
 };
 use crate::caching::{not_modified, ETag};
-use shiplog_storage::Writer;
+use shiplog_storage::{Signoffs, Writer};
 
 use crate::blocking::cpu_bound;
 use crate::body::BulkBody;
@@ -312,6 +312,7 @@ pub async fn put_release(
         let writer = Writer {
             name: &who.user,
             guard: &guard,
+            signoffs: Signoffs::DIRECT,
         };
         store.put_named_release(&name, &product, &blob, data_version, writer)
     })
@@ -405,6 +406,7 @@ pub async fn post_release(
         let writer = Writer {
             name: &who.user,
             guard: &guard,
+            signoffs: Signoffs::DIRECT,
         };
         store.edit_named_release(&name, &request, writer)
     })
@@ -443,6 +445,7 @@ pub async fn delete_release(
         let writer = Writer {
             name: &who.user,
             guard: &guard,
+            signoffs: Signoffs::DIRECT,
         };
         store.delete_named_release(name.as_str(), data_version, writer)
     })
@@ -546,6 +549,7 @@ pub async fn put_locale(
         let writer = Writer {
             name: &who.user,
             guard: &guard,
+            signoffs: Signoffs::DIRECT,
         };
         store.edit_named_release(&name, &request, writer)
     })
@@ -617,6 +621,7 @@ pub async fn put_read_only(
         let writer = Writer {
             name: &who.user,
             guard: &guard,
+            signoffs: Signoffs::DIRECT,
         };
         store.set_release_read_only(name.as_str(), read_only, data_version, writer)
     })
@@ -763,6 +768,7 @@ pub async fn revert_release(
         let writer = Writer {
             name: &who.user,
             guard: &guard,
+            signoffs: Signoffs::DIRECT,
         };
         store.revert_named_release(name.as_str(), change_id, writer)
     })

@@ -15,7 +15,7 @@ use super::paging::{paged, query_pairs, query_value, total_count, PageRequest};
 use super::typed::{self, value, NewRule, RevertBody, RuleUpdate};
 use super::{csrf_header, read, read_cached, write, NewDataVersion, WriteMethod};
 use crate::caching::not_modified;
-use shiplog_storage::Writer;
+use shiplog_storage::{Signoffs, Writer};
 
 use crate::state::AppState;
 
@@ -169,6 +169,7 @@ async fn update(
         let writer = Writer {
             name: &who.user,
             guard: &guard,
+            signoffs: Signoffs::DIRECT,
         };
         store.update_rule(&rule, data_version, &changes, writer)
     })
@@ -256,6 +257,7 @@ pub async fn delete_rule(
         let writer = Writer {
             name: &who.user,
             guard: &guard,
+            signoffs: Signoffs::DIRECT,
         };
         store.delete_rule(&rule, data_version, writer)
     })
@@ -364,6 +366,7 @@ pub async fn revert_rule(
         let writer = Writer {
             name: &who.user,
             guard: &guard,
+            signoffs: Signoffs::DIRECT,
         };
         store.revert_rule(id, change_id, writer)
     })

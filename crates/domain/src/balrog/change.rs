@@ -25,6 +25,15 @@ pub enum ChangeTable {
     /// Scheduled changes, keyed `table/sc_id` (`rules/7`).
     #[serde(rename = "scheduled_changes")]
     ScheduledChanges,
+    /// Users' roles (what they sign off with), keyed `user/role`.
+    #[serde(rename = "user_roles")]
+    Roles,
+    /// Signoffs required for a product's channel, keyed `product/channel/role`.
+    #[serde(rename = "required_signoffs_product")]
+    RequiredSignoffsProduct,
+    /// Signoffs required for a product's permissions, keyed `product/role`.
+    #[serde(rename = "required_signoffs_permissions")]
+    RequiredSignoffsPermissions,
 }
 
 impl ChangeTable {
@@ -36,11 +45,15 @@ impl ChangeTable {
             ChangeTable::EmergencyShutoffs => "emergency_shutoffs",
             ChangeTable::Permissions => "permissions",
             ChangeTable::ScheduledChanges => "scheduled_changes",
+            ChangeTable::Roles => "user_roles",
+            ChangeTable::RequiredSignoffsProduct => "required_signoffs_product",
+            ChangeTable::RequiredSignoffsPermissions => "required_signoffs_permissions",
         }
     }
 
-    /// Reads the table segment of `/history/{view|diff}/{table}/…`: Balrog's singular names
-    /// (`rule`, `release`) and the plural ones.
+    /// Reads the table segment of `/history/{view|diff}/{table}/…` and the `table` filter of
+    /// `/history`: Balrog's singular names (`rule`, `release`), the plural ones, and Balrog's
+    /// own table names for roles and required signoffs.
     pub fn parse(text: &str) -> Option<ChangeTable> {
         match text {
             "rule" | "rules" => Some(ChangeTable::Rules),
@@ -48,6 +61,13 @@ impl ChangeTable {
             "emergency_shutoff" | "emergency_shutoffs" => Some(ChangeTable::EmergencyShutoffs),
             "permission" | "permissions" => Some(ChangeTable::Permissions),
             "scheduled_change" | "scheduled_changes" => Some(ChangeTable::ScheduledChanges),
+            "role" | "roles" | "user_roles" => Some(ChangeTable::Roles),
+            "required_signoffs_product" | "product_req_signoffs" => {
+                Some(ChangeTable::RequiredSignoffsProduct)
+            }
+            "required_signoffs_permissions" | "permissions_req_signoffs" => {
+                Some(ChangeTable::RequiredSignoffsPermissions)
+            }
             _ => None,
         }
     }
@@ -119,6 +139,33 @@ impl ChangeTable {
                 "complete",
                 "when",
                 "sc_data_version",
+                "change_id",
+                "changed_by",
+                "timestamp",
+            ],
+            ChangeTable::Roles => &[
+                "username",
+                "role",
+                "data_version",
+                "change_id",
+                "changed_by",
+                "timestamp",
+            ],
+            ChangeTable::RequiredSignoffsProduct => &[
+                "product",
+                "channel",
+                "role",
+                "signoffs_required",
+                "data_version",
+                "change_id",
+                "changed_by",
+                "timestamp",
+            ],
+            ChangeTable::RequiredSignoffsPermissions => &[
+                "product",
+                "role",
+                "signoffs_required",
+                "data_version",
                 "change_id",
                 "changed_by",
                 "timestamp",
@@ -223,5 +270,20 @@ mod tests {
             Some(ChangeTable::Permissions)
         );
         assert_eq!(ChangeTable::parse("users"), None);
+        for table in [
+            ChangeTable::Rules,
+            ChangeTable::Releases,
+            ChangeTable::EmergencyShutoffs,
+            ChangeTable::Permissions,
+            ChangeTable::Roles,
+            ChangeTable::RequiredSignoffsProduct,
+            ChangeTable::RequiredSignoffsPermissions,
+        ] {
+            assert_eq!(ChangeTable::parse(table.as_str()), Some(table));
+            assert_eq!(
+                serde_json::to_value(table).expect("serializes"),
+                serde_json::json!(table.as_str())
+            );
+        }
     }
 }

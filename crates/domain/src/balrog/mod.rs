@@ -9,6 +9,7 @@
 //! - [`query`]: the client's [`Query`] (and [`OwnedQuery`], [`Force`]);
 //! - [`dice`]: the background rate's [`RandomSource`];
 //! - a private `matcher`: each rule column compiled once and matched without allocating;
+//! - [`signoff`]: what a change needs signed off before it may be made (governance);
 //! - [`serving`]: whether a release blob agrees to serve the client ([`Blocked`] when not);
 //! - [`rule_set`]: [`RuleSet`] compiles the rules, shutoffs and releases and evaluates a query
 //!   into a [`Decision`] with its [`Reason`], using the three above;
@@ -29,6 +30,7 @@ pub mod rule_set;
 pub mod rules_file;
 pub mod scheduled;
 pub mod serving;
+pub mod signoff;
 pub mod shutoff;
 pub mod syntax;
 mod update_blob;
@@ -47,6 +49,10 @@ pub use rule_set::{Decision, Reason, RuleSet};
 pub use rules_file::{RulesFile, RulesFileError};
 pub use scheduled::{ChangeType, Condition, Outcome, ScTable, ScheduledChange, Signoff, Telemetry};
 pub use serving::Blocked;
+pub use signoff::{
+    PermissionScope, PermissionsRequiredSignoff, ProductRequiredSignoff, RequiredSignoffs,
+    RuleScope, SignoffShortfall,
+};
 pub use shutoff::EmergencyShutoff;
 pub use update_xml::{update_xml, EMPTY_UPDATES};
 pub use version::{LooseVersion, Version, VersionPattern, VersionScheme};

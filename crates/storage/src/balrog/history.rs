@@ -148,6 +148,10 @@ fn emit_change(table: ChangeTable, verb: Verb, changed_by: &str, row: &Value) ->
         (ChangeTable::EmergencyShutoffs, Verb::Deleted) => "emergency_shutoff.deleted",
         (ChangeTable::EmergencyShutoffs, _) => "emergency_shutoff.created",
         (ChangeTable::Permissions, _) => "permission.changed",
+        (ChangeTable::Roles, _) => "role.changed",
+        (ChangeTable::RequiredSignoffsProduct | ChangeTable::RequiredSignoffsPermissions, _) => {
+            "required_signoff.changed"
+        }
     };
     let text = |field: &str| row.get(field).and_then(Value::as_str);
     let mut tags = Tags::new()
@@ -177,9 +181,29 @@ fn emit_change(table: ChangeTable, verb: Verb, changed_by: &str, row: &Value) ->
                 object.insert("change".to_owned(), Value::from(change));
             }
         }
+        ChangeTable::Roles => insert_change(&mut data, verb, ["granted", "granted", "revoked"]),
+        ChangeTable::RequiredSignoffsProduct | ChangeTable::RequiredSignoffsPermissions => {
+            insert_change(&mut data, verb, ["created", "updated", "deleted"]);
+            if let Some(object) = data.as_object_mut() {
+                object.insert("table".to_owned(), Value::from(table.as_str()));
+            }
+        }
         ChangeTable::Rules | ChangeTable::EmergencyShutoffs | ChangeTable::ScheduledChanges => {}
     }
     emit(kind, Some(changed_by), &data, tags)
+}
+
+/// Adds `change` (what happened, in the words of `names`: created, updated, deleted) to an
+/// event whose type alone does not say it.
+fn insert_change(data: &mut Value, verb: Verb, names: [&str; 3]) {
+    let name = match verb {
+        Verb::Created => names[0],
+        Verb::Updated => names[1],
+        Verb::Deleted => names[2],
+    };
+    if let Some(object) = data.as_object_mut() {
+        object.insert("change".to_owned(), Value::from(name));
+    }
 }
 
 /// The newest record of `key` at `data_version` (the ancestor of a 3-way merge).

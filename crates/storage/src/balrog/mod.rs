@@ -8,6 +8,7 @@
 //! 3-way merged on top of the current one (see `shiplog_domain::balrog::blob`).
 
 mod evaluation;
+mod governance;
 pub(crate) mod history;
 mod named_releases;
 mod refusal;
@@ -15,6 +16,7 @@ mod rows;
 mod rules;
 mod sc_required;
 mod scheduled;
+pub(crate) mod signoffs;
 mod writer;
 
 pub use evaluation::EvaluationSnapshot;
@@ -23,7 +25,9 @@ pub use named_releases::{EditOutcome, NamedReleaseInfo, ReleaseEdit};
 pub use refusal::BalrogRefusal;
 pub use sc_required::Required;
 pub use scheduled::{Enactment, ScheduledRefusal, ScheduledTarget};
-pub use writer::{Guard, Subject, Writer};
+pub use governance::{RequiredSignoffInput, RoleGrant, StoredRole};
+pub use signoffs::SignoffTarget;
+pub use writer::{Guard, Signoffs, Subject, Writer};
 
 use time::OffsetDateTime;
 

@@ -1,7 +1,7 @@
 //! Why the Balrog model (rules, named releases, permissions) refused a change, in domain terms; the HTTP face turns each into
 //! Balrog's status code and problem body.
 
-use shiplog_domain::balrog::{MergeConflict, RuleField};
+use shiplog_domain::balrog::{MergeConflict, RuleField, SignoffShortfall};
 
 /// A refused rule or named-release operation.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -56,4 +56,18 @@ pub enum BalrogRefusal {
     ShutoffExists { product: String, channel: String },
     #[error("no emergency shutoff for {product}/{channel}")]
     ShutoffNotFound { product: String, channel: String },
+    /// The change needs signoffs it does not carry: it must go through a scheduled change.
+    #[error("signoff required: {0}")]
+    SignoffRequired(SignoffShortfall),
+    /// Input the model refuses, with Balrog's message (a requirement more users than hold
+    /// the role would have to meet, a role nobody could sign with any more, …).
+    #[error("{0}")]
+    Invalid(String),
+    #[error("user {username} does not hold role {role}")]
+    RoleNotFound { username: String, role: String },
+    /// No required-signoff row has this key (`product/channel/role` or `product/role`).
+    #[error("required signoff {0} does not exist")]
+    RequiredSignoffNotFound(String),
+    #[error("required signoff {0} exists")]
+    RequiredSignoffExists(String),
 }

@@ -21,7 +21,9 @@ use super::evaluation::{delete_shutoff, find_shutoff, insert_shutoff};
 use super::history::{record_delete, record_insert, record_update};
 use super::refusal::BalrogRefusal;
 use super::rules::{check_new_rule, check_rule_update, delete_rule_in, insert_rule, load_rule};
-use super::sc_required::{required_signoffs, user_holds_role, Required};
+use super::sc_required::{
+    check_signoffs, required_json, required_signoffs, user_holds_role, Required,
+};
 use super::writer::Writer;
 use crate::connection::{AnyConnection, Store};
 use crate::error::{StorageError, StorageResult};
@@ -90,8 +92,6 @@ pub enum ScheduledRefusal {
     Outdated,
     #[error("scheduled change {0} is already complete")]
     Complete(i64),
-    #[error("{0}")]
-    SignoffsMissing(String),
     #[error("{0}")]
     Invalid(String),
     #[error("{user} does not hold role {role}")]
@@ -405,7 +405,7 @@ fn tags_of(change: &ScheduledChange) -> Tags {
 
 /// The event body: the change as the API shows it, with `table`.
 fn event_body(change: &ScheduledChange, required: &Required) -> Value {
-    let mut body = change.to_json(&required.to_json());
+    let mut body = change.to_json(&required_json(required));
     if let Value::Object(map) = &mut body {
         map.insert("table".into(), json!(change.table.as_str()));
     }
@@ -510,21 +510,6 @@ fn rule_fields(base: &Map<String, Value>) -> StorageResult<RuleFields> {
     row.remove("data_version");
     serde_json::from_value(Value::Object(row))
         .map_err(|e| StorageError::Corrupt(format!("scheduled rule change: {e}")))
-}
-
-/// The signoffs still missing, in Balrog's words, or `None` when every role has enough.
-fn missing_signoffs(required: &Required, change: &ScheduledChange) -> Option<String> {
-    for (role, count) in required.iter() {
-        let given = change.signoffs.iter().filter(|s| s.role == role).count();
-        if i64::try_from(given).unwrap_or(i64::MAX) < count {
-            return Some(if change.signoffs.is_empty() {
-                "No Signoffs given".to_owned()
-            } else {
-                format!("Not enough signoffs for role '{role}'")
-            });
-        }
-    }
-    None
 }
 
 /// Marks a locked, pending change complete with `outcome` and records it.
@@ -926,10 +911,8 @@ impl Store {
             let Some(change) = lock_pending(conn, table, sc_id)? else {
                 return Ok(None);
             };
+            check_signoffs(conn, &change)?;
             let required = required_signoffs(conn, &change)?;
-            if let Some(missing) = missing_signoffs(&required, &change) {
-                return Err(ScheduledRefusal::SignoffsMissing(missing).into());
-            }
             // Complete first: the direct writes `apply` goes through refuse rows with a pending
             // change, and this one is no longer pending.
             let outcome = Outcome::Enacted {
@@ -1003,7 +986,7 @@ impl Store {
 fn is_signoff_refusal(err: &StorageError) -> bool {
     matches!(
         err,
-        StorageError::Scheduled(ScheduledRefusal::SignoffsMissing(_))
+        StorageError::Balrog(BalrogRefusal::SignoffRequired(_))
     )
 }
 

@@ -6,10 +6,19 @@
 //! records in history, and a guard it shows every object it is about to change, create or
 //! delete, after reading it and before writing. A guard that refuses aborts the transaction with
 //! [`StorageError::Denied`](crate::StorageError::Denied); nothing is written.
+//!
+//! The same reasoning holds for required signoffs: what a change needs depends on the rules and
+//! required-signoff rows as stored, so the write asks its [`Writer`] to check them
+//! ([`Writer::check_signoffs`]) inside its transaction, against the signoffs the writer carries
+//! ([`Signoffs`]). A shortfall aborts the transaction with
+//! [`BalrogRefusal::SignoffRequired`].
 
 use shiplog_domain::balrog::{NamedRelease, Rule};
 use shiplog_domain::Denied;
 
+use super::refusal::BalrogRefusal;
+use super::signoffs::{required_signoffs_for, SignoffTarget};
+use crate::connection::AnyConnection;
 use crate::error::StorageResult;
 
 /// An object a write is about to touch, as the transaction read it.
@@ -28,18 +37,50 @@ pub enum Subject<'a> {
 /// The check a [`Writer`] runs on each [`Subject`].
 pub type Guard<'a> = dyn Fn(Subject<'_>) -> Result<(), Denied> + Sync + 'a;
 
-/// The author of a write, and their permission check.
+/// The signoffs a write carries, checked against what its change requires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signoffs<'a> {
+    /// Not checked: trusted writers (the CLI, imports, tests), which act as the operator.
+    Unchecked,
+    /// The role of each signoff made (one entry per signing user). A direct change over the API
+    /// carries none ([`Signoffs::DIRECT`]); an enacted scheduled change carries its own.
+    Given(&'a [String]),
+}
+
+impl Signoffs<'_> {
+    /// A direct change: refused whenever its target requires any signoff.
+    pub const DIRECT: Signoffs<'static> = Signoffs::Given(&[]);
+
+    /// Refuses when `target` requires signoffs these do not make up, on the rows as the
+    /// caller's transaction sees them.
+    pub(crate) fn check(
+        self,
+        conn: &mut AnyConnection,
+        target: &SignoffTarget<'_>,
+    ) -> StorageResult<()> {
+        let Signoffs::Given(roles) = self else {
+            return Ok(());
+        };
+        required_signoffs_for(conn, target)?
+            .verify(roles.iter().map(String::as_str))
+            .map_err(|shortfall| BalrogRefusal::SignoffRequired(shortfall).into())
+    }
+}
+
+/// The author of a write, their permission check and the signoffs they carry.
 #[derive(Clone, Copy)]
 pub struct Writer<'a> {
     /// Recorded as `changed_by`.
     pub name: &'a str,
     pub guard: &'a Guard<'a>,
+    pub signoffs: Signoffs<'a>,
 }
 
 impl std::fmt::Debug for Writer<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Writer")
             .field("name", &self.name)
+            .field("signoffs", &self.signoffs)
             .finish_non_exhaustive()
     }
 }
@@ -55,6 +96,7 @@ impl<'a> From<&'a str> for Writer<'a> {
         Writer {
             name,
             guard: &trusted,
+            signoffs: Signoffs::Unchecked,
         }
     }
 }
@@ -63,5 +105,15 @@ impl Writer<'_> {
     /// Runs the guard on `subject`.
     pub fn check(&self, subject: Subject<'_>) -> StorageResult<()> {
         (self.guard)(subject).map_err(Into::into)
+    }
+
+    /// Refuses the write when `target` requires signoffs the writer does not carry. Runs inside
+    /// the write's transaction, on the rows as it sees them.
+    pub(crate) fn check_signoffs(
+        &self,
+        conn: &mut AnyConnection,
+        target: &SignoffTarget<'_>,
+    ) -> StorageResult<()> {
+        self.signoffs.check(conn, target)
     }
 }

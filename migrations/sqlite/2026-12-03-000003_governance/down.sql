@@ -1,0 +1,3 @@
+DROP TABLE required_signoffs_permissions;
+DROP TABLE required_signoffs_product;
+DROP TABLE user_roles;
