@@ -338,6 +338,13 @@ pub struct ServeArgs {
     /// Do not send webhooks from this instance (another instance on the database does).
     #[arg(long, env = "SHIPLOG_NO_WEBHOOK_WORKER")]
     pub no_webhook_worker: bool,
+    /// How often the scheduler looks for due scheduled changes to enact (`1s`, `250ms`).
+    #[arg(long, env = "SHIPLOG_SCHEDULER_INTERVAL", default_value = "1s", value_parser = shiplog_api::scheduler::parse_interval)]
+    pub scheduler_interval: std::time::Duration,
+    /// Do not enact scheduled changes from this instance (another instance on the database
+    /// does; several may, each change is enacted once).
+    #[arg(long, env = "SHIPLOG_NO_SCHEDULER")]
+    pub no_scheduler: bool,
     #[command(flatten)]
     pub metrics: crate::ops::MetricsArgs,
     #[command(flatten)]

@@ -169,6 +169,10 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             deny: args.webhook_deny_cidrs.clone(),
             run_worker: !args.no_webhook_worker,
             ..shiplog_api::webhooks::WebhookSettings::default()
+        })
+        .with_scheduler(shiplog_api::scheduler::SchedulerSettings {
+            run: !args.no_scheduler,
+            interval: args.scheduler_interval,
         });
     let system = actix_web::rt::System::new();
     let signals = system

@@ -20,6 +20,7 @@ mod redact;
 mod routes;
 pub mod security_headers;
 pub mod server;
+pub mod scheduler;
 pub mod serving;
 mod state;
 pub mod ui;

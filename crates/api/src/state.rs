@@ -24,6 +24,8 @@ pub struct AppState {
     pub attempts: Arc<FailedAttempts>,
     /// Webhook delivery: retry schedule, denied ranges, whether this server runs the worker.
     pub webhooks: Arc<crate::webhooks::WebhookSettings>,
+    /// Whether this server runs the scheduler that enacts due scheduled changes, and how often.
+    pub scheduler: Arc<crate::scheduler::SchedulerSettings>,
 }
 
 impl AppState {
@@ -44,12 +46,18 @@ impl AppState {
             auth: AuthSettings::default(),
             attempts: Arc::new(FailedAttempts::new(None)),
             webhooks: Arc::new(crate::webhooks::WebhookSettings::default()),
+            scheduler: Arc::new(crate::scheduler::SchedulerSettings::default()),
         }
     }
 
     pub fn with_auth(mut self, auth: AuthSettings) -> Self {
         self.attempts = Arc::new(FailedAttempts::new(auth.failed_attempts));
         self.auth = auth;
+        self
+    }
+
+    pub fn with_scheduler(mut self, scheduler: crate::scheduler::SchedulerSettings) -> Self {
+        self.scheduler = Arc::new(scheduler);
         self
     }
 

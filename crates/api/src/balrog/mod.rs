@@ -11,6 +11,7 @@ mod history;
 mod paging;
 mod releases;
 mod rules;
+mod scheduled;
 mod shutoffs;
 mod typed;
 mod users;
@@ -63,6 +64,15 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
         .service(shutoffs::create_shutoff)
         .service(shutoffs::get_shutoff)
         .service(shutoffs::delete_shutoff)
+        .service(scheduled::list_scheduled)
+        .service(scheduled::create_scheduled)
+        .service(scheduled::scheduled_revisions)
+        .service(scheduled::enact_scheduled)
+        .service(scheduled::sign_off)
+        .service(scheduled::remove_signoff)
+        .service(scheduled::get_scheduled)
+        .service(scheduled::edit_scheduled)
+        .service(scheduled::delete_scheduled)
         .service(users::list_users)
         .service(users::user_permissions)
         .service(users::get_permission)
