@@ -10,6 +10,7 @@ mod domain_json;
 mod evaluation;
 mod events;
 mod faces;
+mod governance_scheduled;
 mod hardening;
 mod identity;
 mod login_limit;

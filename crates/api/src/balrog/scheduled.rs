@@ -146,9 +146,11 @@ fn require_base_permission(
     stored_product: Option<&str>,
 ) -> Result<(), BalrogError> {
     match target {
-        ScheduledTarget::RuleInsert(fields) => {
-            actor.require(PermissionName::Rule, Action::Create, fields.product.as_deref())
-        }
+        ScheduledTarget::RuleInsert(fields) => actor.require(
+            PermissionName::Rule,
+            Action::Create,
+            fields.product.as_deref(),
+        ),
         ScheduledTarget::RuleUpdate { changes, .. } => {
             actor.require(PermissionName::Rule, Action::Modify, stored_product)?;
             match changes.text(shiplog_domain::balrog::RuleField::Product) {
@@ -180,9 +182,8 @@ async fn stored_rule_product(
     target: &ScheduledTarget,
 ) -> Result<Option<String>, BalrogError> {
     let rule_id = match target {
-        ScheduledTarget::RuleUpdate { rule_id, .. } | ScheduledTarget::RuleDelete { rule_id, .. } => {
-            *rule_id
-        }
+        ScheduledTarget::RuleUpdate { rule_id, .. }
+        | ScheduledTarget::RuleDelete { rule_id, .. } => *rule_id,
         _ => return Ok(None),
     };
     let rule = read(state, move |store| store.find_rule(&RuleRef::Id(rule_id))).await?;
@@ -211,12 +212,13 @@ pub async fn list_scheduled(
     let table = table_of(&path)?;
     let pairs = query_pairs(&req)?;
     let all = matches!(query_value(&pairs, "all"), Some("1" | "true" | "True"));
-    let rule_id = match query_value(&pairs, "rule_id").filter(|v| !v.is_empty()) {
-        Some(raw) => Some(raw.parse::<i64>().map_err(|_| {
-            BalrogError::bad_request(format!("Invalid input for rule_id: {raw}"))
-        })?),
-        None => None,
-    };
+    let rule_id =
+        match query_value(&pairs, "rule_id").filter(|v| !v.is_empty()) {
+            Some(raw) => Some(raw.parse::<i64>().map_err(|_| {
+                BalrogError::bad_request(format!("Invalid input for rule_id: {raw}"))
+            })?),
+            None => None,
+        };
     let changes = read(&state, move |store| {
         store.list_scheduled_changes(table, all, rule_id)
     })
@@ -346,12 +348,19 @@ pub async fn edit_scheduled(
     .await?
     .ok_or_else(sc_not_found)?;
     if current.complete {
-        return Err(BalrogError::bad_request("Cannot edit a completed scheduled change"));
+        return Err(BalrogError::bad_request(
+            "Cannot edit a completed scheduled change",
+        ));
     }
     let now = now_millis();
-    let new_condition = ["when", "telemetry_product", "telemetry_channel", "telemetry_uptake"]
-        .iter()
-        .any(|k| given.get(*k).is_some_and(|v| !v.is_null()));
+    let new_condition = [
+        "when",
+        "telemetry_product",
+        "telemetry_channel",
+        "telemetry_uptake",
+    ]
+    .iter()
+    .any(|k| given.get(*k).is_some_and(|v| !v.is_null()));
     let condition = if new_condition {
         condition_of(table, &given, now)?
     } else if current.due_at().is_some_and(|when| when <= now) {
@@ -374,7 +383,14 @@ pub async fn edit_scheduled(
     let stored_product = stored_rule_product(&state, &target).await?;
     require_base_permission(&actor, &target, stored_product.as_deref())?;
     let edited = write(&state, WriteMethod::Post, move |store| {
-        store.edit_scheduled_change(sc_id, sc_data_version, &target, &condition, actor.name(), now)
+        store.edit_scheduled_change(
+            sc_id,
+            sc_data_version,
+            &target,
+            &condition,
+            actor.name(),
+            now,
+        )
     })
     .await?;
     Ok(HttpResponse::Ok().json(NewDataVersion {
@@ -450,7 +466,12 @@ pub async fn scheduled_revisions(
     let page = PageRequest::from_query(&query_pairs(&req)?)?;
     let key = format!("{}/{sc_id}", table.as_str());
     let revisions = read(&state, move |store| {
-        store.list_revisions(ChangeTable::ScheduledChanges, &key, page.limit, page.offset())
+        store.list_revisions(
+            ChangeTable::ScheduledChanges,
+            &key,
+            page.limit,
+            page.offset(),
+        )
     })
     .await?;
     if revisions.total == 0 {
@@ -512,10 +533,7 @@ pub async fn enact_scheduled(
                 Some(shiplog_domain::balrog::Outcome::Failed { reason, .. }) => reason.clone(),
                 _ => String::new(),
             };
-            Err(
-                BalrogError::bad_request("Scheduled change could not be enacted")
-                    .exception(reason),
-            )
+            Err(BalrogError::bad_request("Scheduled change could not be enacted").exception(reason))
         }
     }
 }
@@ -591,20 +609,22 @@ pub(super) fn refusal(refusal: shiplog_storage::ScheduledRefusal, method: &str) 
     use shiplog_storage::ScheduledRefusal as R;
     match refusal {
         R::NotFound(_) => sc_not_found(),
-        R::ChangeScheduled => BalrogError::bad_request("ChangeScheduledError").exception(
-            "Cannot change or delete this row: a scheduled change for it is pending",
-        ),
+        R::ChangeScheduled => BalrogError::bad_request("ChangeScheduledError")
+            .exception("Cannot change or delete this row: a scheduled change for it is pending"),
         R::UpdateMerge => BalrogError::bad_request("UpdateMergeError").exception(
             "A scheduled change for this row is pending; change it (or delete it) instead",
         ),
         R::Outdated => BalrogError::outdated(method),
         R::Complete(id) => BalrogError::bad_request("Scheduled change is already complete")
-            .exception(format!("Scheduled change {id} has already been enacted or failed")),
+            .exception(format!(
+                "Scheduled change {id} has already been enacted or failed"
+            )),
         R::Invalid(text) => BalrogError::bad_request(text),
         R::RoleNotHeld { user, role } => BalrogError::new(StatusCode::FORBIDDEN, "Forbidden")
             .exception(format!("{user} cannot signoff with role '{role}'")),
-        R::AlreadySigned(user) => BalrogError::bad_request("Cannot sign off twice")
-            .exception(format!("{user} has already signed off this change; one role per user")),
+        R::AlreadySigned(user) => BalrogError::bad_request("Cannot sign off twice").exception(
+            format!("{user} has already signed off this change; one role per user"),
+        ),
         R::NotSigned(user) => BalrogError::not_found("Signoff not found")
             .exception(format!("{user} has not signed off this change")),
     }

@@ -30,8 +30,8 @@ pub mod rule_set;
 pub mod rules_file;
 pub mod scheduled;
 pub mod serving;
-pub mod signoff;
 pub mod shutoff;
+pub mod signoff;
 pub mod syntax;
 mod update_blob;
 pub mod update_xml;
@@ -49,10 +49,10 @@ pub use rule_set::{Decision, Reason, RuleSet};
 pub use rules_file::{RulesFile, RulesFileError};
 pub use scheduled::{ChangeType, Condition, Outcome, ScTable, ScheduledChange, Signoff, Telemetry};
 pub use serving::Blocked;
+pub use shutoff::EmergencyShutoff;
 pub use signoff::{
     PermissionScope, PermissionsRequiredSignoff, ProductRequiredSignoff, RequiredSignoffs,
     RuleScope, SignoffShortfall,
 };
-pub use shutoff::EmergencyShutoff;
 pub use update_xml::{update_xml, EMPTY_UPDATES};
 pub use version::{LooseVersion, Version, VersionPattern, VersionScheme};

@@ -344,8 +344,14 @@ mod tests {
         assert!(channel_covers("release*", "release-cck"));
         assert!(channel_covers("release*", "release"));
         assert!(!channel_covers("rel*", "beta"));
-        assert!(!channel_covers("r*", "release"), "a glob needs 3 characters");
-        assert!(!channel_covers("release", "rel*"), "the guarded side is a name");
+        assert!(
+            !channel_covers("r*", "release"),
+            "a glob needs 3 characters"
+        );
+        assert!(
+            !channel_covers("release", "rel*"),
+            "the guarded side is a name"
+        );
         assert!(!channel_covers("re.*", "release"), "a dot is a dot");
     }
 
@@ -400,7 +406,8 @@ mod tests {
     #[test]
     fn unsetting_read_only_falls_back_to_the_whole_product() {
         let rows = rows();
-        let mapped = for_read_only_unset(&rows, &[scope(Some("Firefox"), Some("release"))], "Firefox");
+        let mapped =
+            for_read_only_unset(&rows, &[scope(Some("Firefox"), Some("release"))], "Firefox");
         assert_eq!(mapped.count("releng"), 1);
         let unmapped = for_read_only_unset(&rows, &[], "Firefox");
         assert_eq!(unmapped.count("releng"), 2);
@@ -503,6 +510,9 @@ mod tests {
             SignoffShortfall::NotEnough("releng".into()).to_string(),
             "Not enough signoffs for role 'releng'"
         );
-        assert_eq!(SignoffShortfall::NoSignoffs.to_string(), "No Signoffs given");
+        assert_eq!(
+            SignoffShortfall::NoSignoffs.to_string(),
+            "No Signoffs given"
+        );
     }
 }

@@ -145,7 +145,14 @@ impl Store {
                 shiplog_domain::balrog::ScTable::EmergencyShutoff,
                 &format!("{product}/{channel}"),
             )?;
-            delete_shutoff(conn, product, channel, data_version, changed_by, now_millis())
+            delete_shutoff(
+                conn,
+                product,
+                channel,
+                data_version,
+                changed_by,
+                now_millis(),
+            )
         })
     }
 }

@@ -5,9 +5,7 @@
 
 use diesel::prelude::*;
 use serde_json::{json, Value};
-use shiplog_domain::balrog::{
-    ChangeTable, PermissionsRequiredSignoff, ProductRequiredSignoff,
-};
+use shiplog_domain::balrog::{ChangeTable, PermissionsRequiredSignoff, ProductRequiredSignoff};
 
 use super::history::{record_delete, record_insert, record_update};
 use super::now_millis;
@@ -17,8 +15,7 @@ use super::writer::Signoffs;
 use crate::connection::{AnyConnection, Store};
 use crate::error::StorageResult;
 use crate::schema::{
-    permissions, required_signoffs_permissions as rsp, required_signoffs_product as rsc,
-    user_roles,
+    permissions, required_signoffs_permissions as rsp, required_signoffs_product as rsc, user_roles,
 };
 
 /// A role a user holds.
@@ -106,7 +103,11 @@ fn find_role(
     Ok(user_roles::table
         .filter(user_roles::username.eq(username))
         .filter(user_roles::role.eq(role))
-        .select((user_roles::username, user_roles::role, user_roles::data_version))
+        .select((
+            user_roles::username,
+            user_roles::role,
+            user_roles::data_version,
+        ))
         .first::<(String, String, i64)>(conn)
         .optional()?
         .map(|(username, role, data_version)| StoredRole {
@@ -434,7 +435,11 @@ pub(crate) fn list_roles(
     username: Option<&str>,
 ) -> StorageResult<Vec<StoredRole>> {
     let mut query = user_roles::table
-        .select((user_roles::username, user_roles::role, user_roles::data_version))
+        .select((
+            user_roles::username,
+            user_roles::role,
+            user_roles::data_version,
+        ))
         .order((user_roles::username, user_roles::role))
         .into_boxed();
     if let Some(username) = username {

@@ -20,12 +20,12 @@ pub(crate) mod signoffs;
 mod writer;
 
 pub use evaluation::EvaluationSnapshot;
+pub use governance::{RequiredSignoffInput, RoleGrant, StoredRole};
 pub use history::{Revisions, MAX_REVISION_LIMIT};
 pub use named_releases::{EditOutcome, NamedReleaseInfo, ReleaseEdit};
 pub use refusal::BalrogRefusal;
 pub use sc_required::Required;
 pub use scheduled::{Enactment, ScheduledRefusal, ScheduledTarget};
-pub use governance::{RequiredSignoffInput, RoleGrant, StoredRole};
 pub use signoffs::SignoffTarget;
 pub use writer::{Guard, Signoffs, Subject, Writer};
 

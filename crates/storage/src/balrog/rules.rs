@@ -11,8 +11,8 @@ use shiplog_domain::balrog::{
 use super::history::{record_delete, record_insert, record_update, revision_to_restore};
 use super::now_millis;
 use super::refusal::BalrogRefusal;
-use super::scheduled::{refuse_if_pending, refuse_update_if_pending};
 use super::rows::{RuleRow, RuleValues};
+use super::scheduled::{refuse_if_pending, refuse_update_if_pending};
 use super::writer::{Subject, Writer};
 use crate::connection::{AnyConnection, Store};
 use crate::error::{StorageError, StorageResult};
@@ -170,7 +170,11 @@ pub(crate) fn delete_rule_in(
 
 /// Refuses a direct write to a rule with a pending scheduled change: a delete with
 /// ChangeScheduledError, an update with UpdateMergeError.
-fn refuse_if_scheduled(conn: &mut AnyConnection, rule: &RuleRef, delete: bool) -> StorageResult<()> {
+fn refuse_if_scheduled(
+    conn: &mut AnyConnection,
+    rule: &RuleRef,
+    delete: bool,
+) -> StorageResult<()> {
     let Some(current) = load_rule(conn, rule)? else {
         return Ok(());
     };

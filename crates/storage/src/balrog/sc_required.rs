@@ -38,7 +38,10 @@ fn with_target<T>(
     match change.table {
         ScTable::Rules => {
             // Moving a rule out of a guarded channel needs signoffs as much as moving it in.
-            let stored = match (change.change_type, base.get("rule_id").and_then(Value::as_i64)) {
+            let stored = match (
+                change.change_type,
+                base.get("rule_id").and_then(Value::as_i64),
+            ) {
                 (ChangeType::Insert, _) | (_, None) => None,
                 (_, Some(id)) => load_rule(conn, &RuleRef::Id(id))?,
             };
@@ -86,7 +89,10 @@ pub(crate) fn required_signoffs(
 
 /// Refuses (`BalrogRefusal::SignoffRequired`) when the signoffs `change` carries do not make up
 /// what it requires: the same check a direct write runs, with the change's signoffs.
-pub(crate) fn check_signoffs(conn: &mut AnyConnection, change: &ScheduledChange) -> StorageResult<()> {
+pub(crate) fn check_signoffs(
+    conn: &mut AnyConnection,
+    change: &ScheduledChange,
+) -> StorageResult<()> {
     let roles: Vec<String> = change.signoffs.iter().map(|s| s.role.clone()).collect();
     let mut writer = Writer::from(change.scheduled_by.as_str());
     writer.signoffs = Signoffs::Given(&roles);

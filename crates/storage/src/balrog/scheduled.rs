@@ -13,8 +13,8 @@
 use diesel::prelude::*;
 use serde_json::{json, Map, Value};
 use shiplog_domain::balrog::{
-    ChangeTable, ChangeType, Condition, EmergencyShutoff, Outcome, RuleChanges,
-    RuleFields, RuleRef, ScTable, ScheduledChange, Signoff, Telemetry,
+    ChangeTable, ChangeType, Condition, EmergencyShutoff, Outcome, RuleChanges, RuleFields,
+    RuleRef, ScTable, ScheduledChange, Signoff, Telemetry,
 };
 
 use super::evaluation::{delete_shutoff, find_shutoff, insert_shutoff};
@@ -341,7 +341,11 @@ fn prepare(
             changes,
         } => {
             let rule = check_rule_update(conn, *rule_id, *data_version, changes)?;
-            (Some(rule_id.to_string()), object(rule.to_json()), Some(*data_version))
+            (
+                Some(rule_id.to_string()),
+                object(rule.to_json()),
+                Some(*data_version),
+            )
         }
         ScheduledTarget::RuleDelete {
             rule_id,
@@ -415,10 +419,7 @@ fn event_body(change: &ScheduledChange, required: &Required) -> Value {
 fn unique_violation(err: &diesel::result::Error) -> bool {
     matches!(
         err,
-        diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            _
-        )
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
     )
 }
 
@@ -797,8 +798,7 @@ impl Store {
                 return Err(ScheduledRefusal::Outdated.into());
             }
             diesel::delete(
-                scheduled_change_signoffs::table
-                    .filter(scheduled_change_signoffs::sc_id.eq(sc_id)),
+                scheduled_change_signoffs::table.filter(scheduled_change_signoffs::sc_id.eq(sc_id)),
             )
             .execute(conn)?;
             let deleted = diesel::delete(
@@ -889,9 +889,7 @@ impl Store {
         let exists = self.read(|conn| load(conn, table, sc_id))?;
         match exists {
             None => return Err(ScheduledRefusal::NotFound(sc_id).into()),
-            Some(change) if change.complete => {
-                return Err(ScheduledRefusal::Complete(sc_id).into())
-            }
+            Some(change) if change.complete => return Err(ScheduledRefusal::Complete(sc_id).into()),
             Some(_) => {}
         }
         self.try_enact(table, sc_id, enactor, at)?
@@ -984,10 +982,7 @@ impl Store {
 }
 
 fn is_signoff_refusal(err: &StorageError) -> bool {
-    matches!(
-        err,
-        StorageError::Balrog(BalrogRefusal::SignoffRequired(_))
-    )
+    matches!(err, StorageError::Balrog(BalrogRefusal::SignoffRequired(_)))
 }
 
 fn add_signoff(

@@ -126,11 +126,7 @@ fn rules_mapping(
     name: &str,
 ) -> StorageResult<Vec<(Option<String>, Option<String>)>> {
     Ok(rules::table
-        .filter(
-            rules::mapping
-                .eq(name)
-                .or(rules::fallback_mapping.eq(name)),
-        )
+        .filter(rules::mapping.eq(name).or(rules::fallback_mapping.eq(name)))
         .select((rules::product, rules::channel))
         .load(conn)?)
 }
