@@ -107,7 +107,7 @@ fn target_of(
     };
     Ok(match (table, change_type) {
         (ScTable::Rules, ChangeType::Insert) => {
-            ScheduledTarget::RuleInsert(RuleFields::create(&RuleChanges::parse(fields)?)?)
+            ScheduledTarget::RuleInsert(Box::new(RuleFields::create(&RuleChanges::parse(fields)?)?))
         }
         (ScTable::Rules, ChangeType::Update) => ScheduledTarget::RuleUpdate {
             rule_id: required_integer(fields, "rule_id")?,

@@ -34,7 +34,7 @@ use crate::schema::{scheduled_change_signoffs, scheduled_changes};
 #[derive(Debug, Clone, PartialEq)]
 pub enum ScheduledTarget {
     /// A new rule with these columns.
-    RuleInsert(RuleFields),
+    RuleInsert(Box<RuleFields>),
     /// These columns of rule `rule_id`, read at `data_version`.
     RuleUpdate {
         rule_id: i64,
@@ -318,12 +318,13 @@ fn pending_for(conn: &mut AnyConnection, table: ScTable, key: &str) -> StorageRe
     Ok(found.is_some())
 }
 
+/// The row key a change targets (`None` for a rule insert), its base row, and the target's
+/// data_version.
+type Prepared = (Option<String>, Map<String, Value>, Option<i64>);
+
 /// Checks `target` against the stored data as its direct write would, and gives the row key,
 /// the base row to store and the target's data_version.
-fn prepare(
-    conn: &mut AnyConnection,
-    target: &ScheduledTarget,
-) -> StorageResult<(Option<String>, Map<String, Value>, Option<i64>)> {
+fn prepare(conn: &mut AnyConnection, target: &ScheduledTarget) -> StorageResult<Prepared> {
     let object = |value: Value| match value {
         Value::Object(map) => map,
         _ => Map::new(),
@@ -331,7 +332,7 @@ fn prepare(
     Ok(match target {
         ScheduledTarget::RuleInsert(fields) => {
             check_new_rule(conn, fields)?;
-            let mut base = object(serde_json::to_value(fields).unwrap_or(Value::Null));
+            let mut base = object(serde_json::to_value(&**fields).unwrap_or(Value::Null));
             base.insert("rule_id".into(), Value::Null);
             (None, base, None)
         }
