@@ -13,7 +13,7 @@ use shiplog_api::scheduler::SchedulerSettings;
 use shiplog_api::AppState;
 use shiplog_domain::event::TypePattern;
 use shiplog_domain::PermissionName;
-use shiplog_storage::{Backend, EventFilter, RequiredSignoffInput, Signoffs};
+use shiplog_storage::{Backend, EventFilter, RequiredSignoffInput};
 use shiplog_tests::{Reply, TestServer};
 
 const AUTH: (&str, &str) = ("Authorization", shiplog_tests::ALICE_BEARER);
@@ -101,7 +101,6 @@ fn require(server: &TestServer, channel: &str, role: &str, count: i64) {
                 signoffs_required: count,
             },
             "test",
-            Signoffs::Unchecked,
         )
         .expect("required signoff");
 }

@@ -18,14 +18,14 @@
 use diesel::prelude::*;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use shiplog_domain::balrog::ChangeTable;
+use shiplog_domain::balrog::{ChangeTable, PermissionScope};
 use shiplog_domain::timestamp::to_storage_precision;
 use shiplog_domain::{Grant, Grants, PermissionName, PermissionOptions, UserName};
 use subtle::ConstantTimeEq;
 use time::{Duration, OffsetDateTime, PrimitiveDateTime};
 
 use crate::balrog::history::{record_delete, record_insert, record_update};
-use crate::balrog::BalrogRefusal;
+use crate::balrog::{BalrogRefusal, SignoffTarget, Writer};
 use crate::connection::{AnyConnection, Store};
 use crate::error::{StorageError, StorageResult};
 use crate::schema::{permissions, tokens, users};
@@ -329,6 +329,28 @@ fn update_permission(
         &permission_row_json(user, name, options, data_version + 1),
     )?;
     Ok(data_version + 1)
+}
+
+/// Refuses a permission change whose products' permissions need signoffs the writer lacks
+/// (`old`: the options as stored; `new`: as the change leaves them).
+fn check_permission_signoffs(
+    conn: &mut AnyConnection,
+    writer: Writer<'_>,
+    permission: PermissionName,
+    old: Option<&PermissionOptions>,
+    new: Option<&PermissionOptions>,
+) -> StorageResult<()> {
+    let scope = |options| PermissionScope {
+        permission,
+        options,
+    };
+    writer.check_signoffs(
+        conn,
+        &SignoffTarget::Permission {
+            old: old.map(scope),
+            new: new.map(scope),
+        },
+    )
 }
 
 fn millis(at: OffsetDateTime) -> i64 {
@@ -668,27 +690,37 @@ impl Store {
 
     /// `PUT`: grants the permission (creating the user if new), or, when the user holds it
     /// already, replaces its options at `data_version` (which is then required).
-    pub fn put_permission(
+    pub fn put_permission<'w>(
         &self,
         user: &UserName,
         name: PermissionName,
         options: &PermissionOptions,
         data_version: Option<i64>,
-        changed_by: &str,
+        writer: impl Into<Writer<'w>>,
         now: OffsetDateTime,
     ) -> StorageResult<PermissionWrite> {
+        let writer = writer.into();
+        let changed_by = writer.name;
         self.write(|conn| match find_permission(conn, user, name)? {
             None => {
+                check_permission_signoffs(conn, writer, name, None, Some(options))?;
                 insert_permission(conn, user, name, options, changed_by, now)?;
                 Ok(PermissionWrite {
                     created: true,
                     data_version: 1,
                 })
             }
-            Some(_) => {
+            Some(current) => {
                 let data_version = data_version.ok_or(BalrogRefusal::DataVersionMissing(
                     "data_version field is missing",
                 ))?;
+                check_permission_signoffs(
+                    conn,
+                    writer,
+                    name,
+                    Some(&current.options),
+                    Some(options),
+                )?;
                 let data_version =
                     update_permission(conn, user, name, options, data_version, changed_by, now)?;
                 Ok(PermissionWrite {
@@ -700,32 +732,49 @@ impl Store {
     }
 
     /// `POST`: replaces the options of a permission the user holds, at `data_version`.
-    pub fn update_permission(
+    pub fn update_permission<'w>(
         &self,
         user: &UserName,
         name: PermissionName,
         options: &PermissionOptions,
         data_version: i64,
-        changed_by: &str,
+        writer: impl Into<Writer<'w>>,
         now: OffsetDateTime,
     ) -> StorageResult<i64> {
+        let writer = writer.into();
         self.write(|conn| {
-            update_permission(conn, user, name, options, data_version, changed_by, now)
+            if let Some(current) = find_permission(conn, user, name)? {
+                check_permission_signoffs(
+                    conn,
+                    writer,
+                    name,
+                    Some(&current.options),
+                    Some(options),
+                )?;
+            }
+            update_permission(conn, user, name, options, data_version, writer.name, now)
         })
     }
 
     /// `DELETE`: takes the permission away, at `data_version`.
-    pub fn delete_permission(
+    pub fn delete_permission<'w>(
         &self,
         user: &UserName,
         name: PermissionName,
         data_version: i64,
-        changed_by: &str,
+        writer: impl Into<Writer<'w>>,
         now: OffsetDateTime,
     ) -> StorageResult<()> {
+        let writer = writer.into();
+        let changed_by = writer.name;
         self.write(|conn| {
             // The permission as it was, for the event (`None`: the delete below finds nothing).
             let last = find_permission(conn, user, name)?;
+            if let Some(current) = &last {
+                if current.data_version == data_version {
+                    check_permission_signoffs(conn, writer, name, Some(&current.options), None)?;
+                }
+            }
             let deleted = diesel::delete(
                 permissions::table
                     .filter(permissions::username.eq(user.as_str()))

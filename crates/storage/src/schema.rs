@@ -115,6 +115,8 @@ diesel::table! {
         changed_at -> BigInt,
         data_version -> Nullable<BigInt>,
         row_data -> Nullable<Text>,
+        product -> Nullable<Text>,
+        channel -> Nullable<Text>,
     }
 }
 

@@ -7,7 +7,9 @@ use shiplog_domain::balrog::{
 };
 use shiplog_domain::NewPackage;
 use shiplog_storage::testing::TestDb;
-use shiplog_storage::{BalrogRefusal, Page, ReleaseEdit, ReleaseFilter, StorageError, Store};
+use shiplog_storage::{
+    BalrogRefusal, Page, ReleaseEdit, ReleaseFilter, Signoffs, StorageError, Store,
+};
 
 fn each_backend(story: impl Fn(&Store)) {
     for db in TestDb::all() {

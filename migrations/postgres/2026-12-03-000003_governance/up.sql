@@ -31,3 +31,15 @@ CREATE TABLE required_signoffs_permissions (
     data_version      BIGINT NOT NULL,
     PRIMARY KEY (product, role)
 );
+
+-- The audit (`GET /api/history`) filters every change record by product and channel: the
+-- object's own, copied out of its row when the record is written (markers included, so a
+-- deletion is found too). Records written before this migration get them from their row.
+ALTER TABLE changes ADD COLUMN product TEXT COLLATE "C";
+ALTER TABLE changes ADD COLUMN channel TEXT COLLATE "C";
+UPDATE changes
+SET product = row_data::jsonb ->> 'product',
+    channel = row_data::jsonb ->> 'channel'
+WHERE row_data IS NOT NULL AND jsonb_typeof(row_data::jsonb -> 'product') = 'string';
+CREATE INDEX changes_changed_at_idx ON changes (changed_at);
+CREATE INDEX changes_product_idx ON changes (product, channel);

@@ -1,15 +1,19 @@
 //! The Balrog admin face at `/api` (Balrog's admin API as the running Balrog answers it, where that differs from its written description; docs/balrog.md):
-//! rules, named releases, emergency shutoffs, users and permissions, their history with revert,
+//! rules, named releases, emergency shutoffs, users, permissions and roles, required signoffs,
+//! their history with revert,
 //! optimistic locking,
 //! `csrf_token`. Release automation written for Balrog — including `balrogclient` 2.0 — works
 //! against it unchanged.
 
+mod audit;
 mod auth;
 mod body;
 pub mod error;
 mod history;
 mod paging;
 mod releases;
+mod required_signoffs;
+mod roles;
 mod rules;
 mod scheduled;
 mod shutoffs;
@@ -36,6 +40,7 @@ use crate::state::AppState;
 /// would otherwise be taken for.
 pub fn routes(cfg: &mut ServiceConfig<'_>) {
     cfg.service(history::csrf_token)
+        .service(audit::list_history)
         .service(history::view_field)
         .service(history::diff_field)
         .service(rules::rule_column)
@@ -79,7 +84,18 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
         .service(users::put_permission)
         .service(users::post_permission)
         .service(users::delete_permission)
-        .service(users::get_user);
+        .service(roles::user_roles)
+        .service(roles::grant_role)
+        .service(roles::revoke_role)
+        .service(users::get_user)
+        .service(required_signoffs::product_revisions)
+        .service(required_signoffs::list_product)
+        .service(required_signoffs::create_product)
+        .service(required_signoffs::delete_product)
+        .service(required_signoffs::permissions_revisions)
+        .service(required_signoffs::list_permissions)
+        .service(required_signoffs::create_permissions)
+        .service(required_signoffs::delete_permissions);
 }
 
 /// `{"new_data_version": n}`: the version a write left the object at.

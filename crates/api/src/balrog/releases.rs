@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 use shiplog_domain::balrog::blob::locale_entry;
 use shiplog_domain::balrog::named_release::{parse_product, sorted, validate_blob};
-use shiplog_domain::balrog::{BlobEdit, Change, ChangeTable, ReleaseName};
+use shiplog_domain::balrog::{BlobEdit, Change, ChangeTable, ReleaseName, RequiredSignoffs};
 use shiplog_domain::{Action, PermissionName};
 use shiplog_storage::{EditOutcome, ReleaseEdit};
 use utoipa::ToSchema;
@@ -40,9 +40,10 @@ pub struct ReleaseSummary {
     pub read_only: bool,
     /// Rules whose mapping or fallbackMapping is this release.
     pub rule_ids: Vec<i64>,
-    /// Signoffs required to change the release, by role (shiplog has none yet: `{}`).
+    /// Signoffs required to change the release, by role (`{"releng": 2}`; `{}` for none):
+    /// what the rules mapping it need.
     #[schema(value_type = Object)]
-    pub required_signoffs: Value,
+    pub required_signoffs: RequiredSignoffs,
 }
 
 /// `{"releases": [...]}`
@@ -180,7 +181,7 @@ pub async fn list_releases(
                 data_version: r.data_version,
                 read_only: r.read_only,
                 rule_ids: r.rule_ids,
-                required_signoffs: json!({}),
+                required_signoffs: r.required_signoffs,
             })
             .collect(),
     })))

@@ -44,11 +44,18 @@ fn rule_id(raw: &str) -> Result<i64, BalrogError> {
     }
 }
 
-/// List rules in Balrog's order (priority ascending, then version and mapping).
+/// List rules in Balrog's order (priority ascending, then version and mapping); with
+/// `timestamp`, the rules as they were then, rebuilt from their history.
 #[utoipa::path(
     tag = "balrog",
-    params(("product" = Option<String>, Query, description = "Only rules of this product (exact)")),
-    responses((status = 200, description = "The rules; `X-Total-Count` gives their number", body = RuleList))
+    params(
+        ("product" = Option<String>, Query, description = "Only rules of this product (exact)"),
+        ("timestamp" = Option<i64>, Query, description = "The rules as they were at this time (ms since the epoch), from history"),
+    ),
+    responses(
+        (status = 200, description = "The rules; `X-Total-Count` gives their number", body = RuleList),
+        (status = 400, description = "A timestamp that is not an integer", body = Problem),
+    )
 )]
 #[get("/rules")]
 pub async fn list_rules(
@@ -59,6 +66,15 @@ pub async fn list_rules(
     let product = query_value(&pairs, "product")
         .filter(|p| !p.is_empty())
         .map(str::to_owned);
+    if let Some(at) = super::audit::millis(&pairs, "timestamp")? {
+        let rules = read(&state, move |store| store.rules_at(at, product.as_deref())).await?;
+        let mut response = HttpResponse::Ok();
+        total_count(&mut response, rules.len());
+        return Ok(response.json(RuleList {
+            count: rules.len(),
+            rules: rules.iter().map(|r| r.to_json()).collect(),
+        }));
+    }
     let (tag, rules) = match read_cached(&state, &req, move |store| {
         store.list_rules(product.as_deref())
     })
@@ -105,7 +121,7 @@ pub async fn create_rule(
         rule.product.as_deref(),
     )?;
     let created = write(&state, WriteMethod::Post, move |store| {
-        store.insert_rule(&rule, actor.name())
+        store.insert_rule(&rule, Writer::direct(actor.name()))
     })
     .await?;
     Ok(HttpResponse::Ok()

@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 use shiplog_domain::balrog::EmergencyShutoff;
 use shiplog_domain::{Action, PermissionName};
+use shiplog_storage::Writer;
 use utoipa::ToSchema;
 
 use super::auth::Actor;
@@ -141,7 +142,12 @@ pub async fn delete_shutoff(
         Some(&product),
     )?;
     write(&state, WriteMethod::Delete, move |store| {
-        store.delete_emergency_shutoff(&product, &channel, data_version, actor.name())
+        store.delete_emergency_shutoff(
+            &product,
+            &channel,
+            data_version,
+            Writer::direct(actor.name()),
+        )
     })
     .await?;
     Ok(HttpResponse::Ok().finish())

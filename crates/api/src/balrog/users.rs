@@ -6,12 +6,13 @@ use actix_web::http::StatusCode;
 use actix_web::{delete, get, post, put, route, web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 use shiplog_domain::{Action, PermissionName, PermissionOptions, UserName};
-use shiplog_storage::StoredPermission;
+use shiplog_storage::{StoredPermission, StoredRole, Writer};
 
 use super::auth::Actor;
 use super::body;
 use super::error::{BalrogError, Problem};
 use super::paging::total_count;
+use super::roles::{role_list, role_map};
 use super::typed::{self, value, JsonDocument, PermissionWrite};
 use super::{query_data_version, read, write, NewDataVersion, WriteMethod};
 use crate::state::AppState;
@@ -47,18 +48,26 @@ fn permissions_json(permissions: &[StoredPermission]) -> Value {
     Value::Object(map)
 }
 
-/// Every user: `{"<user>": {"roles": []}}` (shiplog has no signoff roles).
+/// Every user with their roles: `{"<user>": {"roles": [{"role", "data_version"}]}}`.
 #[utoipa::path(
     tag = "balrog: users",
-    responses((status = 200, description = "Users by name; `X-Total-Count` gives their number", body = Object))
+    responses((status = 200, description = "Users by name, each with `roles`; `X-Total-Count` gives their number", body = Object))
 )]
 #[get("/users")]
 pub async fn list_users(state: web::Data<AppState>) -> Result<HttpResponse, BalrogError> {
-    let users = read(&state, |store| store.list_users()).await?;
-    let map: Map<String, Value> = users
-        .iter()
-        .map(|name| (name.clone(), json!({"roles": []})))
-        .collect();
+    let (users, roles) = read(&state, |store| {
+        Ok((store.list_users()?, store.list_roles(None)?))
+    })
+    .await?;
+    let mut map = Map::new();
+    for user in &users {
+        let held: Vec<StoredRole> = roles
+            .iter()
+            .filter(|r| &r.username == user)
+            .cloned()
+            .collect();
+        map.insert(user.clone(), json!({"roles": role_list(&held)}));
+    }
     let mut response = HttpResponse::Ok();
     total_count(&mut response, users.len());
     Ok(response.json(Value::Object(map)))
@@ -70,7 +79,7 @@ pub async fn list_users(state: web::Data<AppState>) -> Result<HttpResponse, Balr
     tag = "balrog: users",
     params(("username" = String, Path, description = "A user name, or `current`")),
     responses(
-        (status = 200, description = "`{username, permissions: {name: {data_version, options}}, roles}`", body = Object),
+        (status = 200, description = "`{username, permissions: {name: {data_version, options}}, roles: {role: {data_version}}}`", body = Object),
         (status = 401, description = "No valid credential", body = Problem),
         (status = 403, description = "Another user, without `permission`/`view`", body = Problem),
         (status = 404, description = "No such user", body = Problem),
@@ -91,8 +100,12 @@ pub async fn get_user(
         actor.require(PermissionName::Permission, Action::View, None)?;
     }
     let user = user_name(&name).map_err(|_| BalrogError::not_found("No such user"))?;
-    let (exists, permissions) = read(&state, move |store| {
-        Ok((store.user_exists(&user)?, store.user_permissions(&user)?))
+    let (exists, permissions, roles) = read(&state, move |store| {
+        Ok((
+            store.user_exists(&user)?,
+            store.user_permissions(&user)?,
+            store.list_roles(Some(user.as_str()))?,
+        ))
     })
     .await?;
     if !exists && name != actor.name() {
@@ -101,7 +114,7 @@ pub async fn get_user(
     Ok(HttpResponse::Ok().json(json!({
         "username": name,
         "permissions": permissions_json(&permissions),
-        "roles": [],
+        "roles": role_map(&roles),
     })))
 }
 
@@ -229,7 +242,14 @@ pub async fn put_permission(
     check_grant(&actor, name, action)?;
     let now = state.auth.now();
     let written = write(&state, WriteMethod::Put, move |store| {
-        store.put_permission(&user, name, &options, data_version, actor.name(), now)
+        store.put_permission(
+            &user,
+            name,
+            &options,
+            data_version,
+            Writer::direct(actor.name()),
+            now,
+        )
     })
     .await?;
     let status = if written.created {
@@ -275,7 +295,14 @@ pub async fn post_permission(
     check_grant(&actor, name, Action::Modify)?;
     let now = state.auth.now();
     let new_data_version = write(&state, WriteMethod::Post, move |store| {
-        store.update_permission(&user, name, &options, data_version, actor.name(), now)
+        store.update_permission(
+            &user,
+            name,
+            &options,
+            data_version,
+            Writer::direct(actor.name()),
+            now,
+        )
     })
     .await?;
     Ok(HttpResponse::Ok().json(NewDataVersion { new_data_version }))
@@ -310,7 +337,7 @@ pub async fn delete_permission(
     check_grant(&actor, name, Action::Delete)?;
     let now = state.auth.now();
     write(&state, WriteMethod::Delete, move |store| {
-        store.delete_permission(&user, name, data_version, actor.name(), now)
+        store.delete_permission(&user, name, data_version, Writer::direct(actor.name()), now)
     })
     .await?;
     Ok(HttpResponse::Ok().finish())

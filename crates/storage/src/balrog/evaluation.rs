@@ -14,6 +14,8 @@ use super::history::{record_delete, record_insert};
 use super::now_millis;
 use super::refusal::BalrogRefusal;
 use super::rows::{NamedReleaseRow, RuleRow};
+use super::signoffs::SignoffTarget;
+use super::writer::Writer;
 use crate::connection::{AnyConnection, Store};
 use crate::error::{StorageError, StorageResult};
 use crate::schema::{emergency_shutoffs, releases, rules, ruleset_version};
@@ -132,27 +134,21 @@ impl Store {
     }
 
     /// Lifts a shutoff if it is still at `data_version`.
-    pub fn delete_emergency_shutoff(
+    pub fn delete_emergency_shutoff<'w>(
         &self,
         product: &str,
         channel: &str,
         data_version: i64,
-        changed_by: &str,
+        writer: impl Into<Writer<'w>>,
     ) -> StorageResult<()> {
+        let writer = writer.into();
         self.write(|conn| {
             super::scheduled::refuse_if_pending(
                 conn,
                 shiplog_domain::balrog::ScTable::EmergencyShutoff,
                 &format!("{product}/{channel}"),
             )?;
-            delete_shutoff(
-                conn,
-                product,
-                channel,
-                data_version,
-                changed_by,
-                now_millis(),
-            )
+            delete_shutoff(conn, product, channel, data_version, writer, now_millis())
         })
     }
 }
@@ -204,15 +200,17 @@ pub(crate) fn insert_shutoff(
     Ok(stored)
 }
 
-/// Lifts a shutoff if it is still at `data_version`, inside the caller's transaction.
+/// Lifts a shutoff if it is still at `data_version` and the writer carries the signoffs it
+/// needs, inside the caller's transaction.
 pub(crate) fn delete_shutoff(
     conn: &mut AnyConnection,
     product: &str,
     channel: &str,
     data_version: i64,
-    changed_by: &str,
+    writer: Writer<'_>,
     at: i64,
 ) -> StorageResult<()> {
+    let changed_by = writer.name;
     let Some(current) = find_shutoff(conn, product, channel)? else {
         return Err(BalrogRefusal::ShutoffNotFound {
             product: product.to_owned(),
@@ -220,6 +218,8 @@ pub(crate) fn delete_shutoff(
         }
         .into());
     };
+    // Creating a shutoff is always direct; lifting one re-opens updates.
+    writer.check_signoffs(conn, &SignoffTarget::ShutoffDelete { product, channel })?;
     let deleted = diesel::delete(
         emergency_shutoffs::table
             .filter(emergency_shutoffs::product.eq(product))

@@ -11,7 +11,7 @@ use super::history::{record_delete, record_insert, record_update};
 use super::now_millis;
 use super::refusal::BalrogRefusal;
 use super::signoffs::{permissions_rows, product_rows, PermissionsRow, ProductRow, SignoffTarget};
-use super::writer::Signoffs;
+use super::writer::Writer;
 use crate::connection::{AnyConnection, Store};
 use crate::error::StorageResult;
 use crate::schema::{
@@ -189,14 +189,14 @@ fn not_found(input: &RequiredSignoffInput) -> BalrogRefusal {
 pub(crate) fn insert_required_signoff(
     conn: &mut AnyConnection,
     input: &RequiredSignoffInput,
-    changed_by: &str,
-    signoffs: Signoffs<'_>,
+    writer: Writer<'_>,
 ) -> StorageResult<()> {
+    let changed_by = writer.name;
     if find_required_signoff(conn, input)?.is_some() {
         return Err(BalrogRefusal::RequiredSignoffExists(input.key()).into());
     }
     check_enough_holders(conn, input)?;
-    signoffs.check(conn, &input.target())?;
+    writer.check_signoffs(conn, &input.target())?;
     match &input.channel {
         Some(channel) => diesel::insert_into(rsc::table)
             .values(ProductRow {
@@ -231,15 +231,15 @@ pub(crate) fn update_required_signoff(
     conn: &mut AnyConnection,
     input: &RequiredSignoffInput,
     data_version: i64,
-    changed_by: &str,
-    signoffs: Signoffs<'_>,
+    writer: Writer<'_>,
 ) -> StorageResult<i64> {
+    let changed_by = writer.name;
     let current = find_required_signoff(conn, input)?.ok_or_else(|| not_found(input))?;
     if current != data_version {
         return Err(BalrogRefusal::Outdated.into());
     }
     check_enough_holders(conn, input)?;
-    signoffs.check(conn, &input.target())?;
+    writer.check_signoffs(conn, &input.target())?;
     let next = data_version + 1;
     let updated = match &input.channel {
         Some(channel) => diesel::update(
@@ -286,9 +286,9 @@ pub(crate) fn delete_required_signoff(
     conn: &mut AnyConnection,
     input: &RequiredSignoffInput,
     data_version: i64,
-    changed_by: &str,
-    signoffs: Signoffs<'_>,
+    writer: Writer<'_>,
 ) -> StorageResult<()> {
+    let changed_by = writer.name;
     let current = find_required_signoff(conn, input)?.ok_or_else(|| not_found(input))?;
     if current != data_version {
         return Err(BalrogRefusal::Outdated.into());
@@ -305,7 +305,7 @@ pub(crate) fn delete_required_signoff(
             .map(|row| row.signoffs_required),
     }
     .ok_or_else(|| not_found(input))?;
-    signoffs.check(conn, &input.target())?;
+    writer.check_signoffs(conn, &input.target())?;
     let deleted = match &input.channel {
         Some(channel) => diesel::delete(
             rsc::table
@@ -508,36 +508,36 @@ impl Store {
         self.read(|conn| permissions_rows(conn, product))
     }
 
-    /// Creates a required-signoff row (data_version 1) if the signoffs carried satisfy the
+    /// Creates a required-signoff row (data_version 1) if the writer's signoffs satisfy the
     /// rows already guarding the same product (and channel).
-    pub fn insert_required_signoff(
+    pub fn insert_required_signoff<'w>(
         &self,
         input: &RequiredSignoffInput,
-        changed_by: &str,
-        signoffs: Signoffs<'_>,
+        writer: impl Into<Writer<'w>>,
     ) -> StorageResult<()> {
-        self.write(|conn| insert_required_signoff(conn, input, changed_by, signoffs))
+        let writer = writer.into();
+        self.write(|conn| insert_required_signoff(conn, input, writer))
     }
 
     /// Changes a row's `signoffs_required` at `data_version`; answers the new data_version.
-    pub fn update_required_signoff(
+    pub fn update_required_signoff<'w>(
         &self,
         input: &RequiredSignoffInput,
         data_version: i64,
-        changed_by: &str,
-        signoffs: Signoffs<'_>,
+        writer: impl Into<Writer<'w>>,
     ) -> StorageResult<i64> {
-        self.write(|conn| update_required_signoff(conn, input, data_version, changed_by, signoffs))
+        let writer = writer.into();
+        self.write(|conn| update_required_signoff(conn, input, data_version, writer))
     }
 
     /// Deletes a row at `data_version`; it always needs its own signoffs.
-    pub fn delete_required_signoff(
+    pub fn delete_required_signoff<'w>(
         &self,
         input: &RequiredSignoffInput,
         data_version: i64,
-        changed_by: &str,
-        signoffs: Signoffs<'_>,
+        writer: impl Into<Writer<'w>>,
     ) -> StorageResult<()> {
-        self.write(|conn| delete_required_signoff(conn, input, data_version, changed_by, signoffs))
+        let writer = writer.into();
+        self.write(|conn| delete_required_signoff(conn, input, data_version, writer))
     }
 }

@@ -36,6 +36,14 @@ fn insert(conn: &mut AnyConnection, record: NewChangeRow<'_>) -> StorageResult<(
     Ok(())
 }
 
+/// The product and channel a record is filed under in the audit: the object's own.
+fn scope(row: &Value) -> (Option<&str>, Option<&str>) {
+    (
+        row.get("product").and_then(Value::as_str),
+        row.get("channel").and_then(Value::as_str),
+    )
+}
+
 fn row_text(row: &Value) -> StorageResult<String> {
     serde_json::to_string(row).map_err(|e| StorageError::Corrupt(e.to_string()))
 }
@@ -50,6 +58,7 @@ pub(crate) fn record_insert(
     data_version: i64,
     row: &Value,
 ) -> StorageResult<()> {
+    let (product, channel) = scope(row);
     insert(
         conn,
         NewChangeRow {
@@ -59,6 +68,8 @@ pub(crate) fn record_insert(
             changed_at: at - 1,
             data_version: None,
             row_data: None,
+            product,
+            channel,
         },
     )?;
     write_full_row(conn, table, key, changed_by, at, data_version, row)?;
@@ -88,6 +99,7 @@ fn write_full_row(
     data_version: i64,
     row: &Value,
 ) -> StorageResult<()> {
+    let (product, channel) = scope(row);
     insert(
         conn,
         NewChangeRow {
@@ -97,6 +109,8 @@ fn write_full_row(
             changed_at: at,
             data_version: Some(data_version),
             row_data: Some(row_text(row)?),
+            product,
+            channel,
         },
     )
 }
@@ -110,6 +124,7 @@ pub(crate) fn record_delete(
     at: i64,
     last: &Value,
 ) -> StorageResult<()> {
+    let (product, channel) = scope(last);
     insert(
         conn,
         NewChangeRow {
@@ -119,6 +134,8 @@ pub(crate) fn record_delete(
             changed_at: at,
             data_version: None,
             row_data: None,
+            product,
+            channel,
         },
     )?;
     emit_change(table, Verb::Deleted, changed_by, last)

@@ -7,6 +7,7 @@
 //! missing object from an outdated version. Blob edits made against an older version are
 //! 3-way merged on top of the current one (see `shiplog_domain::balrog::blob`).
 
+mod audit;
 mod evaluation;
 mod governance;
 pub(crate) mod history;
@@ -19,6 +20,7 @@ mod scheduled;
 pub(crate) mod signoffs;
 mod writer;
 
+pub use audit::{HistoryFilter, HistoryPage, HistoryRecord};
 pub use evaluation::EvaluationSnapshot;
 pub use governance::{RequiredSignoffInput, RoleGrant, StoredRole};
 pub use history::{Revisions, MAX_REVISION_LIMIT};

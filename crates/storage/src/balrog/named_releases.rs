@@ -13,7 +13,10 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use serde_json::{json, Value};
 use shiplog_domain::balrog::blob::has_locale;
 use shiplog_domain::balrog::named_release::{initial_blob, validate_blob};
-use shiplog_domain::balrog::{merge3, BlobEdit, ChangeTable, NamedRelease, ReleaseName};
+use shiplog_domain::balrog::signoff;
+use shiplog_domain::balrog::{
+    merge3, BlobEdit, ChangeTable, NamedRelease, ReleaseName, RequiredSignoffs,
+};
 use shiplog_domain::{timestamp, ReleaseId};
 use time::{OffsetDateTime, PrimitiveDateTime};
 
@@ -24,6 +27,7 @@ use super::now_millis;
 use super::refusal::BalrogRefusal;
 use super::rows::{NamedReleaseRow, NewNamedReleaseRow};
 use super::rules::{distinct_values, distinct_values_sql, ColumnKind};
+use super::signoffs::{product_rows, rule_scopes, SignoffTarget};
 use super::writer::{Subject, Writer};
 use crate::connection::{AnyConnection, Store};
 use crate::error::{StorageError, StorageResult};
@@ -43,6 +47,8 @@ pub struct NamedReleaseInfo {
     pub read_only: bool,
     /// Rules whose mapping or fallbackMapping is this release, by id.
     pub rule_ids: Vec<i64>,
+    /// What a change to the release needs signed off (through those rules).
+    pub required_signoffs: RequiredSignoffs,
 }
 
 /// A partial change to a release blob (`POST /releases/{name}` and the locale `PUT`), creating
@@ -176,6 +182,8 @@ fn apply_edit(
         if tip.read_only {
             return Err(BalrogRefusal::ReadOnly(name.to_owned()).into());
         }
+        // A release serves through the rules mapping it: their channels' signoffs guard it.
+        writer.check_signoffs(conn, &SignoffTarget::Release { name })?;
         let merged = if base == tip.data_version {
             edit.apply(&tip.data)
         } else if (1..tip.data_version).contains(&base) {
@@ -355,6 +363,10 @@ struct MappedRow {
     name: String,
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     rule_id: i64,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    product: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    channel: Option<String>,
 }
 
 impl Store {
@@ -382,7 +394,7 @@ impl Store {
         releases_sql.push(" ORDER BY r.name");
         let mut mapped_sql = Sql::new(self.backend());
         mapped_sql.push(
-            "SELECT r.name, u.rule_id FROM releases r \
+            "SELECT r.name, u.rule_id, u.product, u.channel FROM releases r \
              JOIN rules u ON (u.mapping = r.name OR u.fallback_mapping = r.name)",
         );
         conditions.write_where(&mut mapped_sql);
@@ -391,13 +403,30 @@ impl Store {
         self.read(|conn| {
             let rows: Vec<InfoRow> = releases_query.load(conn)?;
             let mapped: Vec<MappedRow> = mapped_query.load(conn)?;
+            // One read of the requirements serves every release: each needs what the rules
+            // mapping it need.
+            let requirements = product_rows(conn, None)?;
             let mut rule_ids: HashMap<String, Vec<i64>> = HashMap::new();
+            let mut scopes: HashMap<String, Vec<(Option<String>, Option<String>)>> = HashMap::new();
             for row in mapped {
-                rule_ids.entry(row.name).or_default().push(row.rule_id);
+                rule_ids
+                    .entry(row.name.clone())
+                    .or_default()
+                    .push(row.rule_id);
+                scopes
+                    .entry(row.name)
+                    .or_default()
+                    .push((row.product, row.channel));
             }
             Ok(rows
                 .into_iter()
                 .map(|row| NamedReleaseInfo {
+                    required_signoffs: match scopes.get(&row.name) {
+                        Some(rules) if !requirements.is_empty() => {
+                            signoff::for_release(&requirements, &rule_scopes(rules))
+                        }
+                        _ => RequiredSignoffs::none(),
+                    },
                     rule_ids: rule_ids.remove(&row.name).unwrap_or_default(),
                     name: row.name,
                     product: row.product,
@@ -514,6 +543,16 @@ impl Store {
             if read_only && current.read_only {
                 return Ok(data_version);
             }
+            // Locking a release is always direct; unlocking it re-opens it to changes.
+            if current.read_only && !read_only {
+                writer.check_signoffs(
+                    conn,
+                    &SignoffTarget::ReadOnlyUnset {
+                        name,
+                        product: &current.product,
+                    },
+                )?;
+            }
             let updated = diesel::update(
                 releases::table
                     .filter(releases::id.eq(current.id.to_string()))
@@ -577,6 +616,7 @@ impl Store {
                 }
                 .into());
             }
+            writer.check_signoffs(conn, &SignoffTarget::Release { name })?;
             let id = current.id.to_string();
             let has_packages: i64 = packages::table
                 .filter(packages::release_id.eq(&id))

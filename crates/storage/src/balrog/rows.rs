@@ -239,4 +239,6 @@ pub(crate) struct NewChangeRow<'a> {
     pub changed_at: i64,
     pub data_version: Option<i64>,
     pub row_data: Option<String>,
+    pub product: Option<&'a str>,
+    pub channel: Option<&'a str>,
 }

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use serde_json::Value;
 use shiplog_domain::balrog::{
-    ChangeTable, Rule, RuleChanges, RuleField, RuleFields, RuleRef, ScTable,
+    ChangeTable, Rule, RuleChanges, RuleField, RuleFields, RuleRef, RuleScope, ScTable,
 };
 
 use super::history::{record_delete, record_insert, record_update, revision_to_restore};
@@ -13,6 +13,7 @@ use super::now_millis;
 use super::refusal::BalrogRefusal;
 use super::rows::{RuleRow, RuleValues};
 use super::scheduled::{refuse_if_pending, refuse_update_if_pending};
+use super::signoffs::SignoffTarget;
 use super::writer::{Subject, Writer};
 use crate::connection::{AnyConnection, Store};
 use crate::error::{StorageError, StorageResult};
@@ -146,6 +147,13 @@ pub(crate) fn delete_rule_in(
         return Err(BalrogRefusal::Outdated.into());
     }
     writer.check(Subject::Rule(&current))?;
+    writer.check_signoffs(
+        conn,
+        &SignoffTarget::Rule {
+            old: Some(RuleScope::of(&current.fields)),
+            new: None,
+        },
+    )?;
     let deleted = diesel::delete(
         rules::table
             .filter(rules::rule_id.eq(current.rule_id))
@@ -189,9 +197,17 @@ fn refuse_if_scheduled(
 pub(crate) fn insert_rule(
     conn: &mut AnyConnection,
     fields: &RuleFields,
-    changed_by: &str,
+    writer: Writer<'_>,
     at: i64,
 ) -> StorageResult<Rule> {
+    let changed_by = writer.name;
+    writer.check_signoffs(
+        conn,
+        &SignoffTarget::Rule {
+            old: None,
+            new: Some(RuleScope::of(fields)),
+        },
+    )?;
     check_mappings(conn, fields, None)?;
     check_alias_free(conn, fields.alias.as_deref(), None)?;
     let values = RuleValues::new(fields, 1);
@@ -235,6 +251,13 @@ pub(crate) fn update_rule(
     }
     writer.check(Subject::Rule(&current))?;
     let fields = current.fields.apply(changes)?;
+    writer.check_signoffs(
+        conn,
+        &SignoffTarget::Rule {
+            old: Some(RuleScope::of(&current.fields)),
+            new: Some(RuleScope::of(&fields)),
+        },
+    )?;
     check_mappings(conn, &fields, Some(changes))?;
     if changes.contains(RuleField::Alias) {
         check_alias_free(conn, fields.alias.as_deref(), Some(current.rule_id))?;
@@ -399,10 +422,16 @@ impl Store {
         self.read(|conn| load_rule(conn, rule))
     }
 
-    /// Stores a new rule (data_version 1) after checking its mappings and alias.
-    pub fn insert_rule(&self, fields: &RuleFields, changed_by: &str) -> StorageResult<Rule> {
+    /// Stores a new rule (data_version 1) after checking its mappings, its alias and the
+    /// signoffs its product and channel require.
+    pub fn insert_rule<'w>(
+        &self,
+        fields: &RuleFields,
+        writer: impl Into<Writer<'w>>,
+    ) -> StorageResult<Rule> {
         let at = now_millis();
-        self.write(|conn| insert_rule(conn, fields, changed_by, at))
+        let writer = writer.into();
+        self.write(|conn| insert_rule(conn, fields, writer, at))
     }
 
     /// Changes the columns named in `changes`, if the rule is still at `data_version` and the

@@ -464,7 +464,7 @@ fn apply(conn: &mut AnyConnection, change: &ScheduledChange, at: i64) -> Storage
     match (change.table, change.change_type) {
         (ScTable::Rules, ChangeType::Insert) => {
             let fields = rule_fields(&change.base)?;
-            insert_rule(conn, &fields, writer.name, at)?;
+            insert_rule(conn, &fields, writer, at)?;
         }
         (ScTable::Rules, ChangeType::Update) => {
             let fields = rule_fields(&change.base)?;
@@ -492,7 +492,7 @@ fn apply(conn: &mut AnyConnection, change: &ScheduledChange, at: i64) -> Storage
                 &text("product"),
                 &text("channel"),
                 data_version()?,
-                writer.name,
+                writer,
                 at,
             )?;
         }

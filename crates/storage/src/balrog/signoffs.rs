@@ -131,7 +131,8 @@ fn rules_mapping(
         .load(conn)?)
 }
 
-fn scopes(rules: &[(Option<String>, Option<String>)]) -> Vec<RuleScope<'_>> {
+/// The scopes of rules read as `(product, channel)` pairs.
+pub(crate) fn rule_scopes(rules: &[(Option<String>, Option<String>)]) -> Vec<RuleScope<'_>> {
     rules
         .iter()
         .map(|(product, channel)| RuleScope {
@@ -163,11 +164,15 @@ pub(crate) fn required_signoffs_for(
             if mapping.is_empty() {
                 return Ok(RequiredSignoffs::none());
             }
-            signoff::for_release(&product_rows(conn, None)?, &scopes(&mapping))
+            signoff::for_release(&product_rows(conn, None)?, &rule_scopes(&mapping))
         }
         SignoffTarget::ReadOnlyUnset { name, product } => {
             let mapping = rules_mapping(conn, name)?;
-            signoff::for_read_only_unset(&product_rows(conn, None)?, &scopes(&mapping), product)
+            signoff::for_read_only_unset(
+                &product_rows(conn, None)?,
+                &rule_scopes(&mapping),
+                product,
+            )
         }
         SignoffTarget::ShutoffDelete { product, channel } => {
             signoff::for_shutoff_delete(&product_rows(conn, Some(product))?, product, channel)
