@@ -12,6 +12,7 @@ mod ops;
 mod query_words;
 mod rules;
 mod rules_test;
+mod scheduled;
 mod shutdown;
 
 use std::net::TcpListener;
@@ -43,6 +44,9 @@ fn main() -> ExitCode {
         Command::Rules(RulesCommand::Test(args)) => {
             rules_test::run(&args, |db| database::open(db, Open::Existing("rules test")))
         }
+        Command::Scheduled(command) => scheduled::run(&command, |db| {
+            database::open(db, Open::Existing("scheduled"))
+        }),
         Command::Token(TokenCommand::Create(args)) => create_token(&args),
         Command::Delivery(args) => {
             delivery::run(&args, |db| database::open(db, Open::Existing("delivery")))
