@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::{json, Value};
 use shiplog_domain::PermissionName;
+use shiplog_storage::RequiredSignoffInput;
 use shiplog_tests::{Reply, TestServer, ADMIN_TOKEN};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -550,6 +551,148 @@ fn permission_cases() -> Vec<Case> {
                 send(s, Face::Balrog, "DELETE", &path, t, None)
             },
         ),
+        case(
+            "PUT /api/users/{u}/roles/{role}",
+            "create",
+            201,
+            |s, t, _| {
+                let path = format!("/api/users/{}/roles/releng", grantee(s));
+                send(s, Face::Balrog, "PUT", &path, t, None)
+            },
+        ),
+        case(
+            "DELETE /api/users/{u}/roles/{role}",
+            "delete",
+            200,
+            |s, t, _| {
+                let path = format!("/api/users/{}/roles/releng", grantee(s));
+                admin_balrog(s, "PUT", &path, json!({})).expect(201);
+                send(
+                    s,
+                    Face::Balrog,
+                    "DELETE",
+                    &format!("{path}?data_version=1"),
+                    t,
+                    None,
+                )
+            },
+        ),
+    ]
+}
+
+/// A fresh user holding a permission and `role` (required signoffs need holders), made
+/// through the store as the operator would.
+fn role_holder(server: &TestServer, role: &str) {
+    let user = unique("holder");
+    server.user_with(&user, &[(PermissionName::Rule, Value::Null)]);
+    server
+        .store()
+        .grant_role(&user, role, "test")
+        .expect("role");
+}
+
+/// Removes the permissions required signoffs of `product`, as the operator would, so a new one
+/// can be created directly (one that exists guards every other of its product).
+fn clear_permission_requirements(server: &TestServer, product: &str) {
+    let store = server.store();
+    for row in store
+        .list_permissions_required_signoffs(Some(product))
+        .expect("list")
+    {
+        let input = RequiredSignoffInput {
+            product: row.product,
+            channel: None,
+            role: row.role,
+            signoffs_required: row.signoffs_required,
+        };
+        store
+            .delete_required_signoff(&input, row.data_version, "test")
+            .expect("operator delete");
+    }
+}
+
+fn required_signoff_cases() -> Vec<Case> {
+    fn case(name: &'static str, action: &'static str, ok: u16, run: Run) -> Case {
+        Case {
+            name,
+            face: Face::Balrog,
+            thing: PermissionName::RequiredSignoff,
+            action,
+            products: true,
+            ok,
+            run,
+        }
+    }
+    vec![
+        case(
+            "POST /api/required_signoffs/product",
+            "create",
+            201,
+            |s, t, p| {
+                role_holder(s, "releng");
+                let body = json!({"product": p, "channel": unique("release"), "role": "releng",
+                                  "signoffs_required": 1});
+                send(
+                    s,
+                    Face::Balrog,
+                    "POST",
+                    "/api/required_signoffs/product",
+                    t,
+                    Some(body),
+                )
+            },
+        ),
+        // A row always guards itself: a permitted delete meets Signoff Required (400), an
+        // unpermitted one 401/403 before that.
+        case(
+            "DELETE /api/required_signoffs/product (then Signoff Required)",
+            "delete",
+            400,
+            |s, t, p| {
+                role_holder(s, "releng");
+                let channel = unique("release");
+                let body = json!({"product": p, "channel": channel, "role": "releng",
+                                  "signoffs_required": 1});
+                admin_balrog(s, "POST", "/api/required_signoffs/product", body).expect(201);
+                let path = format!(
+                    "/api/required_signoffs/product?product={p}&channel={channel}&role=releng&data_version=1"
+                );
+                send(s, Face::Balrog, "DELETE", &path, t, None)
+            },
+        ),
+        case(
+            "POST /api/required_signoffs/permissions",
+            "create",
+            201,
+            |s, t, p| {
+                role_holder(s, "releng");
+                clear_permission_requirements(s, p);
+                let body = json!({"product": p, "role": "releng", "signoffs_required": 1});
+                send(
+                    s,
+                    Face::Balrog,
+                    "POST",
+                    "/api/required_signoffs/permissions",
+                    t,
+                    Some(body),
+                )
+            },
+        ),
+        case(
+            "DELETE /api/required_signoffs/permissions (then Signoff Required)",
+            "delete",
+            400,
+            |s, t, p| {
+                role_holder(s, "releng");
+                clear_permission_requirements(s, p);
+                let body = json!({"product": p, "role": "releng", "signoffs_required": 1});
+                admin_balrog(s, "POST", "/api/required_signoffs/permissions", body).expect(201);
+                let path = format!(
+                    "/api/required_signoffs/permissions?product={p}&role=releng&data_version=1"
+                );
+                send(s, Face::Balrog, "DELETE", &path, t, None)
+            },
+        ),
     ]
 }
 
@@ -725,8 +868,10 @@ fn check(server: &TestServer, case: &Case, nobody: &str) {
             "Firefox-limited, on Thunderbird",
         );
     }
+    // Permissions whose options take no `actions` (admin, required_signoff) have no
+    // action-limited holders.
     let actions = case.thing.actions();
-    if !actions.is_empty() {
+    if case.thing.takes_actions() && !actions.is_empty() {
         let limited = server.user_with(
             &unique("doer"),
             &[(case.thing, json!({"actions": [case.action]}))],
@@ -813,6 +958,11 @@ fn balrog_writes_follow_balrogs_permission_model() {
 #[test]
 fn permission_writes_need_the_permission_permission() {
     matrix(permission_cases());
+}
+
+#[test]
+fn required_signoff_writes_follow_the_required_signoff_permission() {
+    matrix(required_signoff_cases());
 }
 
 #[test]

@@ -190,6 +190,12 @@ impl PermissionName {
         !matches!(self.keys(), Keys::Actions)
     }
 
+    /// Whether this permission can be limited to actions (its options take `actions`).
+    /// `required_signoff` cannot, as in Balrog, though its checks name an action.
+    pub fn takes_actions(self) -> bool {
+        !matches!(self.keys(), Keys::Products)
+    }
+
     fn keys(self) -> Keys {
         use PermissionName::*;
         match self {
