@@ -712,3 +712,95 @@ fn two_instances_enact_fifty_due_changes_each_exactly_once() {
         drop(other);
     });
 }
+
+#[test]
+fn required_signoff_changes_go_through_scheduled_changes_with_their_own_signoffs() {
+    TestServer::each_backend_with(fast, |server| {
+        let carol = role_holder(server, "carol", "releng", PermissionName::Rule);
+        role_holder(server, "gina", "relman", PermissionName::Rule);
+        require(server, "release", "releng", 1);
+        // Directly, a second row for a guarded channel is refused (part A's guard) …
+        let direct = as_alice(
+            server,
+            "POST",
+            "/api/required_signoffs/product",
+            &json!({"product": "Firefox", "channel": "release", "role": "relman",
+                    "signoffs_required": 1}),
+        );
+        problem(&direct, 400, "Signoff Required");
+        // … so it is scheduled, checked as the direct write would be first.
+        let path = "/api/scheduled_changes/required_signoffs/product";
+        problem(
+            &as_alice(
+                server,
+                "POST",
+                path,
+                &json!({"change_type": "insert", "product": "Firefox", "channel": "release",
+                        "role": "relman", "signoffs_required": 2, "when": now_ms() + 60_000}),
+            ),
+            400,
+            "Cannot require 2 signoffs for Firefox, release - only 1 users hold the relman role",
+        );
+        let when = now_ms() + 800;
+        let reply = as_alice(
+            server,
+            "POST",
+            path,
+            &json!({"change_type": "insert", "product": "Firefox", "channel": "release",
+                    "role": "relman", "signoffs_required": 1, "when": when}),
+        );
+        reply.expect(200);
+        let sc_id = reply.json()["sc_id"].as_i64().expect("sc_id");
+        let shown = scheduled(server, "required_signoffs/product", sc_id);
+        assert_eq!(shown["required_signoffs"], json!({"releng": 1}));
+        assert_eq!(shown["role"], "relman");
+        assert_eq!(shown["signoffs_required"], 1);
+        // The dry run left nothing behind.
+        let rows = server.get("/api/required_signoffs/product").json();
+        assert_eq!(rows["count"], 1);
+        // Due but unsigned: the scheduler waits.
+        server.wait_for(Duration::from_secs(10), "the change to be due", || {
+            (now_ms() > when + 200).then_some(())
+        });
+        assert_eq!(
+            scheduled(server, "required_signoffs/product", sc_id)["complete"],
+            false
+        );
+        as_user(
+            server,
+            &carol,
+            "POST",
+            &format!("{path}/{sc_id}/signoffs"),
+            &json!({"role": "releng"}),
+        )
+        .expect(200);
+        server.wait_for(Duration::from_secs(15), "the new row", || {
+            let rows = server.get("/api/required_signoffs/product").json();
+            (rows["count"] == 2).then_some(())
+        });
+        let done = scheduled(server, "required_signoffs/product", sc_id);
+        assert_eq!(done["complete"], true);
+        assert_eq!(done["enacted_by"], "shiplog-scheduler");
+        // A permissions requirement, scheduled for a product nothing guards yet.
+        let reply = as_alice(
+            server,
+            "POST",
+            "/api/scheduled_changes/required_signoffs/permissions",
+            &json!({"change_type": "insert", "product": "Thunderbird", "role": "releng",
+                    "signoffs_required": 1, "when": now_ms() + 60_000}),
+        );
+        reply.expect(200);
+        let sc_id = reply.json()["sc_id"].as_i64().expect("sc_id");
+        let shown = scheduled(server, "required_signoffs/permissions", sc_id);
+        assert_eq!(shown["required_signoffs"], json!({}));
+        as_alice(
+            server,
+            "POST",
+            &format!("/api/scheduled_changes/required_signoffs/permissions/{sc_id}/enact"),
+            &json!({}),
+        )
+        .expect(200);
+        let rows = server.get("/api/required_signoffs/permissions").json();
+        assert_eq!(rows["count"], 1);
+    });
+}

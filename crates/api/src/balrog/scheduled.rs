@@ -1,6 +1,7 @@
 //! Scheduled changes at `/api/scheduled_changes/{table}` (docs/balrog.md, "Governance:
 //! scheduled changes"): list, schedule, show, edit, delete, revisions, enact, and sign off, with
-//! Balrog's bodies and status codes. `{table}` is `rules` or `emergency_shutoff`.
+//! Balrog's bodies and status codes. `{table}` is `rules`, `emergency_shutoff`,
+//! `required_signoffs/product` or `required_signoffs/permissions`.
 
 use actix_web::http::StatusCode;
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
@@ -11,7 +12,7 @@ use shiplog_domain::balrog::{
     ScTable, ScheduledChange,
 };
 use shiplog_domain::{Action, PermissionName};
-use shiplog_storage::{Enactment, Required, ScheduledTarget};
+use shiplog_storage::{Enactment, Required, RequiredSignoffInput, ScheduledTarget};
 use utoipa::ToSchema;
 
 use super::auth::Actor;
@@ -131,6 +132,32 @@ fn target_of(
             channel: required_text(fields, "channel")?,
             data_version: data_version()?,
         },
+        (ScTable::RequiredSignoffsProduct | ScTable::RequiredSignoffsPermissions, kind) => {
+            let signoffs_required = match kind {
+                ChangeType::Delete => body::integer(fields, "signoffs_required")?.unwrap_or(0),
+                _ => required_integer(fields, "signoffs_required")?,
+            };
+            let input = RequiredSignoffInput {
+                product: required_text(fields, "product")?,
+                channel: match table {
+                    ScTable::RequiredSignoffsProduct => Some(required_text(fields, "channel")?),
+                    _ => None,
+                },
+                role: required_text(fields, "role")?,
+                signoffs_required,
+            };
+            match kind {
+                ChangeType::Insert => ScheduledTarget::RequiredSignoffInsert(input),
+                ChangeType::Update => ScheduledTarget::RequiredSignoffUpdate {
+                    input,
+                    data_version: data_version()?,
+                },
+                ChangeType::Delete => ScheduledTarget::RequiredSignoffDelete {
+                    input,
+                    data_version: data_version()?,
+                },
+            }
+        }
     })
 }
 
@@ -173,6 +200,21 @@ fn require_base_permission(
             Action::Delete,
             Some(product),
         ),
+        ScheduledTarget::RequiredSignoffInsert(input) => actor.require(
+            PermissionName::RequiredSignoff,
+            Action::Create,
+            Some(&input.product),
+        ),
+        ScheduledTarget::RequiredSignoffUpdate { input, .. } => actor.require(
+            PermissionName::RequiredSignoff,
+            Action::Modify,
+            Some(&input.product),
+        ),
+        ScheduledTarget::RequiredSignoffDelete { input, .. } => actor.require(
+            PermissionName::RequiredSignoff,
+            Action::Delete,
+            Some(&input.product),
+        ),
     }
 }
 
@@ -194,7 +236,7 @@ async fn stored_rule_product(
 #[utoipa::path(
     tag = "balrog",
     params(
-        ("table" = String, Path, description = "`rules` or `emergency_shutoff`"),
+        ("table" = String, Path, description = "`rules`, `emergency_shutoff`, `required_signoffs/product` or `required_signoffs/permissions`"),
         ("all" = Option<i64>, Query, description = "1: completed changes too"),
         ("rule_id" = Option<i64>, Query, description = "Only the changes of this rule (rules)"),
     ),
@@ -203,7 +245,7 @@ async fn stored_rule_product(
         (status = 404, description = "No such table", body = Problem),
     )
 )]
-#[get("/scheduled_changes/{table}")]
+#[get("/scheduled_changes/{table:rules|emergency_shutoff|required_signoffs/product|required_signoffs/permissions}")]
 pub async fn list_scheduled(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -235,7 +277,7 @@ pub async fn list_scheduled(
 /// direct write would be. At most one pending change per row.
 #[utoipa::path(
     tag = "balrog",
-    params(("table" = String, Path, description = "`rules` or `emergency_shutoff`")),
+    params(("table" = String, Path, description = "`rules`, `emergency_shutoff`, `required_signoffs/product` or `required_signoffs/permissions`")),
     request_body(content = Object, description = "change_type, the base columns, a condition"),
     responses(
         (status = 200, description = "Scheduled", body = NewScheduledChange),
@@ -245,7 +287,7 @@ pub async fn list_scheduled(
         (status = 404, description = "No such table, or the target does not exist", body = Problem),
     )
 )]
-#[post("/scheduled_changes/{table}")]
+#[post("/scheduled_changes/{table:rules|emergency_shutoff|required_signoffs/product|required_signoffs/permissions}")]
 pub async fn create_scheduled(
     state: web::Data<AppState>,
     actor: Actor,
@@ -275,7 +317,7 @@ pub async fn create_scheduled(
 #[utoipa::path(
     tag = "balrog",
     params(
-        ("table" = String, Path, description = "`rules` or `emergency_shutoff`"),
+        ("table" = String, Path, description = "`rules`, `emergency_shutoff`, `required_signoffs/product` or `required_signoffs/permissions`"),
         ("sc_id" = i64, Path, description = "Scheduled change id"),
     ),
     responses(
@@ -283,7 +325,7 @@ pub async fn create_scheduled(
         (status = 404, description = "No such change", body = Problem),
     )
 )]
-#[get("/scheduled_changes/{table}/{sc_id}")]
+#[get("/scheduled_changes/{table:rules|emergency_shutoff|required_signoffs/product|required_signoffs/permissions}/{sc_id}")]
 pub async fn get_scheduled(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
@@ -316,7 +358,7 @@ fn stored_fields(change: &ScheduledChange) -> Fields {
 #[utoipa::path(
     tag = "balrog",
     params(
-        ("table" = String, Path, description = "`rules` or `emergency_shutoff`"),
+        ("table" = String, Path, description = "`rules`, `emergency_shutoff`, `required_signoffs/product` or `required_signoffs/permissions`"),
         ("sc_id" = i64, Path, description = "Scheduled change id"),
     ),
     request_body(content = Object, description = "sc_data_version, and the columns or condition to change"),
@@ -328,7 +370,7 @@ fn stored_fields(change: &ScheduledChange) -> Fields {
         (status = 404, description = "No such change", body = Problem),
     )
 )]
-#[post("/scheduled_changes/{table}/{sc_id}")]
+#[post("/scheduled_changes/{table:rules|emergency_shutoff|required_signoffs/product|required_signoffs/permissions}/{sc_id}")]
 pub async fn edit_scheduled(
     state: web::Data<AppState>,
     actor: Actor,
@@ -402,7 +444,7 @@ pub async fn edit_scheduled(
 #[utoipa::path(
     tag = "balrog",
     params(
-        ("table" = String, Path, description = "`rules` or `emergency_shutoff`"),
+        ("table" = String, Path, description = "`rules`, `emergency_shutoff`, `required_signoffs/product` or `required_signoffs/permissions`"),
         ("sc_id" = i64, Path, description = "Scheduled change id"),
         ("data_version" = i64, Query, description = "The change's current sc_data_version"),
     ),
@@ -414,7 +456,7 @@ pub async fn edit_scheduled(
         (status = 404, description = "No such change", body = Problem),
     )
 )]
-#[delete("/scheduled_changes/{table}/{sc_id}")]
+#[delete("/scheduled_changes/{table:rules|emergency_shutoff|required_signoffs/product|required_signoffs/permissions}/{sc_id}")]
 pub async fn delete_scheduled(
     state: web::Data<AppState>,
     actor: Actor,
@@ -444,7 +486,7 @@ pub async fn delete_scheduled(
 #[utoipa::path(
     tag = "balrog",
     params(
-        ("table" = String, Path, description = "`rules` or `emergency_shutoff`"),
+        ("table" = String, Path, description = "`rules`, `emergency_shutoff`, `required_signoffs/product` or `required_signoffs/permissions`"),
         ("sc_id" = i64, Path, description = "Scheduled change id"),
         ("page" = Option<i64>, Query, description = "Page, from 1"),
         ("limit" = Option<i64>, Query, description = "Revisions per page (default 10)"),
@@ -454,7 +496,7 @@ pub async fn delete_scheduled(
         (status = 404, description = "No such change", body = Problem),
     )
 )]
-#[get("/scheduled_changes/{table}/{sc_id}/revisions")]
+#[get("/scheduled_changes/{table:rules|emergency_shutoff|required_signoffs/product|required_signoffs/permissions}/{sc_id}/revisions")]
 pub async fn scheduled_revisions(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -501,7 +543,7 @@ pub async fn scheduled_revisions(
 #[utoipa::path(
     tag = "balrog",
     params(
-        ("table" = String, Path, description = "`rules` or `emergency_shutoff`"),
+        ("table" = String, Path, description = "`rules`, `emergency_shutoff`, `required_signoffs/product` or `required_signoffs/permissions`"),
         ("sc_id" = i64, Path, description = "Scheduled change id"),
     ),
     responses(
@@ -512,7 +554,7 @@ pub async fn scheduled_revisions(
         (status = 404, description = "No such change", body = Problem),
     )
 )]
-#[post("/scheduled_changes/{table}/{sc_id}/enact")]
+#[post("/scheduled_changes/{table:rules|emergency_shutoff|required_signoffs/product|required_signoffs/permissions}/{sc_id}/enact")]
 pub async fn enact_scheduled(
     state: web::Data<AppState>,
     actor: Actor,
@@ -542,7 +584,7 @@ pub async fn enact_scheduled(
 #[utoipa::path(
     tag = "balrog",
     params(
-        ("table" = String, Path, description = "`rules` or `emergency_shutoff`"),
+        ("table" = String, Path, description = "`rules`, `emergency_shutoff`, `required_signoffs/product` or `required_signoffs/permissions`"),
         ("sc_id" = i64, Path, description = "Scheduled change id"),
     ),
     request_body(content = Object, description = "`{\"role\": \"releng\"}`"),
@@ -554,7 +596,7 @@ pub async fn enact_scheduled(
         (status = 404, description = "No such change", body = Problem),
     )
 )]
-#[post("/scheduled_changes/{table}/{sc_id}/signoffs")]
+#[post("/scheduled_changes/{table:rules|emergency_shutoff|required_signoffs/product|required_signoffs/permissions}/{sc_id}/signoffs")]
 pub async fn sign_off(
     state: web::Data<AppState>,
     actor: Actor,
@@ -578,7 +620,7 @@ pub async fn sign_off(
 #[utoipa::path(
     tag = "balrog",
     params(
-        ("table" = String, Path, description = "`rules` or `emergency_shutoff`"),
+        ("table" = String, Path, description = "`rules`, `emergency_shutoff`, `required_signoffs/product` or `required_signoffs/permissions`"),
         ("sc_id" = i64, Path, description = "Scheduled change id"),
     ),
     responses(
@@ -588,7 +630,7 @@ pub async fn sign_off(
         (status = 404, description = "No such change, or no signoff by the caller", body = Problem),
     )
 )]
-#[delete("/scheduled_changes/{table}/{sc_id}/signoffs")]
+#[delete("/scheduled_changes/{table:rules|emergency_shutoff|required_signoffs/product|required_signoffs/permissions}/{sc_id}/signoffs")]
 pub async fn remove_signoff(
     state: web::Data<AppState>,
     actor: Actor,

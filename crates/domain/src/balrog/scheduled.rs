@@ -17,17 +17,28 @@ pub enum ScTable {
     Rules,
     /// Emergency shutoffs: putting one in place, or lifting it.
     EmergencyShutoff,
+    /// Rows of `/required_signoffs/product`.
+    RequiredSignoffsProduct,
+    /// Rows of `/required_signoffs/permissions`.
+    RequiredSignoffsPermissions,
 }
 
 impl ScTable {
     /// Every table shiplog schedules changes for.
-    pub const ALL: [ScTable; 2] = [ScTable::Rules, ScTable::EmergencyShutoff];
+    pub const ALL: [ScTable; 4] = [
+        ScTable::Rules,
+        ScTable::EmergencyShutoff,
+        ScTable::RequiredSignoffsProduct,
+        ScTable::RequiredSignoffsPermissions,
+    ];
 
     /// The path segment, also stored with each change.
     pub fn as_str(self) -> &'static str {
         match self {
             ScTable::Rules => "rules",
             ScTable::EmergencyShutoff => "emergency_shutoff",
+            ScTable::RequiredSignoffsProduct => "required_signoffs/product",
+            ScTable::RequiredSignoffsPermissions => "required_signoffs/permissions",
         }
     }
 
@@ -40,8 +51,8 @@ impl ScTable {
     /// put in place or lifted.
     pub fn allows(self, change_type: ChangeType) -> bool {
         match self {
-            ScTable::Rules => true,
             ScTable::EmergencyShutoff => change_type != ChangeType::Update,
+            _ => true,
         }
     }
 

@@ -62,6 +62,19 @@ fn with_target<T>(
             });
             f(conn, Some(&SignoffTarget::Rule { old, new }))
         }
+        ScTable::RequiredSignoffsProduct => f(
+            conn,
+            Some(&SignoffTarget::ProductRequiredSignoff {
+                product: text(base, "product").unwrap_or_default(),
+                channel: text(base, "channel").unwrap_or_default(),
+            }),
+        ),
+        ScTable::RequiredSignoffsPermissions => f(
+            conn,
+            Some(&SignoffTarget::PermissionsRequiredSignoff {
+                product: text(base, "product").unwrap_or_default(),
+            }),
+        ),
         ScTable::EmergencyShutoff => match change.change_type {
             // Shutting updates off is never held up; lifting a shutoff is.
             ChangeType::Insert | ChangeType::Update => f(conn, None),

@@ -18,6 +18,9 @@ use shiplog_domain::balrog::{
 };
 
 use super::evaluation::{delete_shutoff, find_shutoff, insert_shutoff};
+use super::governance::{
+    delete_required_signoff, insert_required_signoff, update_required_signoff, RequiredSignoffInput,
+};
 use super::history::{record_delete, record_insert, record_update};
 use super::refusal::BalrogRefusal;
 use super::rules::{check_new_rule, check_rule_update, delete_rule_in, insert_rule, load_rule};
@@ -51,6 +54,25 @@ pub enum ScheduledTarget {
         channel: String,
         data_version: i64,
     },
+    /// A new required-signoff row (`channel` set: the product table).
+    RequiredSignoffInsert(RequiredSignoffInput),
+    /// A new `signoffs_required` for a row read at `data_version`.
+    RequiredSignoffUpdate {
+        input: RequiredSignoffInput,
+        data_version: i64,
+    },
+    /// Deleting a required-signoff row read at `data_version`.
+    RequiredSignoffDelete {
+        input: RequiredSignoffInput,
+        data_version: i64,
+    },
+}
+
+fn required_signoff_table(input: &RequiredSignoffInput) -> ScTable {
+    match input.channel {
+        Some(_) => ScTable::RequiredSignoffsProduct,
+        None => ScTable::RequiredSignoffsPermissions,
+    }
 }
 
 impl ScheduledTarget {
@@ -63,18 +85,23 @@ impl ScheduledTarget {
             ScheduledTarget::ShutoffInsert(_) | ScheduledTarget::ShutoffDelete { .. } => {
                 ScTable::EmergencyShutoff
             }
+            ScheduledTarget::RequiredSignoffInsert(input)
+            | ScheduledTarget::RequiredSignoffUpdate { input, .. }
+            | ScheduledTarget::RequiredSignoffDelete { input, .. } => required_signoff_table(input),
         }
     }
 
     pub fn change_type(&self) -> ChangeType {
         match self {
-            ScheduledTarget::RuleInsert(_) | ScheduledTarget::ShutoffInsert(_) => {
-                ChangeType::Insert
+            ScheduledTarget::RuleInsert(_)
+            | ScheduledTarget::ShutoffInsert(_)
+            | ScheduledTarget::RequiredSignoffInsert(_) => ChangeType::Insert,
+            ScheduledTarget::RuleUpdate { .. } | ScheduledTarget::RequiredSignoffUpdate { .. } => {
+                ChangeType::Update
             }
-            ScheduledTarget::RuleUpdate { .. } => ChangeType::Update,
-            ScheduledTarget::RuleDelete { .. } | ScheduledTarget::ShutoffDelete { .. } => {
-                ChangeType::Delete
-            }
+            ScheduledTarget::RuleDelete { .. }
+            | ScheduledTarget::ShutoffDelete { .. }
+            | ScheduledTarget::RequiredSignoffDelete { .. } => ChangeType::Delete,
         }
     }
 }
@@ -393,7 +420,97 @@ fn prepare(conn: &mut AnyConnection, target: &ScheduledTarget) -> StorageResult<
             base.remove("data_version");
             (Some(current.key()), base, Some(*data_version))
         }
+        ScheduledTarget::RequiredSignoffInsert(input) => {
+            // The governance writes check the row, its data_version and the holders of the
+            // role; run exactly them, and roll them back.
+            dry_run(conn, |conn| {
+                insert_required_signoff(conn, input, Writer::from("dry-run"))
+            })?;
+            (Some(input.key()), required_signoff_base(input), None)
+        }
+        ScheduledTarget::RequiredSignoffUpdate {
+            input,
+            data_version,
+        } => {
+            dry_run(conn, |conn| {
+                update_required_signoff(conn, input, *data_version, Writer::from("dry-run"))
+                    .map(|_| ())
+            })?;
+            (
+                Some(input.key()),
+                required_signoff_base(input),
+                Some(*data_version),
+            )
+        }
+        ScheduledTarget::RequiredSignoffDelete {
+            input,
+            data_version,
+        } => {
+            dry_run(conn, |conn| {
+                delete_required_signoff(conn, input, *data_version, Writer::from("dry-run"))
+            })?;
+            (
+                Some(input.key()),
+                required_signoff_base(input),
+                Some(*data_version),
+            )
+        }
     })
+}
+
+/// The base row of a required-signoff change, as `/api/required_signoffs/…` shows the row.
+fn required_signoff_base(input: &RequiredSignoffInput) -> Map<String, Value> {
+    let mut base = Map::new();
+    base.insert("product".into(), json!(input.product));
+    if let Some(channel) = &input.channel {
+        base.insert("channel".into(), json!(channel));
+    }
+    base.insert("role".into(), json!(input.role));
+    base.insert("signoffs_required".into(), json!(input.signoffs_required));
+    base
+}
+
+/// The required-signoff row a change's base describes.
+pub(crate) fn required_signoff_input(
+    table: ScTable,
+    base: &Map<String, Value>,
+) -> RequiredSignoffInput {
+    let text = |key: &str| {
+        base.get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    RequiredSignoffInput {
+        product: text("product"),
+        channel: (table == ScTable::RequiredSignoffsProduct).then(|| text("channel")),
+        role: text("role"),
+        signoffs_required: base
+            .get("signoffs_required")
+            .and_then(Value::as_i64)
+            .unwrap_or_default(),
+    }
+}
+
+/// Runs `write` inside a savepoint and rolls it back whatever it did, events included: checks a
+/// change exactly as its direct write would, without making it.
+fn dry_run(
+    conn: &mut AnyConnection,
+    write: impl FnOnce(&mut AnyConnection) -> StorageResult<()>,
+) -> StorageResult<()> {
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    let mark = crate::events::mark();
+    match conn {
+        AnyConnection::Postgresql(inner) => AnsiTransactionManager::begin_transaction(inner)?,
+        AnyConnection::Sqlite(inner) => AnsiTransactionManager::begin_transaction(inner)?,
+    }
+    let result = write(conn);
+    match conn {
+        AnyConnection::Postgresql(inner) => AnsiTransactionManager::rollback_transaction(inner)?,
+        AnyConnection::Sqlite(inner) => AnsiTransactionManager::rollback_transaction(inner)?,
+    }
+    crate::events::truncate(mark);
+    result
 }
 
 /// The history key of a scheduled change.
@@ -495,6 +612,18 @@ fn apply(conn: &mut AnyConnection, change: &ScheduledChange, at: i64) -> Storage
                 writer,
                 at,
             )?;
+        }
+        (ScTable::RequiredSignoffsProduct | ScTable::RequiredSignoffsPermissions, kind) => {
+            let input = required_signoff_input(change.table, &change.base);
+            match kind {
+                ChangeType::Insert => insert_required_signoff(conn, &input, writer)?,
+                ChangeType::Update => {
+                    update_required_signoff(conn, &input, data_version()?, writer)?;
+                }
+                ChangeType::Delete => {
+                    delete_required_signoff(conn, &input, data_version()?, writer)?
+                }
+            }
         }
         (ScTable::EmergencyShutoff, ChangeType::Update) => {
             return Err(ScheduledRefusal::Invalid(
