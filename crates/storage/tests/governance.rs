@@ -134,6 +134,18 @@ fn roles_are_granted_listed_and_revoked_with_history() {
             BalrogRefusal::RoleNotFound { .. }
         ));
         assert_eq!(store.user_roles("alice").expect("roles"), vec!["relman"]);
+        // Revoking the last permission revokes the roles too, as Balrog does.
+        let alice = UserName::parse("alice").expect("user");
+        store
+            .delete_permission(
+                &alice,
+                PermissionName::Rule,
+                1,
+                "admin",
+                OffsetDateTime::now_utc(),
+            )
+            .expect("revoke");
+        assert!(store.user_roles("alice").expect("roles").is_empty());
         let revisions = store
             .list_revisions(ChangeTable::Roles, "alice/releng", 10, 0)
             .expect("history");
@@ -161,6 +173,19 @@ fn required_signoffs_need_holders_and_keep_them() {
             refused(store.revoke_role("bob", "releng", 1, "admin")),
             BalrogRefusal::Invalid(text) if text.contains("impossible for Required Signoffs")
         ));
+        // Nor through revoking bob's last permission: that refusal undoes the revocation.
+        let bob = UserName::parse("bob").expect("user");
+        assert!(matches!(
+            refused(store.delete_permission(
+                &bob,
+                PermissionName::Rule,
+                1,
+                "admin",
+                OffsetDateTime::now_utc()
+            )),
+            BalrogRefusal::Invalid(_)
+        ));
+        assert_eq!(store.user_permissions(&bob).expect("kept").len(), 1);
         assert_eq!(
             refused(
                 store.insert_required_signoff(
