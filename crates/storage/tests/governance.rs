@@ -618,3 +618,50 @@ fn releases_shutoffs_and_permissions_are_guarded_in_their_transactions() {
             .expect("revoking a Fennec permission is direct");
     });
 }
+
+#[test]
+fn concurrent_revocations_leave_a_required_role_its_holders() {
+    each_backend(|store| {
+        for round in 0..5 {
+            let role = format!("releng{round}");
+            let (a, b) = (format!("a{round}"), format!("b{round}"));
+            user_with_role(store, &a, &role);
+            user_with_role(store, &b, &role);
+            store
+                .insert_required_signoff(
+                    &product_rs("Firefox", &format!("release{round}"), &role, 1),
+                    "admin",
+                )
+                .expect("rs");
+            let barrier = std::sync::Barrier::new(2);
+            let results: Vec<bool> = std::thread::scope(|scope| {
+                let handles: Vec<_> = [&a, &b]
+                    .into_iter()
+                    .map(|user| {
+                        let (barrier, role) = (&barrier, &role);
+                        scope.spawn(move || {
+                            barrier.wait();
+                            store.revoke_role(user, role, 1, "admin").is_ok()
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("thread"))
+                    .collect()
+            });
+            assert_eq!(
+                results.iter().filter(|ok| **ok).count(),
+                1,
+                "exactly one revocation wins: {results:?}"
+            );
+            let holders = store
+                .list_roles(None)
+                .expect("roles")
+                .into_iter()
+                .filter(|r| r.role == role)
+                .count();
+            assert_eq!(holders, 1);
+        }
+    });
+}
