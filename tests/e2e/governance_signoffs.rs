@@ -374,6 +374,18 @@ fn direct_changes_on_guarded_channels_are_refused_and_allowed_elsewhere() {
         assert_eq!(required("Firefox-2"), json!({"releng": 1}));
         assert_eq!(required("Firefox-3"), json!({}));
 
+        // What unlocking could need, whatever the channel (Firefox-3 is mapped only on nightly).
+        assert_eq!(
+            server
+                .get("/api/releases/Firefox-3/read_only/product/required_signoffs")
+                .expect(200)
+                .json(),
+            json!({"required_signoffs": {"releng": 1}})
+        );
+        server
+            .get("/api/releases/nope/read_only/product/required_signoffs")
+            .expect(404);
+
         // Locking is direct; unlocking needs signoffs.
         server
             .put(

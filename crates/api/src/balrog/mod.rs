@@ -57,6 +57,7 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
         .service(releases::create_release)
         .service(releases::get_locale)
         .service(releases::put_locale)
+        .service(releases::read_only_product_required_signoffs)
         .service(releases::get_read_only)
         .service(releases::put_read_only)
         .service(releases::release_revisions)

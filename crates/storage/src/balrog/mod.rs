@@ -9,7 +9,7 @@
 
 mod audit;
 mod evaluation;
-mod governance;
+pub(crate) mod governance;
 pub(crate) mod history;
 mod named_releases;
 mod refusal;
