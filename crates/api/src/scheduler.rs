@@ -18,7 +18,7 @@ pub const SCHEDULER_IDENTITY: &str = "shiplog-scheduler";
 
 /// Due changes enacted per turn at most (the rest wait for the next turn, which follows at
 /// once when a turn was full).
-const BATCH: i64 = 100;
+const BATCH: usize = 100;
 
 /// How the scheduler runs.
 #[derive(Debug, Clone)]
@@ -85,7 +85,7 @@ fn turn(state: &AppState) -> bool {
                     ),
                 }
             }
-            i64::try_from(done.len()).unwrap_or(i64::MAX) >= BATCH
+            done.len() >= BATCH
         }
         Err(err) => {
             log::warn!("scheduler: {}", crate::error_chain::error_chain(&err));

@@ -1073,31 +1073,47 @@ impl Store {
         }
     }
 
-    /// The pending changes whose `when` has come (`when <= now`), oldest first: what the
-    /// scheduler tries to enact.
+    /// The pending changes whose `when` has come (`when <= now`) and whose signoffs are
+    /// complete, oldest first, at most `limit`: what the scheduler enacts. Changes still missing
+    /// signoffs are skipped here, in a read, so they neither hold the write lock every turn nor
+    /// keep signed changes behind them waiting.
     pub fn due_scheduled_changes(
         &self,
         now: i64,
-        limit: i64,
+        limit: usize,
     ) -> StorageResult<Vec<(ScTable, i64)>> {
         self.read(|conn| {
-            let rows: Vec<(String, i64)> = scheduled_changes::table
+            let rows: Vec<ScRow> = scheduled_changes::table
                 .filter(scheduled_changes::complete.eq(false))
                 .filter(scheduled_changes::when_ms.le(now))
                 .order((scheduled_changes::when_ms, scheduled_changes::sc_id))
-                .limit(limit)
-                .select((scheduled_changes::table_name, scheduled_changes::sc_id))
+                .select(ScRow::as_select())
                 .load(conn)?;
-            Ok(rows
-                .into_iter()
-                .filter_map(|(table, id)| ScTable::parse(&table).map(|t| (t, id)))
-                .collect())
+            let mut due = Vec::new();
+            for row in rows {
+                if due.len() >= limit {
+                    break;
+                }
+                let signoffs = signoffs_of(conn, row.sc_id)?;
+                let change = row.into_domain(signoffs)?;
+                match check_signoffs(conn, &change) {
+                    Ok(()) => due.push((change.table, change.sc_id)),
+                    Err(err) if is_signoff_refusal(&err) => {}
+                    Err(err) => return Err(err),
+                }
+            }
+            Ok(due)
         })
     }
 
     /// One scheduler turn: enacts each due, fully signed, pending change once, as `enactor`.
     /// Due changes still missing signoffs wait. Returns what it enacted or marked failed.
-    pub fn enact_due(&self, enactor: &str, now: i64, limit: i64) -> StorageResult<Vec<Enactment>> {
+    pub fn enact_due(
+        &self,
+        enactor: &str,
+        now: i64,
+        limit: usize,
+    ) -> StorageResult<Vec<Enactment>> {
         let mut done = Vec::new();
         for (table, sc_id) in self.due_scheduled_changes(now, limit)? {
             match self.try_enact(table, sc_id, enactor, now) {
