@@ -804,3 +804,89 @@ fn required_signoff_changes_go_through_scheduled_changes_with_their_own_signoffs
         assert_eq!(rows["count"], 1);
     });
 }
+
+#[test]
+fn a_preview_lists_the_queries_a_pending_change_would_answer_differently() {
+    TestServer::each_backend_with(fast, |server| {
+        for version in ["60.0", "61.0"] {
+            let name = format!("Firefox-{version}");
+            let blob = json!({"name": name, "schema_version": 4, "hashFunction": "sha512",
+                "appVersion": version, "displayVersion": version,
+                "platforms": {"WINNT_x86_64-msvc": {"locales": {"de": {"buildID": "20180501000000",
+                    "completes": [{"from": "*", "filesize": 40, "hashValue": "c",
+                                   "fileUrl": format!("https://dl.example.com/{version}/de.mar")}]}}}}});
+            as_alice(
+                server,
+                "POST",
+                "/api/releases",
+                &json!({"name": name, "product": "Firefox", "blob": blob.to_string()}),
+            )
+            .expect(201);
+        }
+        let rule_id = create_rule(server, "release");
+        let far = now_ms() + 3_600_000;
+        let reply = as_alice(
+            server,
+            "POST",
+            "/api/scheduled_changes/rules",
+            &json!({"change_type": "update", "rule_id": rule_id, "data_version": 1,
+                    "mapping": "Firefox-61.0", "when": far}),
+        );
+        reply.expect(200);
+        let sc_id = reply.json()["sc_id"].as_i64().expect("sc_id");
+        let queries = json!({"queries": [
+            {"product": "Firefox", "version": "59.0", "channel": "release",
+             "buildTarget": "WINNT_x86_64-msvc", "locale": "de", "buildID": "20170101000000",
+             "osVersion": "Windows_NT 10.0", "headerArchitecture": "Intel"},
+            {"product": "Thunderbird", "version": "60.0", "channel": "release"},
+            {"product": "Firefox", "version": "sixty"},
+        ]});
+        let preview =
+            |path: &str| server.request("POST", path, &[JSON], Some(&queries.to_string()));
+        let reply = preview(&format!("/api/v1/scheduled_changes/rules/{sc_id}/preview"));
+        reply.expect(200);
+        let data = reply.json()["data"].clone();
+        assert_eq!(data["queries"], 3);
+        assert_eq!(data["unchanged"], 1, "{data}");
+        assert_eq!(data["errors"][0]["index"], 2, "{data}");
+        let changed = &data["changed"][0];
+        assert_eq!(changed["index"], 0);
+        assert_eq!(changed["before"]["mapping"], "Firefox-60.0");
+        assert_eq!(changed["after"]["mapping"], "Firefox-61.0");
+        assert_eq!(changed["after"]["rule_id"], rule_id);
+        assert_eq!(changed["after"]["release"]["data"], Value::Null);
+        // Nothing was enacted.
+        assert_eq!(
+            server.get(&format!("/api/rules/{rule_id}")).json()["mapping"],
+            "Firefox-60.0"
+        );
+
+        // A shutoff put in place stops the Firefox answer.
+        let reply = as_alice(
+            server,
+            "POST",
+            "/api/scheduled_changes/emergency_shutoff",
+            &json!({"change_type": "insert", "product": "Firefox", "channel": "release",
+                    "when": far}),
+        );
+        let shutoff = reply.json()["sc_id"].as_i64().expect("sc_id");
+        let data = preview(&format!(
+            "/api/v1/scheduled_changes/emergency_shutoff/{shutoff}/preview"
+        ))
+        .json()["data"]
+            .clone();
+        assert_eq!(data["changed"].as_array().map(Vec::len), Some(1), "{data}");
+        assert_eq!(data["changed"][0]["after"]["rule_id"], Value::Null);
+        assert_eq!(data["changed"][0]["after"]["release"], Value::Null);
+        // Unknown changes, and bodies without queries.
+        preview("/api/v1/scheduled_changes/rules/999999/preview").expect(404);
+        server
+            .request(
+                "POST",
+                &format!("/api/v1/scheduled_changes/rules/{sc_id}/preview"),
+                &[JSON],
+                Some(&json!({"queries": []}).to_string()),
+            )
+            .expect(400);
+    });
+}
