@@ -530,9 +530,10 @@ fn the_audit_lists_filters_and_rebuilds_rules_at_a_time() {
             server.get("/api/history?changed_by=nobody").json()["count"],
             0
         );
+        // Only Firefox: the Thunderbird rule's insert marker may share that millisecond.
         let window = server
             .get(&format!(
-                "/api/history?table=rules&timestamp_from={updated}&timestamp_to={updated}"
+                "/api/history?table=rules&product=Firefox&timestamp_from={updated}&timestamp_to={updated}"
             ))
             .json();
         assert_eq!(window["count"], 1, "{window}");
