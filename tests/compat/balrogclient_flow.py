@@ -11,10 +11,11 @@ surprise.
 import json
 import os
 import sys
+import time
 
 import requests
 import balrogclient.api as api
-from balrogclient import Release, ReleaseState, Rule, SingleLocale
+from balrogclient import Release, ReleaseState, Rule, ScheduledRuleChange, SingleLocale
 
 api._get_auth0_token = lambda secrets, session: os.environ["BALROG_TOKEN"]
 
@@ -81,5 +82,12 @@ check(blob["detailsUrl"] == "https://example.com" and version == 8, "after modif
 Rule(RULE_ID, **COMMON).update_rule(mapping=NAME, backgroundRate=50)
 rule, version = Rule(RULE_ID, **COMMON).get_data()
 check(rule["mapping"] == NAME and rule["backgroundRate"] == 50 and version == 2, "rule: %r" % rule)
+
+# A scheduled rule change: the HEAD of the rule supplies the data_version it is made against.
+WHEN = int(time.time() * 1000) + 3600 * 1000
+reply = ScheduledRuleChange(RULE_ID, **COMMON).add_scheduled_rule_change(
+    rule_id=RULE_ID, change_type="update", when=WHEN, backgroundRate=25)
+scheduled = reply.json()
+check(scheduled["sc_id"] > 0 and scheduled["signoffs"] == {}, "scheduled: %r" % scheduled)
 
 print("balrogclient flow: ok")

@@ -1,9 +1,9 @@
 //! Compatibility with the real `balrogclient` 2.0 from PyPI: a Python virtualenv gets it
 //! installed once (kept under the target directory), then `tests/compat/balrogclient_flow.py`
-//! drives release, locale, read-only and rule updates against a spawned server on each
-//! backend. Only the client's Auth0 token fetch is stubbed: it hands the client a shiplog API
-//! token (of `ffxbld`, who may change Firefox releases and rules), which the client sends as
-//! `Authorization: Bearer` like the Auth0 token it was written for.
+//! drives release, locale, read-only and rule updates and a scheduled rule change against a
+//! spawned server on each backend. Only the client's Auth0 token fetch is stubbed: it hands the
+//! client a shiplog API token (of `ffxbld`, who may change Firefox releases and rules), which
+//! the client sends as `Authorization: Bearer` like the Auth0 token it was written for.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -126,5 +126,14 @@ fn balrogclient_manages_releases_locales_and_rules_unchanged() {
             .json();
         assert_eq!(revisions["revisions"][0]["changed_by"], "ffxbld");
         assert_eq!(revisions["count"], 8);
+        // The scheduled rule change, made against the rule's data_version from the HEAD.
+        let pending = server.get("/api/scheduled_changes/rules").json();
+        assert_eq!(pending["count"], 1);
+        let change = &pending["scheduled_changes"][0];
+        assert_eq!(change["scheduled_by"], "ffxbld");
+        assert_eq!(change["change_type"], "update");
+        assert_eq!(change["rule_id"].to_string(), rule.text.trim());
+        assert_eq!(change["data_version"], 2);
+        assert_eq!(change["backgroundRate"], 25);
     });
 }

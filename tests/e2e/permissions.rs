@@ -696,6 +696,185 @@ fn required_signoff_cases() -> Vec<Case> {
     ]
 }
 
+// --- Scheduled changes ----------------------------------------------------------------------
+
+/// A time far ahead, for changes the scheduler must leave alone.
+const FAR: i64 = 4_102_444_800_000;
+
+/// A fresh pending change putting a shutoff in place for `product`; its sc_id.
+fn scheduled_shutoff(server: &TestServer, product: &str) -> i64 {
+    let body = json!({"change_type": "insert", "product": product, "channel": unique("sc"),
+                      "when": FAR});
+    admin_balrog(
+        server,
+        "POST",
+        "/api/scheduled_changes/emergency_shutoff",
+        body,
+    )
+    .expect(200)
+    .json()["sc_id"]
+        .as_i64()
+        .expect("sc_id")
+}
+
+/// A fresh pending update of a fresh rule of `product`; its sc_id.
+fn scheduled_rule_update(server: &TestServer, product: &str) -> i64 {
+    let rule = balrog_rule(server, product);
+    let body = json!({"change_type": "update", "rule_id": rule.parse::<i64>().expect("id"),
+                      "data_version": 1, "priority": 20, "when": FAR});
+    admin_balrog(server, "POST", "/api/scheduled_changes/rules", body)
+        .expect(200)
+        .json()["sc_id"]
+        .as_i64()
+        .expect("sc_id")
+}
+
+fn scheduled_change_cases() -> Vec<Case> {
+    fn case(
+        name: &'static str,
+        thing: PermissionName,
+        action: &'static str,
+        ok: u16,
+        run: Run,
+    ) -> Case {
+        Case {
+            name,
+            face: Face::Balrog,
+            thing,
+            action,
+            products: thing != PermissionName::ScheduledChange,
+            ok,
+            run,
+        }
+    }
+    use PermissionName::{EmergencyShutoff, RequiredSignoff, Rule, ScheduledChange};
+    vec![
+        case(
+            "POST /api/scheduled_changes/rules (insert)",
+            Rule,
+            "create",
+            200,
+            |s, t, p| {
+                let release = balrog_release(s, p);
+                let body = json!({"change_type": "insert", "priority": 5, "backgroundRate": 100,
+                                  "update_type": "minor", "mapping": release, "product": p,
+                                  "channel": "nightly", "when": FAR});
+                send(
+                    s,
+                    Face::Balrog,
+                    "POST",
+                    "/api/scheduled_changes/rules",
+                    t,
+                    Some(body),
+                )
+            },
+        ),
+        case(
+            "POST /api/scheduled_changes/rules (update)",
+            Rule,
+            "modify",
+            200,
+            |s, t, p| {
+                let rule = balrog_rule(s, p);
+                let body = json!({"change_type": "update", "rule_id": rule.parse::<i64>().expect("id"),
+                                  "data_version": 1, "priority": 20, "when": FAR});
+                send(
+                    s,
+                    Face::Balrog,
+                    "POST",
+                    "/api/scheduled_changes/rules",
+                    t,
+                    Some(body),
+                )
+            },
+        ),
+        case(
+            "POST /api/scheduled_changes/rules (delete)",
+            Rule,
+            "delete",
+            200,
+            |s, t, p| {
+                let rule = balrog_rule(s, p);
+                let body = json!({"change_type": "delete", "rule_id": rule.parse::<i64>().expect("id"),
+                                  "data_version": 1, "when": FAR});
+                send(
+                    s,
+                    Face::Balrog,
+                    "POST",
+                    "/api/scheduled_changes/rules",
+                    t,
+                    Some(body),
+                )
+            },
+        ),
+        case(
+            "POST /api/scheduled_changes/rules/{sc_id} (edit)",
+            Rule,
+            "modify",
+            200,
+            |s, t, p| {
+                let sc_id = scheduled_rule_update(s, p);
+                let body = json!({"sc_data_version": 1, "priority": 30});
+                let path = format!("/api/scheduled_changes/rules/{sc_id}");
+                send(s, Face::Balrog, "POST", &path, t, Some(body))
+            },
+        ),
+        case(
+            "DELETE /api/scheduled_changes/rules/{sc_id}",
+            Rule,
+            "modify",
+            200,
+            |s, t, p| {
+                let sc_id = scheduled_rule_update(s, p);
+                let path = format!("/api/scheduled_changes/rules/{sc_id}?data_version=1");
+                send(s, Face::Balrog, "DELETE", &path, t, None)
+            },
+        ),
+        case(
+            "POST /api/scheduled_changes/emergency_shutoff (insert)",
+            EmergencyShutoff,
+            "create",
+            200,
+            |s, t, p| {
+                let body = json!({"change_type": "insert", "product": p,
+                                  "channel": unique("sc"), "when": FAR});
+                let path = "/api/scheduled_changes/emergency_shutoff";
+                send(s, Face::Balrog, "POST", path, t, Some(body))
+            },
+        ),
+        case(
+            "POST /api/scheduled_changes/required_signoffs/product (insert)",
+            RequiredSignoff,
+            "create",
+            200,
+            |s, t, p| {
+                role_holder(s, "releng");
+                let body = json!({"change_type": "insert", "product": p,
+                                  "channel": unique("release"), "role": "releng",
+                                  "signoffs_required": 1, "when": FAR});
+                let path = "/api/scheduled_changes/required_signoffs/product";
+                send(s, Face::Balrog, "POST", path, t, Some(body))
+            },
+        ),
+        case(
+            "POST /api/scheduled_changes/emergency_shutoff/{sc_id}/enact",
+            ScheduledChange,
+            "enact",
+            200,
+            |s, t, _| {
+                let sc_id = scheduled_shutoff(s, "Firefox");
+                let path = format!("/api/scheduled_changes/emergency_shutoff/{sc_id}/enact");
+                send(s, Face::Balrog, "POST", &path, t, Some(json!({})))
+            },
+        ),
+    ]
+}
+
+#[test]
+fn scheduled_change_writes_follow_the_direct_writes_permissions_and_enact() {
+    matrix(scheduled_change_cases());
+}
+
 // --- Bileto ---------------------------------------------------------------------------------
 
 fn bileto_ticket(server: &TestServer) -> i64 {

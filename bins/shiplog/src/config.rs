@@ -29,6 +29,9 @@ pub enum Command {
     /// Balrog rules: evaluate a query as /api/v1/evaluate would.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Balrog scheduled changes: list, show, sign off, enact.
+    #[command(subcommand)]
+    Scheduled(ScheduledCommand),
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -82,6 +85,69 @@ pub struct DeliveryArgs {
     /// Print the endpoint's `data` object as JSON instead of tables.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScheduledCommand {
+    /// Print the pending scheduled changes (every one with --all) as JSON.
+    List(ScheduledListArgs),
+    /// Print one scheduled change as JSON.
+    Show(ScheduledIdArgs),
+    /// Sign a scheduled change off for USER with ROLE (which USER must hold).
+    Signoff(ScheduledSignoffArgs),
+    /// Enact a scheduled change now, whatever its `when`, if its signoffs are complete.
+    Enact(ScheduledEnactArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ScheduledListArgs {
+    /// Only this table: rules or emergency_shutoff (default: every table).
+    #[arg(long)]
+    pub table: Option<String>,
+    /// Completed (enacted or failed) changes too.
+    #[arg(long)]
+    pub all: bool,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ScheduledIdArgs {
+    /// rules or emergency_shutoff.
+    pub table: String,
+    /// The scheduled change's id.
+    pub sc_id: i64,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ScheduledSignoffArgs {
+    /// rules or emergency_shutoff.
+    pub table: String,
+    /// The scheduled change's id.
+    pub sc_id: i64,
+    /// The user signing off.
+    #[arg(long)]
+    pub user: String,
+    /// The role they sign with.
+    #[arg(long)]
+    pub role: String,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ScheduledEnactArgs {
+    /// rules or emergency_shutoff.
+    pub table: String,
+    /// The scheduled change's id.
+    pub sc_id: i64,
+    /// Recorded as `enacted_by` in the form `cli:NAME` (default: the login).
+    #[arg(long)]
+    pub enacted_by: Option<String>,
     #[command(flatten)]
     pub database: DatabaseArgs,
 }
@@ -374,6 +440,13 @@ pub struct ServeArgs {
     /// keeps them forever. Events a webhook subscription has not yet taken are always kept.
     #[arg(long, env = "SHIPLOG_EVENT_RETENTION", default_value = shiplog_api::retention::DEFAULT_RETENTION, value_parser = shiplog_api::retention::parse_retention)]
     pub event_retention: shiplog_api::retention::Retention,
+    /// How often the scheduler looks for due scheduled changes to enact (`1s`, `250ms`).
+    #[arg(long, env = "SHIPLOG_SCHEDULER_INTERVAL", default_value = "1s", value_parser = shiplog_api::scheduler::parse_interval)]
+    pub scheduler_interval: std::time::Duration,
+    /// Do not enact scheduled changes from this instance (another instance on the database
+    /// does; several may, each change is enacted once).
+    #[arg(long, env = "SHIPLOG_NO_SCHEDULER")]
+    pub no_scheduler: bool,
     #[command(flatten)]
     pub metrics: crate::ops::MetricsArgs,
     #[command(flatten)]

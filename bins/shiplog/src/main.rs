@@ -13,6 +13,7 @@ mod ops;
 mod query_words;
 mod rules;
 mod rules_test;
+mod scheduled;
 mod shutdown;
 mod source;
 
@@ -45,6 +46,9 @@ fn main() -> ExitCode {
         Command::Rules(RulesCommand::Test(args)) => {
             rules_test::run(&args, |db| database::open(db, Open::Existing("rules test")))
         }
+        Command::Scheduled(command) => scheduled::run(&command, |db| {
+            database::open(db, Open::Existing("scheduled"))
+        }),
         Command::Token(TokenCommand::Create(args)) => create_token(&args),
         Command::Delivery(args) => {
             delivery::run(&args, |db| database::open(db, Open::Existing("delivery")))
@@ -181,6 +185,10 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         .with_retention(shiplog_api::retention::RetentionSettings {
             keep: args.event_retention,
             ..shiplog_api::retention::RetentionSettings::default()
+        })
+        .with_scheduler(shiplog_api::scheduler::SchedulerSettings {
+            run: !args.no_scheduler,
+            interval: args.scheduler_interval,
         });
     if let Some(allowlist) = args.domain_allowlist.clone() {
         log::info!("download URLs limited by the domain allow-list");

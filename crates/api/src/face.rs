@@ -161,10 +161,12 @@ pub fn mount<F: Face>() -> Scope<
 }
 
 /// Requests no route of `F` took: a 405 with `Allow` when the path exists with other methods,
-/// otherwise `F`'s 404.
+/// otherwise `F`'s 404. A path whose pattern takes this very method, yet no route took it, was
+/// refused by a parameter's constraint (an enumerated segment such as the scheduled-change
+/// tables): no such object, a 404.
 async fn unmatched<F: Face>(req: HttpRequest, routes: web::Data<RouteMethods>) -> HttpResponse {
     let allowed = routes.allowed(req.path());
-    if allowed.is_empty() {
+    if allowed.is_empty() || allowed.contains(&req.method().as_str()) {
         return F::not_found(&req);
     }
     let mut response = F::request_error(StatusCode::METHOD_NOT_ALLOWED, METHOD_NOT_ALLOWED);

@@ -19,6 +19,7 @@ pub mod paging;
 mod redact;
 pub mod retention;
 mod routes;
+pub mod scheduler;
 pub mod security_headers;
 pub mod server;
 pub mod serving;

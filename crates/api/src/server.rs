@@ -106,12 +106,16 @@ pub fn run(
     options: ServerOptions,
 ) -> std::io::Result<Server> {
     let run_worker = state.webhooks.run_worker;
+    let run_scheduler = state.scheduler.run;
     let data = web::Data::new(state);
     if run_worker {
         crate::webhooks::worker::spawn(std::sync::Arc::downgrade(&data.clone().into_inner()));
     }
     // Every instance prunes (they take turns on PostgreSQL), whether or not it delivers.
     crate::retention::spawn(std::sync::Arc::downgrade(&data.clone().into_inner()));
+    if run_scheduler {
+        crate::scheduler::spawn(std::sync::Arc::downgrade(&data.clone().into_inner()));
+    }
     let api = openapi();
     let routes = web::Data::new(RouteMethods::from_openapi(&api));
     let limits = BodyLimits {

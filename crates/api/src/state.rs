@@ -29,6 +29,8 @@ pub struct AppState {
     pub allowlist: Option<Arc<DomainAllowlist>>,
     /// How long events and finished deliveries are kept, and how often the pruner looks.
     pub retention: crate::retention::RetentionSettings,
+    /// Whether this server runs the scheduler that enacts due scheduled changes, and how often.
+    pub scheduler: Arc<crate::scheduler::SchedulerSettings>,
 }
 
 impl AppState {
@@ -51,6 +53,7 @@ impl AppState {
             webhooks: Arc::new(crate::webhooks::WebhookSettings::default()),
             allowlist: None,
             retention: crate::retention::RetentionSettings::default(),
+            scheduler: Arc::new(crate::scheduler::SchedulerSettings::default()),
         }
     }
 
@@ -71,6 +74,11 @@ impl AppState {
 
     pub fn with_retention(mut self, retention: crate::retention::RetentionSettings) -> Self {
         self.retention = retention;
+        self
+    }
+
+    pub fn with_scheduler(mut self, scheduler: crate::scheduler::SchedulerSettings) -> Self {
+        self.scheduler = Arc::new(scheduler);
         self
     }
 

@@ -29,6 +29,10 @@ pub enum StorageError {
     /// The Balrog admin model refused a change (a missing rule, an outdated data_version, …).
     #[error(transparent)]
     Balrog(#[from] crate::balrog::BalrogRefusal),
+    /// A scheduled-change operation was refused (unknown change, outdated sc_data_version,
+    /// signoffs missing, …).
+    #[error(transparent)]
+    Scheduled(#[from] crate::balrog::ScheduledRefusal),
     /// Someone else changed the row between our read and our write, repeatedly.
     #[error("concurrent update conflict: {0}")]
     Conflict(String),

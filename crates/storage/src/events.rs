@@ -130,6 +130,21 @@ pub(crate) fn begin() {
     PENDING.with(|p| *p.borrow_mut() = Some(Vec::new()));
 }
 
+/// How many events the running write transaction has collected so far (see [`truncate`]).
+pub(crate) fn mark() -> usize {
+    PENDING.with(|p| p.borrow().as_ref().map_or(0, Vec::len))
+}
+
+/// Drops the events collected after `mark`: a part of the transaction that was rolled back to
+/// a savepoint (a dry run) must leave no event behind.
+pub(crate) fn truncate(mark: usize) {
+    PENDING.with(|p| {
+        if let Some(pending) = p.borrow_mut().as_mut() {
+            pending.truncate(mark);
+        }
+    });
+}
+
 /// Ends collecting and hands over what was collected.
 pub(crate) fn take() -> Vec<Pending> {
     PENDING.with(|p| p.borrow_mut().take()).unwrap_or_default()

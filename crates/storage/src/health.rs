@@ -120,7 +120,9 @@ impl StorageError {
             | StorageError::PackageNotFound
             | StorageError::PackageNotInRelease
             | StorageError::TicketNotFound(_) => "not_found",
-            StorageError::Refused(_) | StorageError::Balrog(_) => "refused",
+            StorageError::Refused(_) | StorageError::Balrog(_) | StorageError::Scheduled(_) => {
+                "refused"
+            }
             StorageError::Denied(_) => "denied",
             StorageError::Conflict(_) => "conflict",
             StorageError::Abandoned => "abandoned",

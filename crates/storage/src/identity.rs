@@ -24,6 +24,7 @@ use shiplog_domain::{Grant, Grants, PermissionName, PermissionOptions, UserName}
 use subtle::ConstantTimeEq;
 use time::{Duration, OffsetDateTime, PrimitiveDateTime};
 
+use crate::balrog::governance::{list_roles, revoke_role};
 use crate::balrog::history::{record_delete, record_insert, record_update};
 use crate::balrog::{BalrogRefusal, SignoffTarget, Writer};
 use crate::connection::{AnyConnection, Store};
@@ -800,7 +801,21 @@ impl Store {
                     &last.map(|p| p.options).unwrap_or_default(),
                     data_version,
                 ),
-            )
+            )?;
+            // As in Balrog, a user left without permissions keeps no roles; a role a required
+            // signoff still needs refuses the whole revocation.
+            if load_permissions(conn, user.as_str())?.is_empty() {
+                for role in list_roles(conn, Some(user.as_str()))? {
+                    revoke_role(
+                        conn,
+                        user.as_str(),
+                        &role.role,
+                        role.data_version,
+                        changed_by,
+                    )?;
+                }
+            }
+            Ok(())
         })
     }
 }

@@ -22,9 +22,10 @@ mod write_connection;
 
 pub use backup::BackupError;
 pub use balrog::{
-    BalrogRefusal, EditOutcome, EvaluationSnapshot, Guard, HistoryFilter, HistoryPage,
-    HistoryRecord, NamedReleaseInfo, ReleaseEdit, RequiredSignoffInput, Revisions, RoleGrant,
-    SignoffTarget, Signoffs, StoredRole, Subject, Writer, MAX_REVISION_LIMIT,
+    BalrogRefusal, EditOutcome, Enactment, EvaluationSnapshot, Guard, HistoryFilter, HistoryPage,
+    HistoryRecord, NamedReleaseInfo, ReleaseEdit, Required, RequiredSignoffInput, Revisions,
+    RoleGrant, ScheduledRefusal, ScheduledTarget, SignoffTarget, Signoffs, StoredRole, Subject,
+    Writer, MAX_REVISION_LIMIT,
 };
 pub use connection::{Backend, PoolOptions, Store, CONNECT_TIMEOUT_SECONDS};
 pub use error::{StorageError, StorageResult};

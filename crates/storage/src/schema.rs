@@ -208,3 +208,38 @@ diesel::table! {
 
 diesel::joinable!(tokens -> users (user_name));
 diesel::allow_tables_to_appear_in_same_query!(users, tokens, permissions, user_roles);
+
+diesel::table! {
+    scheduled_changes (sc_id) {
+        sc_id -> BigInt,
+        table_name -> Text,
+        change_type -> Text,
+        object_key -> Nullable<Text>,
+        base_row -> Text,
+        base_data_version -> Nullable<BigInt>,
+        when_ms -> Nullable<BigInt>,
+        telemetry_product -> Nullable<Text>,
+        telemetry_channel -> Nullable<Text>,
+        telemetry_uptake -> Nullable<BigInt>,
+        scheduled_by -> Text,
+        created_at -> BigInt,
+        complete -> Bool,
+        sc_data_version -> BigInt,
+        enacted_at -> Nullable<BigInt>,
+        enacted_by -> Nullable<Text>,
+        failed_at -> Nullable<BigInt>,
+        failure -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    scheduled_change_signoffs (sc_id, username) {
+        sc_id -> BigInt,
+        username -> Text,
+        role -> Text,
+        signed_at -> BigInt,
+    }
+}
+
+diesel::joinable!(scheduled_change_signoffs -> scheduled_changes (sc_id));
+diesel::allow_tables_to_appear_in_same_query!(scheduled_changes, scheduled_change_signoffs);

@@ -134,6 +134,18 @@ fn roles_are_granted_listed_and_revoked_with_history() {
             BalrogRefusal::RoleNotFound { .. }
         ));
         assert_eq!(store.user_roles("alice").expect("roles"), vec!["relman"]);
+        // Revoking the last permission revokes the roles too, as Balrog does.
+        let alice = UserName::parse("alice").expect("user");
+        store
+            .delete_permission(
+                &alice,
+                PermissionName::Rule,
+                1,
+                "admin",
+                OffsetDateTime::now_utc(),
+            )
+            .expect("revoke");
+        assert!(store.user_roles("alice").expect("roles").is_empty());
         let revisions = store
             .list_revisions(ChangeTable::Roles, "alice/releng", 10, 0)
             .expect("history");
@@ -161,6 +173,19 @@ fn required_signoffs_need_holders_and_keep_them() {
             refused(store.revoke_role("bob", "releng", 1, "admin")),
             BalrogRefusal::Invalid(text) if text.contains("impossible for Required Signoffs")
         ));
+        // Nor through revoking bob's last permission: that refusal undoes the revocation.
+        let bob = UserName::parse("bob").expect("user");
+        assert!(matches!(
+            refused(store.delete_permission(
+                &bob,
+                PermissionName::Rule,
+                1,
+                "admin",
+                OffsetDateTime::now_utc()
+            )),
+            BalrogRefusal::Invalid(_)
+        ));
+        assert_eq!(store.user_permissions(&bob).expect("kept").len(), 1);
         assert_eq!(
             refused(
                 store.insert_required_signoff(
@@ -591,5 +616,52 @@ fn releases_shutoffs_and_permissions_are_guarded_in_their_transactions() {
         store
             .delete_permission(&dave, PermissionName::Rule, 1, Writer::direct("alice"), now)
             .expect("revoking a Fennec permission is direct");
+    });
+}
+
+#[test]
+fn concurrent_revocations_leave_a_required_role_its_holders() {
+    each_backend(|store| {
+        for round in 0..5 {
+            let role = format!("releng{round}");
+            let (a, b) = (format!("a{round}"), format!("b{round}"));
+            user_with_role(store, &a, &role);
+            user_with_role(store, &b, &role);
+            store
+                .insert_required_signoff(
+                    &product_rs("Firefox", &format!("release{round}"), &role, 1),
+                    "admin",
+                )
+                .expect("rs");
+            let barrier = std::sync::Barrier::new(2);
+            let results: Vec<bool> = std::thread::scope(|scope| {
+                let handles: Vec<_> = [&a, &b]
+                    .into_iter()
+                    .map(|user| {
+                        let (barrier, role) = (&barrier, &role);
+                        scope.spawn(move || {
+                            barrier.wait();
+                            store.revoke_role(user, role, 1, "admin").is_ok()
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("thread"))
+                    .collect()
+            });
+            assert_eq!(
+                results.iter().filter(|ok| **ok).count(),
+                1,
+                "exactly one revocation wins: {results:?}"
+            );
+            let holders = store
+                .list_roles(None)
+                .expect("roles")
+                .into_iter()
+                .filter(|r| r.role == role)
+                .count();
+            assert_eq!(holders, 1);
+        }
     });
 }

@@ -113,6 +113,7 @@ impl BalrogError {
         let refusal = match err {
             StorageError::Balrog(refusal) => refusal,
             StorageError::Refused(domain) => return domain.into(),
+            StorageError::Scheduled(refusal) => return super::scheduled::refusal(refusal, method),
             StorageError::Denied(denied) => return super::Balrog::denied(&denied),
             StorageError::Conflict(message) => {
                 log::warn!("gave up merging under contention: {message}");

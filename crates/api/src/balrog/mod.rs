@@ -15,6 +15,7 @@ mod releases;
 mod required_signoffs;
 mod roles;
 mod rules;
+mod scheduled;
 mod shutoffs;
 mod typed;
 mod users;
@@ -56,6 +57,7 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
         .service(releases::create_release)
         .service(releases::get_locale)
         .service(releases::put_locale)
+        .service(releases::read_only_product_required_signoffs)
         .service(releases::get_read_only)
         .service(releases::put_read_only)
         .service(releases::release_revisions)
@@ -68,6 +70,15 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
         .service(shutoffs::create_shutoff)
         .service(shutoffs::get_shutoff)
         .service(shutoffs::delete_shutoff)
+        .service(scheduled::list_scheduled)
+        .service(scheduled::create_scheduled)
+        .service(scheduled::scheduled_revisions)
+        .service(scheduled::enact_scheduled)
+        .service(scheduled::sign_off)
+        .service(scheduled::remove_signoff)
+        .service(scheduled::get_scheduled)
+        .service(scheduled::edit_scheduled)
+        .service(scheduled::delete_scheduled)
         .service(users::list_users)
         .service(users::user_permissions)
         .service(users::get_permission)

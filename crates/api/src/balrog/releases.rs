@@ -633,6 +633,40 @@ pub async fn get_read_only(
     }))
 }
 
+/// What making the release writable again could need, whatever the channel:
+/// `{"required_signoffs": {"<role>": n}}` from every product required signoff of its product
+/// (the larger count per role). The dashboard asks before offering to unlock a release.
+#[utoipa::path(
+    tag = "balrog",
+    params(("name" = String, Path, description = "Release name")),
+    responses(
+        (status = 200, description = "`{\"required_signoffs\": {role: count}}`", body = Object),
+        (status = 404, description = "No such release", body = Problem),
+    )
+)]
+#[get("/releases/{name}/read_only/product/required_signoffs")]
+pub async fn read_only_product_required_signoffs(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, BalrogError> {
+    let name = path_name(&path)?;
+    let lookup = name.clone();
+    let found = read(&state, move |store| {
+        let Some(release) = store.find_named_release(lookup.as_str())? else {
+            return Ok(None);
+        };
+        let rows = store.list_product_required_signoffs(Some(&release.product), None)?;
+        Ok(Some(
+            rows.into_iter()
+                .map(|row| (row.role, row.signoffs_required))
+                .collect::<RequiredSignoffs>(),
+        ))
+    })
+    .await?
+    .ok_or_else(|| release_not_found(name.as_str()))?;
+    Ok(HttpResponse::Ok().json(json!({ "required_signoffs": found })))
+}
+
 /// Set or clear the read-only flag: `{read_only, data_version}`. While set, the blob cannot be
 /// replaced, merged into or have locales changed, and the release cannot be deleted; rules may
 /// still map to it. Setting it when already set changes nothing.

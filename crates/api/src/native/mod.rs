@@ -7,6 +7,7 @@ pub mod envelope;
 pub mod evaluate;
 mod evaluate_batch;
 pub mod events;
+mod preview;
 mod tokens;
 pub mod webhooks;
 
@@ -35,6 +36,7 @@ impl Face for Native {
             .service(tokens::revoke_token)
             .service(evaluate::evaluate)
             .service(evaluate_batch::evaluate_batch)
+            .service(preview::preview)
             .service(delivery::get_delivery)
             .service(events::list_events)
             .service(events::stream_events)

@@ -85,7 +85,8 @@ pub fn parse_schedule(text: &str) -> Result<Vec<Duration>, String> {
     Ok(delays)
 }
 
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+/// Reads one duration: `500ms`, `5s`, `5m`, `2h` or `1d`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let bad = || format!("{text:?} is not a duration like 500ms, 5s, 5m, 2h or 1d");
     let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
     let (number, unit) = text.split_at(split);

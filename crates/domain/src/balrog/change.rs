@@ -22,6 +22,9 @@ pub enum ChangeTable {
     EmergencyShutoffs,
     /// Users' permissions, keyed `user/permission`.
     Permissions,
+    /// Scheduled changes, keyed `table/sc_id` (`rules/7`).
+    #[serde(rename = "scheduled_changes")]
+    ScheduledChanges,
     /// Users' roles (what they sign off with), keyed `user/role`.
     #[serde(rename = "user_roles")]
     Roles,
@@ -41,6 +44,7 @@ impl ChangeTable {
             ChangeTable::Releases => "releases",
             ChangeTable::EmergencyShutoffs => "emergency_shutoffs",
             ChangeTable::Permissions => "permissions",
+            ChangeTable::ScheduledChanges => "scheduled_changes",
             ChangeTable::Roles => "user_roles",
             ChangeTable::RequiredSignoffsProduct => "required_signoffs_product",
             ChangeTable::RequiredSignoffsPermissions => "required_signoffs_permissions",
@@ -56,6 +60,7 @@ impl ChangeTable {
             "release" | "releases" => Some(ChangeTable::Releases),
             "emergency_shutoff" | "emergency_shutoffs" => Some(ChangeTable::EmergencyShutoffs),
             "permission" | "permissions" => Some(ChangeTable::Permissions),
+            "scheduled_change" | "scheduled_changes" => Some(ChangeTable::ScheduledChanges),
             "role" | "roles" | "user_roles" => Some(ChangeTable::Roles),
             "required_signoffs_product" | "product_req_signoffs" => {
                 Some(ChangeTable::RequiredSignoffsProduct)
@@ -123,6 +128,17 @@ impl ChangeTable {
                 "permission",
                 "options",
                 "data_version",
+                "change_id",
+                "changed_by",
+                "timestamp",
+            ],
+            ChangeTable::ScheduledChanges => &[
+                "sc_id",
+                "change_type",
+                "scheduled_by",
+                "complete",
+                "when",
+                "sc_data_version",
                 "change_id",
                 "changed_by",
                 "timestamp",

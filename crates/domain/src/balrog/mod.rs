@@ -33,6 +33,7 @@ pub mod rule;
 pub mod rule_builder;
 pub mod rule_set;
 pub mod rules_file;
+pub mod scheduled;
 pub mod serving;
 pub mod shutoff;
 pub mod signoff;
@@ -53,6 +54,7 @@ pub use rule::{Rule, RuleChanges, RuleField, RuleFields, RuleRef, UpdateType};
 pub use rule_builder::RuleBuilder;
 pub use rule_set::{Decision, Reason, RuleSet};
 pub use rules_file::{RulesFile, RulesFileError};
+pub use scheduled::{ChangeType, Condition, Outcome, ScTable, ScheduledChange, Signoff, Telemetry};
 pub use serving::Blocked;
 pub use shutoff::EmergencyShutoff;
 pub use signoff::{

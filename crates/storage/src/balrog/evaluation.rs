@@ -64,7 +64,7 @@ fn load_shutoffs(conn: &mut AnyConnection) -> StorageResult<Vec<EmergencyShutoff
     Ok(rows.into_iter().map(EmergencyShutoff::from).collect())
 }
 
-fn find_shutoff(
+pub(crate) fn find_shutoff(
     conn: &mut AnyConnection,
     product: &str,
     channel: &str,
@@ -130,45 +130,7 @@ impl Store {
         shutoff: &EmergencyShutoff,
         changed_by: &str,
     ) -> StorageResult<EmergencyShutoff> {
-        let exists = || -> StorageError {
-            BalrogRefusal::ShutoffExists {
-                product: shutoff.product.clone(),
-                channel: shutoff.channel.clone(),
-            }
-            .into()
-        };
-        self.write(|conn| {
-            if find_shutoff(conn, &shutoff.product, &shutoff.channel)?.is_some() {
-                return Err(exists());
-            }
-            let stored = EmergencyShutoff {
-                data_version: 1,
-                ..shutoff.clone()
-            };
-            diesel::insert_into(emergency_shutoffs::table)
-                .values(ShutoffRow {
-                    product: stored.product.clone(),
-                    channel: stored.channel.clone(),
-                    comment: stored.comment.clone(),
-                    data_version: 1,
-                })
-                .execute(conn)
-                .map_err(|e| match e {
-                    // A concurrent writer got there between the check and the insert.
-                    DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => exists(),
-                    other => other.into(),
-                })?;
-            record_insert(
-                conn,
-                ChangeTable::EmergencyShutoffs,
-                &stored.key(),
-                changed_by,
-                now_millis(),
-                1,
-                &stored.to_json(),
-            )?;
-            Ok(stored)
-        })
+        self.write(|conn| insert_shutoff(conn, shutoff, changed_by, now_millis()))
     }
 
     /// Lifts a shutoff if it is still at `data_version`.
@@ -180,35 +142,100 @@ impl Store {
         writer: impl Into<Writer<'w>>,
     ) -> StorageResult<()> {
         let writer = writer.into();
-        let changed_by = writer.name;
         self.write(|conn| {
-            let Some(current) = find_shutoff(conn, product, channel)? else {
-                return Err(BalrogRefusal::ShutoffNotFound {
-                    product: product.to_owned(),
-                    channel: channel.to_owned(),
-                }
-                .into());
-            };
-            // Creating a shutoff is always direct; lifting one re-opens updates.
-            writer.check_signoffs(conn, &SignoffTarget::ShutoffDelete { product, channel })?;
-            let deleted = diesel::delete(
-                emergency_shutoffs::table
-                    .filter(emergency_shutoffs::product.eq(product))
-                    .filter(emergency_shutoffs::channel.eq(channel))
-                    .filter(emergency_shutoffs::data_version.eq(data_version)),
-            )
-            .execute(conn)?;
-            if deleted == 0 {
-                return Err(BalrogRefusal::Outdated.into());
-            }
-            record_delete(
+            super::scheduled::refuse_if_pending(
                 conn,
-                ChangeTable::EmergencyShutoffs,
-                &current.key(),
-                changed_by,
-                now_millis(),
-                &current.to_json(),
-            )
+                shiplog_domain::balrog::ScTable::EmergencyShutoff,
+                &format!("{product}/{channel}"),
+            )?;
+            delete_shutoff(conn, product, channel, data_version, writer, now_millis())
         })
     }
+}
+
+/// Puts a shutoff in place (data_version 1), with its history records, inside the caller's
+/// transaction.
+pub(crate) fn insert_shutoff(
+    conn: &mut AnyConnection,
+    shutoff: &EmergencyShutoff,
+    changed_by: &str,
+    at: i64,
+) -> StorageResult<EmergencyShutoff> {
+    let exists = || -> StorageError {
+        BalrogRefusal::ShutoffExists {
+            product: shutoff.product.clone(),
+            channel: shutoff.channel.clone(),
+        }
+        .into()
+    };
+    if find_shutoff(conn, &shutoff.product, &shutoff.channel)?.is_some() {
+        return Err(exists());
+    }
+    let stored = EmergencyShutoff {
+        data_version: 1,
+        ..shutoff.clone()
+    };
+    diesel::insert_into(emergency_shutoffs::table)
+        .values(ShutoffRow {
+            product: stored.product.clone(),
+            channel: stored.channel.clone(),
+            comment: stored.comment.clone(),
+            data_version: 1,
+        })
+        .execute(conn)
+        .map_err(|e| match e {
+            // A concurrent writer got there between the check and the insert.
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => exists(),
+            other => other.into(),
+        })?;
+    record_insert(
+        conn,
+        ChangeTable::EmergencyShutoffs,
+        &stored.key(),
+        changed_by,
+        at,
+        1,
+        &stored.to_json(),
+    )?;
+    Ok(stored)
+}
+
+/// Lifts a shutoff if it is still at `data_version` and the writer carries the signoffs it
+/// needs, inside the caller's transaction.
+pub(crate) fn delete_shutoff(
+    conn: &mut AnyConnection,
+    product: &str,
+    channel: &str,
+    data_version: i64,
+    writer: Writer<'_>,
+    at: i64,
+) -> StorageResult<()> {
+    let changed_by = writer.name;
+    let Some(current) = find_shutoff(conn, product, channel)? else {
+        return Err(BalrogRefusal::ShutoffNotFound {
+            product: product.to_owned(),
+            channel: channel.to_owned(),
+        }
+        .into());
+    };
+    // Creating a shutoff is always direct; lifting one re-opens updates.
+    writer.check_signoffs(conn, &SignoffTarget::ShutoffDelete { product, channel })?;
+    let deleted = diesel::delete(
+        emergency_shutoffs::table
+            .filter(emergency_shutoffs::product.eq(product))
+            .filter(emergency_shutoffs::channel.eq(channel))
+            .filter(emergency_shutoffs::data_version.eq(data_version)),
+    )
+    .execute(conn)?;
+    if deleted == 0 {
+        return Err(BalrogRefusal::Outdated.into());
+    }
+    record_delete(
+        conn,
+        ChangeTable::EmergencyShutoffs,
+        &current.key(),
+        changed_by,
+        at,
+        &current.to_json(),
+    )
 }

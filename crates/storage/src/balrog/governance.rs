@@ -87,6 +87,22 @@ impl RequiredSignoffInput {
     }
 }
 
+/// The advisory lock key that serialises governance writes on PostgreSQL (any constant unused
+/// elsewhere).
+const GOVERNANCE_LOCK: i64 = 0x0053_4849_5047_4f56;
+
+/// Serialises governance writes for the rest of the transaction. They check counts across rows
+/// (holders of a role against the requirements naming it) that row locks cannot protect: two
+/// concurrent revocations under READ COMMITTED could each see the other's holder still there.
+/// SQLite needs nothing: its write transactions take the database's write lock up front.
+fn lock_governance(conn: &mut AnyConnection) -> StorageResult<()> {
+    if let AnyConnection::Postgresql(pg) = conn {
+        diesel::sql_query(format!("SELECT pg_advisory_xact_lock({GOVERNANCE_LOCK})"))
+            .execute(pg)?;
+    }
+    Ok(())
+}
+
 fn role_key(username: &str, role: &str) -> String {
     format!("{username}/{role}")
 }
@@ -192,6 +208,7 @@ pub(crate) fn insert_required_signoff(
     writer: Writer<'_>,
 ) -> StorageResult<()> {
     let changed_by = writer.name;
+    lock_governance(conn)?;
     if find_required_signoff(conn, input)?.is_some() {
         return Err(BalrogRefusal::RequiredSignoffExists(input.key()).into());
     }
@@ -234,6 +251,7 @@ pub(crate) fn update_required_signoff(
     writer: Writer<'_>,
 ) -> StorageResult<i64> {
     let changed_by = writer.name;
+    lock_governance(conn)?;
     let current = find_required_signoff(conn, input)?.ok_or_else(|| not_found(input))?;
     if current != data_version {
         return Err(BalrogRefusal::Outdated.into());
@@ -289,6 +307,7 @@ pub(crate) fn delete_required_signoff(
     writer: Writer<'_>,
 ) -> StorageResult<()> {
     let changed_by = writer.name;
+    lock_governance(conn)?;
     let current = find_required_signoff(conn, input)?.ok_or_else(|| not_found(input))?;
     if current != data_version {
         return Err(BalrogRefusal::Outdated.into());
@@ -346,6 +365,7 @@ pub(crate) fn grant_role(
     role: &str,
     changed_by: &str,
 ) -> StorageResult<RoleGrant> {
+    lock_governance(conn)?;
     if let Some(existing) = find_role(conn, username, role)? {
         return Ok(RoleGrant {
             created: false,
@@ -391,6 +411,7 @@ pub(crate) fn revoke_role(
     data_version: i64,
     changed_by: &str,
 ) -> StorageResult<()> {
+    lock_governance(conn)?;
     let Some(current) = find_role(conn, username, role)? else {
         return Err(BalrogRefusal::RoleNotFound {
             username: username.to_owned(),

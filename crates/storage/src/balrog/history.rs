@@ -153,6 +153,9 @@ enum Verb {
 /// says which release changed and its new data_version, and the blob is one GET away).
 fn emit_change(table: ChangeTable, verb: Verb, changed_by: &str, row: &Value) -> StorageResult<()> {
     let kind = match (table, verb) {
+        // Scheduled changes emit their own events (`scheduled_change.*`, `scheduled.rs`), which
+        // say more than created/updated/deleted.
+        (ChangeTable::ScheduledChanges, _) => return Ok(()),
         (ChangeTable::Rules, Verb::Created) => "rule.created",
         (ChangeTable::Rules, Verb::Updated) => "rule.updated",
         (ChangeTable::Rules, Verb::Deleted) => "rule.deleted",
@@ -202,7 +205,7 @@ fn emit_change(table: ChangeTable, verb: Verb, changed_by: &str, row: &Value) ->
                 object.insert("table".to_owned(), Value::from(table.as_str()));
             }
         }
-        ChangeTable::Rules | ChangeTable::EmergencyShutoffs => {}
+        ChangeTable::Rules | ChangeTable::EmergencyShutoffs | ChangeTable::ScheduledChanges => {}
     }
     emit(kind, Some(changed_by), &data, tags)
 }

@@ -9,12 +9,14 @@
 
 mod audit;
 mod evaluation;
-mod governance;
+pub(crate) mod governance;
 pub(crate) mod history;
 mod named_releases;
 mod refusal;
 mod rows;
 mod rules;
+mod sc_required;
+mod scheduled;
 pub(crate) mod signoffs;
 mod writer;
 
@@ -24,6 +26,8 @@ pub use governance::{RequiredSignoffInput, RoleGrant, StoredRole};
 pub use history::{Revisions, MAX_REVISION_LIMIT};
 pub use named_releases::{EditOutcome, NamedReleaseInfo, ReleaseEdit};
 pub use refusal::BalrogRefusal;
+pub use sc_required::Required;
+pub use scheduled::{Enactment, ScheduledRefusal, ScheduledTarget};
 pub use signoffs::SignoffTarget;
 pub use writer::{Guard, Signoffs, Subject, Writer};
 

@@ -28,7 +28,7 @@ use super::now_millis;
 use super::refusal::BalrogRefusal;
 use super::rows::{NamedReleaseRow, NewNamedReleaseRow};
 use super::rules::{distinct_values, distinct_values_sql, ColumnKind};
-use super::signoffs::{product_rows, rule_scopes, SignoffTarget};
+use super::signoffs::{product_rows, rule_scopes, ScopeRow, SignoffTarget};
 use super::writer::{Subject, Writer};
 use crate::connection::{AnyConnection, Store};
 use crate::error::{StorageError, StorageResult};
@@ -419,7 +419,7 @@ impl Store {
             // mapping it need.
             let requirements = product_rows(conn, None)?;
             let mut rule_ids: HashMap<String, Vec<i64>> = HashMap::new();
-            let mut scopes: HashMap<String, Vec<(Option<String>, Option<String>)>> = HashMap::new();
+            let mut scopes: HashMap<String, Vec<ScopeRow>> = HashMap::new();
             for row in mapped {
                 rule_ids
                     .entry(row.name.clone())

@@ -5,13 +5,14 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use serde_json::Value;
 use shiplog_domain::balrog::{
-    ChangeTable, Rule, RuleChanges, RuleField, RuleFields, RuleRef, RuleScope,
+    ChangeTable, Rule, RuleChanges, RuleField, RuleFields, RuleRef, RuleScope, ScTable,
 };
 
 use super::history::{record_delete, record_insert, record_update, revision_to_restore};
 use super::now_millis;
 use super::refusal::BalrogRefusal;
 use super::rows::{RuleRow, RuleValues};
+use super::scheduled::{refuse_if_pending, refuse_update_if_pending};
 use super::signoffs::SignoffTarget;
 use super::writer::{Subject, Writer};
 use crate::connection::{AnyConnection, Store};
@@ -19,7 +20,7 @@ use crate::error::{StorageError, StorageResult};
 use crate::schema::{releases, rules};
 use crate::sql::Sql;
 
-fn load_rule(conn: &mut AnyConnection, rule: &RuleRef) -> StorageResult<Option<Rule>> {
+pub(crate) fn load_rule(conn: &mut AnyConnection, rule: &RuleRef) -> StorageResult<Option<Rule>> {
     let query = rules::table.select(RuleRow::as_select()).into_boxed();
     let query = match rule {
         RuleRef::Id(id) => query.filter(rules::rule_id.eq(*id)),
@@ -101,7 +102,99 @@ fn constraint_refusal(err: StorageError, fields: &RuleFields) -> StorageError {
     }
 }
 
-fn insert_rule(
+/// The checks a new rule passes before it is stored: its mappings exist, its alias is free.
+pub(crate) fn check_new_rule(conn: &mut AnyConnection, fields: &RuleFields) -> StorageResult<()> {
+    check_mappings(conn, fields, None)?;
+    check_alias_free(conn, fields.alias.as_deref(), None)
+}
+
+/// The checks an update of rule `rule_id` at `data_version` passes before it is made, and the
+/// rule as the update would leave it (still at `data_version`).
+pub(crate) fn check_rule_update(
+    conn: &mut AnyConnection,
+    rule_id: i64,
+    data_version: i64,
+    changes: &RuleChanges,
+) -> StorageResult<Rule> {
+    let rule = RuleRef::Id(rule_id);
+    let current = load_rule(conn, &rule)?.ok_or_else(|| not_found(&rule))?;
+    if current.data_version != data_version {
+        return Err(BalrogRefusal::Outdated.into());
+    }
+    let fields = current.fields.apply(changes)?;
+    check_mappings(conn, &fields, Some(changes))?;
+    if changes.contains(RuleField::Alias) {
+        check_alias_free(conn, fields.alias.as_deref(), Some(rule_id))?;
+    }
+    Ok(Rule {
+        rule_id,
+        fields,
+        data_version,
+    })
+}
+
+/// Deletes the rule if it is still at `data_version` and the writer's guard allows it, inside
+/// the caller's transaction.
+pub(crate) fn delete_rule_in(
+    conn: &mut AnyConnection,
+    rule: &RuleRef,
+    data_version: i64,
+    writer: Writer<'_>,
+    at: i64,
+) -> StorageResult<()> {
+    let current = load_rule(conn, rule)?.ok_or_else(|| not_found(rule))?;
+    if current.data_version != data_version {
+        return Err(BalrogRefusal::Outdated.into());
+    }
+    writer.check(Subject::Rule(&current))?;
+    writer.check_signoffs(
+        conn,
+        &SignoffTarget::Rule {
+            old: Some(RuleScope::of(&current.fields)),
+            new: None,
+        },
+    )?;
+    let deleted = diesel::delete(
+        rules::table
+            .filter(rules::rule_id.eq(current.rule_id))
+            .filter(rules::data_version.eq(data_version)),
+    )
+    .execute(conn)?;
+    if deleted == 0 {
+        return Err(match load_rule(conn, &RuleRef::Id(current.rule_id))? {
+            None => not_found(rule),
+            Some(_) => BalrogRefusal::Outdated.into(),
+        });
+    }
+    record_delete(
+        conn,
+        ChangeTable::Rules,
+        &current.rule_id.to_string(),
+        writer.name,
+        at,
+        &current.to_json(),
+    )
+}
+
+/// Refuses a direct write to a rule with a pending scheduled change: a delete with
+/// ChangeScheduledError, an update with UpdateMergeError.
+fn refuse_if_scheduled(
+    conn: &mut AnyConnection,
+    rule: &RuleRef,
+    delete: bool,
+) -> StorageResult<()> {
+    let Some(current) = load_rule(conn, rule)? else {
+        return Ok(());
+    };
+    let key = current.rule_id.to_string();
+    if delete {
+        refuse_if_pending(conn, ScTable::Rules, &key)
+    } else {
+        refuse_update_if_pending(conn, ScTable::Rules, &key)
+    }
+}
+
+pub(crate) fn insert_rule(
     conn: &mut AnyConnection,
     fields: &RuleFields,
     writer: Writer<'_>,
@@ -143,7 +236,7 @@ fn insert_rule(
 }
 
 /// Applies `changes` to the rule if it is still at `data_version`.
-fn update_rule(
+pub(crate) fn update_rule(
     conn: &mut AnyConnection,
     rule: &RuleRef,
     data_version: i64,
@@ -352,7 +445,10 @@ impl Store {
     ) -> StorageResult<Rule> {
         let at = now_millis();
         let writer = writer.into();
-        self.write(|conn| update_rule(conn, rule, data_version, changes, writer, at))
+        self.write(|conn| {
+            refuse_if_scheduled(conn, rule, false)?;
+            update_rule(conn, rule, data_version, changes, writer, at)
+        })
     }
 
     /// Deletes the rule, if it is still at `data_version` and the writer's guard allows it.
@@ -364,40 +460,9 @@ impl Store {
     ) -> StorageResult<()> {
         let at = now_millis();
         let writer = writer.into();
-        let changed_by = writer.name;
         self.write(|conn| {
-            let current = load_rule(conn, rule)?.ok_or_else(|| not_found(rule))?;
-            if current.data_version != data_version {
-                return Err(BalrogRefusal::Outdated.into());
-            }
-            writer.check(Subject::Rule(&current))?;
-            writer.check_signoffs(
-                conn,
-                &SignoffTarget::Rule {
-                    old: Some(RuleScope::of(&current.fields)),
-                    new: None,
-                },
-            )?;
-            let deleted = diesel::delete(
-                rules::table
-                    .filter(rules::rule_id.eq(current.rule_id))
-                    .filter(rules::data_version.eq(data_version)),
-            )
-            .execute(conn)?;
-            if deleted == 0 {
-                return Err(match load_rule(conn, &RuleRef::Id(current.rule_id))? {
-                    None => not_found(rule),
-                    Some(_) => BalrogRefusal::Outdated.into(),
-                });
-            }
-            record_delete(
-                conn,
-                ChangeTable::Rules,
-                &current.rule_id.to_string(),
-                changed_by,
-                at,
-                &current.to_json(),
-            )
+            refuse_if_scheduled(conn, rule, true)?;
+            delete_rule_in(conn, rule, data_version, writer, at)
         })
     }
 
@@ -413,6 +478,7 @@ impl Store {
         let writer = writer.into();
         let rule = RuleRef::Id(rule_id);
         self.write(|conn| {
+            refuse_if_scheduled(conn, &rule, false)?;
             let current = load_rule(conn, &rule)?.ok_or_else(|| not_found(&rule))?;
             writer.check(Subject::Rule(&current))?;
             let row = revision_to_restore(

@@ -119,12 +119,12 @@ pub(crate) fn permissions_rows(
     Ok(query.load(conn)?.into_iter().map(Into::into).collect())
 }
 
+/// A rule's `(product, channel)`, as read for a scope.
+pub(crate) type ScopeRow = (Option<String>, Option<String>);
+
 /// The product and channel of every rule mapping release `name` (as `mapping` or
 /// `fallbackMapping`).
-fn rules_mapping(
-    conn: &mut AnyConnection,
-    name: &str,
-) -> StorageResult<Vec<(Option<String>, Option<String>)>> {
+fn rules_mapping(conn: &mut AnyConnection, name: &str) -> StorageResult<Vec<ScopeRow>> {
     Ok(rules::table
         .filter(rules::mapping.eq(name).or(rules::fallback_mapping.eq(name)))
         .select((rules::product, rules::channel))
@@ -132,7 +132,7 @@ fn rules_mapping(
 }
 
 /// The scopes of rules read as `(product, channel)` pairs.
-pub(crate) fn rule_scopes(rules: &[(Option<String>, Option<String>)]) -> Vec<RuleScope<'_>> {
+pub(crate) fn rule_scopes(rules: &[ScopeRow]) -> Vec<RuleScope<'_>> {
     rules
         .iter()
         .map(|(product, channel)| RuleScope {

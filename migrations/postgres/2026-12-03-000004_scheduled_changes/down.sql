@@ -1,0 +1,2 @@
+DROP TABLE scheduled_change_signoffs;
+DROP TABLE scheduled_changes;
