@@ -185,7 +185,7 @@ fn rebuild(
 mod tests {
     use std::future::Future;
     use std::pin::pin;
-    use std::task::{Context, Poll, Waker};
+    use std::task::{Context, Waker};
 
     use super::*;
 
@@ -195,18 +195,28 @@ mod tests {
         let url = path.to_string_lossy().into_owned();
         let store = Store::connect(&url, &shiplog_storage::PoolOptions::default()).expect("store");
         store.migrate().expect("migrate");
-        let live = LiveRuleSet::new(Duration::from_secs(3600));
-        {
-            // Polled once, the refresh is waiting on the blocking pool; then it is dropped, as
-            // actix drops a handler whose client hung up.
-            let mut refresh = pin!(live.current(&store));
-            let mut context = Context::from_waker(Waker::noop());
-            assert!(matches!(refresh.as_mut().poll(&mut context), Poll::Pending));
+        // Polled once, the refresh is waiting on the blocking pool; then it is dropped, as
+        // actix drops a handler whose client hung up. The blocking pool may be quick enough to
+        // finish within that first poll: then there was nothing to drop mid-await, and the
+        // test tries again with a fresh set.
+        let mut dropped_while_pending = None;
+        for _ in 0..100 {
+            let live = LiveRuleSet::new(Duration::from_secs(3600));
+            let pending = {
+                let mut refresh = pin!(live.current(&store));
+                let mut context = Context::from_waker(Waker::noop());
+                refresh.as_mut().poll(&mut context).is_pending()
+            };
+            assert!(
+                !live.checking.load(Ordering::Acquire),
+                "the flag was cleared"
+            );
+            if pending {
+                dropped_while_pending = Some(live);
+                break;
+            }
         }
-        assert!(
-            !live.checking.load(Ordering::Acquire),
-            "the flag was cleared"
-        );
+        let live = dropped_while_pending.expect("a refresh still waiting when dropped");
         live.invalidate();
         let rules = live.current(&store).await;
         assert_eq!(rules.version, store.ruleset_version().expect("counter"));
