@@ -37,7 +37,15 @@ pub fn open(db: &DatabaseArgs, mode: Open) -> Result<Store, String> {
             ));
         }
     }
-    let store = Store::connect(&db.database_url, &db.pool_options()).map_err(|e| {
+    // No connections opened in the pool's background threads: one still mid-handshake when
+    // the process exits (a one-shot command's end, or a server's after draining) crashes it
+    // in libpq's and OpenSSL's exit handlers. Connections open when first needed and stay
+    // pooled after.
+    let options = shiplog_storage::PoolOptions {
+        min_idle: 0,
+        ..db.pool_options()
+    };
+    let store = Store::connect(&db.database_url, &options).map_err(|e| {
         let cause = crate::chain(&e);
         let mut message = format!("cannot open database {url}: {cause}");
         if let Some(hint) = hint(backend, &address, &cause) {

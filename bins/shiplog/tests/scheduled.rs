@@ -15,10 +15,12 @@ fn run(db: &TestDb, args: &[&str]) -> (bool, String, String) {
         .env("DATABASE_URL", db.url())
         .output()
         .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+        // The exit status too: a failure that printed nothing says how it ended.
+        format!("{stderr} [{}; {}]", out.status, db.backend().name()),
     )
 }
 

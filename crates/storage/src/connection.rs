@@ -88,6 +88,11 @@ fn with_connect_timeout(url: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct PoolOptions {
     pub max_size: u32,
+    /// Idle connections the pool keeps ready, opening them in its background threads. A
+    /// server wants one; a one-shot command wants none: a connection still being opened (a TLS
+    /// handshake with PostgreSQL) when the process exits crashes it in libpq/OpenSSL's exit
+    /// handlers.
+    pub min_idle: u32,
     pub connection_timeout: Duration,
     /// How long a SQLite writer waits for the write lock before giving up.
     pub sqlite_busy_timeout: Duration,
@@ -97,6 +102,7 @@ impl Default for PoolOptions {
     fn default() -> Self {
         Self {
             max_size: 10,
+            min_idle: 1,
             connection_timeout: Duration::from_secs(10),
             sqlite_busy_timeout: Duration::from_secs(10),
         }
@@ -219,7 +225,7 @@ impl Store {
             .then(|| Arc::new(WriteConnection::new(manager.clone())));
         let pool = r2d2::Pool::builder()
             .max_size(max_size.max(1))
-            .min_idle(Some(1))
+            .min_idle(Some(options.min_idle.min(max_size)))
             .connection_timeout(options.connection_timeout)
             // A SQLite file cannot go away under an open connection: skip the `SELECT 1` per
             // checkout there. A PostgreSQL connection can die with its server, so test it.
