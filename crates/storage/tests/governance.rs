@@ -275,7 +275,7 @@ fn what_a_change_needs_is_read_from_the_stored_rows() {
             .insert_named_release(
                 &name,
                 "Firefox",
-                &json!({"name": "Firefox-60.0", "schema_version": 1}),
+                &json!({"name": "Firefox-60.0", "schema_version": 1, "hashFunction": "sha512"}),
                 "alice",
             )
             .expect("release");
@@ -284,7 +284,7 @@ fn what_a_change_needs_is_read_from_the_stored_rows() {
             .insert_named_release(
                 &older,
                 "Firefox",
-                &json!({"name": "Firefox-59.0", "schema_version": 1}),
+                &json!({"name": "Firefox-59.0", "schema_version": 1, "hashFunction": "sha512"}),
                 "alice",
             )
             .expect("release");
@@ -375,7 +375,7 @@ fn guarded_writes_need_their_signoffs_and_a_refusal_writes_nothing() {
             .insert_named_release(
                 &name,
                 "Firefox",
-                &json!({"name": "Firefox-60.0", "schema_version": 1}),
+                &json!({"name": "Firefox-60.0", "schema_version": 1, "hashFunction": "sha512"}),
                 "alice",
             )
             .expect("release");
@@ -497,11 +497,11 @@ fn releases_shutoffs_and_permissions_are_guarded_in_their_transactions() {
             .insert_named_release(
                 &name,
                 "Firefox",
-                &json!({"name": "Firefox-60.0", "schema_version": 1}),
+                &json!({"name": "Firefox-60.0", "schema_version": 1, "hashFunction": "sha512"}),
                 "alice",
             )
             .expect("release");
-        let blob = json!({"name": "Firefox-60.0", "schema_version": 1, "detailsUrl": "x"});
+        let blob = json!({"name": "Firefox-60.0", "schema_version": 1, "hashFunction": "sha512", "detailsUrl": "https://example.com/x"});
         store
             .put_named_release(&name, "Firefox", &blob, Some(1), Writer::direct("alice"))
             .expect("no rule maps it yet");
@@ -514,7 +514,7 @@ fn releases_shutoffs_and_permissions_are_guarded_in_their_transactions() {
                 "alice",
             )
             .expect("a rule without channel maps it");
-        let blob = json!({"name": "Firefox-60.0", "schema_version": 1, "detailsUrl": "y"});
+        let blob = json!({"name": "Firefox-60.0", "schema_version": 1, "hashFunction": "sha512", "detailsUrl": "https://example.com/y"});
         assert!(matches!(
             refused(store.put_named_release(
                 &name,
