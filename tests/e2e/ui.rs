@@ -305,6 +305,7 @@ fn every_dashboard_page_shows_the_ledger_in_a_browser() {
         assert!(browser.text_of("main").contains("commit_time"));
         let link = browser.find(&format!("a[href='/ui/tickets?id={}']", seeded.ticket));
         browser.click(&link);
+        browser.wait_for_text(&format!("#ticket-{}", seeded.ticket), "land the");
         assert!(browser
             .current_url()
             .contains(&format!("/ui/tickets?id={}", seeded.ticket)));
@@ -370,6 +371,7 @@ fn every_dashboard_page_shows_the_ledger_in_a_browser() {
         }
         browser.click(&browser.find("#f-force option[value='1']"));
         browser.click(&browser.find("form.evaluate button[type=submit]"));
+        browser.wait_for_text("#winning-rule", &format!("#{}", seeded.high_rule));
         browser.assert_clean_console("/ui/evaluate (submitted)");
         assert!(browser
             .text_of("#winning-rule")
@@ -430,13 +432,14 @@ fn under_auth_all_the_dashboard_asks_for_a_token_and_keeps_it_in_an_httponly_coo
             "shiplog_not_a_real_token_000000000000000000",
         );
         browser.click(&browser.find("form.login button"));
-        assert!(browser.text_of("[role=alert]").contains("not valid"));
+        // The click returns before the answer to the form has replaced the page.
+        browser.wait_for_text("[role=alert]", "not valid");
         browser.console();
 
         browser.type_into(&browser.find("#token"), ALICE_TOKEN);
         browser.click(&browser.find("form.login button"));
+        browser.wait_for_title("Overview · shiplog");
         browser.assert_clean_console("/ui/ after logging in");
-        assert_eq!(browser.title(), "Overview · shiplog");
         assert!(browser.text_of("form.who").contains("Signed in as alice"));
         // The token is out of reach of scripts.
         assert_eq!(browser.execute("return document.cookie;", &[]), json!(""));

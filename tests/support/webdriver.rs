@@ -122,6 +122,17 @@ impl Driver {
 
     /// One WebDriver command; panics with the driver's error when it fails.
     fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
+        let (status, reply) = self.exchange(method, path, body);
+        assert!(
+            status < 400,
+            "{method} {path} failed ({status}): {}",
+            reply["value"]
+        );
+        reply["value"].clone()
+    }
+
+    /// One command, answered with its status (a stale element is a 404, not a panic).
+    fn exchange(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
         let url = format!("{}{}", self.base, path);
         let result = match (method, body) {
             ("GET", _) => self.agent.get(&url).call(),
@@ -137,12 +148,7 @@ impl Driver {
             .body_mut()
             .read_json()
             .unwrap_or_else(|e| panic!("{method} {path}: unreadable answer: {e}"));
-        assert!(
-            status < 400,
-            "{method} {path} failed ({status}): {}",
-            reply["value"]
-        );
-        reply["value"].clone()
+        (status, reply)
     }
 }
 
@@ -200,6 +206,46 @@ impl Session<'_> {
             assert!(
                 Instant::now() < deadline,
                 "the title stayed {title:?}, not {expected:?}"
+            );
+            std::thread::yield_now();
+        }
+    }
+
+    /// Waits until an element matching `css` shows text containing `needle`, failing after
+    /// 10 s: after a click that submits a form, the page may still be the one before it (whose
+    /// elements go stale as the next one loads).
+    pub fn wait_for_text(&self, css: &str, needle: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let session = format!("/session/{}", self.id);
+        loop {
+            let (status, found) = self.driver.exchange(
+                "POST",
+                &format!("{session}/elements"),
+                Some(&json!({"using": "css selector", "value": css})),
+            );
+            let mut texts = Vec::new();
+            for element in found["value"]
+                .as_array()
+                .filter(|_| status < 400)
+                .into_iter()
+                .flatten()
+            {
+                let Some(id) = element[ELEMENT].as_str() else {
+                    continue;
+                };
+                let (status, text) =
+                    self.driver
+                        .exchange("GET", &format!("{session}/element/{id}/text"), None);
+                if status < 400 {
+                    texts.push(text["value"].as_str().unwrap_or_default().to_owned());
+                }
+            }
+            if texts.iter().any(|text| text.contains(needle)) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {css:?} showed {needle:?}: {texts:?}"
             );
             std::thread::yield_now();
         }
