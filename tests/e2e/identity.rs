@@ -196,6 +196,61 @@ fn api_tokens_are_shown_once_hashed_at_rest_and_revoked_at_once() {
     });
 }
 
+/// A server keeps the credentials it checked in memory; changes made elsewhere (another
+/// instance, the CLI) reach it through the database's identity counter, within the refresh
+/// interval (250 ms by default), not at the next restart.
+#[test]
+fn changes_made_by_another_instance_reach_a_server_that_cached_the_token() {
+    TestServer::each_backend(|server| {
+        let (id, token) = new_token(server, "releaser");
+        server
+            .put(
+                "/api/users/releaser/permissions/ledger",
+                &json!({"options": null}),
+            )
+            .expect(201);
+        // Checked (and kept) by the server.
+        new_release(server, &bearer(&token)).expect(200);
+        new_release(server, &bearer(&token)).expect(200);
+
+        // Another instance takes the permission away: refused here soon after.
+        let other = server.other_instance();
+        let user = shiplog_domain::UserName::parse("releaser").expect("name");
+        let current = other
+            .find_permission(&user, PermissionName::Ledger)
+            .expect("read")
+            .expect("held");
+        let started = std::time::Instant::now();
+        other
+            .delete_permission(
+                &user,
+                PermissionName::Ledger,
+                current.data_version,
+                "elsewhere",
+                OffsetDateTime::now_utc(),
+            )
+            .expect("taken away elsewhere");
+        server.wait_for(std::time::Duration::from_secs(10), "the 403", || {
+            (new_release(server, &bearer(&token)).status == 403).then_some(())
+        });
+        let taken = started.elapsed();
+
+        // And revokes the token: 401 soon after.
+        other
+            .revoke_api_token(id, OffsetDateTime::now_utc())
+            .expect("revoke")
+            .expect("exists");
+        server.wait_for(std::time::Duration::from_secs(10), "the 401", || {
+            (new_release(server, &bearer(&token)).status == 401).then_some(())
+        });
+        unauthorized(
+            &new_release(server, &bearer(&token)),
+            "The token has been revoked",
+        );
+        eprintln!("a permission taken away elsewhere was refused here after {taken:?}");
+    });
+}
+
 #[test]
 fn login_exchanges_an_api_token_for_a_short_lived_one_that_expires() {
     let clock = Arc::new(Mutex::new(OffsetDateTime::now_utc()));

@@ -313,15 +313,38 @@ pub(crate) async fn identify(
     Ok(Some(who))
 }
 
-/// Checks one token: whose it is, or why it is refused.
+/// Checks one token: whose it is, or why it is refused. From memory when this server checked
+/// it before and nothing about identities changed since (see `identity_cache`).
 pub(crate) async fn authenticate(
     state: &AppState,
     secret: Secret,
 ) -> Result<Identity, Result<AuthFailure, Outage>> {
     let now = state.auth.now();
-    let check = with_store(&state.store, move |store| store.authenticate(&secret, now))
-        .await
-        .map_err(|e| Err(Outage::of(&e)))?;
+    let cache = &state.identities;
+    if cache.poll_due() {
+        match with_store(&state.store, |store| store.identity_version()).await {
+            Ok(version) => cache.observe(version),
+            Err(err) => {
+                cache.observe_failure();
+                return Err(Err(Outage::of(&err)));
+            }
+        }
+    }
+    let digest = secret.digest();
+    let local_before = state.store.local_identity_changes();
+    let check = match cache.lookup(&digest, local_before, now) {
+        Some(check) => check,
+        None => {
+            let checked = with_store(&state.store, move |store| {
+                store.authenticate_versioned(&secret, now)
+            })
+            .await
+            .map_err(|e| Err(Outage::of(&e)))?;
+            let local_after = state.store.local_identity_changes();
+            cache.insert(digest, &checked, local_before, local_after);
+            checked.check
+        }
+    };
     match check {
         TokenCheck::Valid(identity) => Ok(identity),
         TokenCheck::Unknown => Err(Ok(AuthFailure::Unknown)),

@@ -10,6 +10,7 @@ pub mod cors;
 mod error_chain;
 pub mod face;
 pub mod identity;
+pub mod identity_cache;
 pub mod live_rules;
 pub mod native;
 pub mod openapi;

@@ -8,6 +8,7 @@ use shiplog_storage::Store;
 
 use crate::attempts::FailedAttempts;
 use crate::identity::AuthSettings;
+use crate::identity_cache::IdentityCache;
 use crate::live_rules::LiveRuleSet;
 use crate::ops::Metrics;
 
@@ -19,6 +20,8 @@ pub struct AppState {
     pub rules: Arc<LiveRuleSet>,
     /// Who must authenticate, how long access tokens last, and the clock they expire by.
     pub auth: AuthSettings,
+    /// Credentials already checked, current with the database's identity counter.
+    pub identities: Arc<IdentityCache>,
     /// What `/metrics` reports.
     pub metrics: Arc<Metrics>,
     /// Failed credential checks per client address (limited by `auth.failed_attempts`).
@@ -40,8 +43,8 @@ impl AppState {
         Self::with_refresh(store, LiveRuleSet::DEFAULT_REFRESH)
     }
 
-    /// State whose rule set checks the database for other instances' changes at most every
-    /// `refresh`.
+    /// State whose rule set, and cache of checked credentials, check the database for other
+    /// instances' changes at most every `refresh`.
     pub fn with_refresh(store: Store, refresh: Duration) -> Self {
         let rules = Arc::new(LiveRuleSet::new(refresh));
         AppState {
@@ -49,6 +52,7 @@ impl AppState {
             store,
             rules,
             auth: AuthSettings::default(),
+            identities: Arc::new(IdentityCache::new(refresh)),
             attempts: Arc::new(FailedAttempts::new(None)),
             webhooks: Arc::new(crate::webhooks::WebhookSettings::default()),
             allowlist: None,

@@ -1,6 +1,7 @@
 //! Connections: the backend chosen by URL scheme, the r2d2 pool, per-connection SQLite settings
 //! and the write-transaction helper every write goes through.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -185,6 +186,9 @@ pub struct Store {
     /// Who the writes through this handle are for, recorded as the `actor` of their events
     /// (see [`Store::acting_as`]).
     actor: Option<Arc<str>>,
+    /// Write transactions of this process that committed a change to users, tokens or
+    /// permissions (see `identity_changes`).
+    identity_changes: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Store {
@@ -237,6 +241,7 @@ impl Store {
             writer,
             availability,
             actor: None,
+            identity_changes: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -253,6 +258,13 @@ impl Store {
     /// The actor set with [`Store::acting_as`], if any.
     pub(crate) fn actor(&self) -> Option<&str> {
         self.actor.as_deref()
+    }
+
+    /// How many write transactions of this process (through any clone of this store) have
+    /// committed a change to users, tokens or permissions: a cache of credentials compares it
+    /// with the value it last saw to learn of this instance's own changes without a query.
+    pub fn local_identity_changes(&self) -> u64 {
+        self.identity_changes.load(Ordering::Acquire)
     }
 
     /// The backend this store talks to.
@@ -285,11 +297,17 @@ impl Store {
         &self,
         f: impl FnOnce(&mut AnyConnection) -> StorageResult<T>,
     ) -> StorageResult<T> {
-        if let Some(writer) = &self.writer {
-            return writer.run(|conn| write_transaction(conn, f));
+        crate::identity_changes::reset();
+        let result = match &self.writer {
+            Some(writer) => writer.run(|conn| write_transaction(conn, f)),
+            None => self
+                .conn()
+                .and_then(|mut conn| write_transaction(&mut conn, f)),
+        };
+        if crate::identity_changes::take() && result.is_ok() {
+            self.identity_changes.fetch_add(1, Ordering::AcqRel);
         }
-        let mut conn = self.conn()?;
-        write_transaction(&mut conn, f)
+        result
     }
 
     /// Runs `f` in one read-only transaction that sees a single snapshot of the database:

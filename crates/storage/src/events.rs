@@ -11,8 +11,9 @@
 
 use std::cell::RefCell;
 
+use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
-use diesel::{QueryableByName, RunQueryDsl};
+use diesel::QueryableByName;
 use serde::Serialize;
 use serde_json::Value as Json;
 use shiplog_domain::event::TypePattern;
@@ -21,6 +22,7 @@ use time::{OffsetDateTime, PrimitiveDateTime};
 use crate::connection::{AnyConnection, Backend, Store};
 use crate::error::{StorageError, StorageResult};
 use crate::ledger::{from_db, to_db};
+use crate::schema::{event_tags, events, sqlite_sequence};
 use crate::sql::{Sql, Value};
 
 /// The advisory lock key that orders event commits on PostgreSQL (any constant unused elsewhere).
@@ -205,58 +207,110 @@ pub(crate) fn flush(conn: &mut AnyConnection, pending: Vec<Pending>) -> StorageR
         Backend::Sqlite => {
             // The write lock is held (BEGIN IMMEDIATE): continue after the largest id ever given,
             // as AUTOINCREMENT would.
-            let last: IdRow = diesel::sql_query(
-                "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0) AS id",
-            )
-            .get_result(conn)?;
-            (1..=count).map(|n| last.id + n).collect()
+            // A DSL query, kept prepared (the table is SQLite's own, declared in `schema`).
+            let last: Option<i64> = sqlite_sequence::table
+                .filter(sqlite_sequence::name.eq("events"))
+                .select(sqlite_sequence::seq)
+                .first(conn)
+                .optional()?;
+            let last = last.unwrap_or(0);
+            (1..=count).map(|n| last + n).collect()
         }
     };
     ids.sort_unstable();
-    let at = Value::Timestamp(to_db(OffsetDateTime::now_utc()));
+    let at = to_db(OffsetDateTime::now_utc());
     let rows: Vec<(i64, Pending)> = ids.into_iter().zip(pending).collect();
-    for chunk in rows.chunks(INSERT_CHUNK) {
-        let mut sql = Sql::new(backend);
-        sql.push("INSERT INTO events (id, type, occurred_at, actor, data) VALUES ");
-        for (i, (id, event)) in chunk.iter().enumerate() {
-            if i > 0 {
-                sql.push(", ");
-            }
-            sql.push("(")
-                .bind(Value::BigInt(*id))
-                .push(", ")
-                .bind(Value::Text(event.kind.to_owned()))
-                .push(", ")
-                .bind(at.clone())
-                .push(", ")
-                .bind(Value::OptText(event.actor.clone()))
-                .push(", ")
-                .bind(Value::Text(event.data.clone()))
-                .push(")");
+    // One event (the usual write) or SQLite: one-row INSERTs, which diesel keeps prepared, so
+    // they are parsed once per connection rather than once per write (SQLite runs them
+    // in-process, so a prepared statement per row is cheaper than parsing a multi-row one).
+    // Several events on PostgreSQL (an import): multi-row INSERTs, one round trip per chunk.
+    if backend == Backend::Sqlite || rows.len() == 1 {
+        for (id, event) in &rows {
+            diesel::insert_into(events::table)
+                .values((
+                    events::id.eq(*id),
+                    events::kind.eq(event.kind),
+                    events::occurred_at.eq(at),
+                    events::actor.eq(event.actor.as_deref()),
+                    events::data.eq(&event.data),
+                ))
+                .execute(conn)?;
         }
-        sql.into_query().execute(conn)?;
+    } else {
+        for chunk in rows.chunks(INSERT_CHUNK) {
+            insert_events_chunk(conn, backend, chunk, at)?;
+        }
     }
     let tags: Vec<(i64, &'static str, &str)> = rows
         .iter()
         .flat_map(|(id, event)| event.tags.0.iter().map(|(n, v)| (*id, *n, v.as_str())))
         .collect();
-    for chunk in tags.chunks(INSERT_CHUNK) {
-        let mut sql = Sql::new(backend);
-        sql.push("INSERT INTO event_tags (event_id, name, value) VALUES ");
-        for (i, (id, name, value)) in chunk.iter().enumerate() {
-            if i > 0 {
-                sql.push(", ");
-            }
-            sql.push("(")
-                .bind(Value::BigInt(*id))
-                .push(", ")
-                .bind(Value::Text((*name).to_owned()))
-                .push(", ")
-                .bind(Value::Text((*value).to_owned()))
-                .push(")");
+    if backend == Backend::Sqlite || tags.len() == 1 {
+        for (id, name, value) in &tags {
+            diesel::insert_into(event_tags::table)
+                .values((
+                    event_tags::event_id.eq(*id),
+                    event_tags::name.eq(*name),
+                    event_tags::value.eq(*value),
+                ))
+                .execute(conn)?;
         }
-        sql.into_query().execute(conn)?;
+    } else {
+        for chunk in tags.chunks(INSERT_CHUNK) {
+            insert_tags_chunk(conn, backend, chunk)?;
+        }
     }
+    Ok(())
+}
+
+fn insert_events_chunk(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    chunk: &[(i64, Pending)],
+    at: PrimitiveDateTime,
+) -> StorageResult<()> {
+    let mut sql = Sql::new(backend);
+    sql.push("INSERT INTO events (id, type, occurred_at, actor, data) VALUES ");
+    for (i, (id, event)) in chunk.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.push("(")
+            .bind(Value::BigInt(*id))
+            .push(", ")
+            .bind(Value::Text(event.kind.to_owned()))
+            .push(", ")
+            .bind(Value::Timestamp(at))
+            .push(", ")
+            .bind(Value::OptText(event.actor.clone()))
+            .push(", ")
+            .bind(Value::Text(event.data.clone()))
+            .push(")");
+    }
+    sql.into_query().execute(conn)?;
+    Ok(())
+}
+
+fn insert_tags_chunk(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    chunk: &[(i64, &'static str, &str)],
+) -> StorageResult<()> {
+    let mut sql = Sql::new(backend);
+    sql.push("INSERT INTO event_tags (event_id, name, value) VALUES ");
+    for (i, (id, name, value)) in chunk.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.push("(")
+            .bind(Value::BigInt(*id))
+            .push(", ")
+            .bind(Value::Text((*name).to_owned()))
+            .push(", ")
+            .bind(Value::Text((*value).to_owned()))
+            .push(")");
+    }
+    sql.into_query().execute(conn)?;
     Ok(())
 }
 

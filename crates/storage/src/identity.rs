@@ -29,7 +29,7 @@ use crate::balrog::history::{record_delete, record_insert, record_update};
 use crate::balrog::{BalrogRefusal, SignoffTarget, Writer};
 use crate::connection::{AnyConnection, Store};
 use crate::error::{StorageError, StorageResult};
-use crate::schema::{permissions, tokens, users};
+use crate::schema::{identity_version, permissions, tokens, users};
 
 const SECRET_PREFIX: &str = "shiplog_";
 /// The shortest secret accepted at all: a `SHIPLOG_BOOTSTRAP_TOKEN` chosen by an operator must
@@ -66,6 +66,12 @@ impl Secret {
     /// The secret itself: only ever shown to the user it was made for, once.
     pub fn expose(&self) -> &str {
         &self.0
+    }
+
+    /// The SHA-256 of the secret: what a cache of checked credentials keys them by, so the
+    /// secrets themselves are not kept in memory after their request.
+    pub fn digest(&self) -> [u8; 32] {
+        Sha256::digest(self.0.as_bytes()).into()
     }
 
     fn hash(&self) -> String {
@@ -116,6 +122,15 @@ pub enum TokenCheck {
     Unknown,
     Revoked,
     Expired,
+}
+
+/// A credential checked for a cache: the outcome, when the token expires (a valid one), and
+/// the `identity_version` counter the outcome is current for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authentication {
+    pub check: TokenCheck,
+    pub expires_at: Option<OffsetDateTime>,
+    pub identity_version: i64,
 }
 
 /// One permission a user holds, as stored.
@@ -225,6 +240,7 @@ fn ensure_user(
     user: &UserName,
     now: OffsetDateTime,
 ) -> StorageResult<()> {
+    crate::identity_changes::note();
     let statement = diesel::insert_into(users::table)
         .values((
             users::name.eq(user.as_str()),
@@ -358,6 +374,55 @@ fn millis(at: OffsetDateTime) -> i64 {
     i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
+fn read_identity_version(conn: &mut AnyConnection) -> StorageResult<i64> {
+    Ok(identity_version::table
+        .find(1)
+        .select(identity_version::version)
+        .first(conn)?)
+}
+
+/// Checks the token whose secret hashes to `hash` at time `now`; with its expiry when valid.
+fn check_token(
+    conn: &mut AnyConnection,
+    hash: &str,
+    now: OffsetDateTime,
+) -> StorageResult<(TokenCheck, Option<OffsetDateTime>)> {
+    let row: Option<TokenRow> = tokens::table
+        .filter(tokens::secret_hash.eq(hash))
+        .select(TokenRow::as_select())
+        .first(conn)
+        .optional()?;
+    let Some(row) = row else {
+        return Ok((TokenCheck::Unknown, None));
+    };
+    // The index found the row by hash; compare again in constant time so the answer cannot
+    // depend on a database's string comparison.
+    if !bool::from(row.secret_hash.as_bytes().ct_eq(hash.as_bytes())) {
+        return Ok((TokenCheck::Unknown, None));
+    }
+    if row.revoked_at.is_some() {
+        return Ok((TokenCheck::Revoked, None));
+    }
+    let expires_at = row.expires_at.map(PrimitiveDateTime::assume_utc);
+    if expires_at.is_some_and(|expires| expires <= now) {
+        return Ok((TokenCheck::Expired, None));
+    }
+    let grants = load_permissions(conn, &row.user_name)?
+        .into_iter()
+        .map(|p| Grant {
+            name: p.name,
+            options: p.options,
+        })
+        .collect();
+    let identity = Identity {
+        api_token_id: row.parent_id.unwrap_or(row.id),
+        is_api_token: row.kind == "api",
+        user: row.user_name,
+        grants: Grants(grants),
+    };
+    Ok((TokenCheck::Valid(identity), expires_at))
+}
+
 fn insert_token(
     conn: &mut AnyConnection,
     user: &str,
@@ -366,6 +431,7 @@ fn insert_token(
     now: OffsetDateTime,
     expires_at: Option<OffsetDateTime>,
 ) -> StorageResult<TokenInfo> {
+    crate::identity_changes::note();
     let kind = if parent.is_some() { "access" } else { "api" };
     let statement = diesel::insert_into(tokens::table).values((
         tokens::user_name.eq(user),
@@ -515,6 +581,7 @@ impl Store {
             if exists.is_none() {
                 return Ok(None);
             }
+            crate::identity_changes::note();
             diesel::update(
                 tokens::table
                     .filter(tokens::id.eq(id).or(tokens::parent_id.eq(id)))
@@ -536,6 +603,7 @@ impl Store {
     pub fn revoke_access_token(&self, secret: &Secret, now: OffsetDateTime) -> StorageResult<bool> {
         let hash = secret.hash();
         self.write(|conn| {
+            crate::identity_changes::note();
             let revoked = diesel::update(
                 tokens::table
                     .filter(tokens::secret_hash.eq(&hash))
@@ -551,43 +619,33 @@ impl Store {
     /// Checks a credential at time `now`: whose it is and what they may do.
     pub fn authenticate(&self, secret: &Secret, now: OffsetDateTime) -> StorageResult<TokenCheck> {
         let hash = secret.hash();
-        self.read(|conn| {
-            let row: Option<TokenRow> = tokens::table
-                .filter(tokens::secret_hash.eq(&hash))
-                .select(TokenRow::as_select())
-                .first(conn)
-                .optional()?;
-            let Some(row) = row else {
-                return Ok(TokenCheck::Unknown);
-            };
-            // The index found the row by hash; compare again in constant time so the answer
-            // cannot depend on a database's string comparison.
-            if !bool::from(row.secret_hash.as_bytes().ct_eq(hash.as_bytes())) {
-                return Ok(TokenCheck::Unknown);
-            }
-            if row.revoked_at.is_some() {
-                return Ok(TokenCheck::Revoked);
-            }
-            if row
-                .expires_at
-                .is_some_and(|expires| expires.assume_utc() <= now)
-            {
-                return Ok(TokenCheck::Expired);
-            }
-            let grants = load_permissions(conn, &row.user_name)?
-                .into_iter()
-                .map(|p| Grant {
-                    name: p.name,
-                    options: p.options,
-                })
-                .collect();
-            Ok(TokenCheck::Valid(Identity {
-                api_token_id: row.parent_id.unwrap_or(row.id),
-                is_api_token: row.kind == "api",
-                user: row.user_name,
-                grants: Grants(grants),
-            }))
+        self.read(|conn| Ok(check_token(conn, &hash, now)?.0))
+    }
+
+    /// [`Store::authenticate`], for a cache of checked credentials: also when the token expires
+    /// and the `identity_version` counter the answer is current for, read in one snapshot with
+    /// it (so no change to users, tokens or permissions can fall between the two).
+    pub fn authenticate_versioned(
+        &self,
+        secret: &Secret,
+        now: OffsetDateTime,
+    ) -> StorageResult<Authentication> {
+        let hash = secret.hash();
+        self.read_snapshot(|conn| {
+            let identity_version = read_identity_version(conn)?;
+            let (check, expires_at) = check_token(conn, &hash, now)?;
+            Ok(Authentication {
+                check,
+                expires_at,
+                identity_version,
+            })
         })
+    }
+
+    /// The `identity_version` counter: bumped (by triggers) with every change to users, tokens
+    /// and permissions, by any instance or process.
+    pub fn identity_version(&self) -> StorageResult<i64> {
+        self.read(read_identity_version)
     }
 
     /// A short-lived access token for an authenticated identity, valid for `lifetime` from
@@ -600,6 +658,7 @@ impl Store {
     ) -> StorageResult<IssuedToken> {
         let secret = Secret::generate()?;
         let info = self.write(|conn| {
+            // The sweep and the new token (`insert_token` notes the change).
             diesel::delete(
                 tokens::table
                     .filter(tokens::kind.eq("access"))

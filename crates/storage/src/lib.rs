@@ -8,6 +8,7 @@ mod error;
 mod events;
 mod health;
 mod identity;
+mod identity_changes;
 mod ledger;
 mod migrate;
 pub mod query;
@@ -32,8 +33,8 @@ pub use error::{StorageError, StorageResult};
 pub use events::{Event, EventFilter, MAX_EVENT_LIMIT};
 pub use health::{NotReady, PoolStats, UNAVAILABLE_AFTER};
 pub use identity::{
-    Identity, IssuedToken, PermissionWrite, Secret, StoredPermission, TokenCheck, TokenInfo,
-    ANONYMOUS, MIN_SECRET_LEN,
+    Authentication, Identity, IssuedToken, PermissionWrite, Secret, StoredPermission, TokenCheck,
+    TokenInfo, ANONYMOUS, MIN_SECRET_LEN,
 };
 pub use ledger::delivery::{DeliveryQuery, DeliveryReport, GroupedFigures};
 pub use ledger::ImportSink;

@@ -180,6 +180,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    identity_version (id) {
+        id -> Integer,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
     user_roles (username, role) {
         username -> Text,
         role -> Text,
@@ -243,3 +250,32 @@ diesel::table! {
 
 diesel::joinable!(scheduled_change_signoffs -> scheduled_changes (sc_id));
 diesel::allow_tables_to_appear_in_same_query!(scheduled_changes, scheduled_change_signoffs);
+
+// The outbox (see `events`): written with these where a prepared statement pays; read with SQL
+// text, whose filters vary.
+diesel::table! {
+    events (id) {
+        id -> BigInt,
+        #[sql_name = "type"]
+        kind -> Text,
+        occurred_at -> Timestamp,
+        actor -> Nullable<Text>,
+        data -> Text,
+    }
+}
+
+diesel::table! {
+    event_tags (name, value, event_id) {
+        event_id -> BigInt,
+        name -> Text,
+        value -> Text,
+    }
+}
+
+// SQLite's own table of AUTOINCREMENT high-water marks (SQLite only).
+diesel::table! {
+    sqlite_sequence (name) {
+        name -> Text,
+        seq -> BigInt,
+    }
+}

@@ -224,3 +224,81 @@ fn permissions_count_from_the_next_authentication() {
         assert!(grants(store).is_unrestricted_admin());
     });
 }
+
+/// The identity counter (what servers' credential caches are checked against) moves with every
+/// change to users, tokens and permissions, from any store on the database; changes through a
+/// store are also counted in the process, without a query.
+#[test]
+fn every_identity_change_moves_the_counter() {
+    for db in TestDb::all() {
+        let store = db.store();
+        let other = db.store();
+        eprintln!("story on {}", store.backend().name());
+        let alice = user("alice");
+        let start = store.identity_version().expect("counter");
+        let local = store.local_identity_changes();
+
+        let api = store
+            .create_api_token(&alice, false, "test", now())
+            .expect("token");
+        let after_token = store.identity_version().expect("counter");
+        assert!(after_token > start, "a new user and token");
+        assert_eq!(store.local_identity_changes(), local + 1);
+        assert_eq!(other.local_identity_changes(), 0, "counted per process");
+
+        let checked = store
+            .authenticate_versioned(&api.secret, now())
+            .expect("check");
+        assert_eq!(checked.identity_version, after_token);
+        assert_eq!(checked.expires_at, None, "API tokens do not expire");
+        assert!(matches!(checked.check, TokenCheck::Valid(_)));
+
+        // A change through another store (another instance) moves the shared counter.
+        other
+            .put_permission(
+                &alice,
+                PermissionName::Ledger,
+                &PermissionOptions::default(),
+                None,
+                "test",
+                now(),
+            )
+            .expect("grant");
+        let after_grant = store.identity_version().expect("counter");
+        assert!(after_grant > after_token);
+        assert_eq!(store.local_identity_changes(), local + 1);
+        assert_eq!(other.local_identity_changes(), 1);
+
+        let held = other
+            .find_permission(&alice, PermissionName::Ledger)
+            .expect("read")
+            .expect("held");
+        other
+            .delete_permission(
+                &alice,
+                PermissionName::Ledger,
+                held.data_version,
+                "test",
+                now(),
+            )
+            .expect("take away");
+        let after_delete = store.identity_version().expect("counter");
+        assert!(after_delete > after_grant);
+
+        store
+            .revoke_api_token(api.info.id, now())
+            .expect("revoke")
+            .expect("exists");
+        assert!(store.identity_version().expect("counter") > after_delete);
+        assert_eq!(store.local_identity_changes(), local + 2);
+
+        // Reads and refused writes count nothing.
+        let before = store.identity_version().expect("counter");
+        store.authenticate(&api.secret, now()).expect("check");
+        assert!(store
+            .delete_permission(&alice, PermissionName::Ledger, 1, "test", now())
+            .is_err());
+        assert_eq!(store.identity_version().expect("counter"), before);
+        assert_eq!(store.local_identity_changes(), local + 2);
+    }
+}

@@ -27,6 +27,9 @@ pub struct Revisions {
 /// write that can change an evaluation (rules, named releases, shutoffs) records history, so
 /// serving instances learn of it from one cheap read (see `evaluation.rs`).
 fn insert(conn: &mut AnyConnection, record: NewChangeRow<'_>) -> StorageResult<()> {
+    if record.table_name == ChangeTable::Permissions.as_str() {
+        crate::identity_changes::note();
+    }
     diesel::insert_into(changes::table)
         .values(record)
         .execute(conn)?;

@@ -1,0 +1,10 @@
+DROP TRIGGER identity_version_users_insert;
+DROP TRIGGER identity_version_users_update;
+DROP TRIGGER identity_version_users_delete;
+DROP TRIGGER identity_version_tokens_insert;
+DROP TRIGGER identity_version_tokens_update;
+DROP TRIGGER identity_version_tokens_delete;
+DROP TRIGGER identity_version_permissions_insert;
+DROP TRIGGER identity_version_permissions_update;
+DROP TRIGGER identity_version_permissions_delete;
+DROP TABLE identity_version;
