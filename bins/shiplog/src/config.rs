@@ -375,8 +375,9 @@ pub struct ServeArgs {
     /// Largest body of every other request (one release, rule, ticket, …), in bytes.
     #[arg(long, env = "SHIPLOG_WRITE_BODY_LIMIT", default_value_t = 1024 * 1024)]
     pub write_body_limit: usize,
-    /// How often, at most, to check the database for rule changes made by other instances
-    /// (milliseconds). Writes through this instance are served at once.
+    /// How often, at most, to check the database for rule changes, revoked tokens and changed
+    /// permissions made by other instances (milliseconds). Changes through this instance are
+    /// seen at once.
     #[arg(long, env = "SHIPLOG_RULES_REFRESH_MS", default_value_t = 250)]
     pub rules_refresh_ms: u64,
     /// Who must present a credential: `writes` (reads are public), `all`, or `off` (no checks,

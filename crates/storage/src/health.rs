@@ -165,6 +165,12 @@ fn diesel_unavailable(err: &DieselError) -> bool {
 }
 
 impl Store {
+    /// Whether a pooled connection is idle now, so a read could start without waiting for one
+    /// (or opening one). A hint: another thread may take it first.
+    pub fn has_idle_connection(&self) -> bool {
+        self.pool().state().idle_connections > 0
+    }
+
     /// The connection pool's figures now.
     pub fn pool_stats(&self) -> PoolStats {
         let state = self.pool().state();

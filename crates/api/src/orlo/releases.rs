@@ -10,7 +10,7 @@ use super::error::OrloError;
 use super::json::{is_json, parse_object, CreatedId, ErrorBody, ReleaseJson, ReleaseList};
 use super::params::{pairs, release_query};
 use super::Orlo;
-use crate::blocking::{cpu_bound, with_store};
+use crate::blocking::{cpu_bound, with_store, with_store_point_read};
 use crate::identity::Caller;
 use crate::paging::{offset_total, paged, Position};
 use crate::state::AppState;
@@ -168,7 +168,8 @@ pub async fn get_release(
 ) -> Result<HttpResponse, OrloError> {
     let id = release_id(&path)?;
     let (filter, _) = release_query(&pairs(req.query_string())?)?;
-    let release = with_store(&state.store, move |store| store.find_release(id, &filter)).await?;
+    let release =
+        with_store_point_read(&state.store, move |store| store.find_release(id, &filter)).await?;
     match release {
         Some(release) => Ok(HttpResponse::Ok().json(ReleaseList {
             releases: vec![ReleaseJson::from(&release)],
