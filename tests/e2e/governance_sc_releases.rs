@@ -559,6 +559,14 @@ fn release_changes_are_edited_reverted_and_deleted_and_bad_input_stores_nothing(
             400,
             "Bad sc_id passed in the request",
         );
+        // Listed by release name.
+        let listed = server
+            .get("/api/scheduled_changes/releases?name=Firefox-81.0")
+            .expect(200)
+            .json();
+        assert_eq!(listed["count"], 1);
+        assert_eq!(listed["scheduled_changes"][0]["sc_id"], other);
+        assert_eq!(pending_count(server, "releases"), 2);
         // Emergency shutoffs take no revert (Balrog offers none).
         server
             .request(
@@ -798,13 +806,13 @@ fn permission_changes_on_guarded_products_go_through_scheduled_changes() {
             server,
             "POST",
             &path,
-            &json!({"sc_data_version": 1, "options": {"products": ["Fennec"]}}),
+            &json!({"sc_data_version": 1, "options": {"products": ["Fennec"]},
+                    "username": "mallory"}),
         )
         .expect(200);
-        assert_eq!(
-            scheduled(server, "permissions", sc_id)["options"],
-            json!({"products": ["Fennec"]})
-        );
+        let edited = scheduled(server, "permissions", sc_id);
+        assert_eq!(edited["options"], json!({"products": ["Fennec"]}));
+        assert_eq!(edited["username"], "dave", "an update keeps its row");
         let oldest = server.get(&format!("{path}/revisions")).json()["revisions"][1]["change_id"]
             .as_i64()
             .expect("change_id");

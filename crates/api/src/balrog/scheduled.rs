@@ -434,13 +434,15 @@ async fn with_release_defaults(
     Ok(fields)
 }
 
-/// List a table's scheduled changes: pending ones, or all with `all=1`; `rule_id=` for one rule.
+/// List a table's scheduled changes: pending ones, or all with `all=1`; `rule_id=` for one rule,
+/// `name=` for one release.
 #[utoipa::path(
     tag = "balrog",
     params(
         ("table" = String, Path, description = "`rules`, `releases`, `permissions`, `emergency_shutoff`, `required_signoffs/product` or `required_signoffs/permissions`"),
         ("all" = Option<i64>, Query, description = "1: completed changes too"),
         ("rule_id" = Option<i64>, Query, description = "Only the changes of this rule (rules)"),
+        ("name" = Option<String>, Query, description = "Only the changes of this release (releases)"),
     ),
     responses(
         (status = 200, description = "The changes, oldest first", body = ScheduledChangeList),
@@ -463,8 +465,18 @@ pub async fn list_scheduled(
             })?),
             None => None,
         };
+    // The row whose changes to list: a rule by `rule_id`, a release by `name` (Balrog's
+    // filters); other tables list every change.
+    let key = match table {
+        ScTable::Rules => rule_id.map(|id| id.to_string()),
+        ScTable::Releases => query_value(&pairs, "name")
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned),
+        _ => None,
+    };
     let changes = read(&state, move |store| {
-        store.list_scheduled_changes(table, all, rule_id)
+        store.list_scheduled_changes(table, all, key.as_deref())
     })
     .await?;
     Ok(HttpResponse::Ok().json(ScheduledChangeList {
@@ -561,13 +573,16 @@ fn stored_fields(change: &ScheduledChange) -> Fields {
     fields
 }
 
-/// Whether an edit may change base column `key`. A release's name and product stay what they
-/// were scheduled as (Balrog: the name is the key; a product change is a delete and a new
-/// release), except in a scheduled insert; a delete only moves its data_version.
+/// Whether an edit may change base column `key`, as Balrog allows: a release update changes
+/// only its blob, a permission update only its options (the name, user and permission are the
+/// row's key; a release's product change is a delete and a new release); a delete only moves
+/// its data_version. Other keys given are left as they were.
 fn editable(table: ScTable, change_type: ChangeType, key: &str) -> bool {
     match (table, change_type) {
         (ScTable::Releases, ChangeType::Update) => matches!(key, "data" | "data_version"),
         (ScTable::Releases, ChangeType::Delete) => key == "data_version",
+        (ScTable::Permissions, ChangeType::Update) => matches!(key, "options" | "data_version"),
+        (ScTable::Permissions, ChangeType::Delete) => key == "data_version",
         _ => true,
     }
 }

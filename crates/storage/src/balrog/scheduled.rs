@@ -1046,13 +1046,14 @@ impl Store {
         })
     }
 
-    /// The changes of `table`, oldest first: pending ones only unless `all`; for rules,
-    /// optionally only those of one rule. Each with the signoffs it requires.
+    /// The changes of `table`, oldest first: pending ones only unless `all`; optionally only
+    /// those of one row, by its key (a rule's id, a release's name). Each with the signoffs it
+    /// requires.
     pub fn list_scheduled_changes(
         &self,
         table: ScTable,
         all: bool,
-        rule_id: Option<i64>,
+        object_key: Option<&str>,
     ) -> StorageResult<Vec<(ScheduledChange, Required)>> {
         self.read(|conn| {
             let mut query = scheduled_changes::table
@@ -1063,8 +1064,8 @@ impl Store {
             if !all {
                 query = query.filter(scheduled_changes::complete.eq(false));
             }
-            if let Some(rule_id) = rule_id {
-                query = query.filter(scheduled_changes::object_key.eq(rule_id.to_string()));
+            if let Some(key) = object_key {
+                query = query.filter(scheduled_changes::object_key.eq(key.to_owned()));
             }
             let rows: Vec<ScRow> = query.load(conn)?;
             rows.into_iter()
