@@ -1,9 +1,9 @@
 //! Scheduled changes of releases and permissions end to end on every backend: a release that a
 //! guarded rule maps is refused directly and changed through a scheduled change (signoffs, the
 //! scheduler, history); a release insert and delete through scheduled changes; edits with
-//! sc_data_version conflicts, revert to an earlier revision, and a bad blob refused with
-//! nothing stored; unlocking a read-only release; and permission grants, changes and
-//! revocations guarded by `required_signoffs/permissions`.
+//! sc_data_version conflicts, revert to an earlier revision, and a bad blob (schema, name,
+//! domain allow-list) refused with nothing stored; unlocking a read-only release; and
+//! permission grants, changes and revocations guarded by `required_signoffs/permissions`.
 
 use std::time::Duration;
 
@@ -906,4 +906,60 @@ fn permission_changes_on_guarded_products_go_through_scheduled_changes() {
             "Requested permission does not exist",
         );
     });
+}
+
+#[test]
+fn a_scheduled_blob_is_held_to_the_domain_allowlist_like_a_direct_write() {
+    let allowlist = || {
+        shiplog_domain::balrog::DomainAllowlist::from_json(&json!({"dl.example.com": ["Firefox"]}))
+            .expect("a valid list")
+    };
+    let app_blob = |name: &str, url: &str| {
+        json!({"name": name, "schema_version": 4, "hashFunction": "sha512", "appVersion": "61.0",
+            "platforms": {"WINNT_x86_64-msvc": {"locales": {"de": {"buildID": "20180620000000",
+                "completes": [{"from": "*", "filesize": 41, "hashValue": "c61",
+                               "fileUrl": url}]}}}}})
+    };
+    TestServer::each_backend_with(
+        move |state| state.with_allowlist(allowlist()),
+        |server| {
+            let forbidden = as_alice(
+                server,
+                "POST",
+                "/api/scheduled_changes/releases",
+                &json!({"change_type": "insert", "name": "Firefox-61.0", "product": "Firefox",
+                        "data": app_blob("Firefox-61.0", "https://evil.example/x.mar"),
+                        "when": FAR}),
+            );
+            let body = problem(&forbidden, 400, "Blob contains forbidden domain(s)");
+            assert!(
+                body["exception"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("https://evil.example/x.mar")),
+                "{body}"
+            );
+            assert_eq!(pending_count(server, "releases"), 0, "nothing stored");
+            // The same host is fine for the product it is allowed for, and an edit bringing a
+            // forbidden one is refused.
+            let sc_id = schedule(
+                server,
+                "releases",
+                &json!({"change_type": "insert", "name": "Firefox-61.0", "product": "Firefox",
+                        "data": app_blob("Firefox-61.0", "https://dl.example.com/61.mar"),
+                        "when": FAR}),
+            );
+            problem(
+                &as_alice(
+                    server,
+                    "POST",
+                    &format!("/api/scheduled_changes/releases/{sc_id}"),
+                    &json!({"sc_data_version": 1,
+                            "data": app_blob("Firefox-61.0", "https://evil.example/y.mar")}),
+                ),
+                400,
+                "Blob contains forbidden domain(s)",
+            );
+            assert_eq!(scheduled(server, "releases", sc_id)["sc_data_version"], 1);
+        },
+    );
 }
