@@ -10,8 +10,9 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use shiplog_api::scheduler::SchedulerSettings;
 use shiplog_api::AppState;
+use shiplog_domain::event::TypePattern;
 use shiplog_domain::PermissionName;
-use shiplog_storage::RequiredSignoffInput;
+use shiplog_storage::{EventFilter, RequiredSignoffInput};
 use shiplog_tests::{Reply, TestServer};
 
 const AUTH: (&str, &str) = ("Authorization", shiplog_tests::ALICE_BEARER);
@@ -336,6 +337,36 @@ fn a_release_a_guarded_rule_maps_changes_only_through_a_signed_scheduled_change(
             400,
             "Scheduled change is already complete",
         );
+
+        // Its events: created (with signoff.required) and enacted, tagged with the product,
+        // without the blob; the release's own event in the enacting transaction.
+        let events = |kind: &str| {
+            server
+                .store()
+                .list_events(
+                    &EventFilter {
+                        types: vec![TypePattern::Exact(kind.into())],
+                        product: Some("Firefox".into()),
+                        ..EventFilter::default()
+                    },
+                    100,
+                )
+                .expect("events")
+        };
+        for kind in [
+            "scheduled_change.created",
+            "signoff.required",
+            "scheduled_change.enacted",
+        ] {
+            let found = events(kind);
+            assert_eq!(found.len(), 1, "{kind}");
+            assert_eq!(found[0].data["table"], "releases");
+            assert_eq!(found[0].data["sc_id"], sc_id);
+            assert!(found[0].data.get("data").is_none(), "no blob in {kind}");
+        }
+        assert!(events("named_release.updated")
+            .iter()
+            .any(|e| e.data["data_version"] == 2));
     });
 }
 
@@ -768,6 +799,19 @@ fn permission_changes_on_guarded_products_go_through_scheduled_changes() {
         });
         assert_eq!(granted["options"], options);
         assert_eq!(granted["data_version"], 1);
+        let created = server
+            .store()
+            .list_events(
+                &EventFilter {
+                    types: vec![TypePattern::Exact("scheduled_change.created".into())],
+                    product: Some("Firefox".into()),
+                    ..EventFilter::default()
+                },
+                100,
+            )
+            .expect("events");
+        assert_eq!(created.len(), 1, "tagged with the products of its options");
+        assert_eq!(created[0].data["table"], "permissions");
         let history = server.get("/api/history?table=permissions").json();
         assert_eq!(history["changes"][0]["object_key"], "dave/rule");
         assert_eq!(history["changes"][0]["changed_by"], "alice");

@@ -176,20 +176,18 @@ pub(crate) fn insert(
 /// Makes `edit` to the release, as made against its version `base`, and returns the new
 /// version. When `base` is older than the current version, the edit is 3-way merged with what
 /// changed since (the blob at `base` is the ancestor); a real conflict, or a `base` that never
-/// existed, is refused as outdated. `product` replaces the stored product when given;
-/// `read_only`, when given, becomes the flag in the same version (an enacted scheduled change
-/// may unlock a release and change it at once, as Balrog's does).
-#[allow(clippy::too_many_arguments)]
+/// existed, is refused as outdated. The `columns` given replace the stored ones in the same
+/// version.
 pub(crate) fn apply_edit(
     conn: &mut AnyConnection,
     name: &str,
     base: i64,
-    product: Option<&str>,
+    columns: Columns<'_>,
     edit: &BlobEdit,
-    read_only: Option<bool>,
     writer: Writer<'_>,
     at: i64,
 ) -> StorageResult<i64> {
+    let Columns { product, read_only } = columns;
     let changed_by = writer.name;
     for _ in 0..EDIT_ATTEMPTS {
         let tip = load(conn, name)?.ok_or_else(|| not_found(name))?;
@@ -255,6 +253,24 @@ pub(crate) fn apply_edit(
     )))
 }
 
+/// The columns besides the blob an edit may set (`None`: kept as stored).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Columns<'a> {
+    pub product: Option<&'a str>,
+    /// The read-only flag: an enacted scheduled change may unlock a release and change it at
+    /// once, as Balrog's does.
+    pub read_only: Option<bool>,
+}
+
+impl<'a> Columns<'a> {
+    fn product(product: &'a str) -> Columns<'a> {
+        Columns {
+            product: Some(product),
+            read_only: None,
+        }
+    }
+}
+
 fn edit_release(
     conn: &mut AnyConnection,
     primary: &str,
@@ -312,7 +328,15 @@ fn edit_release(
         } else {
             writer
         };
-        let data_version = apply_edit(conn, name, base, None, &request.edit, None, editor, at)?;
+        let data_version = apply_edit(
+            conn,
+            name,
+            base,
+            Columns::default(),
+            &request.edit,
+            editor,
+            at,
+        )?;
         if is_primary {
             outcome = Some(EditOutcome {
                 data_version,
@@ -585,9 +609,8 @@ impl Store {
                     conn,
                     name.as_str(),
                     base,
-                    Some(product),
+                    Columns::product(product),
                     &BlobEdit::Replace(blob.clone()),
-                    None,
                     writer,
                     at,
                 )?;
@@ -724,9 +747,8 @@ impl Store {
                 conn,
                 name,
                 current.data_version,
-                Some(product),
+                Columns::product(product),
                 &BlobEdit::Replace(data.clone()),
-                None,
                 writer,
                 at,
             )

@@ -26,7 +26,7 @@ use super::governance::{
 use super::history::{record_delete, record_insert, record_update};
 use super::named_releases::{
     apply_edit, check_schema as check_blob_schema, delete_release_in, insert as insert_release,
-    load as load_release,
+    load as load_release, Columns,
 };
 use super::refusal::BalrogRefusal;
 use super::rules::{check_new_rule, check_rule_update, delete_rule_in, insert_rule, load_rule};
@@ -545,9 +545,11 @@ fn prepare(conn: &mut AnyConnection, target: &ScheduledTarget) -> StorageResult<
                     conn,
                     name,
                     *data_version,
-                    Some(product),
+                    Columns {
+                        product: Some(product),
+                        read_only: Some(*read_only),
+                    },
                     &BlobEdit::Replace(data.clone()),
-                    Some(*read_only),
                     Writer::from("dry-run"),
                     0,
                 )
@@ -730,18 +732,33 @@ fn history_key(change: &ScheduledChange) -> String {
     format!("{}/{}", change.table.as_str(), change.sc_id)
 }
 
+/// The event tags of a change, as its table's own events have them: product and channel, and
+/// for a permission each product its options name.
 fn tags_of(change: &ScheduledChange) -> Tags {
     let text = |key: &str| change.base.get(key).and_then(Value::as_str);
+    let permission_products = change
+        .base
+        .get("options")
+        .and_then(|options| options.get("products"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str);
     Tags::new()
         .with_opt("product", text("product"))
         .with_opt("channel", text("channel"))
+        .with_all("product", permission_products)
 }
 
-/// The event body: the change as the API shows it, with `table`.
+/// The event body: the change as the API shows it, with `table`. A release's blob is left
+/// out, as the release's own events leave it out: it can be megabytes.
 fn event_body(change: &ScheduledChange, required: &Required) -> Value {
     let mut body = change.to_json(&required_json(required));
     if let Value::Object(map) = &mut body {
         map.insert("table".into(), json!(change.table.as_str()));
+        if change.table == ScTable::Releases {
+            map.remove("data");
+        }
     }
     body
 }
@@ -849,9 +866,11 @@ fn apply(conn: &mut AnyConnection, change: &ScheduledChange, at: i64) -> Storage
                 conn,
                 &text("name"),
                 data_version()?,
-                Some(&text("product")),
+                Columns {
+                    product: Some(&text("product")),
+                    read_only,
+                },
                 &BlobEdit::Replace(data),
-                read_only,
                 writer,
                 at,
             )?;
