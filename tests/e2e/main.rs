@@ -11,6 +11,7 @@ mod domain_json;
 mod evaluation;
 mod events;
 mod faces;
+mod governance_sc_releases;
 mod governance_scheduled;
 mod governance_signoffs;
 mod hardening;

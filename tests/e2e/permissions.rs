@@ -742,12 +742,17 @@ fn scheduled_change_cases() -> Vec<Case> {
             face: Face::Balrog,
             thing,
             action,
-            products: thing != PermissionName::ScheduledChange,
+            products: !matches!(
+                thing,
+                PermissionName::ScheduledChange | PermissionName::Permission
+            ),
             ok,
             run,
         }
     }
-    use PermissionName::{EmergencyShutoff, RequiredSignoff, Rule, ScheduledChange};
+    use PermissionName::{
+        EmergencyShutoff, Permission, Release, RequiredSignoff, Rule, ScheduledChange,
+    };
     vec![
         case(
             "POST /api/scheduled_changes/rules (insert)",
@@ -853,6 +858,102 @@ fn scheduled_change_cases() -> Vec<Case> {
                                   "channel": unique("release"), "role": "releng",
                                   "signoffs_required": 1, "when": FAR});
                 let path = "/api/scheduled_changes/required_signoffs/product";
+                send(s, Face::Balrog, "POST", path, t, Some(body))
+            },
+        ),
+        case(
+            "POST /api/scheduled_changes/rules/{sc_id}/revisions (revert)",
+            Rule,
+            "modify",
+            200,
+            |s, t, p| {
+                let sc_id = scheduled_rule_update(s, p);
+                let path = format!("/api/scheduled_changes/rules/{sc_id}/revisions");
+                let change_id = s.get(&path).expect(200).json()["revisions"][0]["change_id"]
+                    .as_i64()
+                    .expect("change_id");
+                send(
+                    s,
+                    Face::Balrog,
+                    "POST",
+                    &path,
+                    t,
+                    Some(json!({"change_id": change_id})),
+                )
+            },
+        ),
+        case(
+            "POST /api/scheduled_changes/releases (insert)",
+            Release,
+            "create",
+            200,
+            |s, t, p| {
+                let name = unique(&format!("{p}-sc"));
+                let blob = json!({"name": name, "schema_version": 1, "hashFunction": "sha512"});
+                let body = json!({"change_type": "insert", "name": name, "product": p,
+                                  "data": blob, "when": FAR});
+                let path = "/api/scheduled_changes/releases";
+                send(s, Face::Balrog, "POST", path, t, Some(body))
+            },
+        ),
+        case(
+            "POST /api/scheduled_changes/releases (update)",
+            Release,
+            "modify",
+            200,
+            |s, t, p| {
+                let name = balrog_release(s, p);
+                let blob = json!({"name": name, "schema_version": 1, "hashFunction": "sha512",
+                                  "detailsUrl": "https://example.com/details"});
+                let body = json!({"change_type": "update", "name": name, "product": p,
+                                  "data": blob, "data_version": 1, "when": FAR});
+                let path = "/api/scheduled_changes/releases";
+                send(s, Face::Balrog, "POST", path, t, Some(body))
+            },
+        ),
+        case(
+            "POST /api/scheduled_changes/releases (delete)",
+            Release,
+            "delete",
+            200,
+            |s, t, p| {
+                let name = balrog_release(s, p);
+                let body = json!({"change_type": "delete", "name": name, "data_version": 1,
+                                  "when": FAR});
+                let path = "/api/scheduled_changes/releases";
+                send(s, Face::Balrog, "POST", path, t, Some(body))
+            },
+        ),
+        case(
+            "POST /api/scheduled_changes/permissions (insert)",
+            Permission,
+            "create",
+            200,
+            |s, t, _| {
+                let body = json!({"change_type": "insert", "username": unique("sc-user"),
+                                  "permission": "rule", "options": {"products": ["Firefox"]},
+                                  "when": FAR});
+                let path = "/api/scheduled_changes/permissions";
+                send(s, Face::Balrog, "POST", path, t, Some(body))
+            },
+        ),
+        case(
+            "POST /api/scheduled_changes/permissions (delete)",
+            Permission,
+            "delete",
+            200,
+            |s, t, _| {
+                let user = unique("sc-grantee");
+                admin_balrog(
+                    s,
+                    "PUT",
+                    &format!("/api/users/{user}/permissions/rule"),
+                    json!({"options": null}),
+                )
+                .expect(201);
+                let body = json!({"change_type": "delete", "username": user,
+                                  "permission": "rule", "data_version": 1, "when": FAR});
+                let path = "/api/scheduled_changes/permissions";
                 send(s, Face::Balrog, "POST", path, t, Some(body))
             },
         ),

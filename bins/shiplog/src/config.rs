@@ -103,7 +103,8 @@ pub enum ScheduledCommand {
 
 #[derive(Debug, Args)]
 pub struct ScheduledListArgs {
-    /// Only this table: rules or emergency_shutoff (default: every table).
+    /// Only this table: rules, releases, permissions, emergency_shutoff,
+    /// required_signoffs/product or required_signoffs/permissions (default: every table).
     #[arg(long)]
     pub table: Option<String>,
     /// Completed (enacted or failed) changes too.
@@ -115,7 +116,8 @@ pub struct ScheduledListArgs {
 
 #[derive(Debug, Args)]
 pub struct ScheduledIdArgs {
-    /// rules or emergency_shutoff.
+    /// rules, releases, permissions, emergency_shutoff, required_signoffs/product or
+    /// required_signoffs/permissions.
     pub table: String,
     /// The scheduled change's id.
     pub sc_id: i64,
@@ -125,7 +127,8 @@ pub struct ScheduledIdArgs {
 
 #[derive(Debug, Args)]
 pub struct ScheduledSignoffArgs {
-    /// rules or emergency_shutoff.
+    /// rules, releases, permissions, emergency_shutoff, required_signoffs/product or
+    /// required_signoffs/permissions.
     pub table: String,
     /// The scheduled change's id.
     pub sc_id: i64,
@@ -141,7 +144,8 @@ pub struct ScheduledSignoffArgs {
 
 #[derive(Debug, Args)]
 pub struct ScheduledEnactArgs {
-    /// rules or emergency_shutoff.
+    /// rules, releases, permissions, emergency_shutoff, required_signoffs/product or
+    /// required_signoffs/permissions.
     pub table: String,
     /// The scheduled change's id.
     pub sc_id: i64,

@@ -107,3 +107,64 @@ fn an_operator_lists_shows_signs_and_enacts_a_scheduled_change() {
         assert!(err.contains("already complete"), "{err}");
     }
 }
+
+#[test]
+fn release_and_permission_changes_are_listed_and_enacted_from_the_machine() {
+    for db in TestDb::all() {
+        let store = db.store();
+        let far = 4_102_444_800_000; // 2100-01-01
+        let blob = serde_json::json!({"name": "Firefox-70.0", "schema_version": 1,
+                                      "hashFunction": "sha512"});
+        let (release, _) = store
+            .schedule_change(
+                &ScheduledTarget::ReleaseInsert {
+                    name: "Firefox-70.0".into(),
+                    product: "Firefox".into(),
+                    data: blob.clone(),
+                },
+                &Condition::When(far),
+                "alice",
+                1_000,
+            )
+            .expect("scheduled");
+        let (permission, _) = store
+            .schedule_change(
+                &ScheduledTarget::PermissionInsert {
+                    username: shiplog_domain::UserName::parse("dave").expect("user"),
+                    permission: shiplog_domain::PermissionName::Rule,
+                    options: shiplog_domain::PermissionOptions::default(),
+                },
+                &Condition::When(far),
+                "alice",
+                1_000,
+            )
+            .expect("scheduled");
+
+        let (ok, out, err) = run(&db, &["scheduled", "list", "--table", "releases"]);
+        assert!(ok, "{err}");
+        let listed = json(&out);
+        assert_eq!(listed["count"], 1);
+        assert_eq!(listed["scheduled_changes"][0]["data"], blob);
+        let (ok, out, err) = run(&db, &["scheduled", "list"]);
+        assert!(ok, "{err}");
+        assert_eq!(json(&out)["count"], 2, "every table");
+
+        for (table, id) in [
+            ("releases", release.sc_id),
+            ("permissions", permission.sc_id),
+        ] {
+            let (ok, out, err) = run(&db, &["scheduled", "enact", table, &id.to_string()]);
+            assert!(ok, "{err}");
+            assert!(out.contains("enacted scheduled change"), "{out}");
+        }
+        assert!(store
+            .find_named_release("Firefox-70.0")
+            .expect("read")
+            .is_some());
+        let dave = shiplog_domain::UserName::parse("dave").expect("user");
+        assert!(store
+            .find_permission(&dave, shiplog_domain::PermissionName::Rule)
+            .expect("read")
+            .is_some());
+    }
+}

@@ -18,7 +18,7 @@
 use diesel::prelude::*;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use shiplog_domain::balrog::{ChangeTable, PermissionScope};
+use shiplog_domain::balrog::{ChangeTable, PermissionScope, ScTable};
 use shiplog_domain::timestamp::to_storage_precision;
 use shiplog_domain::{Grant, Grants, PermissionName, PermissionOptions, UserName};
 use subtle::ConstantTimeEq;
@@ -26,6 +26,7 @@ use time::{Duration, OffsetDateTime, PrimitiveDateTime};
 
 use crate::balrog::governance::{list_roles, revoke_role};
 use crate::balrog::history::{record_delete, record_insert, record_update};
+use crate::balrog::scheduled::{refuse_if_pending, refuse_update_if_pending};
 use crate::balrog::{BalrogRefusal, SignoffTarget, Writer};
 use crate::connection::{AnyConnection, Store};
 use crate::error::{StorageError, StorageResult};
@@ -216,7 +217,7 @@ fn options_text(options: &PermissionOptions) -> Option<String> {
     }
 }
 
-fn permission_key(user: &UserName, name: PermissionName) -> String {
+pub(crate) fn permission_key(user: &UserName, name: PermissionName) -> String {
     format!("{user}/{name}")
 }
 
@@ -267,7 +268,7 @@ fn load_permissions(conn: &mut AnyConnection, user: &str) -> StorageResult<Vec<S
         .collect()
 }
 
-fn find_permission(
+pub(crate) fn find_permission(
     conn: &mut AnyConnection,
     user: &UserName,
     name: PermissionName,
@@ -282,7 +283,7 @@ fn find_permission(
         .transpose()
 }
 
-fn insert_permission(
+pub(crate) fn insert_permission(
     conn: &mut AnyConnection,
     user: &UserName,
     name: PermissionName,
@@ -310,7 +311,7 @@ fn insert_permission(
     )
 }
 
-fn update_permission(
+pub(crate) fn update_permission(
     conn: &mut AnyConnection,
     user: &UserName,
     name: PermissionName,
@@ -350,7 +351,7 @@ fn update_permission(
 
 /// Refuses a permission change whose products' permissions need signoffs the writer lacks
 /// (`old`: the options as stored; `new`: as the change leaves them).
-fn check_permission_signoffs(
+pub(crate) fn check_permission_signoffs(
     conn: &mut AnyConnection,
     writer: Writer<'_>,
     permission: PermissionName,
@@ -370,7 +371,7 @@ fn check_permission_signoffs(
     )
 }
 
-fn millis(at: OffsetDateTime) -> i64 {
+pub(crate) fn millis(at: OffsetDateTime) -> i64 {
     i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
@@ -774,6 +775,7 @@ impl Store {
                 let data_version = data_version.ok_or(BalrogRefusal::DataVersionMissing(
                     "data_version field is missing",
                 ))?;
+                refuse_update_if_pending(conn, ScTable::Permissions, &permission_key(user, name))?;
                 check_permission_signoffs(
                     conn,
                     writer,
@@ -804,6 +806,7 @@ impl Store {
         let writer = writer.into();
         self.write(|conn| {
             if let Some(current) = find_permission(conn, user, name)? {
+                refuse_update_if_pending(conn, ScTable::Permissions, &permission_key(user, name))?;
                 check_permission_signoffs(
                     conn,
                     writer,
@@ -826,57 +829,73 @@ impl Store {
         now: OffsetDateTime,
     ) -> StorageResult<()> {
         let writer = writer.into();
-        let changed_by = writer.name;
         self.write(|conn| {
-            // The permission as it was, for the event (`None`: the delete below finds nothing).
-            let last = find_permission(conn, user, name)?;
-            if let Some(current) = &last {
-                if current.data_version == data_version {
-                    check_permission_signoffs(conn, writer, name, Some(&current.options), None)?;
-                }
+            if find_permission(conn, user, name)?.is_some() {
+                refuse_if_pending(conn, ScTable::Permissions, &permission_key(user, name))?;
             }
-            let deleted = diesel::delete(
-                permissions::table
-                    .filter(permissions::username.eq(user.as_str()))
-                    .filter(permissions::permission.eq(name.as_str()))
-                    .filter(permissions::data_version.eq(data_version)),
-            )
-            .execute(conn)?;
-            if deleted == 0 {
-                return Err(match find_permission(conn, user, name)? {
-                    None => BalrogRefusal::PermissionNotFound(permission_key(user, name)).into(),
-                    Some(_) => BalrogRefusal::Outdated.into(),
-                });
-            }
-            record_delete(
-                conn,
-                ChangeTable::Permissions,
-                &permission_key(user, name),
-                changed_by,
-                millis(now),
-                &permission_row_json(
-                    user,
-                    name,
-                    &last.map(|p| p.options).unwrap_or_default(),
-                    data_version,
-                ),
-            )?;
-            // As in Balrog, a user left without permissions keeps no roles; a role a required
-            // signoff still needs refuses the whole revocation.
-            if load_permissions(conn, user.as_str())?.is_empty() {
-                for role in list_roles(conn, Some(user.as_str()))? {
-                    revoke_role(
-                        conn,
-                        user.as_str(),
-                        &role.role,
-                        role.data_version,
-                        changed_by,
-                    )?;
-                }
-            }
-            Ok(())
+            delete_permission_in(conn, user, name, data_version, writer, now)
         })
     }
+}
+
+/// Takes `user`'s permission `name` away at `data_version`, inside the caller's transaction,
+/// with the signoffs its products need; a user left without permissions loses their roles.
+pub(crate) fn delete_permission_in(
+    conn: &mut AnyConnection,
+    user: &UserName,
+    name: PermissionName,
+    data_version: i64,
+    writer: Writer<'_>,
+    now: OffsetDateTime,
+) -> StorageResult<()> {
+    let changed_by = writer.name;
+    // The permission as it was, for the event (`None`: the delete below finds nothing).
+    let last = find_permission(conn, user, name)?;
+    if let Some(current) = &last {
+        if current.data_version == data_version {
+            check_permission_signoffs(conn, writer, name, Some(&current.options), None)?;
+        }
+    }
+    let deleted = diesel::delete(
+        permissions::table
+            .filter(permissions::username.eq(user.as_str()))
+            .filter(permissions::permission.eq(name.as_str()))
+            .filter(permissions::data_version.eq(data_version)),
+    )
+    .execute(conn)?;
+    if deleted == 0 {
+        return Err(match find_permission(conn, user, name)? {
+            None => BalrogRefusal::PermissionNotFound(permission_key(user, name)).into(),
+            Some(_) => BalrogRefusal::Outdated.into(),
+        });
+    }
+    record_delete(
+        conn,
+        ChangeTable::Permissions,
+        &permission_key(user, name),
+        changed_by,
+        millis(now),
+        &permission_row_json(
+            user,
+            name,
+            &last.map(|p| p.options).unwrap_or_default(),
+            data_version,
+        ),
+    )?;
+    // As in Balrog, a user left without permissions keeps no roles; a role a required
+    // signoff still needs refuses the whole revocation.
+    if load_permissions(conn, user.as_str())?.is_empty() {
+        for role in list_roles(conn, Some(user.as_str()))? {
+            revoke_role(
+                conn,
+                user.as_str(),
+                &role.role,
+                role.data_version,
+                changed_by,
+            )?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

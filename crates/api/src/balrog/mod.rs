@@ -73,6 +73,7 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
         .service(scheduled::list_scheduled)
         .service(scheduled::create_scheduled)
         .service(scheduled::scheduled_revisions)
+        .service(scheduled::revert_scheduled)
         .service(scheduled::enact_scheduled)
         .service(scheduled::sign_off)
         .service(scheduled::remove_signoff)

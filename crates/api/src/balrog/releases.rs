@@ -341,7 +341,7 @@ fn check_schema(blob: &Value, detail: &str) -> Result<(), BalrogError> {
 
 /// Refuses a write that brings download URLs the allow-list does not allow for the release's
 /// product (400, naming them); nothing is written. Without an allow-list every URL is allowed.
-fn refuse_forbidden(urls: Vec<String>) -> Result<(), BalrogError> {
+pub(super) fn refuse_forbidden(urls: Vec<String>) -> Result<(), BalrogError> {
     if urls.is_empty() {
         return Ok(());
     }

@@ -17,11 +17,11 @@ use super::typed::{self, value, JsonDocument, PermissionWrite};
 use super::{query_data_version, read, write, NewDataVersion, WriteMethod};
 use crate::state::AppState;
 
-fn user_name(raw: &str) -> Result<UserName, BalrogError> {
+pub(super) fn user_name(raw: &str) -> Result<UserName, BalrogError> {
     UserName::parse(raw).map_err(|e| BalrogError::bad_request(e.to_string()))
 }
 
-fn permission_name(raw: &str) -> Result<PermissionName, BalrogError> {
+pub(super) fn permission_name(raw: &str) -> Result<PermissionName, BalrogError> {
     PermissionName::parse(raw).ok_or_else(|| {
         let names: Vec<&str> = PermissionName::ALL.iter().map(|p| p.as_str()).collect();
         BalrogError::bad_request(format!(
@@ -186,7 +186,11 @@ fn options(
 
 /// Changing an `admin` permission is for unrestricted admins only: anyone else could make
 /// themselves one (a shiplog addition to Balrog's model).
-fn check_grant(actor: &Actor, name: PermissionName, action: Action) -> Result<(), BalrogError> {
+pub(super) fn check_grant(
+    actor: &Actor,
+    name: PermissionName,
+    action: Action,
+) -> Result<(), BalrogError> {
     actor.require(PermissionName::Permission, action, None)?;
     if name == PermissionName::Admin && !actor.who.is_admin() {
         return Err(BalrogError::new(StatusCode::FORBIDDEN, "PermissionDeniedError").exception(

@@ -15,6 +15,10 @@ use crate::error::{DomainError, DomainResult};
 pub enum ScTable {
     /// Rules (`/api/scheduled_changes/rules`).
     Rules,
+    /// Named releases: name, product, blob (`data`), read-only flag.
+    Releases,
+    /// A user's permission: its options.
+    Permissions,
     /// Emergency shutoffs: putting one in place, or lifting it.
     EmergencyShutoff,
     /// Rows of `/required_signoffs/product`.
@@ -25,8 +29,10 @@ pub enum ScTable {
 
 impl ScTable {
     /// Every table shiplog schedules changes for.
-    pub const ALL: [ScTable; 4] = [
+    pub const ALL: [ScTable; 6] = [
         ScTable::Rules,
+        ScTable::Releases,
+        ScTable::Permissions,
         ScTable::EmergencyShutoff,
         ScTable::RequiredSignoffsProduct,
         ScTable::RequiredSignoffsPermissions,
@@ -36,6 +42,8 @@ impl ScTable {
     pub fn as_str(self) -> &'static str {
         match self {
             ScTable::Rules => "rules",
+            ScTable::Releases => "releases",
+            ScTable::Permissions => "permissions",
             ScTable::EmergencyShutoff => "emergency_shutoff",
             ScTable::RequiredSignoffsProduct => "required_signoffs/product",
             ScTable::RequiredSignoffsPermissions => "required_signoffs/permissions",
@@ -54,6 +62,13 @@ impl ScTable {
             ScTable::EmergencyShutoff => change_type != ChangeType::Update,
             _ => true,
         }
+    }
+
+    /// Whether a change can be put back to one of its earlier revisions (`POST
+    /// …/{sc_id}/revisions`): every table Balrog offers it on, which is all but emergency
+    /// shutoffs.
+    pub fn takes_revert(self) -> bool {
+        self != ScTable::EmergencyShutoff
     }
 
     /// Whether telemetry (uptake) conditions may stand instead of `when`: rules only.
@@ -368,5 +383,10 @@ mod tests {
         assert!(!ScTable::EmergencyShutoff.allows(ChangeType::Update));
         assert_eq!(ScTable::parse("rules"), Some(ScTable::Rules));
         assert_eq!(ScTable::parse("users"), None);
+        assert_eq!(ScTable::parse("releases"), Some(ScTable::Releases));
+        assert_eq!(ScTable::parse("permissions"), Some(ScTable::Permissions));
+        assert!(ScTable::Releases.allows(ChangeType::Update));
+        assert!(ScTable::Permissions.takes_revert());
+        assert!(!ScTable::EmergencyShutoff.takes_revert());
     }
 }

@@ -11,12 +11,12 @@ mod audit;
 mod evaluation;
 pub(crate) mod governance;
 pub(crate) mod history;
-mod named_releases;
+pub(crate) mod named_releases;
 mod refusal;
 mod rows;
 mod rules;
 mod sc_required;
-mod scheduled;
+pub(crate) mod scheduled;
 pub(crate) mod signoffs;
 mod writer;
 

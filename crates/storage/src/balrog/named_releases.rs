@@ -16,7 +16,7 @@ use shiplog_domain::balrog::blob_schema;
 use shiplog_domain::balrog::named_release::{initial_blob, validate_blob};
 use shiplog_domain::balrog::signoff;
 use shiplog_domain::balrog::{
-    merge3, BlobEdit, ChangeTable, NamedRelease, ReleaseName, RequiredSignoffs,
+    merge3, BlobEdit, ChangeTable, NamedRelease, ReleaseName, RequiredSignoffs, ScTable,
 };
 use shiplog_domain::{timestamp, ReleaseId};
 use time::{OffsetDateTime, PrimitiveDateTime};
@@ -28,6 +28,7 @@ use super::now_millis;
 use super::refusal::BalrogRefusal;
 use super::rows::{NamedReleaseRow, NewNamedReleaseRow};
 use super::rules::{distinct_values, distinct_values_sql, ColumnKind};
+use super::scheduled::{refuse_if_pending, refuse_update_if_pending};
 use super::signoffs::{product_rows, rule_scopes, ScopeRow, SignoffTarget};
 use super::writer::{Subject, Writer};
 use crate::connection::{AnyConnection, Store};
@@ -80,7 +81,7 @@ fn to_db(ts: OffsetDateTime) -> PrimitiveDateTime {
     PrimitiveDateTime::new(ts.date(), ts.time())
 }
 
-fn load(conn: &mut AnyConnection, name: &str) -> StorageResult<Option<NamedRelease>> {
+pub(crate) fn load(conn: &mut AnyConnection, name: &str) -> StorageResult<Option<NamedRelease>> {
     releases::table
         .filter(releases::name.eq(name))
         .select(NamedReleaseRow::as_select())
@@ -124,13 +125,13 @@ fn is_unique_violation(err: &StorageError) -> bool {
 /// blob it brings (the face has checked it too); edits check the blob as it is after the edit (and the merge), inside the
 /// transaction and before anything is written. A partial edit's first, bare blob is not checked
 /// on its own: the edit that follows in the same transaction must make it valid.
-fn check_schema(blob: &Value) -> StorageResult<()> {
+pub(crate) fn check_schema(blob: &Value) -> StorageResult<()> {
     blob_schema::validate(blob).map_err(|problems| {
         BalrogRefusal::InvalidBlob(problems.iter().map(ToString::to_string).collect()).into()
     })
 }
 
-fn insert(
+pub(crate) fn insert(
     conn: &mut AnyConnection,
     name: &str,
     product: &str,
@@ -175,22 +176,24 @@ fn insert(
 /// Makes `edit` to the release, as made against its version `base`, and returns the new
 /// version. When `base` is older than the current version, the edit is 3-way merged with what
 /// changed since (the blob at `base` is the ancestor); a real conflict, or a `base` that never
-/// existed, is refused as outdated. `product` replaces the stored product when given.
-fn apply_edit(
+/// existed, is refused as outdated. The `columns` given replace the stored ones in the same
+/// version.
+pub(crate) fn apply_edit(
     conn: &mut AnyConnection,
     name: &str,
     base: i64,
-    product: Option<&str>,
+    columns: Columns<'_>,
     edit: &BlobEdit,
     writer: Writer<'_>,
     at: i64,
 ) -> StorageResult<i64> {
+    let Columns { product, read_only } = columns;
     let changed_by = writer.name;
     for _ in 0..EDIT_ATTEMPTS {
         let tip = load(conn, name)?.ok_or_else(|| not_found(name))?;
         // Checked on every read of the tip: the product it has now is the product changed.
         writer.check(Subject::Release(&tip))?;
-        if tip.read_only {
+        if tip.read_only && read_only != Some(false) {
             return Err(BalrogRefusal::ReadOnly(name.to_owned()).into());
         }
         // A release serves through the rules mapping it: their channels' signoffs guard it.
@@ -215,6 +218,7 @@ fn apply_edit(
         let next = NamedRelease {
             product: product.unwrap_or(&tip.product).to_owned(),
             data: merged,
+            read_only: read_only.unwrap_or(tip.read_only),
             data_version: tip.data_version + 1,
             ..tip.clone()
         };
@@ -226,6 +230,7 @@ fn apply_edit(
         .set((
             releases::product.eq(&next.product),
             releases::data.eq(blob_text(&next.data)?),
+            releases::read_only.eq(next.read_only),
             releases::data_version.eq(next.data_version),
         ))
         .execute(conn)?;
@@ -246,6 +251,24 @@ fn apply_edit(
     Err(StorageError::Conflict(format!(
         "release {name} kept changing while an edit was being merged"
     )))
+}
+
+/// The columns besides the blob an edit may set (`None`: kept as stored).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Columns<'a> {
+    pub product: Option<&'a str>,
+    /// The read-only flag: an enacted scheduled change may unlock a release and change it at
+    /// once, as Balrog's does.
+    pub read_only: Option<bool>,
+}
+
+impl<'a> Columns<'a> {
+    fn product(product: &'a str) -> Columns<'a> {
+        Columns {
+            product: Some(product),
+            read_only: None,
+        }
+    }
 }
 
 fn edit_release(
@@ -283,6 +306,7 @@ fn edit_release(
             Some(current) => {
                 // Permission first: a caller who may not touch the release learns nothing of it.
                 writer.check(Subject::Release(&current))?;
+                refuse_update_if_pending(conn, ScTable::Releases, name)?;
                 let base = if is_primary {
                     check_primary(&current, request)?
                 } else {
@@ -304,7 +328,15 @@ fn edit_release(
         } else {
             writer
         };
-        let data_version = apply_edit(conn, name, base, None, &request.edit, editor, at)?;
+        let data_version = apply_edit(
+            conn,
+            name,
+            base,
+            Columns::default(),
+            &request.edit,
+            editor,
+            at,
+        )?;
         if is_primary {
             outcome = Some(EditOutcome {
                 data_version,
@@ -345,6 +377,71 @@ fn check_primary(current: &NamedRelease, request: &ReleaseEdit) -> StorageResult
         }
     }
     Ok(base)
+}
+
+/// Deletes release `name` at `data_version`, inside the caller's transaction: refused while it
+/// is read-only, while a rule maps to it, or without the signoffs its rules' channels need.
+pub(crate) fn delete_release_in(
+    conn: &mut AnyConnection,
+    name: &str,
+    data_version: i64,
+    writer: Writer<'_>,
+    at: i64,
+) -> StorageResult<()> {
+    let changed_by = writer.name;
+    let current = load(conn, name)?.ok_or_else(|| not_found(name))?;
+    if current.data_version != data_version {
+        return Err(BalrogRefusal::Outdated.into());
+    }
+    writer.check(Subject::Release(&current))?;
+    if current.read_only {
+        return Err(BalrogRefusal::ReadOnly(name.to_owned()).into());
+    }
+    let rule_ids: Vec<i64> = rules::table
+        .filter(rules::mapping.eq(name).or(rules::fallback_mapping.eq(name)))
+        .select(rules::rule_id)
+        .order(rules::rule_id)
+        .load(conn)?;
+    if !rule_ids.is_empty() {
+        return Err(BalrogRefusal::ReleaseInUse {
+            name: name.to_owned(),
+            rule_ids,
+        }
+        .into());
+    }
+    writer.check_signoffs(conn, &SignoffTarget::Release { name })?;
+    let id = current.id.to_string();
+    let has_packages: i64 = packages::table
+        .filter(packages::release_id.eq(&id))
+        .count()
+        .get_result(conn)?;
+    let this_version = releases::table
+        .filter(releases::id.eq(&id))
+        .filter(releases::data_version.eq(data_version));
+    let changed = if has_packages > 0 {
+        diesel::update(this_version)
+            .set((
+                releases::name.eq(None::<String>),
+                releases::product.eq(None::<String>),
+                releases::data.eq(None::<String>),
+                releases::read_only.eq(false),
+                releases::data_version.eq(None::<i64>),
+            ))
+            .execute(conn)?
+    } else {
+        diesel::delete(this_version).execute(conn)?
+    };
+    if changed == 0 {
+        return Err(BalrogRefusal::Outdated.into());
+    }
+    record_delete(
+        conn,
+        ChangeTable::Releases,
+        name,
+        changed_by,
+        at,
+        &history_row(&current),
+    )
 }
 
 /// `name` starts with `prefix`, compared exactly (SQLite's LIKE ignores case).
@@ -504,6 +601,7 @@ impl Store {
             Some(current) => {
                 // Permission first: a caller who may not touch the release learns nothing of it.
                 writer.check(Subject::Release(&current))?;
+                refuse_update_if_pending(conn, ScTable::Releases, name.as_str())?;
                 let base = data_version.ok_or(BalrogRefusal::DataVersionMissing(
                     "data_version field is missing",
                 ))?;
@@ -511,7 +609,7 @@ impl Store {
                     conn,
                     name.as_str(),
                     base,
-                    Some(product),
+                    Columns::product(product),
                     &BlobEdit::Replace(blob.clone()),
                     writer,
                     at,
@@ -558,6 +656,7 @@ impl Store {
             if read_only && current.read_only {
                 return Ok(data_version);
             }
+            refuse_update_if_pending(conn, ScTable::Releases, name)?;
             // Locking a release is always direct; unlocking it re-opens it to changes.
             if current.read_only && !read_only {
                 writer.check_signoffs(
@@ -609,61 +708,13 @@ impl Store {
     ) -> StorageResult<()> {
         let at = now_millis();
         let writer = writer.into();
-        let changed_by = writer.name;
         self.write(|conn| {
             let current = load(conn, name)?.ok_or_else(|| not_found(name))?;
-            if current.data_version != data_version {
-                return Err(BalrogRefusal::Outdated.into());
+            if current.data_version == data_version {
+                writer.check(Subject::Release(&current))?;
+                refuse_if_pending(conn, ScTable::Releases, name)?;
             }
-            writer.check(Subject::Release(&current))?;
-            if current.read_only {
-                return Err(BalrogRefusal::ReadOnly(name.to_owned()).into());
-            }
-            let rule_ids: Vec<i64> = rules::table
-                .filter(rules::mapping.eq(name).or(rules::fallback_mapping.eq(name)))
-                .select(rules::rule_id)
-                .order(rules::rule_id)
-                .load(conn)?;
-            if !rule_ids.is_empty() {
-                return Err(BalrogRefusal::ReleaseInUse {
-                    name: name.to_owned(),
-                    rule_ids,
-                }
-                .into());
-            }
-            writer.check_signoffs(conn, &SignoffTarget::Release { name })?;
-            let id = current.id.to_string();
-            let has_packages: i64 = packages::table
-                .filter(packages::release_id.eq(&id))
-                .count()
-                .get_result(conn)?;
-            let this_version = releases::table
-                .filter(releases::id.eq(&id))
-                .filter(releases::data_version.eq(data_version));
-            let changed = if has_packages > 0 {
-                diesel::update(this_version)
-                    .set((
-                        releases::name.eq(None::<String>),
-                        releases::product.eq(None::<String>),
-                        releases::data.eq(None::<String>),
-                        releases::read_only.eq(false),
-                        releases::data_version.eq(None::<i64>),
-                    ))
-                    .execute(conn)?
-            } else {
-                diesel::delete(this_version).execute(conn)?
-            };
-            if changed == 0 {
-                return Err(BalrogRefusal::Outdated.into());
-            }
-            record_delete(
-                conn,
-                ChangeTable::Releases,
-                name,
-                changed_by,
-                at,
-                &history_row(&current),
-            )
+            delete_release_in(conn, name, data_version, writer, at)
         })
     }
 
@@ -680,6 +731,7 @@ impl Store {
         self.write(|conn| {
             let current = load(conn, name)?.ok_or_else(|| not_found(name))?;
             writer.check(Subject::Release(&current))?;
+            refuse_update_if_pending(conn, ScTable::Releases, name)?;
             let row = revision_to_restore(conn, ChangeTable::Releases, change_id, name, "name")?;
             let (Some(data), Some(product)) =
                 (row.get("data"), row.get("product").and_then(Value::as_str))
@@ -695,7 +747,7 @@ impl Store {
                 conn,
                 name,
                 current.data_version,
-                Some(product),
+                Columns::product(product),
                 &BlobEdit::Replace(data.clone()),
                 writer,
                 at,

@@ -3,14 +3,17 @@
 //! user holds a role, both inside the caller's transaction.
 
 use serde_json::{Map, Value};
-use shiplog_domain::balrog::signoff::RuleScope;
+use shiplog_domain::balrog::signoff::{PermissionScope, RuleScope};
 use shiplog_domain::balrog::{ChangeType, RequiredSignoffs, RuleRef, ScTable, ScheduledChange};
 
+use super::named_releases::load as load_release;
 use super::rules::load_rule;
+use super::scheduled::permission_of;
 use super::signoffs::{required_signoffs_for, user_roles, SignoffTarget};
 use super::writer::{Signoffs, Writer};
 use crate::connection::AnyConnection;
 use crate::error::StorageResult;
+use crate::identity::find_permission;
 
 /// Role → how many signoffs a scheduled change needs.
 pub type Required = RequiredSignoffs;
@@ -61,6 +64,47 @@ fn with_target<T>(
                 })
             });
             f(conn, Some(&SignoffTarget::Rule { old, new }))
+        }
+        ScTable::Releases => {
+            let name = text(base, "name").unwrap_or_default();
+            let stored = match change.change_type {
+                ChangeType::Update => load_release(conn, name)?,
+                _ => None,
+            };
+            // Unlocking a read-only release needs what its rules need, or else what its
+            // product's channels need (Balrog's read-only rule); any other change what the
+            // rules mapping the release need.
+            let unlocks = stored.as_ref().is_some_and(|release| release.read_only)
+                && base.get("read_only").and_then(Value::as_bool) == Some(false);
+            match stored.filter(|_| unlocks) {
+                Some(release) => f(
+                    conn,
+                    Some(&SignoffTarget::ReadOnlyUnset {
+                        name,
+                        product: &release.product,
+                    }),
+                ),
+                None => f(conn, Some(&SignoffTarget::Release { name })),
+            }
+        }
+        ScTable::Permissions => {
+            let (username, permission, options) = permission_of(base)?;
+            // Both the options as stored and as the change leaves them: taking a guarded
+            // product out of a permission needs signoffs as much as putting it in.
+            let stored = match change.change_type {
+                ChangeType::Insert => None,
+                _ => find_permission(conn, &username, permission)?,
+            };
+            let scope = |options| PermissionScope {
+                permission,
+                options,
+            };
+            let old = stored
+                .as_ref()
+                .map(|p| scope(&p.options))
+                .or_else(|| (change.change_type == ChangeType::Delete).then(|| scope(&options)));
+            let new = (change.change_type != ChangeType::Delete).then(|| scope(&options));
+            f(conn, Some(&SignoffTarget::Permission { old, new }))
         }
         ScTable::RequiredSignoffsProduct => f(
             conn,

@@ -12,16 +12,22 @@
 
 use diesel::prelude::*;
 use serde_json::{json, Map, Value};
+use shiplog_domain::balrog::named_release::validate_blob;
 use shiplog_domain::balrog::{
-    ChangeTable, ChangeType, Condition, EmergencyShutoff, Outcome, RuleChanges, RuleFields,
-    RuleRef, ScTable, ScheduledChange, Signoff, Telemetry,
+    BlobEdit, ChangeTable, ChangeType, Condition, EmergencyShutoff, Outcome, RuleChanges,
+    RuleFields, RuleRef, ScTable, ScheduledChange, Signoff, Telemetry,
 };
+use shiplog_domain::{PermissionName, PermissionOptions, UserName};
 
 use super::evaluation::{delete_shutoff, find_shutoff, insert_shutoff};
 use super::governance::{
     delete_required_signoff, insert_required_signoff, update_required_signoff, RequiredSignoffInput,
 };
 use super::history::{record_delete, record_insert, record_update};
+use super::named_releases::{
+    apply_edit, check_schema as check_blob_schema, delete_release_in, insert as insert_release,
+    load as load_release, Columns,
+};
 use super::refusal::BalrogRefusal;
 use super::rules::{check_new_rule, check_rule_update, delete_rule_in, insert_rule, load_rule};
 use super::sc_required::{
@@ -31,6 +37,10 @@ use super::writer::Writer;
 use crate::connection::{AnyConnection, Store};
 use crate::error::{StorageError, StorageResult};
 use crate::events::{emit, Tags};
+use crate::identity::{
+    delete_permission_in, find_permission, insert_permission, permission_key, update_permission,
+    StoredPermission,
+};
 use crate::schema::{scheduled_change_signoffs, scheduled_changes};
 
 /// What a scheduled change will do, typed per table; the API reads it from the request.
@@ -66,6 +76,41 @@ pub enum ScheduledTarget {
         input: RequiredSignoffInput,
         data_version: i64,
     },
+    /// A new named release (`data` is its blob).
+    ReleaseInsert {
+        name: String,
+        product: String,
+        data: Value,
+    },
+    /// Release `name` read at `data_version`, as it will be: its product, blob and flag.
+    ReleaseUpdate {
+        name: String,
+        product: String,
+        data: Value,
+        read_only: bool,
+        data_version: i64,
+    },
+    /// Deleting release `name`, read at `data_version`.
+    ReleaseDelete { name: String, data_version: i64 },
+    /// Granting `username` a permission they do not hold yet.
+    PermissionInsert {
+        username: UserName,
+        permission: PermissionName,
+        options: PermissionOptions,
+    },
+    /// New options for a permission read at `data_version`.
+    PermissionUpdate {
+        username: UserName,
+        permission: PermissionName,
+        options: PermissionOptions,
+        data_version: i64,
+    },
+    /// Taking a permission read at `data_version` away.
+    PermissionDelete {
+        username: UserName,
+        permission: PermissionName,
+        data_version: i64,
+    },
 }
 
 fn required_signoff_table(input: &RequiredSignoffInput) -> ScTable {
@@ -88,6 +133,12 @@ impl ScheduledTarget {
             ScheduledTarget::RequiredSignoffInsert(input)
             | ScheduledTarget::RequiredSignoffUpdate { input, .. }
             | ScheduledTarget::RequiredSignoffDelete { input, .. } => required_signoff_table(input),
+            ScheduledTarget::ReleaseInsert { .. }
+            | ScheduledTarget::ReleaseUpdate { .. }
+            | ScheduledTarget::ReleaseDelete { .. } => ScTable::Releases,
+            ScheduledTarget::PermissionInsert { .. }
+            | ScheduledTarget::PermissionUpdate { .. }
+            | ScheduledTarget::PermissionDelete { .. } => ScTable::Permissions,
         }
     }
 
@@ -95,13 +146,18 @@ impl ScheduledTarget {
         match self {
             ScheduledTarget::RuleInsert(_)
             | ScheduledTarget::ShutoffInsert(_)
-            | ScheduledTarget::RequiredSignoffInsert(_) => ChangeType::Insert,
-            ScheduledTarget::RuleUpdate { .. } | ScheduledTarget::RequiredSignoffUpdate { .. } => {
-                ChangeType::Update
-            }
+            | ScheduledTarget::RequiredSignoffInsert(_)
+            | ScheduledTarget::ReleaseInsert { .. }
+            | ScheduledTarget::PermissionInsert { .. } => ChangeType::Insert,
+            ScheduledTarget::RuleUpdate { .. }
+            | ScheduledTarget::RequiredSignoffUpdate { .. }
+            | ScheduledTarget::ReleaseUpdate { .. }
+            | ScheduledTarget::PermissionUpdate { .. } => ChangeType::Update,
             ScheduledTarget::RuleDelete { .. }
             | ScheduledTarget::ShutoffDelete { .. }
-            | ScheduledTarget::RequiredSignoffDelete { .. } => ChangeType::Delete,
+            | ScheduledTarget::RequiredSignoffDelete { .. }
+            | ScheduledTarget::ReleaseDelete { .. }
+            | ScheduledTarget::PermissionDelete { .. } => ChangeType::Delete,
         }
     }
 }
@@ -455,7 +511,165 @@ fn prepare(conn: &mut AnyConnection, target: &ScheduledTarget) -> StorageResult<
                 Some(*data_version),
             )
         }
+        ScheduledTarget::ReleaseInsert {
+            name,
+            product,
+            data,
+        } => {
+            if load_release(conn, name)?.is_some() {
+                return Err(BalrogRefusal::ReleaseExists(name.clone()).into());
+            }
+            validate_blob(name, data)?;
+            check_blob_schema(data)?;
+            (
+                Some(name.clone()),
+                release_base(name, product, data, false),
+                None,
+            )
+        }
+        ScheduledTarget::ReleaseUpdate {
+            name,
+            product,
+            data,
+            read_only,
+            data_version,
+        } => {
+            let current = load_release(conn, name)?
+                .ok_or_else(|| BalrogRefusal::ReleaseNotFound(name.clone()))?;
+            if current.data_version != *data_version {
+                return Err(BalrogRefusal::Outdated.into());
+            }
+            // The write itself, rolled back: read-only, the blob's name and schema.
+            dry_run(conn, |conn| {
+                apply_edit(
+                    conn,
+                    name,
+                    *data_version,
+                    Columns {
+                        product: Some(product),
+                        read_only: Some(*read_only),
+                    },
+                    &BlobEdit::Replace(data.clone()),
+                    Writer::from("dry-run"),
+                    0,
+                )
+                .map(|_| ())
+            })?;
+            (
+                Some(name.clone()),
+                release_base(name, product, data, *read_only),
+                Some(*data_version),
+            )
+        }
+        ScheduledTarget::ReleaseDelete { name, data_version } => {
+            let current = load_release(conn, name)?
+                .ok_or_else(|| BalrogRefusal::ReleaseNotFound(name.clone()))?;
+            // Outdated, read-only, still mapped by a rule: refused now as the delete would be.
+            dry_run(conn, |conn| {
+                delete_release_in(conn, name, *data_version, Writer::from("dry-run"), 0)
+            })?;
+            let mut base = Map::new();
+            base.insert("name".into(), json!(name));
+            base.insert("product".into(), json!(current.product));
+            (Some(name.clone()), base, Some(*data_version))
+        }
+        ScheduledTarget::PermissionInsert {
+            username,
+            permission,
+            options,
+        } => {
+            if find_permission(conn, username, *permission)?.is_some() {
+                return Err(BalrogRefusal::Invalid(format!(
+                    "{username} already holds permission {permission}; schedule an update"
+                ))
+                .into());
+            }
+            (
+                Some(permission_key(username, *permission)),
+                permission_base(username, *permission, options),
+                None,
+            )
+        }
+        ScheduledTarget::PermissionUpdate {
+            username,
+            permission,
+            options,
+            data_version,
+        } => {
+            current_permission(conn, username, *permission, *data_version)?;
+            (
+                Some(permission_key(username, *permission)),
+                permission_base(username, *permission, options),
+                Some(*data_version),
+            )
+        }
+        ScheduledTarget::PermissionDelete {
+            username,
+            permission,
+            data_version,
+        } => {
+            let current = current_permission(conn, username, *permission, *data_version)?;
+            (
+                Some(permission_key(username, *permission)),
+                permission_base(username, *permission, &current.options),
+                Some(*data_version),
+            )
+        }
     })
+}
+
+/// The permission a change updates or deletes, refused when it is gone or has moved on.
+fn current_permission(
+    conn: &mut AnyConnection,
+    username: &UserName,
+    permission: PermissionName,
+    data_version: i64,
+) -> StorageResult<StoredPermission> {
+    let current = find_permission(conn, username, permission)?
+        .ok_or_else(|| BalrogRefusal::PermissionNotFound(permission_key(username, permission)))?;
+    if current.data_version != data_version {
+        return Err(BalrogRefusal::Outdated.into());
+    }
+    Ok(current)
+}
+
+/// The base row of a release change, as Balrog shows it: name, product, the blob as `data`,
+/// the read-only flag.
+fn release_base(name: &str, product: &str, data: &Value, read_only: bool) -> Map<String, Value> {
+    let mut base = Map::new();
+    base.insert("name".into(), json!(name));
+    base.insert("product".into(), json!(product));
+    base.insert("data".into(), data.clone());
+    base.insert("read_only".into(), json!(read_only));
+    base
+}
+
+/// The base row of a permission change: permission, username, options.
+fn permission_base(
+    username: &UserName,
+    permission: PermissionName,
+    options: &PermissionOptions,
+) -> Map<String, Value> {
+    let mut base = Map::new();
+    base.insert("permission".into(), json!(permission.as_str()));
+    base.insert("username".into(), json!(username.as_str()));
+    base.insert("options".into(), options.to_json());
+    base
+}
+
+/// The user, permission and options a permission change's base row names.
+pub(crate) fn permission_of(
+    base: &Map<String, Value>,
+) -> StorageResult<(UserName, PermissionName, PermissionOptions)> {
+    let corrupt =
+        |what: &str| StorageError::Corrupt(format!("scheduled permission change: {what}"));
+    let text = |key: &str| base.get(key).and_then(Value::as_str).unwrap_or_default();
+    let username = UserName::parse(text("username")).map_err(|_| corrupt("username"))?;
+    let permission =
+        PermissionName::parse(text("permission")).ok_or_else(|| corrupt("permission"))?;
+    let options = PermissionOptions::parse(permission, base.get("options").unwrap_or(&Value::Null))
+        .map_err(|_| corrupt("options"))?;
+    Ok((username, permission, options))
 }
 
 /// The base row of a required-signoff change, as `/api/required_signoffs/…` shows the row.
@@ -518,18 +732,33 @@ fn history_key(change: &ScheduledChange) -> String {
     format!("{}/{}", change.table.as_str(), change.sc_id)
 }
 
+/// The event tags of a change, as its table's own events have them: product and channel, and
+/// for a permission each product its options name.
 fn tags_of(change: &ScheduledChange) -> Tags {
     let text = |key: &str| change.base.get(key).and_then(Value::as_str);
+    let permission_products = change
+        .base
+        .get("options")
+        .and_then(|options| options.get("products"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str);
     Tags::new()
         .with_opt("product", text("product"))
         .with_opt("channel", text("channel"))
+        .with_all("product", permission_products)
 }
 
-/// The event body: the change as the API shows it, with `table`.
+/// The event body: the change as the API shows it, with `table`. A release's blob is left
+/// out, as the release's own events leave it out: it can be megabytes.
 fn event_body(change: &ScheduledChange, required: &Required) -> Value {
     let mut body = change.to_json(&required_json(required));
     if let Value::Object(map) = &mut body {
         map.insert("table".into(), json!(change.table.as_str()));
+        if change.table == ScTable::Releases {
+            map.remove("data");
+        }
     }
     body
 }
@@ -622,6 +851,54 @@ fn apply(conn: &mut AnyConnection, change: &ScheduledChange, at: i64) -> Storage
                 }
                 ChangeType::Delete => {
                     delete_required_signoff(conn, &input, data_version()?, writer)?
+                }
+            }
+        }
+        (ScTable::Releases, ChangeType::Insert) => {
+            let data = change.base.get("data").cloned().unwrap_or(Value::Null);
+            check_blob_schema(&data)?;
+            insert_release(conn, &text("name"), &text("product"), data, writer.name, at)?;
+        }
+        (ScTable::Releases, ChangeType::Update) => {
+            let data = change.base.get("data").cloned().unwrap_or(Value::Null);
+            let read_only = change.base.get("read_only").and_then(Value::as_bool);
+            apply_edit(
+                conn,
+                &text("name"),
+                data_version()?,
+                Columns {
+                    product: Some(&text("product")),
+                    read_only,
+                },
+                &BlobEdit::Replace(data),
+                writer,
+                at,
+            )?;
+        }
+        (ScTable::Releases, ChangeType::Delete) => {
+            delete_release_in(conn, &text("name"), data_version()?, writer, at)?;
+        }
+        (ScTable::Permissions, kind) => {
+            let (username, permission, options) = permission_of(&change.base)?;
+            let now = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(at) * 1_000_000)
+                .map_err(|e| StorageError::Corrupt(e.to_string()))?;
+            match kind {
+                ChangeType::Insert => {
+                    insert_permission(conn, &username, permission, &options, writer.name, now)?
+                }
+                ChangeType::Update => {
+                    update_permission(
+                        conn,
+                        &username,
+                        permission,
+                        &options,
+                        data_version()?,
+                        writer.name,
+                        now,
+                    )?;
+                }
+                ChangeType::Delete => {
+                    delete_permission_in(conn, &username, permission, data_version()?, writer, now)?
                 }
             }
         }
@@ -788,13 +1065,14 @@ impl Store {
         })
     }
 
-    /// The changes of `table`, oldest first: pending ones only unless `all`; for rules,
-    /// optionally only those of one rule. Each with the signoffs it requires.
+    /// The changes of `table`, oldest first: pending ones only unless `all`; optionally only
+    /// those of one row, by its key (a rule's id, a release's name). Each with the signoffs it
+    /// requires.
     pub fn list_scheduled_changes(
         &self,
         table: ScTable,
         all: bool,
-        rule_id: Option<i64>,
+        object_key: Option<&str>,
     ) -> StorageResult<Vec<(ScheduledChange, Required)>> {
         self.read(|conn| {
             let mut query = scheduled_changes::table
@@ -805,8 +1083,8 @@ impl Store {
             if !all {
                 query = query.filter(scheduled_changes::complete.eq(false));
             }
-            if let Some(rule_id) = rule_id {
-                query = query.filter(scheduled_changes::object_key.eq(rule_id.to_string()));
+            if let Some(key) = object_key {
+                query = query.filter(scheduled_changes::object_key.eq(key.to_owned()));
             }
             let rows: Vec<ScRow> = query.load(conn)?;
             rows.into_iter()
