@@ -23,7 +23,7 @@ mod write_connection;
 pub use backup::BackupError;
 pub use balrog::{
     BalrogRefusal, EditOutcome, Enactment, EvaluationSnapshot, Guard, HistoryFilter, HistoryPage,
-    HistoryRecord, NamedReleaseInfo, ReleaseEdit, Required, RequiredSignoffInput, Revisions,
+    HistoryRecord, NamedReleaseInfo, PinOutcome, ReleaseEdit, ReplaceOutcome, Required, RequiredSignoffInput, Revisions,
     RoleGrant, ScheduledRefusal, ScheduledTarget, SignoffTarget, Signoffs, StoredRole, Subject,
     Writer, MAX_REVISION_LIMIT,
 };

@@ -12,6 +12,7 @@ use std::cmp::Ordering;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::version::Version;
 use crate::error::{DomainError, DomainResult};
@@ -102,6 +103,15 @@ impl PinnableRelease {
     }
 }
 
+/// A release blob's own application version, as Balrog reads it to compare two releases for
+/// one pin (its top-level `appVersion`; `extv` in schema 1 blobs). `None` when it has none or
+/// it does not parse.
+pub fn blob_app_version(blob: &Value) -> Option<Version> {
+    let schema = blob.get("schema_version").and_then(Value::as_i64);
+    let key = if schema == Some(1) { "extv" } else { "appVersion" };
+    Version::parse(blob.get(key)?.as_str()?).ok()
+}
+
 /// The history key of the pin `version` of `product` on `channel`.
 pub fn pin_key(product: &str, channel: &str, version: &str) -> String {
     format!("{product}/{channel}/{version}")
@@ -123,6 +133,15 @@ mod tests {
         for bad in ["", ".", "66", "66.1", "66.1.2.", "66.x.", "x.", "66..", "-1.", " 66."] {
             assert!(PinVersion::parse(bad).is_err(), "{bad:?} parsed");
         }
+    }
+
+    #[test]
+    fn a_blob_states_its_version_at_the_top() {
+        let blob = serde_json::json!({"schema_version": 4, "appVersion": "66.0.1"});
+        assert_eq!(blob_app_version(&blob), Some(v("66.0.1")));
+        let old = serde_json::json!({"schema_version": 1, "extv": "3.6", "appv": "x"});
+        assert_eq!(blob_app_version(&old), Some(v("3.6")));
+        assert_eq!(blob_app_version(&serde_json::json!({"schema_version": 4})), None);
     }
 
     #[test]

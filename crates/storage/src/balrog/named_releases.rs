@@ -25,6 +25,7 @@ use super::history::{
     record_at_version, record_delete, record_insert, record_update, revision_to_restore,
 };
 use super::now_millis;
+use super::pins::pins_of_release;
 use super::refusal::BalrogRefusal;
 use super::rows::{NamedReleaseRow, NewNamedReleaseRow};
 use super::rules::{distinct_values, distinct_values_sql, ColumnKind};
@@ -65,6 +66,17 @@ pub struct ReleaseEdit {
     pub edit: BlobEdit,
     /// Further releases the same edit is made to (each at its current version).
     pub copy_to: Vec<ReleaseName>,
+}
+
+/// What a whole-blob write of Balrog's v2 API (`PUT /api/v2/releases/{name}`) did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplaceOutcome {
+    /// The release was created at data_version 1.
+    Created,
+    /// The release now has this data_version.
+    Replaced(i64),
+    /// The blob and product were those stored already: nothing was written.
+    Unchanged,
 }
 
 /// What a write did to the release it names.
@@ -524,6 +536,75 @@ impl Store {
         })
     }
 
+    /// Balrog's v2 whole-blob write: creates the release (`product` required), or replaces its
+    /// blob (and product, when given) if `old_data_version` is its current version exactly —
+    /// no merge, as Balrog's v2 API compares versions. A blob and product equal to what is
+    /// stored write nothing and need no version. Permission, read-only and schema are checked
+    /// first; a release that changes needs the signoffs its rules' channels require.
+    pub fn replace_named_release<'w>(
+        &self,
+        name: &ReleaseName,
+        product: Option<&str>,
+        blob: &Value,
+        old_data_version: Option<i64>,
+        writer: impl Into<Writer<'w>>,
+    ) -> StorageResult<ReplaceOutcome> {
+        let at = now_millis();
+        let writer = writer.into();
+        let changed_by = writer.name;
+        self.write_creating(|conn| match load(conn, name.as_str())? {
+            None => {
+                let product = product.ok_or(BalrogRefusal::DataVersionMissing(
+                    "product is required to create a release",
+                ))?;
+                writer.check(Subject::NewRelease {
+                    name: name.as_str(),
+                    product,
+                })?;
+                check_schema(blob)?;
+                insert(conn, name.as_str(), product, blob.clone(), changed_by, at)?;
+                Ok(ReplaceOutcome::Created)
+            }
+            Some(current) => {
+                writer.check(Subject::Release(&current))?;
+                if current.read_only {
+                    return Err(BalrogRefusal::ReadOnly(name.to_string()).into());
+                }
+                check_schema(blob)?;
+                if &current.data == blob && product.is_none_or(|p| p == current.product) {
+                    return Ok(ReplaceOutcome::Unchanged);
+                }
+                let base = old_data_version.ok_or(BalrogRefusal::DataVersionMissing(
+                    "old_data_versions['.'] is required to change an existing release",
+                ))?;
+                if base != current.data_version {
+                    return Err(BalrogRefusal::Outdated.into());
+                }
+                apply_edit(
+                    conn,
+                    name.as_str(),
+                    base,
+                    product,
+                    &BlobEdit::Replace(blob.clone()),
+                    writer,
+                    at,
+                )
+                .map(ReplaceOutcome::Replaced)
+            }
+        })
+    }
+
+    /// Deletes a named release whatever its version (Balrog's v2 `DELETE` takes none), with
+    /// the same refusals as [`Store::delete_named_release`].
+    pub fn delete_named_release_now<'w>(
+        &self,
+        name: &str,
+        writer: impl Into<Writer<'w>>,
+    ) -> StorageResult<()> {
+        let writer = writer.into();
+        self.delete_release_at(name, None, writer)
+    }
+
     /// A partial edit of a release blob (and of its `copy_to` releases), creating releases that
     /// do not exist, all in one transaction.
     pub fn edit_named_release<'w>(
@@ -599,19 +680,30 @@ impl Store {
         })
     }
 
-    /// Deletes a named release at `data_version`. Refused while it is read-only or while a rule
-    /// maps to it.
+    /// Deletes a named release at `data_version`. Refused while it is read-only, while a rule
+    /// maps to it or while a pin serves it.
     pub fn delete_named_release<'w>(
         &self,
         name: &str,
         data_version: i64,
         writer: impl Into<Writer<'w>>,
     ) -> StorageResult<()> {
-        let at = now_millis();
         let writer = writer.into();
+        self.delete_release_at(name, Some(data_version), writer)
+    }
+
+    /// Deletes a named release, at `data_version` when one is given.
+    fn delete_release_at(
+        &self,
+        name: &str,
+        data_version: Option<i64>,
+        writer: Writer<'_>,
+    ) -> StorageResult<()> {
+        let at = now_millis();
         let changed_by = writer.name;
         self.write(|conn| {
             let current = load(conn, name)?.ok_or_else(|| not_found(name))?;
+            let data_version = data_version.unwrap_or(current.data_version);
             if current.data_version != data_version {
                 return Err(BalrogRefusal::Outdated.into());
             }
@@ -628,6 +720,15 @@ impl Store {
                 return Err(BalrogRefusal::ReleaseInUse {
                     name: name.to_owned(),
                     rule_ids,
+                }
+                .into());
+            }
+            // Clients pinned to it would lose their release (Balrog refuses this too).
+            let pins = pins_of_release(conn, name)?;
+            if !pins.is_empty() {
+                return Err(BalrogRefusal::ReleasePinned {
+                    name: name.to_owned(),
+                    pins,
                 }
                 .into());
             }
@@ -716,9 +817,9 @@ impl Store {
         self.read(|conn| distinct_values(conn, sql, kind).map(Some))
     }
 
-    /// A write that may create a release: two requests creating the same name at once collide
-    /// on its UNIQUE index; the loser runs again and finds the release there.
-    fn write_creating<T>(
+    /// A write that may create a row (a release, a pin): two requests creating the same key at
+    /// once collide on its UNIQUE index; the loser runs again and finds the row there.
+    pub(crate) fn write_creating<T>(
         &self,
         f: impl Fn(&mut AnyConnection) -> StorageResult<T>,
     ) -> StorageResult<T> {
