@@ -499,9 +499,7 @@ fn served(reply: &Reply, version: Option<&str>) {
     match version {
         Some(version) => {
             assert!(
-                reply
-                    .text
-                    .contains(&format!("appVersion=\"{version}\"")),
+                reply.text.contains(&format!("appVersion=\"{version}\"")),
                 "{version} in {}",
                 reply.text
             );
@@ -533,15 +531,9 @@ fn pinned_clients_are_served_the_pinned_release_and_others_fail_open() {
             Some("60.5"),
         );
         // A pin the served release does not pass changes nothing.
-        served(
-            &update(server, "60.0", "release", "?pin=61."),
-            Some("61.0"),
-        );
+        served(&update(server, "60.0", "release", "?pin=61."), Some("61.0"));
         // A pin with nothing registered fails open: the client is kept up to date.
-        served(
-            &update(server, "59.0", "release", "?pin=59."),
-            Some("61.0"),
-        );
+        served(&update(server, "59.0", "release", "?pin=59."), Some("61.0"));
         // A client past the pinned release gets nothing, not the newer release.
         served(&update(server, "60.6", "release", "?pin=60."), None);
 

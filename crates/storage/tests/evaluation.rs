@@ -189,7 +189,12 @@ fn pins_story(store: &Store, other: &Store) {
     let name = |n: &str| ReleaseName::parse(n).expect("name");
     for (release, version) in [("Firefox-60.4", "60.4"), ("Firefox-60.5", "60.5")] {
         store
-            .insert_named_release(&name(release), "Firefox", &app_blob(release, version), "alice")
+            .insert_named_release(
+                &name(release),
+                "Firefox",
+                &app_blob(release, version),
+                "alice",
+            )
             .expect("release");
     }
     let pin = PinVersion::parse("60.").expect("pin");
@@ -229,7 +234,10 @@ fn pins_story(store: &Store, other: &Store) {
     let revisions = store
         .list_revisions(ChangeTable::PinnableReleases, "Firefox/release/60.", 10, 0)
         .expect("history");
-    assert_eq!(revisions.total, 1, "one full record (and its insert marker)");
+    assert_eq!(
+        revisions.total, 1,
+        "one full record (and its insert marker)"
+    );
     // The pinned release cannot go while the pin serves it.
     assert_eq!(
         refused(store.delete_named_release_now("Firefox-60.5", "alice")),

@@ -75,7 +75,11 @@ pub(super) fn release_guard(
 pub(super) fn pin_guard(who: &Who) -> impl Fn(Subject<'_>) -> Result<(), Denied> + Sync + '_ {
     move |subject| match subject {
         Subject::Pin { product, exists } => {
-            let action = if exists { Action::Modify } else { Action::Create };
+            let action = if exists {
+                Action::Modify
+            } else {
+                Action::Create
+            };
             who.check(PermissionName::PinnableRelease, action, Some(product))
         }
         Subject::Release(_) | Subject::NewRelease { .. } | Subject::Rule(_) => Ok(()),

@@ -185,11 +185,9 @@ pub async fn get_release_v2(
     path: web::Path<String>,
 ) -> Result<HttpResponse, BalrogError> {
     let name = path_name(&path)?;
-    let release = read(&state, move |store| {
-        store.find_named_release(name.as_str())
-    })
-    .await?
-    .ok_or_else(release_missing)?;
+    let release = read(&state, move |store| store.find_named_release(name.as_str()))
+        .await?
+        .ok_or_else(release_missing)?;
     Ok(HttpResponse::Ok().json(ReleaseV2 {
         data_versions: data_versions(&release.data, release.data_version),
         blob: release.data,
@@ -299,7 +297,11 @@ pub async fn delete_release_v2(
     let name = path_name(&path)?;
     let who = actor.who;
     write(&state, WriteMethod::Delete, move |store| {
-        let guard = release_guard(&who, PermissionName::Release, shiplog_domain::Action::Delete);
+        let guard = release_guard(
+            &who,
+            PermissionName::Release,
+            shiplog_domain::Action::Delete,
+        );
         let writer = Writer {
             name: &who.user,
             guard: &guard,

@@ -108,7 +108,11 @@ impl PinnableRelease {
 /// it does not parse.
 pub fn blob_app_version(blob: &Value) -> Option<Version> {
     let schema = blob.get("schema_version").and_then(Value::as_i64);
-    let key = if schema == Some(1) { "extv" } else { "appVersion" };
+    let key = if schema == Some(1) {
+        "extv"
+    } else {
+        "appVersion"
+    };
     Version::parse(blob.get(key)?.as_str()?).ok()
 }
 
@@ -127,10 +131,21 @@ mod tests {
 
     #[test]
     fn pins_are_a_major_or_a_major_and_minor_with_a_trailing_dot() {
-        assert_eq!(PinVersion::parse("66.").map(|p| p.to_string()), Ok("66.".into()));
-        assert_eq!(PinVersion::parse("66.1.").map(|p| p.to_string()), Ok("66.1.".into()));
-        assert_eq!(PinVersion::parse("066.01.").map(|p| p.to_string()), Ok("66.1.".into()));
-        for bad in ["", ".", "66", "66.1", "66.1.2.", "66.x.", "x.", "66..", "-1.", " 66."] {
+        assert_eq!(
+            PinVersion::parse("66.").map(|p| p.to_string()),
+            Ok("66.".into())
+        );
+        assert_eq!(
+            PinVersion::parse("66.1.").map(|p| p.to_string()),
+            Ok("66.1.".into())
+        );
+        assert_eq!(
+            PinVersion::parse("066.01.").map(|p| p.to_string()),
+            Ok("66.1.".into())
+        );
+        for bad in [
+            "", ".", "66", "66.1", "66.1.2.", "66.x.", "x.", "66..", "-1.", " 66.",
+        ] {
             assert!(PinVersion::parse(bad).is_err(), "{bad:?} parsed");
         }
     }
@@ -141,7 +156,10 @@ mod tests {
         assert_eq!(blob_app_version(&blob), Some(v("66.0.1")));
         let old = serde_json::json!({"schema_version": 1, "extv": "3.6", "appv": "x"});
         assert_eq!(blob_app_version(&old), Some(v("3.6")));
-        assert_eq!(blob_app_version(&serde_json::json!({"schema_version": 4})), None);
+        assert_eq!(
+            blob_app_version(&serde_json::json!({"schema_version": 4})),
+            None
+        );
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //! (priority descending, then lowest rule_id), so [`RuleSet::evaluate`] reads only the rules of
 //! the query's product and of no product, stops at the first match, and allocates nothing. The
 //! dice roll of the background rate comes from an injected [`RandomSource`]; whether the mapped
-//! release agrees to serve the client is the [`serving`] policy's answer.
+//! release agrees to serve the client is the [`serving`] policy's answer; a client whose `pin`
+//! the release is past gets the pinnable release registered for the pin instead (see
+//! [`pin`](super::pin)), added with [`RuleSet::with_pins`].
 
 use std::fmt;
 use std::sync::Arc;
@@ -137,6 +139,10 @@ struct ProductIndex {
     non_mozilla_versions: bool,
 }
 
+/// One product's pins: channel, then pin → the release's name. Nested maps keyed by borrowed
+/// text, so a lookup allocates nothing.
+type ChannelPins = FastMap<Box<str>, FastMap<PinVersion, Box<str>>>;
+
 /// Rules, shutoffs and releases compiled for evaluation.
 #[derive(Debug, Clone, Default)]
 pub struct RuleSet {
@@ -150,7 +156,7 @@ pub struct RuleSet {
     releases: FastMap<Box<str>, (NamedRelease, ReleaseFacts)>,
     shutoffs: Vec<EmergencyShutoff>,
     /// Pinnable releases: product, then channel, then pin → the release's name.
-    pins: FastMap<Box<str>, FastMap<Box<str>, FastMap<PinVersion, Box<str>>>>,
+    pins: FastMap<Box<str>, ChannelPins>,
     /// The download hosts answers may name; `None` allows every URL.
     allowlist: Option<Arc<DomainAllowlist>>,
 }

@@ -602,7 +602,9 @@ fn a_pin_the_mapped_release_is_past_serves_the_pinned_release() {
         pin: Some("60."),
         ..query()
     };
-    let decision = rules.evaluate(&pinned, &mut FixedRoll(0)).expect("evaluates");
+    let decision = rules
+        .evaluate(&pinned, &mut FixedRoll(0))
+        .expect("evaluates");
     assert_eq!(decision.mapping(), Some("Firefox-60.5"));
     assert_eq!(decision.reason, Reason::ServedPinned);
     assert_eq!(decision.rule.map(|r| r.rule_id), Some(1));
@@ -612,7 +614,9 @@ fn a_pin_the_mapped_release_is_past_serves_the_pinned_release() {
         channel: Some("release-cck-acme"),
         ..query()
     };
-    let decision = rules.evaluate(&partner, &mut FixedRoll(0)).expect("evaluates");
+    let decision = rules
+        .evaluate(&partner, &mut FixedRoll(0))
+        .expect("evaluates");
     assert_eq!(decision.mapping(), Some("Firefox-60.5"));
 }
 
@@ -674,6 +678,8 @@ fn a_malformed_pin_fails_only_a_query_that_would_be_served() {
         product: "Thunderbird",
         ..bad
     };
-    let decision = rules.evaluate(&unmatched, &mut FixedRoll(0)).expect("evaluates");
+    let decision = rules
+        .evaluate(&unmatched, &mut FixedRoll(0))
+        .expect("evaluates");
     assert_eq!(decision.reason, Reason::NoMatchingRule);
 }
