@@ -132,6 +132,16 @@ fn is_unique_violation(err: &StorageError) -> bool {
     )
 }
 
+pub(crate) fn is_foreign_key_violation(err: &StorageError) -> bool {
+    matches!(
+        err,
+        StorageError::Backend(DieselError::DatabaseError(
+            DatabaseErrorKind::ForeignKeyViolation,
+            _
+        ))
+    )
+}
+
 /// Refuses a blob that breaks its `schema_version`'s schema. `put_named_release` checks the
 /// blob it brings (the face has checked it too); edits check the blob as it is after the edit (and the merge), inside the
 /// transaction and before anything is written. A partial edit's first, bare blob is not checked
@@ -694,6 +704,22 @@ impl Store {
 
     /// Deletes a named release, at `data_version` when one is given.
     fn delete_release_at(
+        &self,
+        name: &str,
+        data_version: Option<i64>,
+        writer: Writer<'_>,
+    ) -> StorageResult<()> {
+        // A rule or pin that starts to name the release between this write's checks and its
+        // DELETE makes the database refuse it (foreign key): run again, and the checks say why.
+        match self.delete_release_once(name, data_version, writer) {
+            Err(err) if is_foreign_key_violation(&err) => {
+                self.delete_release_once(name, data_version, writer)
+            }
+            other => other,
+        }
+    }
+
+    fn delete_release_once(
         &self,
         name: &str,
         data_version: Option<i64>,

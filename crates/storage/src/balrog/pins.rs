@@ -13,6 +13,7 @@ use shiplog_domain::balrog::pin::{blob_app_version, pin_key};
 use shiplog_domain::balrog::{ChangeTable, NamedRelease, PinVersion, PinnableRelease};
 
 use super::history::{record_insert, record_update};
+use super::named_releases::is_foreign_key_violation;
 use super::now_millis;
 use super::refusal::BalrogRefusal;
 use super::rows::NamedReleaseRow;
@@ -149,7 +150,7 @@ impl Store {
         let at = now_millis();
         let writer = writer.into();
         let version = version.to_string();
-        self.write_creating(|conn| {
+        let result = self.write_creating(|conn| {
             let release = load_release(conn, name)?
                 .ok_or_else(|| BalrogRefusal::ReleaseNotFound(name.to_owned()))?;
             let old = find(conn, product, channel, &version)?;
@@ -223,6 +224,13 @@ impl Store {
                 &history_row(&next),
             )?;
             Ok(PinOutcome::Set(next.data_version))
-        })
+        });
+        match result {
+            // The release was deleted between this write's read and its INSERT or UPDATE.
+            Err(err) if is_foreign_key_violation(&err) => {
+                Err(BalrogRefusal::ReleaseNotFound(name.to_owned()).into())
+            }
+            other => other,
+        }
     }
 }
