@@ -1,5 +1,6 @@
 //! Named releases: the Balrog columns of the `releases` table, their blob edits with the 3-way
-//! merge, the read-only flag, deletion and revert.
+//! merge, the v2 API's whole-blob replace at an exact version, the read-only flag, deletion
+//! (refused while a rule or a pin serves the release) and revert.
 //!
 //! A release created here is a ledger release too (one release concept with a ledger face and a Balrog face; docs/ARCHITECTURE.md): the acting user started it
 //! now, with no platforms or packages yet. Deleting it through Balrog removes the row, unless
