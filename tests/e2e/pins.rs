@@ -619,3 +619,20 @@ fn the_evaluation_endpoint_takes_a_pin() {
         );
     });
 }
+
+#[test]
+fn the_dashboard_evaluation_form_takes_a_pin() {
+    TestServer::each_backend(|server| {
+        serving_setup(server);
+        let base = "/ui/evaluate?product=Firefox&version=60.0&buildID=20180101000000\
+                    &buildTarget=WINNT_x86_64-msvc&locale=de&channel=release";
+        let pinned = server.get(&format!("{base}&pin=60."));
+        pinned.expect(200);
+        assert!(pinned.text.contains("id=\"f-pin\""), "{}", pinned.text);
+        assert!(pinned.text.contains("Firefox-60.5"), "{}", pinned.text);
+        let plain = server.get(base);
+        plain.expect(200);
+        assert!(plain.text.contains("Firefox-61.0"), "{}", plain.text);
+        server.get(&format!("{base}&pin=60")).expect(400);
+    });
+}
