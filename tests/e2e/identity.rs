@@ -565,7 +565,7 @@ fn users_and_permissions_read_and_write_like_balrog() {
         problem(
             put("/api/users/carol/permissions/superuser", json!({})),
             400,
-            "'superuser' is not one of ['admin', 'rule', 'release', 'release_locale', 'release_read_only', 'permission', 'scheduled_change', 'required_signoff', 'emergency_shutoff', 'ledger', 'ticket', 'webhook']",
+            "'superuser' is not one of ['admin', 'rule', 'release', 'release_locale', 'release_read_only', 'permission', 'scheduled_change', 'required_signoff', 'emergency_shutoff', 'ledger', 'ticket', 'webhook', 'pinnable_release']",
         );
         problem(put("/api/users/no%20one/permissions/rule", json!({})), 400, "username: \"no one\" is not a valid user name: use 1 to 100 letters, digits and . _ @ + -");
         let not_json = put(path, json!({"options": "{not json"}));

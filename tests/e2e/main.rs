@@ -25,6 +25,7 @@ mod orlo_queries;
 mod orlo_reports;
 mod orloclient;
 mod permissions;
+mod pins;
 mod service;
 mod ui;
 mod update_protocols;

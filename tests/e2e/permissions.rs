@@ -246,7 +246,9 @@ fn balrog_cases() -> Vec<Case> {
             run,
         }
     }
-    use PermissionName::{EmergencyShutoff, Release, ReleaseLocale, ReleaseReadOnly, Rule};
+    use PermissionName::{
+        EmergencyShutoff, PinnableRelease, Release, ReleaseLocale, ReleaseReadOnly, Rule,
+    };
     vec![
         case(
             "POST /api/emergency_shutoff",
@@ -413,6 +415,79 @@ fn balrog_cases() -> Vec<Case> {
             |s, t, p| {
                 let path = format!("/api/releases/{}?data_version=1", balrog_release(s, p));
                 send(s, Face::Balrog, "DELETE", &path, t, None)
+            },
+        ),
+        case(
+            "PUT /api/v2/releases/{name}",
+            Release,
+            "modify",
+            200,
+            |s, t, p| {
+                let name = balrog_release(s, p);
+                let blob = json!({"name": name, "schema_version": 1, "hashFunction": "sha256"});
+                let body = json!({"blob": blob, "product": p, "old_data_versions": {".": 1}});
+                send(
+                    s,
+                    Face::Balrog,
+                    "PUT",
+                    &format!("/api/v2/releases/{name}"),
+                    t,
+                    Some(body),
+                )
+            },
+        ),
+        case(
+            "PUT /api/v2/releases/{new name}",
+            Release,
+            "create",
+            200,
+            |s, t, p| {
+                let name = unique(&format!("{p}-v2"));
+                let blob = json!({"name": name, "schema_version": 1, "hashFunction": "sha512"});
+                let body = json!({"blob": blob, "product": p});
+                send(
+                    s,
+                    Face::Balrog,
+                    "PUT",
+                    &format!("/api/v2/releases/{name}"),
+                    t,
+                    Some(body),
+                )
+            },
+        ),
+        case(
+            "DELETE /api/v2/releases/{name}",
+            Release,
+            "delete",
+            200,
+            |s, t, p| {
+                let path = format!("/api/v2/releases/{}", balrog_release(s, p));
+                send(s, Face::Balrog, "DELETE", &path, t, None)
+            },
+        ),
+        case(
+            "PUT /api/v2/releases/{name}/pinnable (a new pin)",
+            PinnableRelease,
+            "create",
+            200,
+            |s, t, p| {
+                let path = format!("/api/v2/releases/{}/pinnable", balrog_release(s, p));
+                let body = json!({"product": p, "channel": unique("esr"), "version": "115."});
+                send(s, Face::Balrog, "PUT", &path, t, Some(body))
+            },
+        ),
+        case(
+            "PUT /api/v2/releases/{name}/pinnable (moving a pin)",
+            PinnableRelease,
+            "modify",
+            200,
+            |s, t, p| {
+                let channel = unique("esr");
+                let body = json!({"product": p, "channel": channel, "version": "115."});
+                let first = format!("/api/v2/releases/{}/pinnable", balrog_release(s, p));
+                admin_balrog(s, "PUT", &first, body.clone()).expect(200);
+                let path = format!("/api/v2/releases/{}/pinnable", balrog_release(s, p));
+                send(s, Face::Balrog, "PUT", &path, t, Some(body))
             },
         ),
         case(

@@ -210,6 +210,10 @@ pub struct EvalArgs {
     /// Its operating system version (`Windows_NT 10.0`).
     #[arg(long)]
     pub os_version: Option<String>,
+    /// The client's update pin (`120.` or `120.15.`): serve the release pinned for it when the
+    /// rule's release is newer.
+    #[arg(long)]
+    pub pin: Option<String>,
     /// The background-rate dice roll (0–99) to use; random if not given.
     #[arg(long, value_parser = clap::value_parser!(u8).range(0..100))]
     pub roll: Option<u8>,

@@ -35,6 +35,7 @@ fn query_string(args: &EvalArgs) -> Result<String, String> {
         ("buildTarget", &args.build_target),
         ("locale", &args.locale),
         ("osVersion", &args.os_version),
+        ("pin", &args.pin),
     ];
     let mut pairs: Vec<(String, String)> = named
         .iter()
@@ -97,7 +98,8 @@ pub(crate) fn load(
                 .load_evaluation_snapshot()
                 .map_err(|e| format!("cannot read the rules: {e}"))?;
             let set = RuleSet::compile(&snapshot.rules, &snapshot.shutoffs, snapshot.releases)
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| e.to_string())?
+                .with_pins(&snapshot.pins);
             Ok((set, Vec::new()))
         }
     }

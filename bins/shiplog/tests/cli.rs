@@ -826,3 +826,70 @@ fn serve_refuses_a_malformed_domain_allowlist() {
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read"));
 }
+
+#[test]
+fn rules_eval_takes_a_pin_and_reads_pins_from_the_database() {
+    use serde_json::json;
+    use shiplog_domain::balrog::{PinVersion, ReleaseName, RuleChanges, RuleFields};
+    for db in shiplog_storage::testing::TestDb::all() {
+        let store = db.store();
+        for (name, version) in [("Firefox-60.5", "60.5"), ("Firefox-61.0", "61.0")] {
+            let blob = json!({"name": name, "schema_version": 4, "hashFunction": "sha512",
+                "appVersion": version, "platforms": {"WINNT_x86_64-msvc": {"locales": {
+                    "de": {"buildID": "20180601000000"}}}}});
+            store
+                .insert_named_release(
+                    &ReleaseName::parse(name).expect("name"),
+                    "Firefox",
+                    &blob,
+                    "alice",
+                )
+                .expect("release");
+        }
+        let changes = json!({"priority": 10, "backgroundRate": 100, "update_type": "minor",
+            "mapping": "Firefox-61.0", "product": "Firefox", "channel": "release"});
+        let changes = RuleChanges::parse(changes.as_object().expect("object")).expect("changes");
+        store
+            .insert_rule(&RuleFields::create(&changes).expect("fields"), "alice")
+            .expect("rule");
+        let pin = PinVersion::parse("60.").expect("pin");
+        store
+            .set_pin("Firefox-60.5", "Firefox", "release", &pin, "alice")
+            .expect("pin");
+        let eval = |pin: &str| {
+            let (ok, stdout, stderr) = run(&[
+                "rules",
+                "eval",
+                "--database-url",
+                db.url(),
+                "--product",
+                "Firefox",
+                "--version",
+                "60.0",
+                "--channel",
+                "release",
+                "--query",
+                "buildTarget=WINNT_x86_64-msvc",
+                "--query",
+                "locale=de",
+                "--query",
+                "buildID=20180101000000",
+                "--pin",
+                pin,
+            ]);
+            (ok, stdout, stderr)
+        };
+        let (ok, stdout, stderr) = eval("60.");
+        assert!(ok, "{stderr}");
+        let data: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+        assert_eq!(data["mapping"], "Firefox-60.5", "{data}");
+        // Nothing registered for 59.: the rule's release (failing open).
+        let (ok, stdout, stderr) = eval("59.");
+        assert!(ok, "{stderr}");
+        let data: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+        assert_eq!(data["mapping"], "Firefox-61.0", "{data}");
+        let (ok, _, stderr) = eval("60");
+        assert!(!ok);
+        assert!(stderr.contains("pin"), "{stderr}");
+    }
+}

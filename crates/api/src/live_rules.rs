@@ -171,7 +171,9 @@ fn rebuild(
         return Ok(None);
     }
     let snapshot = store.load_evaluation_snapshot()?;
-    let mut set = RuleSet::compile(&snapshot.rules, &snapshot.shutoffs, snapshot.releases)?;
+    // Pins ride the same snapshot and counter: a pin write bumps the counter like any change.
+    let mut set = RuleSet::compile(&snapshot.rules, &snapshot.shutoffs, snapshot.releases)?
+        .with_pins(&snapshot.pins);
     if let Some(allowlist) = allowlist {
         set = set.with_allowlist(allowlist);
     }

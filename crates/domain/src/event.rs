@@ -23,6 +23,8 @@ pub const EVENT_TYPES: &[&str] = &[
     "named_release.deleted",
     "emergency_shutoff.created",
     "emergency_shutoff.deleted",
+    "pinnable_release.created",
+    "pinnable_release.updated",
     "permission.changed",
     "role.changed",
     "required_signoff.changed",

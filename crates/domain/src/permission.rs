@@ -141,6 +141,9 @@ pub enum PermissionName {
     /// subscribing (`create`), changing, testing and redelivering (`modify`), unsubscribing
     /// (`delete`).
     Webhook,
+    /// Update pins (`PUT /api/v2/releases/{name}/pinnable`): setting a new pin (`create`) or
+    /// moving one to another release (`modify`), for some products.
+    PinnableRelease,
 }
 
 /// Which option keys a permission takes.
@@ -153,7 +156,7 @@ enum Keys {
 
 impl PermissionName {
     /// Every permission name.
-    pub const ALL: [PermissionName; 12] = [
+    pub const ALL: [PermissionName; 13] = [
         PermissionName::Admin,
         PermissionName::Rule,
         PermissionName::Release,
@@ -166,6 +169,7 @@ impl PermissionName {
         PermissionName::Ledger,
         PermissionName::Ticket,
         PermissionName::Webhook,
+        PermissionName::PinnableRelease,
     ];
 
     /// The name as Balrog writes it.
@@ -183,6 +187,7 @@ impl PermissionName {
             PermissionName::Ledger => "ledger",
             PermissionName::Ticket => "ticket",
             PermissionName::Webhook => "webhook",
+            PermissionName::PinnableRelease => "pinnable_release",
         }
     }
 
@@ -205,7 +210,7 @@ impl PermissionName {
     fn keys(self) -> Keys {
         use PermissionName::*;
         match self {
-            Admin | RequiredSignoff => Keys::Products,
+            Admin | RequiredSignoff | PinnableRelease => Keys::Products,
             Release | ReleaseLocale | ReleaseReadOnly | Rule | EmergencyShutoff => {
                 Keys::ProductsAndActions
             }
@@ -223,6 +228,7 @@ impl PermissionName {
             }
             Permission | Webhook => &[Action::Create, Action::Modify, Action::Delete, Action::View],
             ReleaseLocale => &[Action::Modify],
+            PinnableRelease => &[Action::Create, Action::Modify],
             ReleaseReadOnly => &[Action::Set, Action::Unset],
             ScheduledChange => &[Action::Enact],
             Ledger => &[Action::Create, Action::Modify],

@@ -24,9 +24,9 @@ mod write_connection;
 pub use backup::BackupError;
 pub use balrog::{
     BalrogRefusal, EditOutcome, Enactment, EvaluationSnapshot, Guard, HistoryFilter, HistoryPage,
-    HistoryRecord, NamedReleaseInfo, ReleaseEdit, Required, RequiredSignoffInput, Revisions,
-    RoleGrant, ScheduledRefusal, ScheduledTarget, SignoffTarget, Signoffs, StoredRole, Subject,
-    Writer, MAX_REVISION_LIMIT,
+    HistoryRecord, NamedReleaseInfo, PinOutcome, ReleaseEdit, ReplaceOutcome, Required,
+    RequiredSignoffInput, Revisions, RoleGrant, ScheduledRefusal, ScheduledTarget, SignoffTarget,
+    Signoffs, StoredRole, Subject, Writer, MAX_REVISION_LIMIT,
 };
 pub use connection::{Backend, PoolOptions, Store, CONNECT_TIMEOUT_SECONDS};
 pub use error::{StorageError, StorageResult};

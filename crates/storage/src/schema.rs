@@ -173,6 +173,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    pinnable_releases (product, channel, version) {
+        product -> Text,
+        channel -> Text,
+        version -> Text,
+        mapping -> Text,
+        data_version -> BigInt,
+    }
+}
+
+diesel::table! {
     ruleset_version (id) {
         id -> Integer,
         version -> BigInt,

@@ -769,7 +769,9 @@ fn a_writers_guard_sees_what_is_stored_and_a_refusal_writes_nothing() {
             let product = match subject {
                 Subject::Rule(rule) => rule.fields.product.clone(),
                 Subject::Release(release) => Some(release.product.clone()),
-                Subject::NewRelease { product, .. } => Some(product.to_owned()),
+                Subject::NewRelease { product, .. } | Subject::Pin { product, .. } => {
+                    Some(product.to_owned())
+                }
             };
             seen.lock().expect("lock").push(product.clone());
             if product.as_deref() == Some("Firefox") {

@@ -1,14 +1,14 @@
 //! Stories of what rule evaluation reads, on every backend under test: emergency shutoffs with
 //! their history, the rule-set counter every Balrog write bumps (seen from a second store on the
-//! same database), and a snapshot that compiles into a working rule set.
+//! same database), a snapshot that compiles into a working rule set, and pins.
 
 use serde_json::{json, Map, Value};
 use shiplog_domain::balrog::{
-    ChangeTable, EmergencyShutoff, FixedRoll, Query, Reason, ReleaseName, RuleChanges, RuleFields,
-    RuleRef, RuleSet,
+    ChangeTable, EmergencyShutoff, FixedRoll, PinVersion, PinnableRelease, Query, Reason,
+    ReleaseName, RuleChanges, RuleFields, RuleRef, RuleSet,
 };
 use shiplog_storage::testing::TestDb;
-use shiplog_storage::{BalrogRefusal, StorageError, Store};
+use shiplog_storage::{BalrogRefusal, PinOutcome, ReplaceOutcome, StorageError, Store};
 
 fn object(value: Value) -> Map<String, Value> {
     match value {
@@ -173,4 +173,98 @@ fn story(store: &Store, other: &Store) {
         RuleSet::compile(&snapshot.rules, &snapshot.shutoffs, snapshot.releases).expect("compiles");
     assert_eq!(reason(&set, "release"), Reason::NoMatchingRule);
     assert_eq!(reason(&set, "beta"), Reason::Served);
+}
+
+#[test]
+fn pins_move_the_counter_reach_the_snapshot_and_keep_their_release() {
+    for db in TestDb::all() {
+        let store = db.store();
+        let other = db.store();
+        eprintln!("pins on {}", store.backend().name());
+        pins_story(&store, &other);
+    }
+}
+
+fn pins_story(store: &Store, other: &Store) {
+    let name = |n: &str| ReleaseName::parse(n).expect("name");
+    for (release, version) in [("Firefox-60.4", "60.4"), ("Firefox-60.5", "60.5")] {
+        store
+            .insert_named_release(
+                &name(release),
+                "Firefox",
+                &app_blob(release, version),
+                "alice",
+            )
+            .expect("release");
+    }
+    let pin = PinVersion::parse("60.").expect("pin");
+    assert_eq!(
+        refused(store.set_pin("Firefox-99", "Firefox", "release", &pin, "alice")),
+        BalrogRefusal::ReleaseNotFound("Firefox-99".into())
+    );
+    let before = other.ruleset_version().expect("counter");
+    assert_eq!(
+        store
+            .set_pin("Firefox-60.5", "Firefox", "release", &pin, "alice")
+            .expect("pin"),
+        PinOutcome::Set(1)
+    );
+    let after = other.ruleset_version().expect("counter");
+    assert!(after > before, "a pin write moves the counter");
+    // An older release does not replace a newer one: nothing is written.
+    assert_eq!(
+        store
+            .set_pin("Firefox-60.4", "Firefox", "release", &pin, "alice")
+            .expect("pin"),
+        PinOutcome::ExistingPinIsNewer
+    );
+    assert_eq!(other.ruleset_version().expect("counter"), after);
+    let snapshot = other.load_evaluation_snapshot().expect("snapshot");
+    assert_eq!(
+        snapshot.pins,
+        vec![PinnableRelease {
+            product: "Firefox".into(),
+            channel: "release".into(),
+            version: "60.".into(),
+            mapping: "Firefox-60.5".into(),
+            data_version: 1,
+        }]
+    );
+    assert_eq!(store.list_pins().expect("pins"), snapshot.pins);
+    let revisions = store
+        .list_revisions(ChangeTable::PinnableReleases, "Firefox/release/60.", 10, 0)
+        .expect("history");
+    assert_eq!(
+        revisions.total, 1,
+        "one full record (and its insert marker)"
+    );
+    // The pinned release cannot go while the pin serves it.
+    assert_eq!(
+        refused(store.delete_named_release_now("Firefox-60.5", "alice")),
+        BalrogRefusal::ReleasePinned {
+            name: "Firefox-60.5".into(),
+            pins: vec!["Firefox/release/60.".into()],
+        }
+    );
+    // The v2 whole-blob write: exact versions, no merge.
+    let blob = app_blob("Firefox-60.5", "60.5.1");
+    assert_eq!(
+        refused(store.replace_named_release(&name("Firefox-60.5"), None, &blob, Some(2), "alice")),
+        BalrogRefusal::Outdated
+    );
+    assert_eq!(
+        store
+            .replace_named_release(&name("Firefox-60.5"), None, &blob, Some(1), "alice")
+            .expect("replaced"),
+        ReplaceOutcome::Replaced(2)
+    );
+    assert_eq!(
+        store
+            .replace_named_release(&name("Firefox-60.5"), Some("Firefox"), &blob, None, "alice")
+            .expect("unchanged"),
+        ReplaceOutcome::Unchanged
+    );
+    store
+        .delete_named_release_now("Firefox-60.4", "alice")
+        .expect("an unpinned release goes");
 }

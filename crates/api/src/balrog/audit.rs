@@ -66,7 +66,8 @@ fn filter(pairs: &[(String, String)]) -> Result<HistoryFilter, BalrogError> {
         Some(name) => Some(ChangeTable::parse(&name).ok_or_else(|| {
             BalrogError::bad_request(format!(
                 "table must be one of rules, releases, emergency_shutoffs, permissions, \
-                 user_roles, required_signoffs_product, required_signoffs_permissions (not {name:?})"
+                 user_roles, required_signoffs_product, required_signoffs_permissions, \
+                 pinnable_releases (not {name:?})"
             ))
         })?),
     };
@@ -98,7 +99,7 @@ fn filter(pairs: &[(String, String)]) -> Result<HistoryFilter, BalrogError> {
         ("timestamp_to" = Option<i64>, Query, description = "Only changes at or before this time (ms since the epoch)"),
         ("product" = Option<String>, Query, description = "Only changes to objects of this product (rules, releases, shutoffs, required signoffs)"),
         ("channel" = Option<String>, Query, description = "Only changes to objects of this channel (rules, shutoffs, product required signoffs)"),
-        ("table" = Option<String>, Query, description = "Only this table: rules, releases, emergency_shutoffs, permissions, user_roles, required_signoffs_product, required_signoffs_permissions"),
+        ("table" = Option<String>, Query, description = "Only this table: rules, releases, emergency_shutoffs, permissions, user_roles, required_signoffs_product, required_signoffs_permissions, pinnable_releases"),
         ("page" = Option<i64>, Query, description = "Page number, from 1"),
         ("limit" = Option<i64>, Query, description = "Records per page (default 10, at most 1000)"),
     ),

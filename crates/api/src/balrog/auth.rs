@@ -29,7 +29,7 @@ pub(super) fn rule_guard(
         Subject::Rule(rule) => {
             who.check(PermissionName::Rule, action, rule.fields.product.as_deref())
         }
-        Subject::Release(_) | Subject::NewRelease { .. } => Ok(()),
+        Subject::Release(_) | Subject::NewRelease { .. } | Subject::Pin { .. } => Ok(()),
     }
 }
 
@@ -53,7 +53,7 @@ pub(super) fn release_edit_guard<'a>(
         Subject::NewRelease { product, .. } => {
             who.check(PermissionName::Release, Action::Create, Some(product))
         }
-        Subject::Rule(_) => Ok(()),
+        Subject::Rule(_) | Subject::Pin { .. } => Ok(()),
     }
 }
 
@@ -66,7 +66,23 @@ pub(super) fn release_guard(
 ) -> impl Fn(Subject<'_>) -> Result<(), Denied> + Sync + '_ {
     move |subject| match subject {
         Subject::Release(release) => who.check(thing, action, Some(&release.product)),
-        Subject::NewRelease { .. } | Subject::Rule(_) => Ok(()),
+        Subject::NewRelease { .. } | Subject::Rule(_) | Subject::Pin { .. } => Ok(()),
+    }
+}
+
+/// The guard of a pin write (Balrog's `pinnable_release` permission): `create` for a pin that
+/// does not exist yet, `modify` for one the write moves, at the pin's product.
+pub(super) fn pin_guard(who: &Who) -> impl Fn(Subject<'_>) -> Result<(), Denied> + Sync + '_ {
+    move |subject| match subject {
+        Subject::Pin { product, exists } => {
+            let action = if exists {
+                Action::Modify
+            } else {
+                Action::Create
+            };
+            who.check(PermissionName::PinnableRelease, action, Some(product))
+        }
+        Subject::Release(_) | Subject::NewRelease { .. } | Subject::Rule(_) => Ok(()),
     }
 }
 

@@ -182,6 +182,11 @@ impl BalrogError {
                     "Bad input: Release {name} has rules pointing to it. Hence it cannot be deleted."
                 ))
                 .with("rule_ids", json!(rule_ids)),
+            BalrogRefusal::ReleasePinned { name, pins } => Self::bad_request("ValueError")
+                .exception(format!(
+                    "Bad input: Release {name} is pinnable. Hence it cannot be deleted."
+                ))
+                .with("pins", json!(pins)),
             BalrogRefusal::ProductMismatch {
                 given,
                 stored,

@@ -1,5 +1,6 @@
 //! The Balrog admin face at `/api` (Balrog's admin API as the running Balrog answers it, where that differs from its written description; docs/balrog.md):
-//! rules, named releases, emergency shutoffs, users, permissions and roles, required signoffs,
+//! rules, named releases (and the v2 release and pin endpoints update pins need), emergency
+//! shutoffs, users, permissions and roles, required signoffs,
 //! their history with revert,
 //! optimistic locking,
 //! `csrf_token`. Release automation written for Balrog — including `balrogclient` 2.0 — works
@@ -12,6 +13,7 @@ pub mod error;
 mod history;
 mod paging;
 mod releases;
+mod releases_v2;
 mod required_signoffs;
 mod roles;
 mod rules;
@@ -66,6 +68,11 @@ pub fn routes(cfg: &mut ServiceConfig<'_>) {
         .service(releases::put_release)
         .service(releases::post_release)
         .service(releases::delete_release)
+        .service(releases_v2::get_release_v2)
+        .service(releases_v2::put_release_v2)
+        .service(releases_v2::delete_release_v2)
+        .service(releases_v2::put_pinnable)
+        .service(releases_v2::get_pin)
         .service(shutoffs::list_shutoffs)
         .service(shutoffs::create_shutoff)
         .service(shutoffs::get_shutoff)

@@ -333,7 +333,7 @@ pub async fn put_release(
 
 /// Refuses a whole blob that breaks its `schema_version`'s schema before anything else is
 /// looked at (storage checks again, and checks edited blobs, inside the write).
-fn check_schema(blob: &Value, detail: &str) -> Result<(), BalrogError> {
+pub(super) fn check_schema(blob: &Value, detail: &str) -> Result<(), BalrogError> {
     blob_schema::validate(blob).map_err(|problems| {
         BalrogError::invalid_blob(detail, problems.iter().map(ToString::to_string).collect())
     })

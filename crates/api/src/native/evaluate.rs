@@ -6,7 +6,7 @@ use crate::caching::{not_modified, ETag};
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use serde_json::Value;
-use shiplog_domain::balrog::{Decision, Force, Version, VersionScheme};
+use shiplog_domain::balrog::{Decision, Force, PinVersion, Version, VersionScheme};
 use utoipa::ToSchema;
 
 use super::envelope::{success, Envelope, EnvelopeError, FailureEnvelope};
@@ -31,7 +31,8 @@ pub struct EvaluationData {
     pub rule_id: Option<i64>,
     pub rule_data_version: Option<i64>,
     /// The release actually served: the fallback when the background rate (or `force=-1`)
-    /// sends the client there; null when nothing is served.
+    /// sends the client there, the pinned release when the client's `pin` holds it back;
+    /// null when nothing is served.
     pub mapping: Option<String>,
     /// Why, in words.
     pub reason: String,
@@ -55,7 +56,7 @@ impl EvaluationData {
 }
 
 /// The query keys, exactly as Balrog names them.
-const KEYS: [&str; 15] = [
+const KEYS: [&str; 16] = [
     "product",
     "version",
     "buildID",
@@ -71,6 +72,7 @@ const KEYS: [&str; 15] = [
     "jaws",
     "mig64",
     "force",
+    "pin",
 ];
 
 fn flag(key: &str, value: &str) -> Result<bool, EnvelopeError> {
@@ -146,6 +148,16 @@ fn parse_pairs(pairs: Vec<(String, String)>) -> Result<OwnedQuery, EnvelopeError
             "jaws" => query.jaws = Some(flag("jaws", &value)?),
             "mig64" => query.mig64 = Some(flag("mig64", &value)?),
             "force" => query.force = Force::parse(&value),
+            // Refused here when malformed, though the update URL only notices when a release
+            // would be served past it: this face says what is wrong with a query up front.
+            "pin" => {
+                PinVersion::parse(&value).map_err(|_| {
+                    EnvelopeError::bad_request(format!(
+                        "Parameter 'pin' must be 'X.' or 'X.Y.' (a major or major.minor version with a trailing dot), not {value:?}"
+                    ))
+                })?;
+                query.pin = Some(value);
+            }
             other => {
                 return Err(EnvelopeError::bad_request(format!(
                     "Unknown parameter '{other}'; the parameters are {}",
@@ -187,6 +199,7 @@ fn parse_pairs(pairs: Vec<(String, String)>) -> Result<OwnedQuery, EnvelopeError
         ("jaws" = Option<bool>, Query, description = "1/0/true/false; absent matches only rules without one"),
         ("mig64" = Option<bool>, Query, description = "1/0/true/false; absent matches only rules without one"),
         ("force" = Option<String>, Query, description = "1: the main mapping; -1: the fallback"),
+        ("pin" = Option<String>, Query, description = "`X.` or `X.Y.`: when the release served is newer, serve the release pinned for it (product, base channel) if one is"),
     ),
     responses(
         (status = 200, description = "The winning rule, the release served and why", body = Envelope<EvaluationData>),

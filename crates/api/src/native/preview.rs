@@ -178,8 +178,11 @@ pub async fn preview(
         &snapshot.shutoffs,
         snapshot.releases.clone(),
     )
-    .map_err(compile_error)?;
-    let after = RuleSet::compile(&rules, &shutoffs, snapshot.releases).map_err(compile_error)?;
+    .map_err(compile_error)?
+    .with_pins(&snapshot.pins);
+    let after = RuleSet::compile(&rules, &shutoffs, snapshot.releases)
+        .map_err(compile_error)?
+        .with_pins(&snapshot.pins);
     let mut data = PreviewData {
         sc_id,
         table: table.as_str().to_owned(),

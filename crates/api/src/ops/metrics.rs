@@ -334,7 +334,8 @@ impl Metrics {
                     Reason::Served
                     | Reason::ServedForced
                     | Reason::ServedFallback
-                    | Reason::ServedFallbackForced => "served",
+                    | Reason::ServedFallbackForced
+                    | Reason::ServedPinned => "served",
                     Reason::DroppedByBackgroundRate | Reason::DroppedNoFallback => {
                         "background_rate_miss"
                     }

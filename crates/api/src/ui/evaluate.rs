@@ -14,7 +14,7 @@ use crate::serving::with_dice;
 use crate::state::AppState;
 
 /// The form's fields: (query key, label, hint).
-const FIELDS: [(&str, &str, &str); 13] = [
+const FIELDS: [(&str, &str, &str); 14] = [
     ("product", "Product", "e.g. Firefox"),
     ("version", "Version", "e.g. 60.0"),
     ("channel", "Channel", "e.g. release"),
@@ -27,6 +27,7 @@ const FIELDS: [(&str, &str, &str); 13] = [
     ("headerArchitecture", "Header architecture", ""),
     ("instructionSet", "Instruction set", "e.g. SSE2"),
     ("memory", "Memory (MB)", "a whole number"),
+    ("pin", "Update pin", "e.g. 60. or 60.1."),
     ("force", "Force", ""),
 ];
 

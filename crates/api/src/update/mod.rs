@@ -204,6 +204,8 @@ fn parse_url(
             // `force=1?avast=1`: Avast appends its own argument after a second `?`.
             "force" => query.force = Force::parse(value.split('?').next().unwrap_or("")),
             "mig64" => query.mig64 = Some(value == "1"),
+            // Checked only when a release would be served past it (see `pin.rs` in the domain).
+            "pin" => query.pin = Some(value),
             _ => {}
         }
     }
@@ -250,10 +252,11 @@ fn unknown_update_route() -> HttpResponse {
         ("segments" = String, Path, description = "The form's segments, then update.xml"),
         ("force" = Option<String>, Query, description = "1: the main mapping; -1: the fallback"),
         ("mig64" = Option<String>, Query, description = "1: true; anything else: false"),
+        ("pin" = Option<String>, Query, description = "`X.` or `X.Y.`: when the release served is newer, serve the release pinned for it on this product and (base) channel, if one is; not accepted by form 2"),
     ),
     responses(
         (status = 200, description = "Balrog's update.xml (`<updates>` empty when nothing is served), with `Rule-ID` and `Rule-Data-Version`", body = String, content_type = "text/xml"),
-        (status = 400, description = "A version that cannot be compared (text/plain)", body = String, content_type = "text/plain"),
+        (status = 400, description = "A version that cannot be compared, a malformed `pin` where a release would be served past it, or `pin` on form 2 (text/plain)", body = String, content_type = "text/plain"),
     )
 )]
 #[get("/{form}/{segments:.*}")]
@@ -271,6 +274,12 @@ pub async fn update_xml(
     let Some(owned) = parse_url(&form, &segments, req.query_string(), user_agent) else {
         return unknown_update_route();
     };
+    // Balrog's form 2 does not declare `pin`, and its strict parameter check refuses it.
+    if form == "2" && owned.pin.is_some() {
+        return HttpResponse::BadRequest()
+            .content_type("text/plain")
+            .body("Extra query parameter(s) pin not in spec");
+    }
     let rules = state.rules.current(&state.store).await;
     let query: Query<'_> = owned.query();
     let answer = with_dice(|dice| {
@@ -344,7 +353,7 @@ mod tests {
         let v6 = parse(
             "6",
             "Firefox/60.0/2018/Darwin_x86-gcc3/x86 de/release/OS/ISET:SSE3,MEM:8192,JAWS:1,junk/default/1.0/update.xml",
-            "force=1?avast=1&mig64=yes",
+            "force=1?avast=1&mig64=yes&pin=60.",
             Some("Mozilla/5.0 (PPC Mac)"),
         )
         .expect("v6");
@@ -355,6 +364,7 @@ mod tests {
         assert_eq!(v6.header_architecture.as_deref(), Some("PPC"));
         assert_eq!(v6.force, Force::Main);
         assert_eq!(v6.mig64, Some(false));
+        assert_eq!(v6.pin.as_deref(), Some("60."));
         let old_caps = parse(
             "6",
             "Firefox/60.0/2018/WINNT/de/release/OS/SSE2,lots/default/1.0/update.xml",

@@ -34,6 +34,9 @@ pub enum ChangeTable {
     /// Signoffs required for a product's permissions, keyed `product/role`.
     #[serde(rename = "required_signoffs_permissions")]
     RequiredSignoffsPermissions,
+    /// Pinnable releases, keyed `product/channel/version` (`Firefox/release/66.`).
+    #[serde(rename = "pinnable_releases")]
+    PinnableReleases,
 }
 
 impl ChangeTable {
@@ -48,6 +51,7 @@ impl ChangeTable {
             ChangeTable::Roles => "user_roles",
             ChangeTable::RequiredSignoffsProduct => "required_signoffs_product",
             ChangeTable::RequiredSignoffsPermissions => "required_signoffs_permissions",
+            ChangeTable::PinnableReleases => "pinnable_releases",
         }
     }
 
@@ -68,6 +72,7 @@ impl ChangeTable {
             "required_signoffs_permissions" | "permissions_req_signoffs" => {
                 Some(ChangeTable::RequiredSignoffsPermissions)
             }
+            "pinnable_release" | "pinnable_releases" => Some(ChangeTable::PinnableReleases),
             _ => None,
         }
     }
@@ -165,6 +170,16 @@ impl ChangeTable {
                 "product",
                 "role",
                 "signoffs_required",
+                "data_version",
+                "change_id",
+                "changed_by",
+                "timestamp",
+            ],
+            ChangeTable::PinnableReleases => &[
+                "product",
+                "channel",
+                "version",
+                "mapping",
                 "data_version",
                 "change_id",
                 "changed_by",

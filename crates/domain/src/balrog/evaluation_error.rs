@@ -23,6 +23,10 @@ pub enum EvaluationError {
         /// The version it states.
         value: String,
     },
+    #[error("Version Pin String '{0}' is invalid.")]
+    /// The query's `pin` (given here) is not `X.` or `X.Y.`; noticed only when a release would
+    /// be served past it, as Balrog notices it.
+    PinVersion(String),
     #[error("release {release}: {problem}")]
     /// A blob lacks what its answer needs (an add-on platform without its URL, an alias to a
     /// platform that is not there).

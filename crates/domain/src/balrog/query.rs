@@ -59,6 +59,9 @@ pub struct Query<'a> {
     pub mig64: Option<bool>,
     /// The `force` parameter.
     pub force: Force,
+    /// The `pin` parameter (`"66."`): hold the client at or below this version when a
+    /// pinnable release is registered for it. Parsed only when it matters (see `pin.rs`).
+    pub pin: Option<&'a str>,
 }
 
 impl<'a> Query<'a> {
@@ -124,6 +127,8 @@ pub struct OwnedQuery {
     pub mig64: Option<bool>,
     /// The `force` parameter.
     pub force: Force,
+    /// The `pin` parameter (`"66."`).
+    pub pin: Option<String>,
 }
 
 impl OwnedQuery {
@@ -154,6 +159,7 @@ impl OwnedQuery {
             jaws: self.jaws,
             mig64: self.mig64,
             force: self.force,
+            pin: self.pin.as_deref(),
         }
     }
 }
@@ -177,6 +183,7 @@ impl From<&Query<'_>> for OwnedQuery {
             jaws: query.jaws,
             mig64: query.mig64,
             force: query.force,
+            pin: owned(query.pin),
         }
     }
 }

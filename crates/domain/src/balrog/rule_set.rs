@@ -7,7 +7,9 @@
 //! (priority descending, then lowest rule_id), so [`RuleSet::evaluate`] reads only the rules of
 //! the query's product and of no product, stops at the first match, and allocates nothing. The
 //! dice roll of the background rate comes from an injected [`RandomSource`]; whether the mapped
-//! release agrees to serve the client is the [`serving`] policy's answer.
+//! release agrees to serve the client is the [`serving`] policy's answer; a client whose `pin`
+//! the release is past gets the pinnable release registered for the pin instead (see
+//! [`pin`](super::pin)), added with [`RuleSet::with_pins`].
 
 use std::fmt;
 use std::sync::Arc;
@@ -18,9 +20,10 @@ use super::evaluation_error::EvaluationError;
 use super::fast_map::FastMap;
 use super::matcher::CompiledRule;
 use super::named_release::NamedRelease;
+use super::pin::{PinVersion, PinnableRelease};
 use super::query::{Force, Query};
 use super::rule::{Rule, UpdateType};
-use super::serving::{self, Blocked, ReleaseFacts};
+use super::serving::{self, Blocked, ReleaseFacts, Serve};
 use super::shutoff::EmergencyShutoff;
 use super::version::{Version, VersionScheme};
 use crate::error::DomainResult;
@@ -50,6 +53,9 @@ pub enum Reason {
     ReleaseMissing,
     /// The release's blob would not serve this client.
     Blocked(Blocked),
+    /// The mapped release is newer than the client's pin, so the pinnable release registered
+    /// for the pin is served instead.
+    ServedPinned,
 }
 
 impl Reason {
@@ -73,6 +79,9 @@ impl Reason {
             }
             Reason::ReleaseMissing => "the mapped release does not exist",
             Reason::Blocked(blocked) => blocked.describe(),
+            Reason::ServedPinned => {
+                "the mapped release is newer than the client's pin, so the release pinned for it is served"
+            }
         }
     }
 
@@ -84,6 +93,7 @@ impl Reason {
                 | Reason::ServedForced
                 | Reason::ServedFallback
                 | Reason::ServedFallbackForced
+                | Reason::ServedPinned
         )
     }
 }
@@ -129,6 +139,10 @@ struct ProductIndex {
     non_mozilla_versions: bool,
 }
 
+/// One product's pins: channel, then pin → the release's name. Nested maps keyed by borrowed
+/// text, so a lookup allocates nothing.
+type ChannelPins = FastMap<Box<str>, FastMap<PinVersion, Box<str>>>;
+
 /// Rules, shutoffs and releases compiled for evaluation.
 #[derive(Debug, Clone, Default)]
 pub struct RuleSet {
@@ -141,6 +155,8 @@ pub struct RuleSet {
     /// Named releases, each with its blob read for the serve check.
     releases: FastMap<Box<str>, (NamedRelease, ReleaseFacts)>,
     shutoffs: Vec<EmergencyShutoff>,
+    /// Pinnable releases: product, then channel, then pin → the release's name.
+    pins: FastMap<Box<str>, ChannelPins>,
     /// The download hosts answers may name; `None` allows every URL.
     allowlist: Option<Arc<DomainAllowlist>>,
 }
@@ -225,6 +241,28 @@ impl RuleSet {
             })
             .collect();
         Ok(set)
+    }
+
+    /// The set, with the pinnable releases `?pin=` may swap in. An entry whose pin is no
+    /// `X.`/`X.Y.` can never be looked up (the admin API refuses to store one), so it is left out.
+    pub fn with_pins(mut self, pins: &[PinnableRelease]) -> RuleSet {
+        for pin in pins {
+            let Ok(version) = PinVersion::parse(&pin.version) else {
+                continue;
+            };
+            self.pins
+                .entry(pin.product.as_str().into())
+                .or_default()
+                .entry(pin.channel.as_str().into())
+                .or_default()
+                .insert(version, pin.mapping.as_str().into());
+        }
+        self
+    }
+
+    /// The release pinned for `pin` of `product` on `channel`, if any.
+    pub fn pinned_release(&self, product: &str, channel: &str, pin: &PinVersion) -> Option<&str> {
+        self.pins.get(product)?.get(channel)?.get(pin).map(|m| &**m)
     }
 
     /// The set, answering only with URLs `allowlist` allows for the requesting product: a
@@ -313,13 +351,33 @@ impl RuleSet {
         let Some((release, facts)) = self.releases.get(mapping) else {
             return Ok(nothing(Some(rule), Reason::ReleaseMissing));
         };
+        let pin = match serving::should_serve(release, facts, query, client.as_ref())? {
+            Err(blocked) => return Ok(nothing(Some(rule), Reason::Blocked(blocked))),
+            Ok(Serve::Yes) => None,
+            Ok(Serve::PastPin(pin)) => Some(pin),
+        };
+        // Pins are registered under the base channel: `release-cck-x` clients use `release`'s.
+        // No pinnable release for the pin: fail open and serve the newer release.
+        let Some(pinned) = pin.and_then(|pin| self.pinned_release(query.product, fallback, &pin))
+        else {
+            return Ok(Decision {
+                rule: Some(rule),
+                release: Some(release),
+                reason,
+            });
+        };
+        let Some((release, facts)) = self.releases.get(pinned) else {
+            return Ok(nothing(Some(rule), Reason::ReleaseMissing));
+        };
+        // The pinned release must itself agree to serve the client (it may be older than it);
+        // past the pin or not, it is what the pin asked for.
         if let Err(blocked) = serving::should_serve(release, facts, query, client.as_ref())? {
             return Ok(nothing(Some(rule), Reason::Blocked(blocked)));
         }
         Ok(Decision {
             rule: Some(rule),
             release: Some(release),
-            reason,
+            reason: Reason::ServedPinned,
         })
     }
 

@@ -2,7 +2,8 @@
 //! blobs in one JSON document, checked as the admin API checks them, ready to compile.
 //!
 //! The document is either a list of rules, or an object with any of `"rules"`,
-//! `"emergency_shutoffs"` and `"releases"`:
+//! `"emergency_shutoffs"`, `"releases"` and `"pinnable_releases"` (`{product, channel, version,
+//! mapping}`, as `GET /api/v2/pins/…` answers each; the pins `?pin=` queries are served by):
 //!
 //! ```json
 //! {"rules": [{"rule_id": 7, "priority": 90, "backgroundRate": 100, "update_type": "minor",
@@ -16,11 +17,13 @@
 //! `data_version` to 1. A rule's `mapping` may be null, as Balrog's database allows: the rule
 //! then serves nothing to the clients it matches. What Balrog's `GET /api/rules` answers
 //! (`{"count": n, "rules": [...]}`) is a rules file as it is. A release the rules map to but the file does not describe gets a
-//! placeholder blob that always serves, since nothing is known to check it against.
+//! placeholder blob that always serves, since nothing is known to check it against; so does a
+//! pinned release the file does not describe.
 
 use serde_json::{json, Map, Value};
 
 use super::named_release::NamedRelease;
+use super::pin::{PinVersion, PinnableRelease};
 use super::rule::{Rule, RuleChanges, RuleFields};
 use super::rule_set::RuleSet;
 use super::shutoff::EmergencyShutoff;
@@ -59,6 +62,8 @@ pub struct RulesFile {
     /// The releases the file describes, then a placeholder for each release a rule maps to
     /// that the file does not describe.
     pub releases: Vec<NamedRelease>,
+    /// The pinnable releases (`?pin=`).
+    pub pins: Vec<PinnableRelease>,
     placeholders: Vec<String>,
 }
 
@@ -73,8 +78,8 @@ impl RulesFile {
     /// Reads a rules file already parsed as JSON.
     pub fn from_json(document: &Value) -> Result<RulesFile, RulesFileError> {
         let invalid = RulesFileError::Invalid;
-        let (rules, shutoffs, releases) = match document {
-            Value::Array(rules) => (&rules[..], &[][..], &[][..]),
+        let (rules, shutoffs, releases, pins) = match document {
+            Value::Array(rules) => (&rules[..], &[][..], &[][..], &[][..]),
             Value::Object(object) => {
                 let list = |key: &str| match object.get(key) {
                     None | Some(Value::Null) => Ok(&[][..]),
@@ -85,6 +90,7 @@ impl RulesFile {
                     list("rules")?,
                     list("emergency_shutoffs")?,
                     list("releases")?,
+                    list("pinnable_releases")?,
                 )
             }
             _ => {
@@ -115,7 +121,24 @@ impl RulesFile {
                 ))
             })
             .collect::<Result<Vec<_>, RulesFileError>>()?;
+        let pins = pins
+            .iter()
+            .map(|value| read_pin(value).map_err(invalid))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut placeholders = Vec::new();
+        let pinned = pins
+            .iter()
+            .map(|p| (p.product.as_str(), p.mapping.as_str()));
+        for (product, name) in pinned {
+            if !named.iter().any(|r| r.name == name) {
+                placeholders.push(name.to_owned());
+                named.push(NamedRelease::new(
+                    name,
+                    product,
+                    json!({"name": name, "schema_version": 4000}),
+                ));
+            }
+        }
         for rule in &rules {
             for (_, name) in rule.fields.mapped_releases() {
                 if !named.iter().any(|r| r.name == name) {
@@ -133,6 +156,7 @@ impl RulesFile {
             rules,
             shutoffs,
             releases: named,
+            pins,
             placeholders,
         })
     }
@@ -150,7 +174,10 @@ impl RulesFile {
 
     /// Compiles the file's rules, shutoffs and releases for evaluation.
     pub fn compile(&self) -> DomainResult<RuleSet> {
-        RuleSet::compile(&self.rules, &self.shutoffs, self.releases.clone())
+        Ok(
+            RuleSet::compile(&self.rules, &self.shutoffs, self.releases.clone())?
+                .with_pins(&self.pins),
+        )
     }
 }
 
@@ -191,6 +218,31 @@ fn read_shutoff(value: &Value) -> Result<EmergencyShutoff, String> {
         shutoff.comment.as_deref(),
     )
     .map_err(|e| format!("an emergency shutoff: {e}"))
+}
+
+/// One pinnable release of the file: product, channel and mapping as text, the version a pin
+/// (`X.` or `X.Y.`, stored in its canonical form).
+fn read_pin(value: &Value) -> Result<PinnableRelease, String> {
+    let text = |key: &str| {
+        value
+            .get(key)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| format!("a pinnable release without a {key}"))
+    };
+    let version =
+        PinVersion::parse(text("version")?).map_err(|e| format!("a pinnable release: {e}"))?;
+    Ok(PinnableRelease {
+        product: text("product")?.to_owned(),
+        channel: text("channel")?.to_owned(),
+        version: version.to_string(),
+        mapping: text("mapping")?.to_owned(),
+        data_version: value
+            .get("data_version")
+            .and_then(Value::as_i64)
+            .unwrap_or(1),
+    })
 }
 
 #[cfg(test)]
@@ -281,5 +333,42 @@ mod tests {
         query.version = "60.0";
         let served = set.evaluate(&query, &mut FixedRoll(0)).expect("evaluates");
         assert_eq!(served.mapping(), Some("Firefox-61.0"));
+    }
+
+    #[test]
+    fn pinnable_releases_are_read_and_served_to_pinned_queries() {
+        let release = |name: &str, version: &str| {
+            json!({"name": name, "product": "Firefox", "data": {"name": name,
+                "schema_version": 4, "appVersion": version, "platforms": {"WINNT": {"locales":
+                {"de": {"buildID": "20180601000000"}}}}}})
+        };
+        let document = json!({
+            "rules": [{"priority": 10, "backgroundRate": 100, "update_type": "minor",
+                       "mapping": "Firefox-61.0", "product": "Firefox"}],
+            "releases": [release("Firefox-61.0", "61.0"), release("Firefox-60.5", "60.5")],
+            "pinnable_releases": [
+                {"product": "Firefox", "channel": "release", "version": "60.",
+                 "mapping": "Firefox-60.5"},
+                {"product": "Firefox", "channel": "release", "version": "59.",
+                 "mapping": "Firefox-59.0"}]});
+        let file = RulesFile::from_json(&document).expect("reads");
+        assert_eq!(file.pins.len(), 2);
+        assert_eq!(file.placeholders(), ["Firefox-59.0"]);
+        let set = file.compile().expect("compiles");
+        let query = |pin| Query {
+            build_target: Some("WINNT"),
+            locale: Some("de"),
+            channel: Some("release"),
+            build_id: Some("20180101000000"),
+            pin: Some(pin),
+            ..Query::new("Firefox", "58.0")
+        };
+        let decision = set.evaluate(&query("60."), &mut FixedRoll(0)).expect("ok");
+        assert_eq!(decision.mapping(), Some("Firefox-60.5"));
+        assert_eq!(decision.reason, Reason::ServedPinned);
+        let bad = json!({"pinnable_releases": [{"product": "Firefox", "channel": "release",
+            "version": "60", "mapping": "Firefox-60.5"}]});
+        let err = RulesFile::from_json(&bad).expect_err("refused");
+        assert!(err.to_string().contains("pin version"), "{err}");
     }
 }

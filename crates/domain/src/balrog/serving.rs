@@ -5,13 +5,15 @@
 //! platform and locale they have a build for. Guardian blobs (schema 10000) serve clients of a
 //! listed platform older than the blob. Desupport blobs (schema 50), GMP, superblobs and system
 //! add-ons always serve: the client decides what to do with them. Each blob is read once, when the
-//! rule set is compiled, so a query costs two hash lookups.
+//! rule set is compiled, so a query costs two hash lookups. An app release newer than the
+//! client's `pin` answers [`Serve::PastPin`]: the rule set then looks for the pinned release.
 
 use serde_json::Value;
 
 use super::evaluation_error::EvaluationError;
 use super::fast_map::FastMap;
 use super::named_release::NamedRelease;
+use super::pin::PinVersion;
 use super::query::Query;
 use super::update_blob::{kind, platform, text, Kind};
 use super::version::{LooseVersion, Version};
@@ -46,6 +48,16 @@ impl Blocked {
             Blocked::NoLocale => "the mapped release has no build for this locale",
         }
     }
+}
+
+/// How a blob agrees to serve a client (Balrog's `ServeUpdate.Yes` and `.Maybe`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Serve {
+    /// Serve it.
+    Yes,
+    /// Serve it, unless the client's pin (given here) has a pinnable release registered: the
+    /// release is newer than the pin.
+    PastPin(PinVersion),
 }
 
 /// An application version as a blob states it: parsed once, or the text that does not parse.
@@ -150,21 +162,24 @@ fn guardian_serves(data: &Value, query: &Query<'_>) -> Result<(), Blocked> {
 }
 
 /// Whether `release` agrees to serve the client, whose version was parsed as `client` (`None`
-/// when it does not parse).
+/// when it does not parse). Only app release blobs look at the client's pin, as in Balrog; a
+/// pin that is not `X.` or `X.Y.` fails the query, but only once a release would be served.
 #[inline]
 pub(crate) fn should_serve(
     release: &NamedRelease,
     facts: &ReleaseFacts,
     query: &Query<'_>,
     client: Option<&Version>,
-) -> Result<Result<(), Blocked>, EvaluationError> {
+) -> Result<Result<Serve, Blocked>, EvaluationError> {
     match facts.kind {
         None => return Ok(Err(Blocked::UnknownSchema)),
         // GMP, superblobs and system add-ons leave the decision to the client.
         Some(Kind::Desupport | Kind::Gmp | Kind::SuperBlob | Kind::SystemAddons) => {
-            return Ok(Ok(()))
+            return Ok(Ok(Serve::Yes))
         }
-        Some(Kind::Guardian) => return Ok(guardian_serves(&release.data, query)),
+        Some(Kind::Guardian) => {
+            return Ok(guardian_serves(&release.data, query).map(|()| Serve::Yes))
+        }
         Some(Kind::App(_)) => {}
     }
     let platform = facts.platforms.get(query.build_target.unwrap_or(""));
@@ -203,5 +218,12 @@ pub(crate) fn should_serve(
     if locale.is_none() {
         return Ok(Err(Blocked::NoLocale));
     }
-    Ok(Ok(()))
+    if let Some(text) = query.pin {
+        let pin =
+            PinVersion::parse(text).map_err(|_| EvaluationError::PinVersion(text.to_owned()))?;
+        if pin.is_exceeded_by(release_version) {
+            return Ok(Ok(Serve::PastPin(pin)));
+        }
+    }
+    Ok(Ok(Serve::Yes))
 }

@@ -1,5 +1,5 @@
 //! What rule evaluation reads: emergency shutoffs (with their writes and history), the rule-set
-//! counter, and one consistent snapshot of rules, shutoffs and named releases to compile.
+//! counter, and one consistent snapshot of rules, shutoffs, named releases and pins to compile.
 //!
 //! The counter (`ruleset_version`, one row) is bumped by every history record, so in the same
 //! transaction as every write to rules, named releases and shutoffs. A serving instance compares
@@ -8,10 +8,11 @@
 
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use shiplog_domain::balrog::{ChangeTable, EmergencyShutoff, NamedRelease, Rule};
+use shiplog_domain::balrog::{ChangeTable, EmergencyShutoff, NamedRelease, PinnableRelease, Rule};
 
 use super::history::{record_delete, record_insert};
 use super::now_millis;
+use super::pins::load_pins;
 use super::refusal::BalrogRefusal;
 use super::rows::{NamedReleaseRow, RuleRow};
 use super::signoffs::SignoffTarget;
@@ -27,6 +28,8 @@ pub struct EvaluationSnapshot {
     pub rules: Vec<Rule>,
     pub shutoffs: Vec<EmergencyShutoff>,
     pub releases: Vec<NamedRelease>,
+    /// Pinnable releases (`?pin=`).
+    pub pins: Vec<PinnableRelease>,
 }
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -102,11 +105,13 @@ impl Store {
                 .into_iter()
                 .map(NamedReleaseRow::into_domain)
                 .collect::<StorageResult<Vec<_>>>()?;
+            let pins = load_pins(conn)?;
             Ok(EvaluationSnapshot {
                 version,
                 rules,
                 shutoffs,
                 releases,
+                pins,
             })
         })
     }

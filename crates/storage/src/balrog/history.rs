@@ -172,6 +172,9 @@ fn emit_change(table: ChangeTable, verb: Verb, changed_by: &str, row: &Value) ->
         (ChangeTable::RequiredSignoffsProduct | ChangeTable::RequiredSignoffsPermissions, _) => {
             "required_signoff.changed"
         }
+        (ChangeTable::PinnableReleases, Verb::Created) => "pinnable_release.created",
+        // Pins are never deleted (no API does it), only set again.
+        (ChangeTable::PinnableReleases, _) => "pinnable_release.updated",
     };
     let text = |field: &str| row.get(field).and_then(Value::as_str);
     let mut tags = Tags::new()
@@ -208,7 +211,10 @@ fn emit_change(table: ChangeTable, verb: Verb, changed_by: &str, row: &Value) ->
                 object.insert("table".to_owned(), Value::from(table.as_str()));
             }
         }
-        ChangeTable::Rules | ChangeTable::EmergencyShutoffs | ChangeTable::ScheduledChanges => {}
+        ChangeTable::Rules
+        | ChangeTable::EmergencyShutoffs
+        | ChangeTable::ScheduledChanges
+        | ChangeTable::PinnableReleases => {}
     }
     emit(kind, Some(changed_by), &data, tags)
 }

@@ -1,5 +1,6 @@
 //! Named releases: the Balrog columns of the `releases` table, their blob edits with the 3-way
-//! merge, the read-only flag, deletion and revert.
+//! merge, the v2 API's whole-blob replace at an exact version, the read-only flag, deletion
+//! (refused while a rule or a pin serves the release) and revert.
 //!
 //! A release created here is a ledger release too (one release concept with a ledger face and a Balrog face; docs/ARCHITECTURE.md): the acting user started it
 //! now, with no platforms or packages yet. Deleting it through Balrog removes the row, unless
@@ -25,6 +26,7 @@ use super::history::{
     record_at_version, record_delete, record_insert, record_update, revision_to_restore,
 };
 use super::now_millis;
+use super::pins::pins_of_release;
 use super::refusal::BalrogRefusal;
 use super::rows::{NamedReleaseRow, NewNamedReleaseRow};
 use super::rules::{distinct_values, distinct_values_sql, ColumnKind};
@@ -66,6 +68,17 @@ pub struct ReleaseEdit {
     pub edit: BlobEdit,
     /// Further releases the same edit is made to (each at its current version).
     pub copy_to: Vec<ReleaseName>,
+}
+
+/// What a whole-blob write of Balrog's v2 API (`PUT /api/v2/releases/{name}`) did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplaceOutcome {
+    /// The release was created at data_version 1.
+    Created,
+    /// The release now has this data_version.
+    Replaced(i64),
+    /// The blob and product were those stored already: nothing was written.
+    Unchanged,
 }
 
 /// What a write did to the release it names.
@@ -116,6 +129,16 @@ fn is_unique_violation(err: &StorageError) -> bool {
         err,
         StorageError::Backend(DieselError::DatabaseError(
             DatabaseErrorKind::UniqueViolation,
+            _
+        ))
+    )
+}
+
+pub(crate) fn is_foreign_key_violation(err: &StorageError) -> bool {
+    matches!(
+        err,
+        StorageError::Backend(DieselError::DatabaseError(
+            DatabaseErrorKind::ForeignKeyViolation,
             _
         ))
     )
@@ -409,6 +432,15 @@ pub(crate) fn delete_release_in(
         }
         .into());
     }
+    // Clients pinned to it would lose their release (Balrog refuses this too).
+    let pins = pins_of_release(conn, name)?;
+    if !pins.is_empty() {
+        return Err(BalrogRefusal::ReleasePinned {
+            name: name.to_owned(),
+            pins,
+        }
+        .into());
+    }
     writer.check_signoffs(conn, &SignoffTarget::Release { name })?;
     let id = current.id.to_string();
     let has_packages: i64 = packages::table
@@ -622,6 +654,79 @@ impl Store {
         })
     }
 
+    /// Balrog's v2 whole-blob write: creates the release (`product` required), or replaces its
+    /// blob (and product, when given) if `old_data_version` is its current version exactly —
+    /// no merge, as Balrog's v2 API compares versions. A blob and product equal to what is
+    /// stored write nothing and need no version. Permission, read-only and schema are checked
+    /// first; a release that changes needs the signoffs its rules' channels require.
+    pub fn replace_named_release<'w>(
+        &self,
+        name: &ReleaseName,
+        product: Option<&str>,
+        blob: &Value,
+        old_data_version: Option<i64>,
+        writer: impl Into<Writer<'w>>,
+    ) -> StorageResult<ReplaceOutcome> {
+        let at = now_millis();
+        let writer = writer.into();
+        let changed_by = writer.name;
+        self.write_creating(|conn| match load(conn, name.as_str())? {
+            None => {
+                let product = product.ok_or(BalrogRefusal::DataVersionMissing(
+                    "product is required to create a release",
+                ))?;
+                writer.check(Subject::NewRelease {
+                    name: name.as_str(),
+                    product,
+                })?;
+                check_schema(blob)?;
+                insert(conn, name.as_str(), product, blob.clone(), changed_by, at)?;
+                Ok(ReplaceOutcome::Created)
+            }
+            Some(current) => {
+                writer.check(Subject::Release(&current))?;
+                refuse_update_if_pending(conn, ScTable::Releases, name.as_str())?;
+                if current.read_only {
+                    return Err(BalrogRefusal::ReadOnly(name.to_string()).into());
+                }
+                check_schema(blob)?;
+                if &current.data == blob && product.is_none_or(|p| p == current.product) {
+                    return Ok(ReplaceOutcome::Unchanged);
+                }
+                let base = old_data_version.ok_or(BalrogRefusal::DataVersionMissing(
+                    "old_data_versions['.'] is required to change an existing release",
+                ))?;
+                if base != current.data_version {
+                    return Err(BalrogRefusal::Outdated.into());
+                }
+                apply_edit(
+                    conn,
+                    name.as_str(),
+                    base,
+                    Columns {
+                        product,
+                        read_only: None,
+                    },
+                    &BlobEdit::Replace(blob.clone()),
+                    writer,
+                    at,
+                )
+                .map(ReplaceOutcome::Replaced)
+            }
+        })
+    }
+
+    /// Deletes a named release whatever its version (Balrog's v2 `DELETE` takes none), with
+    /// the same refusals as [`Store::delete_named_release`].
+    pub fn delete_named_release_now<'w>(
+        &self,
+        name: &str,
+        writer: impl Into<Writer<'w>>,
+    ) -> StorageResult<()> {
+        let writer = writer.into();
+        self.delete_release_at(name, None, writer)
+    }
+
     /// A partial edit of a release blob (and of its `copy_to` releases), creating releases that
     /// do not exist, all in one transaction.
     pub fn edit_named_release<'w>(
@@ -698,18 +803,45 @@ impl Store {
         })
     }
 
-    /// Deletes a named release at `data_version`. Refused while it is read-only or while a rule
-    /// maps to it.
+    /// Deletes a named release at `data_version`. Refused while it is read-only, while a rule
+    /// maps to it or while a pin serves it.
     pub fn delete_named_release<'w>(
         &self,
         name: &str,
         data_version: i64,
         writer: impl Into<Writer<'w>>,
     ) -> StorageResult<()> {
-        let at = now_millis();
         let writer = writer.into();
+        self.delete_release_at(name, Some(data_version), writer)
+    }
+
+    /// Deletes a named release, at `data_version` when one is given.
+    fn delete_release_at(
+        &self,
+        name: &str,
+        data_version: Option<i64>,
+        writer: Writer<'_>,
+    ) -> StorageResult<()> {
+        // A rule or pin that starts to name the release between this write's checks and its
+        // DELETE makes the database refuse it (foreign key): run again, and the checks say why.
+        match self.delete_release_once(name, data_version, writer) {
+            Err(err) if is_foreign_key_violation(&err) => {
+                self.delete_release_once(name, data_version, writer)
+            }
+            other => other,
+        }
+    }
+
+    fn delete_release_once(
+        &self,
+        name: &str,
+        data_version: Option<i64>,
+        writer: Writer<'_>,
+    ) -> StorageResult<()> {
+        let at = now_millis();
         self.write(|conn| {
             let current = load(conn, name)?.ok_or_else(|| not_found(name))?;
+            let data_version = data_version.unwrap_or(current.data_version);
             if current.data_version == data_version {
                 writer.check(Subject::Release(&current))?;
                 refuse_if_pending(conn, ScTable::Releases, name)?;
@@ -768,9 +900,9 @@ impl Store {
         self.read(|conn| distinct_values(conn, sql, kind).map(Some))
     }
 
-    /// A write that may create a release: two requests creating the same name at once collide
-    /// on its UNIQUE index; the loser runs again and finds the release there.
-    fn write_creating<T>(
+    /// A write that may create a row (a release, a pin): two requests creating the same key at
+    /// once collide on its UNIQUE index; the loser runs again and finds the row there.
+    pub(crate) fn write_creating<T>(
         &self,
         f: impl Fn(&mut AnyConnection) -> StorageResult<T>,
     ) -> StorageResult<T> {

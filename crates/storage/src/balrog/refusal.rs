@@ -37,6 +37,9 @@ pub enum BalrogRefusal {
     ReadOnly(String),
     #[error("release {name} has rules pointing to it ({rule_ids:?})")]
     ReleaseInUse { name: String, rule_ids: Vec<i64> },
+    /// Pins (`product/channel/version`) serve the release.
+    #[error("release {name} is pinnable ({pins:?})")]
+    ReleasePinned { name: String, pins: Vec<String> },
     #[error("product {given:?} doesn't match the one on the release object ({stored:?}) for release {release:?}")]
     ProductMismatch {
         given: String,

@@ -32,6 +32,8 @@ pub enum Subject<'a> {
     Release(&'a NamedRelease),
     /// A release the write is about to create.
     NewRelease { name: &'a str, product: &'a str },
+    /// A pin of `product` the write sets: a new one (`exists` false) or one it moves.
+    Pin { product: &'a str, exists: bool },
 }
 
 /// The check a [`Writer`] runs on each [`Subject`].

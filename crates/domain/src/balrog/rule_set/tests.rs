@@ -579,3 +579,107 @@ fn unusable_build_id_or_memory_conditions_are_refused_at_compile_time() {
     let bad = rule(1, |f| f.build_id = Some("<".into()));
     assert!(RuleSet::compile(&[bad], &[], vec![]).is_err());
 }
+
+fn pin(channel: &str, version: &str, mapping: &str) -> PinnableRelease {
+    PinnableRelease {
+        product: "Firefox".into(),
+        channel: channel.into(),
+        version: version.into(),
+        mapping: mapping.into(),
+        data_version: 1,
+    }
+}
+
+/// Rule 1 maps every Firefox query to 61.0; a pin of `60.` is registered to serve 60.5.
+fn pinned_set() -> RuleSet {
+    set(vec![rule(1, |_| {})]).with_pins(&[pin("release", "60.", "Firefox-60.5")])
+}
+
+#[test]
+fn a_pin_the_mapped_release_is_past_serves_the_pinned_release() {
+    let rules = pinned_set();
+    let pinned = Query {
+        pin: Some("60."),
+        ..query()
+    };
+    let decision = rules
+        .evaluate(&pinned, &mut FixedRoll(0))
+        .expect("evaluates");
+    assert_eq!(decision.mapping(), Some("Firefox-60.5"));
+    assert_eq!(decision.reason, Reason::ServedPinned);
+    assert_eq!(decision.rule.map(|r| r.rule_id), Some(1));
+    // `release-cck-*` clients use the pins of their base channel.
+    let partner = Query {
+        pin: Some("60."),
+        channel: Some("release-cck-acme"),
+        ..query()
+    };
+    let decision = rules
+        .evaluate(&partner, &mut FixedRoll(0))
+        .expect("evaluates");
+    assert_eq!(decision.mapping(), Some("Firefox-60.5"));
+}
+
+#[test]
+fn a_pin_the_mapped_release_satisfies_or_nobody_registered_serves_the_mapping() {
+    let rules = pinned_set();
+    for pin_text in ["61.", "61.0.", "62.", "59."] {
+        let q = Query {
+            pin: Some(pin_text),
+            ..query()
+        };
+        let decision = rules.evaluate(&q, &mut FixedRoll(0)).expect("evaluates");
+        // 61.* and newer pins are not exceeded; `59.` has no pinnable release: fail open.
+        assert_eq!(decision.mapping(), Some("Firefox-61.0"), "pin {pin_text}");
+        assert_eq!(decision.reason, Reason::Served, "pin {pin_text}");
+    }
+    // Pins are per channel: beta has none.
+    let beta = Query {
+        pin: Some("60."),
+        channel: Some("beta"),
+        ..query()
+    };
+    let decision = rules.evaluate(&beta, &mut FixedRoll(0)).expect("evaluates");
+    assert_eq!(decision.mapping(), Some("Firefox-61.0"));
+}
+
+#[test]
+fn a_pinned_release_must_still_be_newer_than_the_client() {
+    let rules = pinned_set();
+    let q = Query {
+        pin: Some("60."),
+        ..Query::new("Firefox", "60.5")
+    };
+    let q = Query {
+        build_target: Some("WINNT_x86_64-msvc"),
+        locale: Some("en-US"),
+        channel: Some("release"),
+        build_id: Some("20190101000000"),
+        ..q
+    };
+    let decision = rules.evaluate(&q, &mut FixedRoll(0)).expect("evaluates");
+    assert_eq!(decision.mapping(), None);
+    assert_eq!(decision.reason, Reason::Blocked(Blocked::NotNewer));
+}
+
+#[test]
+fn a_malformed_pin_fails_only_a_query_that_would_be_served() {
+    let rules = pinned_set();
+    let bad = Query {
+        pin: Some("60"),
+        ..query()
+    };
+    assert_eq!(
+        rules.evaluate(&bad, &mut FixedRoll(0)).map(|d| d.mapping()),
+        Err(EvaluationError::PinVersion("60".into()))
+    );
+    // No rule for Thunderbird: nothing is served, and the pin is never read.
+    let unmatched = Query {
+        product: "Thunderbird",
+        ..bad
+    };
+    let decision = rules
+        .evaluate(&unmatched, &mut FixedRoll(0))
+        .expect("evaluates");
+    assert_eq!(decision.reason, Reason::NoMatchingRule);
+}
