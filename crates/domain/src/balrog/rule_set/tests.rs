@@ -204,8 +204,79 @@ fn versions_compare_with_mozilla_order_operators_lists_and_globs() {
     assert!(matches(version("60.*"), &at("60.0.2")));
     assert!(!matches(version("60.*"), &at("61.0")));
     assert!(matches(version("60.0.*"), &at("60.0.2")));
-    assert!(!matches(version("60.0.*"), &at("60.0")));
     assert!(matches(version("9.0,10.*"), &at("10.1")));
+}
+
+#[test]
+fn globs_match_as_balrogs_either_eq() {
+    let version = |v: &'static str| move |f: &mut RuleFields| f.version = Some(v.into());
+    let at = |v: &'static str| Query {
+        version: v,
+        ..query()
+    };
+    // comparison.either_eq, "dot-0": StrictVersion("60.0.0") == GlobVersion("60.0.*").
+    assert!(matches(version("60.0.*"), &at("60.0")));
+    assert!(matches(version("60.0.*"), &at("60.0.0")));
+    // "Nightly": GlobVersion("60.*") == StrictVersion("60.0a1") by its text.
+    assert!(matches(version("60.*"), &at("60.0a1")));
+    // Neither direction holds for a pre-release of the glob's own minor version.
+    assert!(!matches(version("60.0.*"), &at("60.0a1")));
+    assert!(!matches(version("60.0.*"), &at("60.1")));
+}
+
+#[test]
+fn stored_version_lists_mix_operators_and_globs_as_balrog_evaluates_them() {
+    let version = |v: &'static str| move |f: &mut RuleFields| f.version = Some(v.into());
+    let at = |v: &'static str| Query {
+        version: v,
+        ..query()
+    };
+    // rulematching.matchVersion: each comma item is its own version_compare, ORed.
+    assert!(matches(version("<56.0,>=60.0"), &at("60.0")));
+    assert!(matches(version("<56.0,>=60.0"), &at("55.0.1")));
+    assert!(!matches(version("<56.0,>=60.0"), &at("58.0")));
+    assert!(matches(version("58.*,>=61.0"), &at("58.0.1")));
+    // comparison.get_op reads an operand as the run of word characters and dots after the
+    // operator: the rest is ignored.
+    assert!(matches(version(">=60.0-whatever"), &at("60.0")));
+}
+
+#[test]
+fn unusable_version_items_fail_only_the_queries_that_reach_them() {
+    let at = |v: &'static str| Query {
+        version: v,
+        ..query()
+    };
+    // get_op finds nothing in "=61.0" (Balrog: a TypeError); an earlier item that matches
+    // answers before it is reached.
+    let rules = set(vec![rule(1, |f| f.version = Some("60.0,=61.0".into()))]);
+    assert_eq!(winner_of(&rules, &at("60.0")), Some(1));
+    assert_eq!(
+        rules.evaluate(&at("59.0"), &mut FixedRoll(0)).map(|d| d.reason),
+        Err(EvaluationError::RuleVersion {
+            rule_id: 1,
+            value: "=61.0".into()
+        })
+    );
+    // An operator in front of a glob makes the whole item a glob that MozillaVersion refuses.
+    let rules = set(vec![rule(1, |f| f.version = Some(">=60.*".into()))]);
+    assert!(matches!(
+        rules.evaluate(&at("60.0"), &mut FixedRoll(0)),
+        Err(EvaluationError::RuleVersion { rule_id: 1, .. })
+    ));
+    // A query on another channel never compares, so nothing fails.
+    let rules = set(vec![rule(1, |f| {
+        f.version = Some(">=sixty".into());
+        f.channel = Some("beta".into());
+    })]);
+    assert_eq!(winner_of(&rules, &at("60.0")), None);
+    // A lower candidate's unusable item still fails the query, as Balrog compares every
+    // candidate before sorting.
+    let rules = set(vec![
+        rule(1, |f| f.priority = 200),
+        rule(2, |f| f.version = Some("60.0,".into())),
+    ]);
+    assert!(rules.evaluate(&at("61.0"), &mut FixedRoll(0)).is_err());
 }
 
 #[test]
