@@ -1,6 +1,11 @@
 //! A client's update query: [`Query`] borrows the values of one request, [`OwnedQuery`] owns
 //! them (for a query read from a URL or a file), and [`Force`] is the `force` parameter.
 
+use std::borrow::Cow;
+
+/// The suffix of a channel used to test system add-on releases (`release-sysaddon`).
+pub const SYSADDON_SUFFIX: &str = "-sysaddon";
+
 /// `force=1` serves the main mapping whatever the background rate; `force=-1` the fallback.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Force {
@@ -78,12 +83,21 @@ impl<'a> Query<'a> {
     }
 
     /// `release-cck-yahoo` → `release`: partner builds also match their base channel.
+    ///
+    /// A channel ending in `-sysaddon` keeps that suffix (`release-cck-ubuntu-sysaddon` →
+    /// `release-sysaddon`), as Balrog's `getFallbackChannel` does since it learned of the
+    /// suffix people add to their update URL to try a new system add-on release: a partner
+    /// build must reach the `-sysaddon` rules, not the plain channel's. Only that rare channel
+    /// allocates; every other fallback borrows from the query.
     #[inline]
-    pub fn fallback_channel(&self) -> &'a str {
+    pub fn fallback_channel(&self) -> Cow<'a, str> {
         let channel = self.channel();
         match find(channel.as_bytes(), b"-cck-") {
-            Some(at) => &channel[..at],
-            None => channel,
+            Some(at) if channel.ends_with(SYSADDON_SUFFIX) => {
+                Cow::Owned([&channel[..at], SYSADDON_SUFFIX].concat())
+            }
+            Some(at) => Cow::Borrowed(&channel[..at]),
+            None => Cow::Borrowed(channel),
         }
     }
 }
@@ -189,4 +203,32 @@ pub(crate) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
         return Some(0);
     }
     haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fallback(channel: &str) -> String {
+        Query {
+            channel: Some(channel),
+            ..Query::new("Firefox", "60.0")
+        }
+        .fallback_channel()
+        .into_owned()
+    }
+
+    #[test]
+    fn partner_channels_fall_back_to_their_base_keeping_sysaddon() {
+        // AUS.getFallbackChannel: the part before `-cck-`.
+        assert_eq!(fallback("release-cck-yahoo"), "release");
+        assert_eq!(fallback("release"), "release");
+        assert_eq!(fallback(""), "");
+        // ... plus `-sysaddon` when the channel ends with it.
+        assert_eq!(fallback("release-cck-ubuntu-sysaddon"), "release-sysaddon");
+        assert_eq!(fallback("beta-cck-x-sysaddon"), "beta-sysaddon");
+        // Without a partner part the channel is its own fallback (Balrog appends the suffix a
+        // second time here, to a channel no rule names).
+        assert_eq!(fallback("release-sysaddon"), "release-sysaddon");
+    }
 }

@@ -276,7 +276,7 @@ impl RuleSet {
             if index
                 .shutoff_channels
                 .iter()
-                .any(|c| &**c == channel || &**c == fallback)
+                .any(|c| &**c == channel || **c == *fallback)
             {
                 return Ok(nothing(None, Reason::Shutoff));
             }
@@ -284,7 +284,7 @@ impl RuleSet {
         let scheme = VersionScheme::for_product(query.product);
         // Parsed once: rule conditions and the release's own check both compare with it.
         let client = Version::parse(query.version).ok();
-        let Some(rule) = self.winner(query, index, scheme, client.as_ref(), fallback)? else {
+        let Some(rule) = self.winner(query, index, scheme, client.as_ref(), &fallback)? else {
             return Ok(nothing(None, Reason::NoMatchingRule));
         };
         let fields = &rule.fields;

@@ -316,7 +316,7 @@ fn update_line_applies(group: &Value, query: &Query<'_>) -> bool {
                     Some(prefix) => pattern.len() >= 3 && c.starts_with(prefix),
                     None => pattern == c,
                 };
-                glob(channel) || glob(fallback)
+                glob(channel) || glob(&fallback)
             }),
             "locales" => texts().any(|l| Some(l) == query.locale),
             "versions" => {
@@ -394,7 +394,7 @@ fn file_url(
         // One template per channel (or its fallback), with %FILENAME% and %PRODUCT% looked up
         // per patch (and, from schema 3, per `from` release).
         let template = text(file_urls, query.channel())
-            .or_else(|| text(file_urls, query.fallback_channel()))?;
+            .or_else(|| text(file_urls, &query.fallback_channel()))?;
         let lookup = |table: &str| {
             let entry = data.get(table).and_then(|t| t.get(patch_key));
             let value = if schema == 3 {
@@ -419,7 +419,8 @@ fn file_url(
     }
     // Schema 4+: the client's channel, its fallback, then the catch-all "*"; the first block
     // present decides, even when it lacks this patch.
-    let block = [query.channel(), query.fallback_channel(), "*"]
+    let fallback = query.fallback_channel();
+    let block = [query.channel(), &fallback, "*"]
         .into_iter()
         .find_map(|c| {
             file_urls

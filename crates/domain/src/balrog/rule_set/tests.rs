@@ -183,6 +183,37 @@ fn channels_match_exactly_by_glob_or_through_the_cck_fallback() {
 }
 
 #[test]
+fn sysaddon_partner_channels_fall_back_to_the_sysaddon_channel() {
+    let channel = |c: &'static str| move |f: &mut RuleFields| f.channel = Some(c.into());
+    let on = |c: &'static str| Query {
+        channel: Some(c),
+        ..query()
+    };
+    // AUS.getFallbackChannel keeps `-sysaddon`: a partner build testing system add-ons reaches
+    // the `-sysaddon` rules, and no longer the plain channel's.
+    assert!(matches(
+        channel("release-sysaddon"),
+        &on("release-cck-ubuntu-sysaddon")
+    ));
+    assert!(!matches(channel("release"), &on("release-cck-ubuntu-sysaddon")));
+    assert!(matches(channel("release*"), &on("release-cck-ubuntu-sysaddon")));
+    assert!(matches(channel("release-sysaddon"), &on("release-sysaddon")));
+    assert!(!matches(channel("release"), &on("release-sysaddon")));
+    // A shutoff of the `-sysaddon` channel covers its partner builds.
+    let shutoff = EmergencyShutoff {
+        product: "Firefox".into(),
+        channel: "release-sysaddon".into(),
+        comment: None,
+        data_version: 1,
+    };
+    let rules = RuleSet::compile(&[rule(1, |_| {})], &[shutoff], releases()).expect("compiles");
+    let decision = rules
+        .evaluate(&on("release-cck-ubuntu-sysaddon"), &mut FixedRoll(0))
+        .expect("evaluates");
+    assert_eq!(decision.reason, Reason::Shutoff);
+}
+
+#[test]
 fn versions_compare_with_mozilla_order_operators_lists_and_globs() {
     let version = |v: &'static str| move |f: &mut RuleFields| f.version = Some(v.into());
     let at = |v: &'static str| Query {
