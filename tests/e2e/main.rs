@@ -14,6 +14,7 @@ mod faces;
 mod governance_scheduled;
 mod governance_signoffs;
 mod hardening;
+mod matching;
 mod identity;
 mod login_limit;
 mod openapi_fuzz;

@@ -16,6 +16,7 @@ use super::allowlist::DomainAllowlist;
 use super::dice::RandomSource;
 use super::evaluation_error::EvaluationError;
 use super::fast_map::FastMap;
+use super::force_hosts::SpecialForceHosts;
 use super::matcher::CompiledRule;
 use super::named_release::NamedRelease;
 use super::query::{Force, Query};
@@ -143,6 +144,8 @@ pub struct RuleSet {
     shutoffs: Vec<EmergencyShutoff>,
     /// The download hosts answers may name; `None` allows every URL.
     allowlist: Option<Arc<DomainAllowlist>>,
+    /// URL prefixes whose patch URLs carry the client's `force`; `None`: no URL does.
+    force_hosts: Option<Arc<SpecialForceHosts>>,
 }
 
 /// Two ascending index lists walked as one, in ascending order, without allocating.
@@ -232,6 +235,21 @@ impl RuleSet {
     pub fn with_allowlist(mut self, allowlist: Arc<DomainAllowlist>) -> RuleSet {
         self.allowlist = Some(allowlist);
         self
+    }
+
+    /// The set, passing a client's `force` on to patch URLs under `hosts` (Balrog's
+    /// `SPECIAL_FORCE_HOSTS`).
+    pub fn with_special_force_hosts(mut self, hosts: Arc<SpecialForceHosts>) -> RuleSet {
+        self.force_hosts = Some(hosts);
+        self
+    }
+
+    /// `url` as an answer to `force` names it: with `force=…` added on a special force host.
+    pub fn pass_on_force(&self, url: String, force: Force) -> String {
+        match &self.force_hosts {
+            Some(hosts) => hosts.pass_on(url, force),
+            None => url,
+        }
     }
 
     /// Whether answers to `product` may name `url` (always, without an allow-list).
