@@ -51,7 +51,7 @@ pub use dice::{FixedRoll, RandomSource, SplitMix64};
 pub use evaluation_error::EvaluationError;
 pub use force_hosts::{ForceHostError, SpecialForceHosts};
 pub use named_release::{NamedRelease, ReleaseName};
-pub use query::{Force, OwnedQuery, Query};
+pub use query::{ClientIds, Force, OwnedQuery, Query};
 pub use rule::{Rule, RuleChanges, RuleField, RuleFields, RuleRef, UpdateType};
 pub use rule_builder::RuleBuilder;
 pub use rule_set::{Decision, Reason, RuleSet};

@@ -29,6 +29,37 @@ impl Force {
     }
 }
 
+/// The stable client identifiers a request carries, for sticky rules (a shiplog extension):
+/// what a rule's `stickyBy` source (`query:NAME`, `header:NAME`) finds in the request.
+#[derive(Debug, Clone, Copy, Default)]
+pub enum ClientIds<'a> {
+    /// None: every sticky rule rolls as Balrog does, at random.
+    #[default]
+    None,
+    /// One identifier for every source: what `/api/v1/evaluate?clientId=…` says a client
+    /// would send, wherever the rule looks for it.
+    Same(&'a str),
+    /// Each source (a rule's `stickyBy` text) with the value the request has for it; a source
+    /// the request lacks is not listed.
+    BySource(&'a [(String, String)]),
+}
+
+impl<'a> ClientIds<'a> {
+    /// The identifier for a rule's `stickyBy` source; an empty value counts as none.
+    #[inline]
+    pub fn get(&self, source: &str) -> Option<&'a str> {
+        let found = match *self {
+            ClientIds::None => None,
+            ClientIds::Same(id) => Some(id),
+            ClientIds::BySource(pairs) => pairs
+                .iter()
+                .find(|(s, _)| s == source)
+                .map(|(_, id)| id.as_str()),
+        };
+        found.filter(|id| !id.is_empty())
+    }
+}
+
 /// A client's update query. `None` is an absent key, which is not the same as an empty value:
 /// an absent `headerArchitecture` or `distVersion` matches only rules that leave the column
 /// unset, while most other absent keys read as `""` as Balrog reads them.
@@ -64,6 +95,8 @@ pub struct Query<'a> {
     pub mig64: Option<bool>,
     /// The `force` parameter.
     pub force: Force,
+    /// Identifiers for sticky rules; none leaves every roll random.
+    pub client_ids: ClientIds<'a>,
 }
 
 impl<'a> Query<'a> {
@@ -138,6 +171,11 @@ pub struct OwnedQuery {
     pub mig64: Option<bool>,
     /// The `force` parameter.
     pub force: Force,
+    /// One client identifier for every sticky rule, whatever source it names (`clientId` of
+    /// `/api/v1/evaluate`); takes precedence over `client_ids`.
+    pub client_id: Option<String>,
+    /// The identifiers a request carries, by sticky source (`query:NAME`/`header:NAME`).
+    pub client_ids: Vec<(String, String)>,
 }
 
 impl OwnedQuery {
@@ -168,6 +206,11 @@ impl OwnedQuery {
             jaws: self.jaws,
             mig64: self.mig64,
             force: self.force,
+            client_ids: match (&self.client_id, self.client_ids.is_empty()) {
+                (Some(id), _) => ClientIds::Same(id),
+                (None, false) => ClientIds::BySource(&self.client_ids),
+                (None, true) => ClientIds::None,
+            },
         }
     }
 }
@@ -191,6 +234,14 @@ impl From<&Query<'_>> for OwnedQuery {
             jaws: query.jaws,
             mig64: query.mig64,
             force: query.force,
+            client_id: match query.client_ids {
+                ClientIds::Same(id) => Some(id.to_owned()),
+                _ => None,
+            },
+            client_ids: match query.client_ids {
+                ClientIds::BySource(pairs) => pairs.to_vec(),
+                _ => Vec::new(),
+            },
         }
     }
 }

@@ -110,6 +110,13 @@ pub struct RuleFields {
     pub whitelist: Option<String>,
     /// Free text for the people who read the rule.
     pub comment: Option<String>,
+    /// shiplog's extension (Balrog has no such column): where the stable client identifier
+    /// that makes the background-rate roll sticky comes from — `query:NAME` (a parameter of the
+    /// update URL's query string) or `header:NAME` (a request header). `None`, or a request
+    /// without that identifier: Balrog's fresh random roll. See docs/evaluation.md. Left out
+    /// of a rule's JSON when unset, so a rule that does not use it has Balrog's exact shape.
+    #[serde(rename = "stickyBy", default, skip_serializing_if = "Option::is_none")]
+    pub sticky_by: Option<String>,
 }
 
 /// A stored rule.
@@ -217,11 +224,13 @@ pub enum RuleField {
     Whitelist,
     /// `comment`
     Comment,
+    /// `stickyBy` (a shiplog extension)
+    StickyBy,
 }
 
 impl RuleField {
-    /// Every column, in Balrog's order.
-    pub const ALL: [RuleField; 22] = [
+    /// Every column, in Balrog's order, then shiplog's own.
+    pub const ALL: [RuleField; 23] = [
         RuleField::Alias,
         RuleField::Priority,
         RuleField::Mapping,
@@ -244,6 +253,7 @@ impl RuleField {
         RuleField::Jaws,
         RuleField::Whitelist,
         RuleField::Comment,
+        RuleField::StickyBy,
     ];
 
     /// Balrog's name for the column (also the JSON key).
@@ -271,6 +281,7 @@ impl RuleField {
             RuleField::Jaws => "jaws",
             RuleField::Whitelist => "whitelist",
             RuleField::Comment => "comment",
+            RuleField::StickyBy => "stickyBy",
         }
     }
 
@@ -528,6 +539,9 @@ fn check_value(field: RuleField, value: &FieldValue) -> DomainResult<()> {
         (RuleField::BuildId | RuleField::Memory, FieldValue::Text(Some(text))) => {
             syntax::check_integer_condition(text).map_err(|e| invalid(field, e))
         }
+        (RuleField::StickyBy, FieldValue::Text(Some(text))) => {
+            syntax::check_sticky_source(text).map_err(|e| invalid(field, e))
+        }
         _ => Ok(()),
     }
 }
@@ -582,6 +596,7 @@ impl RuleFields {
             jaws: None,
             whitelist: None,
             comment: None,
+            sticky_by: None,
         };
         fields.set_all(changes);
         if let (false, Some(version)) = (stored, &fields.version) {
@@ -637,6 +652,7 @@ impl RuleFields {
             RuleField::Jaws => FieldValue::Boolean(self.jaws),
             RuleField::Whitelist => text(&self.whitelist),
             RuleField::Comment => text(&self.comment),
+            RuleField::StickyBy => text(&self.sticky_by),
         }
     }
 
@@ -668,6 +684,7 @@ impl RuleFields {
                     RuleField::HeaderArchitecture => &mut self.header_architecture,
                     RuleField::Whitelist => &mut self.whitelist,
                     RuleField::Comment => &mut self.comment,
+                    RuleField::StickyBy => &mut self.sticky_by,
                     _ => return,
                 };
                 *slot = t;

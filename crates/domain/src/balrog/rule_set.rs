@@ -13,7 +13,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::allowlist::DomainAllowlist;
-use super::dice::RandomSource;
+use super::dice::{sticky_roll, RandomSource};
 use super::evaluation_error::EvaluationError;
 use super::fast_map::FastMap;
 use super::force_hosts::SpecialForceHosts;
@@ -146,6 +146,8 @@ pub struct RuleSet {
     allowlist: Option<Arc<DomainAllowlist>>,
     /// URL prefixes whose patch URLs carry the client's `force`; `None`: no URL does.
     force_hosts: Option<Arc<SpecialForceHosts>>,
+    /// The distinct `stickyBy` sources of the rules, for servers to look up in a request.
+    sticky_sources: Vec<Box<str>>,
 }
 
 /// Two ascending index lists walked as one, in ascending order, without allocating.
@@ -218,6 +220,13 @@ impl RuleSet {
                 .shutoff_channels
                 .push(shutoff.channel.as_str().into());
         }
+        for rule in &compiled {
+            if let Some(source) = &rule.rule.fields.sticky_by {
+                if !set.sticky_sources.iter().any(|s| **s == **source) {
+                    set.sticky_sources.push(source.as_str().into());
+                }
+            }
+        }
         set.rules = compiled;
         set.shutoffs = shutoffs.to_vec();
         set.releases = releases
@@ -257,6 +266,13 @@ impl RuleSet {
         self.allowlist
             .as_ref()
             .is_none_or(|list| list.allows(url, product))
+    }
+
+    /// The `stickyBy` sources (`query:NAME`, `header:NAME`) some rule names: what a server
+    /// looks up in a request to fill [`Query::client_ids`]. Empty when no rule is sticky, so a
+    /// server without sticky rules does no extra work.
+    pub fn sticky_sources(&self) -> &[Box<str>] {
+        &self.sticky_sources
     }
 
     /// How many rules the set holds.
@@ -313,7 +329,7 @@ impl RuleSet {
             (main, Reason::ServedForced)
         } else if fields.background_rate < 100 {
             let forced = query.force == Force::Fallback;
-            if forced || i64::from(random.roll()) >= fields.background_rate {
+            if forced || i64::from(roll(rule, query, random)) >= fields.background_rate {
                 match (fields.fallback_mapping.as_deref(), forced) {
                     (Some(fallback), true) => (fallback, Reason::ServedFallbackForced),
                     (Some(fallback), false) => (fallback, Reason::ServedFallback),
@@ -377,6 +393,21 @@ impl RuleSet {
             }
         }
         Ok(winner)
+    }
+}
+
+/// The background-rate roll for `rule`: derived from the client's identifier when the rule is
+/// sticky and the query carries one, else Balrog's fresh random roll.
+#[inline]
+fn roll(rule: &Rule, query: &Query<'_>, random: &mut impl RandomSource) -> u8 {
+    match rule
+        .fields
+        .sticky_by
+        .as_deref()
+        .and_then(|source| query.client_ids.get(source))
+    {
+        Some(client) => sticky_roll(rule.rule_id, client),
+        None => random.roll(),
     }
 }
 

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::balrog::dice::FixedRoll;
+use crate::balrog::query::ClientIds;
 use crate::balrog::rule::RuleFields;
 use serde_json::json;
 
@@ -680,4 +681,97 @@ fn unusable_build_id_or_memory_conditions_are_refused_at_compile_time() {
     assert!(RuleSet::compile(&[bad], &[], vec![]).is_err());
     let bad = rule(1, |f| f.build_id = Some("<".into()));
     assert!(RuleSet::compile(&[bad], &[], vec![]).is_err());
+}
+
+/// A 30 % rollout of 61.0 with 60.5 as the fallback, sticky by `source` when given.
+fn sticky_set(source: Option<&str>) -> RuleSet {
+    set(vec![rule(11, |f| {
+        f.background_rate = 30;
+        f.fallback_mapping = Some("Firefox-60.5".into());
+        f.sticky_by = source.map(str::to_owned);
+    })])
+}
+
+#[test]
+fn a_sticky_rule_rolls_from_the_client_identifier() {
+    let rules = sticky_set(Some("query:clientId"));
+    assert_eq!(rules.sticky_sources(), [Box::from("query:clientId")]);
+    let ids = vec![("query:clientId".to_owned(), "client-1".to_owned())];
+    let q = Query {
+        client_ids: ClientIds::BySource(&ids),
+        ..query()
+    };
+    let expected = if crate::balrog::dice::sticky_roll(11, "client-1") < 30 {
+        "Firefox-61.0"
+    } else {
+        "Firefox-60.5"
+    };
+    // Whatever the dice say, the client's identifier decides.
+    for dice in [0, 29, 30, 99] {
+        let decision = rules.evaluate(&q, &mut FixedRoll(dice)).expect("evaluates");
+        assert_eq!(decision.mapping(), Some(expected), "dice {dice}");
+    }
+    // `Same` (the evaluate endpoint's clientId) answers as the source would.
+    let same = Query {
+        client_ids: ClientIds::Same("client-1"),
+        ..query()
+    };
+    let decision = rules.evaluate(&same, &mut FixedRoll(99)).expect("evaluates");
+    assert_eq!(decision.mapping(), Some(expected));
+}
+
+#[test]
+fn sticky_rules_split_clients_by_the_rate() {
+    let rules = sticky_set(Some("header:X-Client-Id"));
+    let served = (0..10_000)
+        .filter(|n| {
+            let id = format!("client-{n}");
+            let q = Query {
+                client_ids: ClientIds::Same(&id),
+                ..query()
+            };
+            let decision = rules.evaluate(&q, &mut FixedRoll(0)).expect("evaluates");
+            decision.mapping() == Some("Firefox-61.0")
+        })
+        .count();
+    assert!((2_800..=3_200).contains(&served), "{served} of 10,000 at 30 %");
+}
+
+#[test]
+fn without_an_identifier_a_sticky_rule_rolls_the_dice() {
+    let rules = sticky_set(Some("query:clientId"));
+    let other_source = vec![("header:X-Client-Id".to_owned(), "client-1".to_owned())];
+    let empty = vec![("query:clientId".to_owned(), String::new())];
+    for ids in [ClientIds::None, ClientIds::BySource(&other_source), ClientIds::BySource(&empty)] {
+        let q = Query {
+            client_ids: ids,
+            ..query()
+        };
+        let low = rules.evaluate(&q, &mut FixedRoll(29)).expect("evaluates");
+        assert_eq!(low.mapping(), Some("Firefox-61.0"), "{ids:?}");
+        let high = rules.evaluate(&q, &mut FixedRoll(30)).expect("evaluates");
+        assert_eq!(high.mapping(), Some("Firefox-60.5"), "{ids:?}");
+    }
+    // A rule that is not sticky ignores identifiers: Balrog's roll.
+    let random = sticky_set(None);
+    assert!(random.sticky_sources().is_empty());
+    let q = Query {
+        client_ids: ClientIds::Same("client-1"),
+        ..query()
+    };
+    assert_eq!(
+        random.evaluate(&q, &mut FixedRoll(30)).expect("ok").mapping(),
+        Some("Firefox-60.5")
+    );
+    // force still wins over a sticky roll.
+    let forced = Query {
+        force: Force::Main,
+        client_ids: ClientIds::Same("client-1"),
+        ..query()
+    };
+    let sticky = sticky_set(Some("query:clientId"));
+    assert_eq!(
+        sticky.evaluate(&forced, &mut FixedRoll(99)).expect("ok").mapping(),
+        Some("Firefox-61.0")
+    );
 }
