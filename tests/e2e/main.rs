@@ -26,6 +26,7 @@ mod orlo_reports;
 mod orloclient;
 mod permissions;
 mod service;
+mod sticky;
 mod ui;
 mod update_protocols;
 mod webhooks;

@@ -6,6 +6,7 @@
 //! served or the URL is none of the known forms.
 
 mod json;
+pub(crate) mod sticky;
 
 pub use json::UpdateJson;
 
@@ -268,10 +269,11 @@ pub async fn update_xml(
         .headers()
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok());
-    let Some(owned) = parse_url(&form, &segments, req.query_string(), user_agent) else {
+    let Some(mut owned) = parse_url(&form, &segments, req.query_string(), user_agent) else {
         return unknown_update_route();
     };
     let rules = state.rules.current(&state.store).await;
+    owned.client_ids = sticky::client_ids(&rules.set, &req);
     let query: Query<'_> = owned.query();
     let answer = with_dice(|dice| {
         let decision = rules.set.evaluate(&query, dice);
@@ -280,20 +282,19 @@ pub async fn update_xml(
         let tag = ETag::of_decision(rules.version, &decision);
         let rule = decision.rule.map(|r| (r.rule_id, r.data_version));
         // The client's copy is current: no XML to render.
-        if tag.matches(&req) {
-            return Ok((tag, rule, None));
-        }
-        // A superblob evaluates other products with the same dice.
-        let xml = render(&rules.set, &decision, &query, dice)?;
-        Ok((tag, rule, Some(xml)))
+        let mut response = if tag.matches(&req) {
+            update_headers(not_modified(&tag), rule, &tag).finish()
+        } else {
+            // A superblob evaluates other products with the same dice.
+            let xml = render(&rules.set, &decision, &query, dice)?;
+            update_headers(HttpResponse::Ok(), rule, &tag)
+                .content_type("text/xml")
+                .body(xml)
+        };
+        sticky::vary(&mut response, &decision);
+        Ok(response)
     });
-    match answer {
-        Ok((tag, rule, None)) => update_headers(not_modified(&tag), rule, &tag).finish(),
-        Ok((tag, rule, Some(xml))) => update_headers(HttpResponse::Ok(), rule, &tag)
-            .content_type("text/xml")
-            .body(xml),
-        Err(err) => bad_request(&err),
-    }
+    answer.unwrap_or_else(|err| bad_request(&err))
 }
 
 /// An evaluation that failed (a version that cannot be compared, a blob that lacks what its
