@@ -97,7 +97,10 @@ fn update_answers_follow_balrogs_glob_and_list_matching() {
         release(server, "Firefox-61.0", "https://dl.example.com/61.mar");
         let id = |reply: Reply| reply.expect(200).text.clone();
         let dot_zero = id(rule(server, json!({"version": "60.0.*", "priority": 300})));
-        let list = id(rule(server, json!({"version": "58.0,59.0.1", "priority": 200})));
+        let list = id(rule(
+            server,
+            json!({"version": "58.0,59.0.1", "priority": 200}),
+        ));
         let major = id(rule(server, json!({"version": "57.*", "priority": 100})));
         // "dot-0": 60.0 is StrictVersion (60, 0, 0), which equals GlobVersion 60.0.*.
         assert_eq!(update(server, "60.0", "release", "").0, dot_zero);
@@ -121,10 +124,13 @@ fn sysaddon_partner_channels_reach_the_sysaddon_rules() {
             .expect(200)
             .text
             .clone();
-        let sysaddon = rule(server, json!({"channel": "release-sysaddon", "priority": 50}))
-            .expect(200)
-            .text
-            .clone();
+        let sysaddon = rule(
+            server,
+            json!({"channel": "release-sysaddon", "priority": 50}),
+        )
+        .expect(200)
+        .text
+        .clone();
         assert_eq!(update(server, "60.0", "release-cck-ubuntu", "").0, plain);
         // getFallbackChannel keeps the suffix: release-cck-ubuntu-sysaddon → release-sysaddon.
         assert_eq!(
@@ -173,10 +179,7 @@ fn force_is_passed_on_to_downloads_on_special_force_hosts() {
             assert!(!plain.contains("force="), "{plain}");
             // force=-1 sends the client to the fallback, whose URL carries it on too.
             let (_, fallback) = update(server, "60.0", "beta", "?force=-1");
-            assert!(
-                fallback.contains("&amp;force=-1\""),
-                "{fallback}"
-            );
+            assert!(fallback.contains("&amp;force=-1\""), "{fallback}");
             // Another host is left as the blob names it.
             let (_, cdn) = update(server, "60.0", "beta", "?force=1");
             assert!(

@@ -54,7 +54,10 @@ const UPDATE: &str = "/update/3/Firefox/60.0/20180501000000/WINNT_x86_64-msvc/de
 fn served(reply: &Reply) -> String {
     reply.expect(200);
     for side in ["main", "fallback"] {
-        if reply.text.contains(&format!("https://dl.example.com/{side}-")) {
+        if reply
+            .text
+            .contains(&format!("https://dl.example.com/{side}-"))
+        {
             return side.to_owned();
         }
     }
@@ -92,7 +95,11 @@ fn sticky_by_is_a_checked_rule_field_with_history() {
                 reply.text
             );
         }
-        assert_eq!(server.get("/api/rules").json()["count"], 0, "nothing written");
+        assert_eq!(
+            server.get("/api/rules").json()["count"],
+            0,
+            "nothing written"
+        );
         let id = rollout(server, "release", json!("query:clientId"));
         let path = format!("/api/rules/{id}");
         assert_eq!(server.get(&path).json()["stickyBy"], "query:clientId");
@@ -104,7 +111,13 @@ fn sticky_by_is_a_checked_rule_field_with_history() {
         )
         .expect(200);
         // Back to Balrog's roll: the field leaves the rule's JSON, as Balrog shapes it.
-        write(server, "PUT", &path, &json!({"stickyBy": null, "data_version": 2})).expect(200);
+        write(
+            server,
+            "PUT",
+            &path,
+            &json!({"stickyBy": null, "data_version": 2}),
+        )
+        .expect(200);
         let rule = server.get(&path).json();
         assert!(rule.get("stickyBy").is_none(), "{rule}");
         let revisions = server.get(&format!("{path}/revisions"));
@@ -117,7 +130,11 @@ fn sticky_by_is_a_checked_rule_field_with_history() {
             .collect();
         assert_eq!(
             sources,
-            [json!(null), json!("header:X-Client-Id"), json!("query:clientId")],
+            [
+                json!(null),
+                json!("header:X-Client-Id"),
+                json!("query:clientId")
+            ],
             "newest first"
         );
     });

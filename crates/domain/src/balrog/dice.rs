@@ -125,7 +125,13 @@ mod tests {
 
     #[test]
     fn sticky_rolls_are_the_documented_hash_and_never_change() {
-        for (rule_id, client) in [(1, "a"), (42, "client-7"), (0, ""), (-3, "x"), (i64::MAX, "é")] {
+        for (rule_id, client) in [
+            (1, "a"),
+            (42, "client-7"),
+            (0, ""),
+            (-3, "x"),
+            (i64::MAX, "é"),
+        ] {
             assert_eq!(sticky_roll(rule_id, client), reference(rule_id, client));
         }
         // Pinned: a change here moves clients across every sticky rollout in production.
@@ -134,7 +140,11 @@ mod tests {
             .map(|c| sticky_roll(7, c))
             .collect();
         assert_eq!(pinned, PINNED);
-        assert_ne!(sticky_roll(1, "a"), sticky_roll(2, "a"), "the rule id takes part");
+        assert_ne!(
+            sticky_roll(1, "a"),
+            sticky_roll(2, "a"),
+            "the rule id takes part"
+        );
     }
 
     #[test]
@@ -144,6 +154,9 @@ mod tests {
             buckets[usize::from(sticky_roll(5, &format!("client-{n}")))] += 1;
         }
         // 1,000 expected per bucket; a fair spread stays well within 15 %.
-        assert!(buckets.iter().all(|&b| (850..=1150).contains(&b)), "{buckets:?}");
+        assert!(
+            buckets.iter().all(|&b| (850..=1150).contains(&b)),
+            "{buckets:?}"
+        );
     }
 }

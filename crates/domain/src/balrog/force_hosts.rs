@@ -97,7 +97,10 @@ mod tests {
         // AUS.isSpecialURL + ReleaseBlobBase.processSpecialForceHosts.
         let hosts = SpecialForceHosts::parse("http://download.example.com").expect("valid");
         assert_eq!(
-            hosts.pass_on("http://download.example.com/?product=f&os=win".into(), Force::Main),
+            hosts.pass_on(
+                "http://download.example.com/?product=f&os=win".into(),
+                Force::Main
+            ),
             "http://download.example.com/?product=f&os=win&force=1"
         );
         assert_eq!(
@@ -120,11 +123,17 @@ mod tests {
 
     #[test]
     fn entries_are_http_url_prefixes() {
-        let hosts = SpecialForceHosts::parse(" http://a.example , https://b.example/x ,")
-            .expect("valid");
+        let hosts =
+            SpecialForceHosts::parse(" http://a.example , https://b.example/x ,").expect("valid");
         assert_eq!(hosts.to_string(), "http://a.example,https://b.example/x");
         assert!(SpecialForceHosts::parse("").expect("none").is_empty());
-        for bad in ["download.example.com", "ftp://a", "http://", "https:///x", "http://a b"] {
+        for bad in [
+            "download.example.com",
+            "ftp://a",
+            "http://",
+            "https:///x",
+            "http://a b",
+        ] {
             assert!(SpecialForceHosts::parse(bad).is_err(), "{bad}");
         }
     }

@@ -154,10 +154,10 @@ impl CompiledRule {
                 format!("rule {} has an unusable condition {value:?}", rule.rule_id),
             )
         };
-        let version = match &fields.version {
-            None => None,
-            Some(text) => Some(text.split(',').map(VersionItem::compile).collect()),
-        };
+        let version = fields
+            .version
+            .as_deref()
+            .map(|text| text.split(',').map(VersionItem::compile).collect());
         let build_id = match &fields.build_id {
             None => None,
             Some(text) if text.ends_with('*') => Some((Comparison::Eq, text.as_str().into())),

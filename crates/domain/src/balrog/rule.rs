@@ -898,7 +898,10 @@ mod tests {
         for version in ["<56.0,>=60.0", "58.*,61.0", "=60.0", ">=60.*"] {
             let rule = json!({"priority": 1, "backgroundRate": 100, "update_type": "minor",
                 "mapping": "b", "product": "Firefox", "version": version});
-            assert!(create(rule.clone()).is_err(), "the admin API refuses {version}");
+            assert!(
+                create(rule.clone()).is_err(),
+                "the admin API refuses {version}"
+            );
             let stored =
                 RuleFields::create_stored(&RuleChanges::parse_stored(&map(rule)).expect("read"))
                     .expect("Balrog databases hold it");

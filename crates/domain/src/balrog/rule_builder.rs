@@ -224,8 +224,13 @@ mod tests {
         assert!(Rule::builder(1, "x").memory("lots").build().is_err());
         assert!(Rule::builder(1, "x").alias("1st").build().is_err());
         assert!(Rule::builder(1, "").build().is_err(), "an empty mapping");
-        assert!(Rule::builder(1, "x").sticky_by("cookie:id").build().is_err());
-        let sticky = Rule::builder(1, "x").sticky_by("header:X-Client-Id").build();
+        assert!(Rule::builder(1, "x")
+            .sticky_by("cookie:id")
+            .build()
+            .is_err());
+        let sticky = Rule::builder(1, "x")
+            .sticky_by("header:X-Client-Id")
+            .build();
         assert_eq!(
             sticky.expect("valid").fields.sticky_by.as_deref(),
             Some("header:X-Client-Id")

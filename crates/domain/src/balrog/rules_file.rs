@@ -299,7 +299,12 @@ mod tests {
             Some("query:clientId")
         );
         let set = file.compile().expect("compiles");
-        for (version, matches) in [("55.0", true), ("58.0.2", true), ("59.0", false), ("60.0", true)] {
+        for (version, matches) in [
+            ("55.0", true),
+            ("58.0.2", true),
+            ("59.0", false),
+            ("60.0", true),
+        ] {
             let decision = set
                 .evaluate(&Query::new("Firefox", version), &mut FixedRoll(0))
                 .expect("evaluates");
@@ -312,6 +317,9 @@ mod tests {
         )
         .expect_err("refused")
         .to_string();
-        assert!(error.starts_with("rule 1: ") && error.contains("stickyBy"), "{error}");
+        assert!(
+            error.starts_with("rule 1: ") && error.contains("stickyBy"),
+            "{error}"
+        );
     }
 }

@@ -183,8 +183,7 @@ impl<'a> StickySource<'a> {
             "header" => (StickySource::Header(name), &token),
             _ => return Err(format!("{text:?} must be query:NAME or header:NAME")),
         };
-        if name.is_empty() || name.chars().count() > MAX_STICKY_NAME || !name.chars().all(allowed)
-        {
+        if name.is_empty() || name.chars().count() > MAX_STICKY_NAME || !name.chars().all(allowed) {
             return Err(format!(
                 "{text:?}: the {kind} name must be 1 to {MAX_STICKY_NAME} characters of {}",
                 if kind == "query" {

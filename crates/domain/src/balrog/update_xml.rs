@@ -554,7 +554,11 @@ mod tests {
         let decision = set.evaluate(&forced, &mut FixedRoll(0)).expect("ok");
         let xml = update_xml(&set, &decision, &forced, &mut FixedRoll(0)).expect("renders");
         // Both patches are on the special host: each URL carries the client's force=1.
-        assert_eq!(xml.matches("&amp;lang=de&amp;force=1\"").count(), 2, "{xml}");
+        assert_eq!(
+            xml.matches("&amp;lang=de&amp;force=1\"").count(),
+            2,
+            "{xml}"
+        );
         // Without force the URLs are as the blob makes them.
         let plain = query("20180501000000");
         let decision = set.evaluate(&plain, &mut FixedRoll(0)).expect("ok");

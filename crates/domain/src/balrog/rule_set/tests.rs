@@ -196,9 +196,18 @@ fn sysaddon_partner_channels_fall_back_to_the_sysaddon_channel() {
         channel("release-sysaddon"),
         &on("release-cck-ubuntu-sysaddon")
     ));
-    assert!(!matches(channel("release"), &on("release-cck-ubuntu-sysaddon")));
-    assert!(matches(channel("release*"), &on("release-cck-ubuntu-sysaddon")));
-    assert!(matches(channel("release-sysaddon"), &on("release-sysaddon")));
+    assert!(!matches(
+        channel("release"),
+        &on("release-cck-ubuntu-sysaddon")
+    ));
+    assert!(matches(
+        channel("release*"),
+        &on("release-cck-ubuntu-sysaddon")
+    ));
+    assert!(matches(
+        channel("release-sysaddon"),
+        &on("release-sysaddon")
+    ));
     assert!(!matches(channel("release"), &on("release-sysaddon")));
     // A shutoff of the `-sysaddon` channel covers its partner builds.
     let shutoff = EmergencyShutoff {
@@ -284,7 +293,9 @@ fn unusable_version_items_fail_only_the_queries_that_reach_them() {
     let rules = set(vec![rule(1, |f| f.version = Some("60.0,=61.0".into()))]);
     assert_eq!(winner_of(&rules, &at("60.0")), Some(1));
     assert_eq!(
-        rules.evaluate(&at("59.0"), &mut FixedRoll(0)).map(|d| d.reason),
+        rules
+            .evaluate(&at("59.0"), &mut FixedRoll(0))
+            .map(|d| d.reason),
         Err(EvaluationError::RuleVersion {
             rule_id: 1,
             value: "=61.0".into()
@@ -716,7 +727,9 @@ fn a_sticky_rule_rolls_from_the_client_identifier() {
         client_ids: ClientIds::Same("client-1"),
         ..query()
     };
-    let decision = rules.evaluate(&same, &mut FixedRoll(99)).expect("evaluates");
+    let decision = rules
+        .evaluate(&same, &mut FixedRoll(99))
+        .expect("evaluates");
     assert_eq!(decision.mapping(), Some(expected));
 }
 
@@ -734,7 +747,10 @@ fn sticky_rules_split_clients_by_the_rate() {
             decision.mapping() == Some("Firefox-61.0")
         })
         .count();
-    assert!((2_800..=3_200).contains(&served), "{served} of 10,000 at 30 %");
+    assert!(
+        (2_800..=3_200).contains(&served),
+        "{served} of 10,000 at 30 %"
+    );
 }
 
 #[test]
@@ -742,7 +758,11 @@ fn without_an_identifier_a_sticky_rule_rolls_the_dice() {
     let rules = sticky_set(Some("query:clientId"));
     let other_source = vec![("header:X-Client-Id".to_owned(), "client-1".to_owned())];
     let empty = vec![("query:clientId".to_owned(), String::new())];
-    for ids in [ClientIds::None, ClientIds::BySource(&other_source), ClientIds::BySource(&empty)] {
+    for ids in [
+        ClientIds::None,
+        ClientIds::BySource(&other_source),
+        ClientIds::BySource(&empty),
+    ] {
         let q = Query {
             client_ids: ids,
             ..query()
@@ -760,7 +780,10 @@ fn without_an_identifier_a_sticky_rule_rolls_the_dice() {
         ..query()
     };
     assert_eq!(
-        random.evaluate(&q, &mut FixedRoll(30)).expect("ok").mapping(),
+        random
+            .evaluate(&q, &mut FixedRoll(30))
+            .expect("ok")
+            .mapping(),
         Some("Firefox-60.5")
     );
     // force still wins over a sticky roll.
@@ -771,7 +794,10 @@ fn without_an_identifier_a_sticky_rule_rolls_the_dice() {
     };
     let sticky = sticky_set(Some("query:clientId"));
     assert_eq!(
-        sticky.evaluate(&forced, &mut FixedRoll(99)).expect("ok").mapping(),
+        sticky
+            .evaluate(&forced, &mut FixedRoll(99))
+            .expect("ok")
+            .mapping(),
         Some("Firefox-61.0")
     );
 }
