@@ -515,6 +515,38 @@ mod tests {
     }
 
     #[test]
+    fn special_force_hosts_are_read_from_the_flag_or_refused_by_name() {
+        use clap::Parser;
+        let cli = Cli::try_parse_from([
+            "shiplog",
+            "serve",
+            "--special-force-hosts",
+            "http://download.example.com, https://dl.example.org/",
+        ])
+        .expect("valid");
+        let Command::Serve(args) = cli.command else {
+            panic!("serve")
+        };
+        let hosts = args.special_force_hosts.expect("set");
+        assert_eq!(
+            hosts.to_string(),
+            "http://download.example.com,https://dl.example.org/"
+        );
+        let error = Cli::try_parse_from([
+            "shiplog",
+            "serve",
+            "--special-force-hosts",
+            "download.example.com",
+        ])
+        .expect_err("no scheme")
+        .to_string();
+        assert!(
+            error.contains("special force host \"download.example.com\""),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn the_cli_is_well_formed() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
