@@ -253,7 +253,7 @@ fn unknown_update_route() -> HttpResponse {
         ("mig64" = Option<String>, Query, description = "1: true; anything else: false"),
     ),
     responses(
-        (status = 200, description = "Balrog's update.xml (`<updates>` empty when nothing is served), with `Rule-ID` and `Rule-Data-Version`", body = String, content_type = "text/xml"),
+        (status = 200, description = "Balrog's update.xml (`<updates>` empty when nothing is served), with `Rule-ID` and `Rule-Data-Version` (and `Vary: NAME` when the winning rule is sticky by header NAME). Sticky rules (stickyBy) also read the query parameter or header they name", body = String, content_type = "text/xml"),
         (status = 400, description = "A version that cannot be compared (text/plain)", body = String, content_type = "text/plain"),
     )
 )]

@@ -5,9 +5,11 @@
 //! and then evaluated many times: every rule condition is parsed at compile time (in the
 //! crate-private `matcher` module), rules are indexed by product and kept in winning order
 //! (priority descending, then lowest rule_id), so [`RuleSet::evaluate`] reads only the rules of
-//! the query's product and of no product, stops at the first match, and allocates nothing. The
-//! dice roll of the background rate comes from an injected [`RandomSource`]; whether the mapped
-//! release agrees to serve the client is the [`serving`] policy's answer.
+//! the query's product and of no product, stops at the first match, and allocates nothing (but
+//! for a partner `-sysaddon` channel's fallback). The dice roll of the background rate comes
+//! from an injected [`RandomSource`], or, for a sticky rule and a client identifier, from
+//! [`sticky_roll`]; whether the mapped release agrees to serve the client is the [`serving`]
+//! policy's answer.
 
 use std::fmt;
 use std::sync::Arc;
