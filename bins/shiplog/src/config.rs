@@ -442,6 +442,11 @@ pub struct ServeArgs {
     /// (docs/evaluation.md).
     #[arg(long, env = "SHIPLOG_DOMAIN_ALLOWLIST", value_name = "FILE", value_parser = read_allowlist)]
     pub domain_allowlist: Option<shiplog_domain::balrog::DomainAllowlist>,
+    /// URL prefixes whose download URLs carry a client's `force=1`/`force=-1`, a comma list
+    /// (`http://download.example.com`): Balrog's `SPECIAL_FORCE_HOSTS`, for a bouncer that lets
+    /// forced clients past its own throttling. Unset: no URL is changed (docs/evaluation.md).
+    #[arg(long, env = "SHIPLOG_SPECIAL_FORCE_HOSTS", value_name = "URLS", value_parser = read_force_hosts)]
+    pub special_force_hosts: Option<shiplog_domain::balrog::SpecialForceHosts>,
     /// Do not send webhooks from this instance (another instance on the database does).
     #[arg(long, env = "SHIPLOG_NO_WEBHOOK_WORKER")]
     pub no_webhook_worker: bool,
@@ -476,6 +481,10 @@ fn redact(url: &str) -> String {
 }
 
 /// Reads `--domain-allowlist`: a JSON file, refused at start with its problem named.
+fn read_force_hosts(list: &str) -> Result<shiplog_domain::balrog::SpecialForceHosts, String> {
+    shiplog_domain::balrog::SpecialForceHosts::parse(list).map_err(|e| e.to_string())
+}
+
 fn read_allowlist(path: &str) -> Result<shiplog_domain::balrog::DomainAllowlist, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
     let document: serde_json::Value =
@@ -512,6 +521,38 @@ mod tests {
         let mut missing = Vec::new();
         walk(&Cli::command(), "shiplog", &mut missing);
         assert!(missing.is_empty(), "flags without help: {missing:?}");
+    }
+
+    #[test]
+    fn special_force_hosts_are_read_from_the_flag_or_refused_by_name() {
+        use clap::Parser;
+        let cli = Cli::try_parse_from([
+            "shiplog",
+            "serve",
+            "--special-force-hosts",
+            "http://download.example.com, https://dl.example.org/",
+        ])
+        .expect("valid");
+        let Command::Serve(args) = cli.command else {
+            panic!("serve")
+        };
+        let hosts = args.special_force_hosts.expect("set");
+        assert_eq!(
+            hosts.to_string(),
+            "http://download.example.com,https://dl.example.org/"
+        );
+        let error = Cli::try_parse_from([
+            "shiplog",
+            "serve",
+            "--special-force-hosts",
+            "download.example.com",
+        ])
+        .expect_err("no scheme")
+        .to_string();
+        assert!(
+            error.contains("special force host \"download.example.com\""),
+            "{error}"
+        );
     }
 
     #[test]

@@ -125,6 +125,9 @@ fn copy_releases(
 }
 
 /// A rule from the listing as the columns a new rule takes: everything but its id and version.
+/// Read as Balrog stores rules, not as its admin API takes new ones: a source's database may
+/// hold a null mapping or a version list its validator would refuse today, and Balrog serves
+/// them (docs/evaluation.md).
 fn rule_fields(rule: &Value) -> Result<(i64, RuleFields), String> {
     let mut columns: Map<String, Value> = rule
         .as_object()
@@ -135,8 +138,8 @@ fn rule_fields(rule: &Value) -> Result<(i64, RuleFields), String> {
         .and_then(|id| id.as_i64())
         .ok_or_else(|| "no rule_id".to_owned())?;
     columns.remove("data_version");
-    let fields = RuleChanges::parse(&columns)
-        .and_then(|changes| RuleFields::create(&changes))
+    let fields = RuleChanges::parse_stored(&columns)
+        .and_then(|changes| RuleFields::create_stored(&changes))
         .map_err(|e| e.to_string())?;
     Ok((id, fields))
 }

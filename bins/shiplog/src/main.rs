@@ -194,6 +194,10 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         log::info!("download URLs limited by the domain allow-list");
         state = state.with_allowlist(allowlist);
     }
+    if let Some(hosts) = args.special_force_hosts.clone().filter(|h| !h.is_empty()) {
+        log::info!("force passed on to download URLs under {hosts}");
+        state = state.with_special_force_hosts(hosts);
+    }
     let system = actix_web::rt::System::new();
     let signals = system
         .block_on(async { shutdown::Signals::install() })

@@ -893,3 +893,70 @@ fn rules_eval_takes_a_pin_and_reads_pins_from_the_database() {
         assert!(stderr.contains("pin"), "{stderr}");
     }
 }
+
+/// A sticky rule in a rules file: `clientId` decides the side whatever `--roll` says, and a
+/// version list mixing operators (as Balrog's databases hold them) evaluates offline.
+#[test]
+fn rules_eval_rolls_a_sticky_rule_from_the_client_id() {
+    let dir = temp_dir();
+    let file = dir.join("sticky.json");
+    std::fs::write(
+        &file,
+        r#"[{"rule_id": 3, "priority": 90, "backgroundRate": 50, "update_type": "minor",
+             "mapping": "Firefox-61.0", "fallbackMapping": "Firefox-60.5", "product": "Firefox",
+             "version": "<56.0,>=60.0", "stickyBy": "header:X-Client-Id"}]"#,
+    )
+    .expect("fixture");
+    let eval = |extra: &[&str]| -> serde_json::Value {
+        let out = shiplog()
+            .args(["rules", "eval", "--rules"])
+            .arg(&file)
+            .args(["--product", "Firefox", "--version", "60.0"])
+            .args(extra)
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("JSON")
+    };
+    for client in ["a", "b", "c", "d"] {
+        let query = format!("clientId={client}");
+        let low = eval(&["--query", &query, "--roll", "0"]);
+        let high = eval(&["--query", &query, "--roll", "99"]);
+        assert_eq!(low["rule_id"], 3);
+        assert_eq!(
+            low["mapping"], high["mapping"],
+            "{client}: the roll is the client's"
+        );
+    }
+    // Without an identifier the --roll decides, as Balrog's dice would.
+    assert_eq!(eval(&["--roll", "0"])["mapping"], "Firefox-61.0");
+    assert_eq!(eval(&["--roll", "99"])["mapping"], "Firefox-60.5");
+}
+
+/// A special force host that is not an http(s) URL stops `serve` before it listens, named.
+#[test]
+fn serve_refuses_a_malformed_special_force_host() {
+    let dir = temp_dir();
+    let out = shiplog()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--special-force-hosts",
+            "ftp://dl.example.com",
+        ])
+        .arg("--database-url")
+        .arg(format!("sqlite://{}", dir.join("db.sqlite").display()))
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("ftp://dl.example.com") && stderr.contains("http:// or https://"),
+        "{stderr}"
+    );
+}

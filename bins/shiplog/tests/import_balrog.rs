@@ -40,6 +40,13 @@ fn rule(input: Value) -> RuleFields {
     RuleFields::create(&RuleChanges::parse(&map).expect("valid changes")).expect("valid")
 }
 
+fn stored_rule(input: Value) -> RuleFields {
+    let Value::Object(map) = input else {
+        panic!("an object")
+    };
+    RuleFields::create_stored(&RuleChanges::parse_stored(&map).expect("readable")).expect("ok")
+}
+
 fn release(store: &Store, name: &str) {
     let blob = json!({"name": name, "schema_version": 1, "hashFunction": "sha512"});
     store
@@ -52,7 +59,8 @@ fn release(store: &Store, name: &str) {
         .expect("release");
 }
 
-/// The source: two releases (one read-only), two rules mapping them, a shutoff, a permission.
+/// The source: two releases (one read-only), two rules mapping them, a rule as only Balrog's
+/// database holds them, a shutoff, a permission.
 fn fill(source: &Store) {
     release(source, "Firefox-60.0-build1");
     release(source, "Firefox-61.0-build1");
@@ -74,6 +82,18 @@ fn fill(source: &Store) {
                 json!({"alias": "beta", "product": "Firefox", "channel": "beta",
                 "mapping": "Firefox-61.0-build1", "backgroundRate": 25, "priority": 80,
                 "update_type": "minor", "version": "<61.0"}),
+            ),
+            "alice",
+        )
+        .expect("rule");
+    // As Balrog databases hold rules its admin API would refuse today: no mapping, a version
+    // list mixing operators; and shiplog's own sticky rollout.
+    source
+        .insert_rule(
+            &stored_rule(
+                json!({"product": "Firefox", "channel": "esr", "mapping": null,
+                "backgroundRate": 50, "priority": 70, "update_type": "minor",
+                "version": "<56.0,>=60.0", "stickyBy": "query:clientId"}),
             ),
             "alice",
         )
@@ -133,7 +153,7 @@ fn a_running_balrog_is_copied_once_releases_before_rules() {
             String::from_utf8_lossy(&first.stderr)
         );
         assert!(
-            text.contains("copied 2 releases, 2 rules, 1 emergency shutoffs and 1 permissions")
+            text.contains("copied 2 releases, 3 rules, 1 emergency shutoffs and 1 permissions")
                 && text.contains("0 were here already; 0 refused"),
             "{text}"
         );
@@ -185,10 +205,10 @@ fn a_running_balrog_is_copied_once_releases_before_rules() {
         assert!(again.status.success(), "{text}");
         assert!(
             text.contains("copied 0 releases, 0 rules, 0 emergency shutoffs and 0 permissions")
-                && text.contains("6 were here already; 0 refused"),
+                && text.contains("7 were here already; 0 refused"),
             "{text}"
         );
-        assert_eq!(target.list_rules(None).expect("rules").len(), 2);
+        assert_eq!(target.list_rules(None).expect("rules").len(), 3);
 
         // The target holds alias `gamma` for another rule: the source's is refused, named.
         target
@@ -219,10 +239,10 @@ fn a_running_balrog_is_copied_once_releases_before_rules() {
             "{text}"
         );
         assert!(
-            text.contains("refused rule 3: ") && text.contains("gamma"),
+            text.contains("refused rule 4: ") && text.contains("gamma"),
             "{text}"
         );
-        assert_eq!(target.list_rules(None).expect("rules").len(), 3);
+        assert_eq!(target.list_rules(None).expect("rules").len(), 4);
     }
 }
 

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use shiplog_domain::balrog::{DomainAllowlist, RuleSet};
+use shiplog_domain::balrog::{DomainAllowlist, RuleSet, SpecialForceHosts};
 use shiplog_storage::{StorageError, Store};
 
 use crate::blocking::with_store;
@@ -39,6 +39,8 @@ pub struct LiveRuleSet {
     loaded_ms: AtomicU64,
     /// Set once, when the server is configured, before the first build.
     allowlist: OnceLock<Arc<DomainAllowlist>>,
+    /// Likewise: the URL prefixes whose patch URLs carry a client's `force`.
+    force_hosts: OnceLock<Arc<SpecialForceHosts>>,
 }
 
 impl std::fmt::Debug for LiveRuleSet {
@@ -67,6 +69,7 @@ impl LiveRuleSet {
             reloads: AtomicU64::new(0),
             loaded_ms: AtomicU64::new(0),
             allowlist: OnceLock::new(),
+            force_hosts: OnceLock::new(),
         }
     }
 
@@ -74,14 +77,25 @@ impl LiveRuleSet {
     /// allow). Meant for configuration, before serving: a second call is ignored.
     pub fn set_allowlist(&self, allowlist: Arc<DomainAllowlist>) {
         if self.allowlist.set(allowlist).is_ok() {
-            // A set compiled before has none: make the next read rebuild.
-            *self.current.write().unwrap_or_else(PoisonError::into_inner) =
-                Arc::new(CompiledRules {
-                    version: -1,
-                    set: RuleSet::default(),
-                });
-            self.invalidate();
+            self.recompile();
         }
+    }
+
+    /// Compiles every set from now on passing `force` on to patch URLs under `hosts`. Meant for
+    /// configuration, before serving: a second call is ignored.
+    pub fn set_special_force_hosts(&self, hosts: Arc<SpecialForceHosts>) {
+        if self.force_hosts.set(hosts).is_ok() {
+            self.recompile();
+        }
+    }
+
+    /// A set compiled before a setting was made lacks it: make the next read rebuild.
+    fn recompile(&self) {
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(CompiledRules {
+            version: -1,
+            set: RuleSet::default(),
+        });
+        self.invalidate();
     }
 
     /// The set as it is now, without checking the database.
@@ -128,8 +142,11 @@ impl LiveRuleSet {
             self.next_check_ms
                 .store(now.saturating_add(interval), Ordering::Release);
             let known = self.snapshot().version;
-            let allowlist = self.allowlist.get().cloned();
-            match with_store(store, move |store| rebuild(store, known, allowlist)).await {
+            let settings = Settings {
+                allowlist: self.allowlist.get().cloned(),
+                force_hosts: self.force_hosts.get().cloned(),
+            };
+            match with_store(store, move |store| rebuild(store, known, settings)).await {
                 Ok(Some(rules)) => {
                     log::info!(
                         "rule set {} compiled: {} rules, {} shutoffs",
@@ -161,11 +178,17 @@ impl Drop for ClearOnDrop<'_> {
     }
 }
 
+/// The server's settings every compiled set carries.
+struct Settings {
+    allowlist: Option<Arc<DomainAllowlist>>,
+    force_hosts: Option<Arc<SpecialForceHosts>>,
+}
+
 /// A freshly compiled set if the counter moved past `known`.
 fn rebuild(
     store: &Store,
     known: i64,
-    allowlist: Option<Arc<DomainAllowlist>>,
+    settings: Settings,
 ) -> Result<Option<CompiledRules>, StorageError> {
     if store.ruleset_version()? == known {
         return Ok(None);
@@ -174,8 +197,11 @@ fn rebuild(
     // Pins ride the same snapshot and counter: a pin write bumps the counter like any change.
     let mut set = RuleSet::compile(&snapshot.rules, &snapshot.shutoffs, snapshot.releases)?
         .with_pins(&snapshot.pins);
-    if let Some(allowlist) = allowlist {
+    if let Some(allowlist) = settings.allowlist {
         set = set.with_allowlist(allowlist);
+    }
+    if let Some(hosts) = settings.force_hosts {
+        set = set.with_special_force_hosts(hosts);
     }
     Ok(Some(CompiledRules {
         version: snapshot.version,

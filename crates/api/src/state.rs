@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use shiplog_domain::balrog::DomainAllowlist;
+use shiplog_domain::balrog::{DomainAllowlist, SpecialForceHosts};
 use shiplog_storage::Store;
 
 use crate::attempts::FailedAttempts;
@@ -73,6 +73,13 @@ impl AppState {
         let allowlist = Arc::new(allowlist);
         self.rules.set_allowlist(Arc::clone(&allowlist));
         self.allowlist = Some(allowlist);
+        self
+    }
+
+    /// Update answers pass a client's `force` on to patch URLs under `hosts` (Balrog's
+    /// `SPECIAL_FORCE_HOSTS`; docs/evaluation.md).
+    pub fn with_special_force_hosts(self, hosts: SpecialForceHosts) -> Self {
+        self.rules.set_special_force_hosts(Arc::new(hosts));
         self
     }
 

@@ -104,6 +104,7 @@ diesel::table! {
         whitelist -> Nullable<Text>,
         comment -> Nullable<Text>,
         data_version -> BigInt,
+        sticky_by -> Nullable<Text>,
     }
 }
 

@@ -388,6 +388,16 @@ impl ToSchema for RuleUpdate {}
 fn rule_columns(mut object: ObjectBuilder) -> ObjectBuilder {
     for field in RuleField::ALL {
         let schema: RefOr<Schema> = match field.kind() {
+            FieldKind::Text if field == RuleField::StickyBy => OneOfBuilder::new()
+                .item(string().pattern(Some("^(query|header):.+$")))
+                .item(ObjectBuilder::new().schema_type(Type::Null))
+                .description(Some(
+                    "shiplog extension: `query:NAME` or `header:NAME`, where the stable client \
+                     identifier comes from that makes the backgroundRate roll sticky per client \
+                     (a hash of rule_id and the identifier); null or a request without it: \
+                     Balrog's random roll",
+                ))
+                .into(),
             FieldKind::Text => OneOfBuilder::new()
                 .item(string())
                 .item(ObjectBuilder::new().schema_type(Type::Number))

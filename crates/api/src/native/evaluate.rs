@@ -1,6 +1,6 @@
 //! `GET /api/v1/evaluate?product=…&version=…`: which rule wins for a query and which release is
-//! served, as JSON in the `/api/v1` envelope. The query keys are exactly Balrog's; an absent
-//! key is not an empty one (see [`shiplog_domain::balrog::Query`]).
+//! served, as JSON in the `/api/v1` envelope. The query keys are Balrog's, plus `clientId` for
+//! sticky rules; an absent key is not an empty one (see [`shiplog_domain::balrog::Query`]).
 
 use crate::caching::{not_modified, ETag};
 use actix_web::{get, web, HttpRequest, HttpResponse};
@@ -55,8 +55,8 @@ impl EvaluationData {
     }
 }
 
-/// The query keys, exactly as Balrog names them.
-const KEYS: [&str; 16] = [
+/// The query keys: Balrog's, then `clientId` (shiplog's sticky rollouts).
+const KEYS: [&str; 17] = [
     "product",
     "version",
     "buildID",
@@ -73,6 +73,7 @@ const KEYS: [&str; 16] = [
     "mig64",
     "force",
     "pin",
+    "clientId",
 ];
 
 fn flag(key: &str, value: &str) -> Result<bool, EnvelopeError> {
@@ -158,6 +159,9 @@ fn parse_pairs(pairs: Vec<(String, String)>) -> Result<OwnedQuery, EnvelopeError
                 })?;
                 query.pin = Some(value);
             }
+            // The identifier a client would send, for every sticky rule whatever source it
+            // names; empty is none (the random roll).
+            "clientId" => query.client_id = Some(value).filter(|v| !v.is_empty()),
             other => {
                 return Err(EnvelopeError::bad_request(format!(
                     "Unknown parameter '{other}'; the parameters are {}",
@@ -200,6 +204,7 @@ fn parse_pairs(pairs: Vec<(String, String)>) -> Result<OwnedQuery, EnvelopeError
         ("mig64" = Option<bool>, Query, description = "1/0/true/false; absent matches only rules without one"),
         ("force" = Option<String>, Query, description = "1: the main mapping; -1: the fallback"),
         ("pin" = Option<String>, Query, description = "`X.` or `X.Y.`: when the release served is newer, serve the release pinned for it (product, base channel) if one is"),
+        ("clientId" = Option<String>, Query, description = "The client identifier a sticky rule (stickyBy) rolls from, whatever source the rule names; absent or empty: the random roll"),
     ),
     responses(
         (status = 200, description = "The winning rule, the release served and why", body = Envelope<EvaluationData>),

@@ -124,10 +124,11 @@ pub async fn update_json_route(
 ) -> HttpResponse {
     let (form, rest) = path.into_inner();
     let segments: Vec<&str> = rest.split('/').collect();
-    let Some(owned) = parse_url(&form, &segments, req.query_string()) else {
+    let Some(mut owned) = parse_url(&form, &segments, req.query_string()) else {
         return HttpResponse::NotFound().finish();
     };
     let rules = state.rules.current(&state.store).await;
+    owned.client_ids = super::sticky::client_ids(&rules.set, &req);
     let query: Query<'_> = owned.query();
     let decision = with_dice(|dice| rules.set.evaluate(&query, dice));
     state.metrics.evaluation(&query, decision.as_ref().ok());

@@ -6,6 +6,7 @@
 //! served or the URL is none of the known forms.
 
 mod json;
+pub(crate) mod sticky;
 
 pub use json::UpdateJson;
 
@@ -255,7 +256,7 @@ fn unknown_update_route() -> HttpResponse {
         ("pin" = Option<String>, Query, description = "`X.` or `X.Y.`: when the release served is newer, serve the release pinned for it on this product and (base) channel, if one is; not accepted by form 2"),
     ),
     responses(
-        (status = 200, description = "Balrog's update.xml (`<updates>` empty when nothing is served), with `Rule-ID` and `Rule-Data-Version`", body = String, content_type = "text/xml"),
+        (status = 200, description = "Balrog's update.xml (`<updates>` empty when nothing is served), with `Rule-ID` and `Rule-Data-Version` (and `Vary: NAME` when the winning rule is sticky by header NAME). Sticky rules (stickyBy) also read the query parameter or header they name", body = String, content_type = "text/xml"),
         (status = 400, description = "A version that cannot be compared, a malformed `pin` where a release would be served past it, or `pin` on form 2 (text/plain)", body = String, content_type = "text/plain"),
     )
 )]
@@ -271,7 +272,7 @@ pub async fn update_xml(
         .headers()
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok());
-    let Some(owned) = parse_url(&form, &segments, req.query_string(), user_agent) else {
+    let Some(mut owned) = parse_url(&form, &segments, req.query_string(), user_agent) else {
         return unknown_update_route();
     };
     // Balrog's form 2 does not declare `pin`, and its strict parameter check refuses it.
@@ -281,6 +282,7 @@ pub async fn update_xml(
             .body("Extra query parameter(s) pin not in spec");
     }
     let rules = state.rules.current(&state.store).await;
+    owned.client_ids = sticky::client_ids(&rules.set, &req);
     let query: Query<'_> = owned.query();
     let answer = with_dice(|dice| {
         let decision = rules.set.evaluate(&query, dice);
@@ -289,20 +291,19 @@ pub async fn update_xml(
         let tag = ETag::of_decision(rules.version, &decision);
         let rule = decision.rule.map(|r| (r.rule_id, r.data_version));
         // The client's copy is current: no XML to render.
-        if tag.matches(&req) {
-            return Ok((tag, rule, None));
-        }
-        // A superblob evaluates other products with the same dice.
-        let xml = render(&rules.set, &decision, &query, dice)?;
-        Ok((tag, rule, Some(xml)))
+        let mut response = if tag.matches(&req) {
+            update_headers(not_modified(&tag), rule, &tag).finish()
+        } else {
+            // A superblob evaluates other products with the same dice.
+            let xml = render(&rules.set, &decision, &query, dice)?;
+            update_headers(HttpResponse::Ok(), rule, &tag)
+                .content_type("text/xml")
+                .body(xml)
+        };
+        sticky::vary(&mut response, &decision);
+        Ok(response)
     });
-    match answer {
-        Ok((tag, rule, None)) => update_headers(not_modified(&tag), rule, &tag).finish(),
-        Ok((tag, rule, Some(xml))) => update_headers(HttpResponse::Ok(), rule, &tag)
-            .content_type("text/xml")
-            .body(xml),
-        Err(err) => bad_request(&err),
-    }
+    answer.unwrap_or_else(|err| bad_request(&err))
 }
 
 /// An evaluation that failed (a version that cannot be compared, a blob that lacks what its

@@ -9,29 +9,69 @@ use super::syntax::{split_operator, Comparison};
 use super::version::{LooseVersion, Version, VersionPattern, VersionScheme};
 use crate::error::{DomainError, DomainResult};
 
-/// One item of a rule's `version` list.
+/// One item of a rule's `version` list, read the way Balrog reads it at evaluation time
+/// (`comparison.get_op`): nothing here is refused, an item Balrog cannot use is an error only
+/// when a query reaches it.
 #[derive(Debug, Clone)]
 pub(crate) struct VersionItem {
-    op: Comparison,
-    /// The operand as written (a glob keeps its `*`): loose versions compare this text.
+    /// `None` when Balrog finds no operator and no version (`=60.0`, `!60`, an empty item):
+    /// its `get_op` answers nothing and the comparison fails.
+    op: Option<Comparison>,
+    /// The operand as Balrog takes it (a glob keeps its `*`; after an operator only the run of
+    /// word characters and dots counts): loose versions compare this text.
     operand: Box<str>,
     /// The operand as a Mozilla version; `None` when it is not one.
     mozilla: Option<VersionPattern>,
 }
 
+/// Balrog's `get_op` for a version item: a trailing `*` makes the whole item a glob compared
+/// for equality (its `either_eq`, even with an operator in front, which then fails to parse);
+/// an item starting with a word character is compared for equality as it is; otherwise one of
+/// `>=`, `>`, `<`, `<=` followed by a run of word characters and dots, and whatever follows the
+/// run is ignored (`>=60.0-x` compares with `60.0`).
+fn get_op(item: &str) -> Option<(Comparison, &str)> {
+    let word = |c: char| c.is_alphanumeric() || c == '_';
+    if item.ends_with('*') {
+        return Some((Comparison::Eq, item));
+    }
+    if item.chars().next().is_some_and(word) {
+        return Some((Comparison::Eq, item));
+    }
+    for (text, op) in [
+        (">=", Comparison::Ge),
+        ("<=", Comparison::Le),
+        (">", Comparison::Gt),
+        ("<", Comparison::Lt),
+    ] {
+        if let Some(rest) = item.strip_prefix(text) {
+            let end = rest
+                .find(|c: char| !(word(c) || c == '.'))
+                .unwrap_or(rest.len());
+            return (end > 0).then(|| (op, &rest[..end]));
+        }
+    }
+    None
+}
+
 impl VersionItem {
-    pub(crate) fn compile(item: &str) -> Option<VersionItem> {
-        // A trailing `*` makes the whole item a glob compared for equality (Balrog's flip_eq).
-        let (op, operand) = if item.ends_with('*') {
-            (Comparison::Eq, item)
-        } else {
-            split_operator(item)?
-        };
-        Some(VersionItem {
-            op,
-            operand: operand.into(),
-            mozilla: VersionPattern::parse(operand).ok(),
-        })
+    pub(crate) fn compile(item: &str) -> VersionItem {
+        match get_op(item) {
+            Some((op, operand)) => VersionItem {
+                op: Some(op),
+                operand: operand.into(),
+                mozilla: VersionPattern::parse(operand).ok(),
+            },
+            None => VersionItem {
+                op: None,
+                operand: item.into(),
+                mozilla: None,
+            },
+        }
+    }
+
+    /// Whether comparing this item with a Mozilla version fails in Balrog.
+    fn is_unusable_for_mozilla(&self) -> bool {
+        self.op.is_none() || self.mozilla.is_none()
     }
 }
 
@@ -114,14 +154,10 @@ impl CompiledRule {
                 format!("rule {} has an unusable condition {value:?}", rule.rule_id),
             )
         };
-        let version = match &fields.version {
-            None => None,
-            Some(text) => Some(
-                text.split(',')
-                    .map(|item| VersionItem::compile(item).ok_or_else(|| bad("version", text)))
-                    .collect::<DomainResult<Vec<_>>>()?,
-            ),
-        };
+        let version = fields
+            .version
+            .as_deref()
+            .map(|text| text.split(',').map(VersionItem::compile).collect());
         let build_id = match &fields.build_id {
             None => None,
             Some(text) if text.ends_with('*') => Some((Comparison::Eq, text.as_str().into())),
@@ -155,11 +191,12 @@ impl CompiledRule {
         })
     }
 
-    /// Whether a version item cannot be read as a Mozilla version.
+    /// Whether a version item cannot be compared with a Mozilla version (or with any version,
+    /// for want of an operator).
     pub(crate) fn has_non_mozilla_version(&self) -> bool {
         self.version
             .as_ref()
-            .is_some_and(|items| items.iter().any(|i| i.mozilla.is_none()))
+            .is_some_and(|items| items.iter().any(VersionItem::is_unusable_for_mozilla))
     }
 
     /// The columns Balrog filters in SQL: product, buildTarget, headerArchitecture, distVersion.
@@ -189,24 +226,26 @@ impl CompiledRule {
             return Ok(true);
         };
         for item in items {
+            let unusable = || EvaluationError::RuleVersion {
+                rule_id: self.rule.rule_id,
+                value: item.operand.to_string(),
+            };
+            // Balrog's order: the operator first (no operator fails before any parsing), then
+            // the query's version, then the rule's.
+            let op = item.op.ok_or_else(unusable)?;
             let matched = match scheme {
                 VersionScheme::Loose => compare(
                     &LooseVersion(query.version),
-                    item.op,
+                    op,
                     &LooseVersion(&item.operand),
                 ),
                 VersionScheme::Mozilla => {
                     let value = parsed
                         .ok_or_else(|| EvaluationError::QueryVersion(query.version.to_owned()))?;
-                    match (item.op, item.mozilla) {
+                    match (op, item.mozilla) {
                         (Comparison::Eq, Some(pattern)) => pattern.matches(value),
                         (op, Some(VersionPattern::Exact(operand))) => compare(value, op, &operand),
-                        _ => {
-                            return Err(EvaluationError::RuleVersion {
-                                rule_id: self.rule.rule_id,
-                                value: item.operand.to_string(),
-                            })
-                        }
+                        _ => return Err(unusable()),
                     }
                 }
             };
@@ -263,10 +302,10 @@ pub(crate) fn version_condition_matches(condition: &str, version: &str) -> bool 
     };
     condition
         .split(',')
-        .filter_map(VersionItem::compile)
+        .map(VersionItem::compile)
         .any(|item| match (item.op, item.mozilla) {
-            (Comparison::Eq, Some(pattern)) => pattern.matches(&version),
-            (op, Some(VersionPattern::Exact(operand))) => compare(&version, op, &operand),
+            (Some(Comparison::Eq), Some(pattern)) => pattern.matches(&version),
+            (Some(op), Some(VersionPattern::Exact(operand))) => compare(&version, op, &operand),
             _ => false,
         })
 }

@@ -1,6 +1,11 @@
 //! A client's update query: [`Query`] borrows the values of one request, [`OwnedQuery`] owns
 //! them (for a query read from a URL or a file), and [`Force`] is the `force` parameter.
 
+use std::borrow::Cow;
+
+/// The suffix of a channel used to test system add-on releases (`release-sysaddon`).
+pub const SYSADDON_SUFFIX: &str = "-sysaddon";
+
 /// `force=1` serves the main mapping whatever the background rate; `force=-1` the fallback.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Force {
@@ -21,6 +26,37 @@ impl Force {
             "-1" => Force::Fallback,
             _ => Force::None,
         }
+    }
+}
+
+/// The stable client identifiers a request carries, for sticky rules (a shiplog extension):
+/// what a rule's `stickyBy` source (`query:NAME`, `header:NAME`) finds in the request.
+#[derive(Debug, Clone, Copy, Default)]
+pub enum ClientIds<'a> {
+    /// None: every sticky rule rolls as Balrog does, at random.
+    #[default]
+    None,
+    /// One identifier for every source: what `/api/v1/evaluate?clientId=…` says a client
+    /// would send, wherever the rule looks for it.
+    Same(&'a str),
+    /// Each source (a rule's `stickyBy` text) with the value the request has for it; a source
+    /// the request lacks is not listed.
+    BySource(&'a [(String, String)]),
+}
+
+impl<'a> ClientIds<'a> {
+    /// The identifier for a rule's `stickyBy` source; an empty value counts as none.
+    #[inline]
+    pub fn get(&self, source: &str) -> Option<&'a str> {
+        let found = match *self {
+            ClientIds::None => None,
+            ClientIds::Same(id) => Some(id),
+            ClientIds::BySource(pairs) => pairs
+                .iter()
+                .find(|(s, _)| s == source)
+                .map(|(_, id)| id.as_str()),
+        };
+        found.filter(|id| !id.is_empty())
     }
 }
 
@@ -62,6 +98,8 @@ pub struct Query<'a> {
     /// The `pin` parameter (`"66."`): hold the client at or below this version when a
     /// pinnable release is registered for it. Parsed only when it matters (see `pin.rs`).
     pub pin: Option<&'a str>,
+    /// Identifiers for sticky rules; none leaves every roll random.
+    pub client_ids: ClientIds<'a>,
 }
 
 impl<'a> Query<'a> {
@@ -81,12 +119,21 @@ impl<'a> Query<'a> {
     }
 
     /// `release-cck-yahoo` → `release`: partner builds also match their base channel.
+    ///
+    /// A channel ending in `-sysaddon` keeps that suffix (`release-cck-ubuntu-sysaddon` →
+    /// `release-sysaddon`), as Balrog's `getFallbackChannel` does since it learned of the
+    /// suffix people add to their update URL to try a new system add-on release: a partner
+    /// build must reach the `-sysaddon` rules, not the plain channel's. Only that rare channel
+    /// allocates; every other fallback borrows from the query.
     #[inline]
-    pub fn fallback_channel(&self) -> &'a str {
+    pub fn fallback_channel(&self) -> Cow<'a, str> {
         let channel = self.channel();
         match find(channel.as_bytes(), b"-cck-") {
-            Some(at) => &channel[..at],
-            None => channel,
+            Some(at) if channel.ends_with(SYSADDON_SUFFIX) => {
+                Cow::Owned([&channel[..at], SYSADDON_SUFFIX].concat())
+            }
+            Some(at) => Cow::Borrowed(&channel[..at]),
+            None => Cow::Borrowed(channel),
         }
     }
 }
@@ -129,6 +176,11 @@ pub struct OwnedQuery {
     pub force: Force,
     /// The `pin` parameter (`"66."`).
     pub pin: Option<String>,
+    /// One client identifier for every sticky rule, whatever source it names (`clientId` of
+    /// `/api/v1/evaluate`); takes precedence over `client_ids`.
+    pub client_id: Option<String>,
+    /// The identifiers a request carries, by sticky source (`query:NAME`/`header:NAME`).
+    pub client_ids: Vec<(String, String)>,
 }
 
 impl OwnedQuery {
@@ -160,6 +212,11 @@ impl OwnedQuery {
             mig64: self.mig64,
             force: self.force,
             pin: self.pin.as_deref(),
+            client_ids: match (&self.client_id, self.client_ids.is_empty()) {
+                (Some(id), _) => ClientIds::Same(id),
+                (None, false) => ClientIds::BySource(&self.client_ids),
+                (None, true) => ClientIds::None,
+            },
         }
     }
 }
@@ -184,6 +241,14 @@ impl From<&Query<'_>> for OwnedQuery {
             mig64: query.mig64,
             force: query.force,
             pin: owned(query.pin),
+            client_id: match query.client_ids {
+                ClientIds::Same(id) => Some(id.to_owned()),
+                _ => None,
+            },
+            client_ids: match query.client_ids {
+                ClientIds::BySource(pairs) => pairs.to_vec(),
+                _ => Vec::new(),
+            },
         }
     }
 }
@@ -196,4 +261,32 @@ pub(crate) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
         return Some(0);
     }
     haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fallback(channel: &str) -> String {
+        Query {
+            channel: Some(channel),
+            ..Query::new("Firefox", "60.0")
+        }
+        .fallback_channel()
+        .into_owned()
+    }
+
+    #[test]
+    fn partner_channels_fall_back_to_their_base_keeping_sysaddon() {
+        // AUS.getFallbackChannel: the part before `-cck-`.
+        assert_eq!(fallback("release-cck-yahoo"), "release");
+        assert_eq!(fallback("release"), "release");
+        assert_eq!(fallback(""), "");
+        // ... plus `-sysaddon` when the channel ends with it.
+        assert_eq!(fallback("release-cck-ubuntu-sysaddon"), "release-sysaddon");
+        assert_eq!(fallback("beta-cck-x-sysaddon"), "beta-sysaddon");
+        // Without a partner part the channel is its own fallback (Balrog appends the suffix a
+        // second time here, to a channel no rule names).
+        assert_eq!(fallback("release-sysaddon"), "release-sysaddon");
+    }
 }

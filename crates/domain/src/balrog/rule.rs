@@ -110,6 +110,13 @@ pub struct RuleFields {
     pub whitelist: Option<String>,
     /// Free text for the people who read the rule.
     pub comment: Option<String>,
+    /// shiplog's extension (Balrog has no such column): where the stable client identifier
+    /// that makes the background-rate roll sticky comes from — `query:NAME` (a parameter of the
+    /// update URL's query string) or `header:NAME` (a request header). `None`, or a request
+    /// without that identifier: Balrog's fresh random roll. See docs/evaluation.md. Left out
+    /// of a rule's JSON when unset, so a rule that does not use it has Balrog's exact shape.
+    #[serde(rename = "stickyBy", default, skip_serializing_if = "Option::is_none")]
+    pub sticky_by: Option<String>,
 }
 
 /// A stored rule.
@@ -217,11 +224,13 @@ pub enum RuleField {
     Whitelist,
     /// `comment`
     Comment,
+    /// `stickyBy` (a shiplog extension)
+    StickyBy,
 }
 
 impl RuleField {
-    /// Every column, in Balrog's order.
-    pub const ALL: [RuleField; 22] = [
+    /// Every column, in Balrog's order, then shiplog's own.
+    pub const ALL: [RuleField; 23] = [
         RuleField::Alias,
         RuleField::Priority,
         RuleField::Mapping,
@@ -244,6 +253,7 @@ impl RuleField {
         RuleField::Jaws,
         RuleField::Whitelist,
         RuleField::Comment,
+        RuleField::StickyBy,
     ];
 
     /// Balrog's name for the column (also the JSON key).
@@ -271,6 +281,7 @@ impl RuleField {
             RuleField::Jaws => "jaws",
             RuleField::Whitelist => "whitelist",
             RuleField::Comment => "comment",
+            RuleField::StickyBy => "stickyBy",
         }
     }
 
@@ -414,15 +425,18 @@ impl RuleChanges {
         RuleChanges::read(input, false)
     }
 
-    /// Reads a rule as Balrog *stores* it (an export of its `/api/rules`, a rules file):
-    /// like [`parse`](RuleChanges::parse), except that a null `mapping` is taken. Balrog's admin
-    /// API refuses to set one, but its databases hold such rules — the classic "no update for
-    /// this population" rule — and they evaluate to serving nothing.
+    /// Reads a rule as Balrog *stores* it (an export of its `/api/rules`, a rules file, an
+    /// import): like [`parse`](RuleChanges::parse), except that a null `mapping` is taken and
+    /// the `version` column is not held to the admin API's grammar. Balrog's admin API refuses
+    /// both, but its databases hold them — the classic "no update for this population" rule, and
+    /// version lists mixing operators and globs written before its validator existed — and its
+    /// evaluation reads them: a null mapping serves nothing, and a version item it cannot
+    /// compare is an error only for the queries that reach it (docs/evaluation.md).
     pub fn parse_stored(input: &Map<String, Value>) -> DomainResult<RuleChanges> {
         RuleChanges::read(input, true)
     }
 
-    fn read(input: &Map<String, Value>, null_mapping: bool) -> DomainResult<RuleChanges> {
+    fn read(input: &Map<String, Value>, stored: bool) -> DomainResult<RuleChanges> {
         let mut values = BTreeMap::new();
         for (key, raw) in input {
             let Some(field) = RuleField::from_name(key) else {
@@ -441,7 +455,7 @@ impl RuleChanges {
                         .transpose()?,
                 ),
             };
-            let may_be_null = null_mapping && field == RuleField::Mapping;
+            let may_be_null = stored && field == RuleField::Mapping;
             if value.is_null() && field.is_required() && !may_be_null {
                 let reason = if field == RuleField::Mapping {
                     "mapping value cannot be set to null/empty"
@@ -456,7 +470,9 @@ impl RuleChanges {
         let changes = RuleChanges { values };
         // The version grammar depends on the product, which may be the stored one: here only
         // what holds for every product is checked; `create` and `apply` check the rest.
-        if let Some(FieldValue::Text(Some(version))) = changes.values.get(&RuleField::Version) {
+        if let (false, Some(FieldValue::Text(Some(version)))) =
+            (stored, changes.values.get(&RuleField::Version))
+        {
             let product = changes.text(RuleField::Product);
             let loose = match &product {
                 Some(product) => is_loose_product(product.as_deref()),
@@ -523,6 +539,9 @@ fn check_value(field: RuleField, value: &FieldValue) -> DomainResult<()> {
         (RuleField::BuildId | RuleField::Memory, FieldValue::Text(Some(text))) => {
             syntax::check_integer_condition(text).map_err(|e| invalid(field, e))
         }
+        (RuleField::StickyBy, FieldValue::Text(Some(text))) => {
+            syntax::check_sticky_source(text).map_err(|e| invalid(field, e))
+        }
         _ => Ok(()),
     }
 }
@@ -536,14 +555,15 @@ impl RuleFields {
 
     /// A rule as Balrog stores it (see [`RuleChanges::parse_stored`]): `priority`,
     /// `backgroundRate` and `update_type` are required; `mapping` may be null (the rule then
-    /// serves nothing to the clients it matches, and stops lower rules from serving).
+    /// serves nothing to the clients it matches, and stops lower rules from serving) and
+    /// `version` is evaluated as Balrog evaluates it, whatever its grammar.
     pub fn create_stored(changes: &RuleChanges) -> DomainResult<RuleFields> {
         RuleFields::build(changes, true)
     }
 
-    fn build(changes: &RuleChanges, null_mapping: bool) -> DomainResult<RuleFields> {
+    fn build(changes: &RuleChanges, stored: bool) -> DomainResult<RuleFields> {
         for field in RuleField::ALL {
-            let optional = null_mapping && field == RuleField::Mapping;
+            let optional = stored && field == RuleField::Mapping;
             if field.is_required() && !optional && !changes.contains(field) {
                 let reason = if field == RuleField::Mapping {
                     "mapping value cannot be set to null/empty"
@@ -576,9 +596,10 @@ impl RuleFields {
             jaws: None,
             whitelist: None,
             comment: None,
+            sticky_by: None,
         };
         fields.set_all(changes);
-        if let Some(version) = &fields.version {
+        if let (false, Some(version)) = (stored, &fields.version) {
             check_version(version, fields.product.as_deref())?;
         }
         Ok(fields)
@@ -631,6 +652,7 @@ impl RuleFields {
             RuleField::Jaws => FieldValue::Boolean(self.jaws),
             RuleField::Whitelist => text(&self.whitelist),
             RuleField::Comment => text(&self.comment),
+            RuleField::StickyBy => text(&self.sticky_by),
         }
     }
 
@@ -662,6 +684,7 @@ impl RuleFields {
                     RuleField::HeaderArchitecture => &mut self.header_architecture,
                     RuleField::Whitelist => &mut self.whitelist,
                     RuleField::Comment => &mut self.comment,
+                    RuleField::StickyBy => &mut self.sticky_by,
                     _ => return,
                 };
                 *slot = t;
@@ -866,5 +889,23 @@ mod tests {
         assert!(err.to_string().contains("backgroundRate"), "{err}");
         let null_priority = json!({"priority": null, "backgroundRate": 0, "update_type": "major"});
         assert!(RuleChanges::parse_stored(&map(null_priority)).is_err());
+    }
+
+    #[test]
+    fn stored_versions_follow_balrogs_evaluation_not_its_write_validator() {
+        // jsonschema_validators.version_validator: operators and globs are refused in a list,
+        // and every operand must be a MozillaVersion.
+        for version in ["<56.0,>=60.0", "58.*,61.0", "=60.0", ">=60.*"] {
+            let rule = json!({"priority": 1, "backgroundRate": 100, "update_type": "minor",
+                "mapping": "b", "product": "Firefox", "version": version});
+            assert!(
+                create(rule.clone()).is_err(),
+                "the admin API refuses {version}"
+            );
+            let stored =
+                RuleFields::create_stored(&RuleChanges::parse_stored(&map(rule)).expect("read"))
+                    .expect("Balrog databases hold it");
+            assert_eq!(stored.version.as_deref(), Some(version));
+        }
     }
 }

@@ -34,6 +34,7 @@ impl Default for RuleFields {
             jaws: None,
             whitelist: None,
             comment: None,
+            sticky_by: None,
         }
     }
 }
@@ -168,6 +169,9 @@ impl RuleBuilder {
         header_architecture => HeaderArchitecture;
         /// Free text for the people who read the rule.
         comment => Comment;
+        /// Makes the background-rate roll sticky per client: `query:NAME` or `header:NAME`
+        /// names where the client's identifier comes from (a shiplog extension).
+        sticky_by => StickyBy;
     }
 
     /// The rule, checked as the admin API checks a new rule (syntax of every condition,
@@ -220,5 +224,16 @@ mod tests {
         assert!(Rule::builder(1, "x").memory("lots").build().is_err());
         assert!(Rule::builder(1, "x").alias("1st").build().is_err());
         assert!(Rule::builder(1, "").build().is_err(), "an empty mapping");
+        assert!(Rule::builder(1, "x")
+            .sticky_by("cookie:id")
+            .build()
+            .is_err());
+        let sticky = Rule::builder(1, "x")
+            .sticky_by("header:X-Client-Id")
+            .build();
+        assert_eq!(
+            sticky.expect("valid").fields.sticky_by.as_deref(),
+            Some("header:X-Client-Id")
+        );
     }
 }

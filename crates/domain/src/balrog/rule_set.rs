@@ -5,19 +5,21 @@
 //! and then evaluated many times: every rule condition is parsed at compile time (in the
 //! crate-private `matcher` module), rules are indexed by product and kept in winning order
 //! (priority descending, then lowest rule_id), so [`RuleSet::evaluate`] reads only the rules of
-//! the query's product and of no product, stops at the first match, and allocates nothing. The
-//! dice roll of the background rate comes from an injected [`RandomSource`]; whether the mapped
-//! release agrees to serve the client is the [`serving`] policy's answer; a client whose `pin`
-//! the release is past gets the pinnable release registered for the pin instead (see
-//! [`pin`](super::pin)), added with [`RuleSet::with_pins`].
+//! the query's product and of no product, stops at the first match, and allocates nothing (but
+//! for a partner `-sysaddon` channel's fallback). The dice roll of the background rate comes
+//! from an injected [`RandomSource`], or, for a sticky rule and a client identifier, from
+//! [`sticky_roll`]; whether the mapped release agrees to serve the client is the [`serving`]
+//! policy's answer; a client whose `pin` the release is past gets the pinnable release
+//! registered for the pin instead (see [`pin`](super::pin)), added with [`RuleSet::with_pins`].
 
 use std::fmt;
 use std::sync::Arc;
 
 use super::allowlist::DomainAllowlist;
-use super::dice::RandomSource;
+use super::dice::{sticky_roll, RandomSource};
 use super::evaluation_error::EvaluationError;
 use super::fast_map::FastMap;
+use super::force_hosts::SpecialForceHosts;
 use super::matcher::CompiledRule;
 use super::named_release::NamedRelease;
 use super::pin::{PinVersion, PinnableRelease};
@@ -159,6 +161,10 @@ pub struct RuleSet {
     pins: FastMap<Box<str>, ChannelPins>,
     /// The download hosts answers may name; `None` allows every URL.
     allowlist: Option<Arc<DomainAllowlist>>,
+    /// URL prefixes whose patch URLs carry the client's `force`; `None`: no URL does.
+    force_hosts: Option<Arc<SpecialForceHosts>>,
+    /// The distinct `stickyBy` sources of the rules, for servers to look up in a request.
+    sticky_sources: Vec<Box<str>>,
 }
 
 /// Two ascending index lists walked as one, in ascending order, without allocating.
@@ -231,6 +237,13 @@ impl RuleSet {
                 .shutoff_channels
                 .push(shutoff.channel.as_str().into());
         }
+        for rule in &compiled {
+            if let Some(source) = &rule.rule.fields.sticky_by {
+                if !set.sticky_sources.iter().any(|s| **s == **source) {
+                    set.sticky_sources.push(source.as_str().into());
+                }
+            }
+        }
         set.rules = compiled;
         set.shutoffs = shutoffs.to_vec();
         set.releases = releases
@@ -272,11 +285,33 @@ impl RuleSet {
         self
     }
 
+    /// The set, passing a client's `force` on to patch URLs under `hosts` (Balrog's
+    /// `SPECIAL_FORCE_HOSTS`).
+    pub fn with_special_force_hosts(mut self, hosts: Arc<SpecialForceHosts>) -> RuleSet {
+        self.force_hosts = Some(hosts);
+        self
+    }
+
+    /// `url` as an answer to `force` names it: with `force=…` added on a special force host.
+    pub fn pass_on_force(&self, url: String, force: Force) -> String {
+        match &self.force_hosts {
+            Some(hosts) => hosts.pass_on(url, force),
+            None => url,
+        }
+    }
+
     /// Whether answers to `product` may name `url` (always, without an allow-list).
     pub fn allows_url(&self, url: &str, product: &str) -> bool {
         self.allowlist
             .as_ref()
             .is_none_or(|list| list.allows(url, product))
+    }
+
+    /// The `stickyBy` sources (`query:NAME`, `header:NAME`) some rule names: what a server
+    /// looks up in a request to fill [`Query::client_ids`]. Empty when no rule is sticky, so a
+    /// server without sticky rules does no extra work.
+    pub fn sticky_sources(&self) -> &[Box<str>] {
+        &self.sticky_sources
     }
 
     /// How many rules the set holds.
@@ -314,7 +349,7 @@ impl RuleSet {
             if index
                 .shutoff_channels
                 .iter()
-                .any(|c| &**c == channel || &**c == fallback)
+                .any(|c| &**c == channel || **c == *fallback)
             {
                 return Ok(nothing(None, Reason::Shutoff));
             }
@@ -322,7 +357,7 @@ impl RuleSet {
         let scheme = VersionScheme::for_product(query.product);
         // Parsed once: rule conditions and the release's own check both compare with it.
         let client = Version::parse(query.version).ok();
-        let Some(rule) = self.winner(query, index, scheme, client.as_ref(), fallback)? else {
+        let Some(rule) = self.winner(query, index, scheme, client.as_ref(), &fallback)? else {
             return Ok(nothing(None, Reason::NoMatchingRule));
         };
         let fields = &rule.fields;
@@ -333,7 +368,7 @@ impl RuleSet {
             (main, Reason::ServedForced)
         } else if fields.background_rate < 100 {
             let forced = query.force == Force::Fallback;
-            if forced || i64::from(random.roll()) >= fields.background_rate {
+            if forced || i64::from(roll(rule, query, random)) >= fields.background_rate {
                 match (fields.fallback_mapping.as_deref(), forced) {
                     (Some(fallback), true) => (fallback, Reason::ServedFallbackForced),
                     (Some(fallback), false) => (fallback, Reason::ServedFallback),
@@ -358,7 +393,7 @@ impl RuleSet {
         };
         // Pins are registered under the base channel: `release-cck-x` clients use `release`'s.
         // No pinnable release for the pin: fail open and serve the newer release.
-        let Some(pinned) = pin.and_then(|pin| self.pinned_release(query.product, fallback, &pin))
+        let Some(pinned) = pin.and_then(|pin| self.pinned_release(query.product, &fallback, &pin))
         else {
             return Ok(Decision {
                 rule: Some(rule),
@@ -417,6 +452,21 @@ impl RuleSet {
             }
         }
         Ok(winner)
+    }
+}
+
+/// The background-rate roll for `rule`: derived from the client's identifier when the rule is
+/// sticky and the query carries one, else Balrog's fresh random roll.
+#[inline]
+fn roll(rule: &Rule, query: &Query<'_>, random: &mut impl RandomSource) -> u8 {
+    match rule
+        .fields
+        .sticky_by
+        .as_deref()
+        .and_then(|source| query.client_ids.get(source))
+    {
+        Some(client) => sticky_roll(rule.rule_id, client),
+        None => random.roll(),
     }
 }
 

@@ -371,4 +371,44 @@ mod tests {
         let err = RulesFile::from_json(&bad).expect_err("refused");
         assert!(err.to_string().contains("pin version"), "{err}");
     }
+
+    #[test]
+    fn a_rules_file_takes_balrogs_stored_version_lists_and_sticky_rules() {
+        // A version list mixing an operator and a glob, as old Balrog databases hold them
+        // (its validator refuses it today), and a sticky rollout.
+        let file = RulesFile::parse(
+            r#"[{"rule_id": 4, "priority": 100, "backgroundRate": 40, "update_type": "minor",
+                 "mapping": "Firefox-61.0", "fallbackMapping": "Firefox-60.5",
+                 "product": "Firefox", "version": "<56.0,58.*,>=60.0",
+                 "stickyBy": "query:clientId"}]"#,
+        )
+        .expect("read as Balrog stores it");
+        assert_eq!(
+            file.rules[0].fields.sticky_by.as_deref(),
+            Some("query:clientId")
+        );
+        let set = file.compile().expect("compiles");
+        for (version, matches) in [
+            ("55.0", true),
+            ("58.0.2", true),
+            ("59.0", false),
+            ("60.0", true),
+        ] {
+            let decision = set
+                .evaluate(&Query::new("Firefox", version), &mut FixedRoll(0))
+                .expect("evaluates");
+            assert_eq!(decision.rule.is_some(), matches, "{version}");
+        }
+        // A bad stickyBy is still refused, naming the rule.
+        let error = RulesFile::parse(
+            r#"[{"priority": 1, "backgroundRate": 40, "update_type": "minor",
+                 "mapping": "x", "stickyBy": "cookie:id"}]"#,
+        )
+        .expect_err("refused")
+        .to_string();
+        assert!(
+            error.starts_with("rule 1: ") && error.contains("stickyBy"),
+            "{error}"
+        );
+    }
 }

@@ -156,6 +156,52 @@ pub fn check_integer_condition(value: &str) -> Result<(), String> {
     }
 }
 
+/// Where a sticky rule finds its client identifier (a rule's `stickyBy`, a shiplog extension).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StickySource<'a> {
+    /// `query:NAME`: the parameter `NAME` of the request's query string.
+    Query(&'a str),
+    /// `header:NAME`: the request header `NAME` (any case).
+    Header(&'a str),
+}
+
+/// Most characters a sticky source's name may have.
+const MAX_STICKY_NAME: usize = 64;
+
+impl<'a> StickySource<'a> {
+    /// Reads `query:NAME` or `header:NAME`. A query parameter name is letters, digits, `_`,
+    /// `-` and `.`; a header name is an HTTP token (RFC 9110: letters, digits and
+    /// ``!#$%&'*+-.^_`|~``). Either is 1 to 64 characters.
+    pub fn parse(text: &'a str) -> Result<StickySource<'a>, String> {
+        let (kind, name) = text
+            .split_once(':')
+            .ok_or_else(|| format!("{text:?} must be query:NAME or header:NAME"))?;
+        let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+        let param = |c: char| c.is_ascii_alphanumeric() || "_-.".contains(c);
+        let (source, allowed): (StickySource<'a>, &dyn Fn(char) -> bool) = match kind {
+            "query" => (StickySource::Query(name), &param),
+            "header" => (StickySource::Header(name), &token),
+            _ => return Err(format!("{text:?} must be query:NAME or header:NAME")),
+        };
+        if name.is_empty() || name.chars().count() > MAX_STICKY_NAME || !name.chars().all(allowed) {
+            return Err(format!(
+                "{text:?}: the {kind} name must be 1 to {MAX_STICKY_NAME} characters of {}",
+                if kind == "query" {
+                    "letters, digits, '_', '-' and '.'"
+                } else {
+                    "an HTTP header name"
+                }
+            ));
+        }
+        Ok(source)
+    }
+}
+
+/// Checks a rule's `stickyBy` (see [`StickySource::parse`]).
+pub fn check_sticky_source(value: &str) -> Result<(), String> {
+    StickySource::parse(value).map(|_| ())
+}
+
 /// Whether `alias` is a valid rule alias: a letter, then letters, digits and dashes. Anything
 /// else would be mistaken for a rule id in `/rules/{id_or_alias}`.
 pub fn is_alias(alias: &str) -> bool {
@@ -255,6 +301,33 @@ mod tests {
         for bad in ["2018*", "1,2", "<=", "abc", ">1.5", "-1"] {
             assert!(check_integer_condition(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn sticky_sources_name_a_query_parameter_or_a_header() {
+        assert_eq!(
+            StickySource::parse("query:clientId"),
+            Ok(StickySource::Query("clientId"))
+        );
+        assert_eq!(
+            StickySource::parse("header:X-Client-Id"),
+            Ok(StickySource::Header("X-Client-Id"))
+        );
+        for bad in [
+            "clientId",
+            "cookie:id",
+            "query:",
+            "header:",
+            "query:a b",
+            "query:a=b",
+            "header:X:Y",
+            "header:X(Y)",
+            "Query:id",
+        ] {
+            assert!(check_sticky_source(bad).is_err(), "{bad}");
+        }
+        assert!(check_sticky_source(&format!("query:{}", "a".repeat(65))).is_err());
+        assert!(check_sticky_source(&format!("query:{}", "a".repeat(64))).is_ok());
     }
 
     #[test]

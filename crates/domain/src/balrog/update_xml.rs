@@ -316,7 +316,7 @@ fn update_line_applies(group: &Value, query: &Query<'_>) -> bool {
                     Some(prefix) => pattern.len() >= 3 && c.starts_with(prefix),
                     None => pattern == c,
                 };
-                glob(channel) || glob(fallback)
+                glob(channel) || glob(&fallback)
             }),
             "locales" => texts().any(|l| Some(l) == query.locale),
             "versions" => {
@@ -360,6 +360,7 @@ fn patch_xml(
     if !set.allows_url(&url, query.product) {
         return None;
     }
+    let url = set.pass_on_force(url, query.force);
     let mut xml = String::from("        <patch");
     attribute(&mut xml, "type", patch_type);
     attribute(&mut xml, "URL", &url);
@@ -394,7 +395,7 @@ fn file_url(
         // One template per channel (or its fallback), with %FILENAME% and %PRODUCT% looked up
         // per patch (and, from schema 3, per `from` release).
         let template = text(file_urls, query.channel())
-            .or_else(|| text(file_urls, query.fallback_channel()))?;
+            .or_else(|| text(file_urls, &query.fallback_channel()))?;
         let lookup = |table: &str| {
             let entry = data.get(table).and_then(|t| t.get(patch_key));
             let value = if schema == 3 {
@@ -419,7 +420,8 @@ fn file_url(
     }
     // Schema 4+: the client's channel, its fallback, then the catch-all "*"; the first block
     // present decides, even when it lacks this patch.
-    let block = [query.channel(), query.fallback_channel(), "*"]
+    let fallback = query.fallback_channel();
+    let block = [query.channel(), &fallback, "*"]
         .into_iter()
         .find_map(|c| {
             file_urls
@@ -442,6 +444,8 @@ mod tests {
     use super::*;
     use crate::balrog::dice::FixedRoll;
     use crate::balrog::evaluation_error::EvaluationError;
+    use crate::balrog::force_hosts::SpecialForceHosts;
+    use crate::balrog::query::Force;
     use crate::balrog::rule::{Rule, RuleFields};
     use serde_json::json;
 
@@ -535,6 +539,31 @@ mod tests {
             xml,
             "<?xml version=\"1.0\"?>\n<updates>\n    <update type=\"minor\" displayVersion=\"61.0\" appVersion=\"61.0\" platformVersion=\"61.0\" buildID=\"20180620000000\" detailsURL=\"https://example.com/de/firefox/61.0/releasenotes/\">\n        <patch type=\"complete\" URL=\"https://dl.example.com/?product=firefox-61.0-complete&amp;os=win64&amp;lang=de\" hashFunction=\"sha512\" hashValue=\"c0\" size=\"41\"/>\n        <patch type=\"partial\" URL=\"https://dl.example.com/?product=firefox-61.0-partial-60.0&amp;os=win64&amp;lang=de\" hashFunction=\"sha512\" hashValue=\"p60\" size=\"8\"/>\n    </update>\n</updates>"
         );
+    }
+
+    #[test]
+    fn force_is_passed_on_to_patch_urls_on_special_force_hosts() {
+        let hosts = SpecialForceHosts::parse("https://dl.example.com").expect("valid");
+        let set = RuleSet::compile(&[rule("Firefox-61.0", "minor")], &[], releases())
+            .expect("ok")
+            .with_special_force_hosts(std::sync::Arc::new(hosts));
+        let forced = Query {
+            force: Force::Main,
+            ..query("20180501000000")
+        };
+        let decision = set.evaluate(&forced, &mut FixedRoll(0)).expect("ok");
+        let xml = update_xml(&set, &decision, &forced, &mut FixedRoll(0)).expect("renders");
+        // Both patches are on the special host: each URL carries the client's force=1.
+        assert_eq!(
+            xml.matches("&amp;lang=de&amp;force=1\"").count(),
+            2,
+            "{xml}"
+        );
+        // Without force the URLs are as the blob makes them.
+        let plain = query("20180501000000");
+        let decision = set.evaluate(&plain, &mut FixedRoll(0)).expect("ok");
+        let xml = update_xml(&set, &decision, &plain, &mut FixedRoll(0)).expect("renders");
+        assert!(!xml.contains("force="), "{xml}");
     }
 
     #[test]

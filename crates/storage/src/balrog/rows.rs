@@ -35,6 +35,7 @@ pub(crate) struct RuleRow {
     pub whitelist: Option<String>,
     pub comment: Option<String>,
     pub data_version: i64,
+    pub sticky_by: Option<String>,
 }
 
 impl RuleRow {
@@ -71,6 +72,7 @@ impl RuleRow {
                 jaws: self.jaws,
                 whitelist: self.whitelist,
                 comment: self.comment,
+                sticky_by: self.sticky_by,
             },
         })
     }
@@ -103,6 +105,7 @@ pub(crate) struct RuleValues<'a> {
     pub whitelist: Option<&'a str>,
     pub comment: Option<&'a str>,
     pub data_version: i64,
+    pub sticky_by: Option<&'a str>,
 }
 
 impl<'a> RuleValues<'a> {
@@ -131,6 +134,7 @@ impl<'a> RuleValues<'a> {
             whitelist: fields.whitelist.as_deref(),
             comment: fields.comment.as_deref(),
             data_version,
+            sticky_by: fields.sticky_by.as_deref(),
         }
     }
 }

@@ -325,6 +325,7 @@ fn rule_column(name: &str) -> Option<(&'static str, ColumnKind)> {
         RuleField::Jaws => "jaws",
         RuleField::Whitelist => "whitelist",
         RuleField::Comment => "comment",
+        RuleField::StickyBy => "sticky_by",
     };
     let kind = match column {
         RuleField::Priority | RuleField::BackgroundRate => ColumnKind::Integer,

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::balrog::dice::FixedRoll;
+use crate::balrog::query::ClientIds;
 use crate::balrog::rule::RuleFields;
 use serde_json::json;
 
@@ -183,6 +184,46 @@ fn channels_match_exactly_by_glob_or_through_the_cck_fallback() {
 }
 
 #[test]
+fn sysaddon_partner_channels_fall_back_to_the_sysaddon_channel() {
+    let channel = |c: &'static str| move |f: &mut RuleFields| f.channel = Some(c.into());
+    let on = |c: &'static str| Query {
+        channel: Some(c),
+        ..query()
+    };
+    // AUS.getFallbackChannel keeps `-sysaddon`: a partner build testing system add-ons reaches
+    // the `-sysaddon` rules, and no longer the plain channel's.
+    assert!(matches(
+        channel("release-sysaddon"),
+        &on("release-cck-ubuntu-sysaddon")
+    ));
+    assert!(!matches(
+        channel("release"),
+        &on("release-cck-ubuntu-sysaddon")
+    ));
+    assert!(matches(
+        channel("release*"),
+        &on("release-cck-ubuntu-sysaddon")
+    ));
+    assert!(matches(
+        channel("release-sysaddon"),
+        &on("release-sysaddon")
+    ));
+    assert!(!matches(channel("release"), &on("release-sysaddon")));
+    // A shutoff of the `-sysaddon` channel covers its partner builds.
+    let shutoff = EmergencyShutoff {
+        product: "Firefox".into(),
+        channel: "release-sysaddon".into(),
+        comment: None,
+        data_version: 1,
+    };
+    let rules = RuleSet::compile(&[rule(1, |_| {})], &[shutoff], releases()).expect("compiles");
+    let decision = rules
+        .evaluate(&on("release-cck-ubuntu-sysaddon"), &mut FixedRoll(0))
+        .expect("evaluates");
+    assert_eq!(decision.reason, Reason::Shutoff);
+}
+
+#[test]
 fn versions_compare_with_mozilla_order_operators_lists_and_globs() {
     let version = |v: &'static str| move |f: &mut RuleFields| f.version = Some(v.into());
     let at = |v: &'static str| Query {
@@ -204,8 +245,81 @@ fn versions_compare_with_mozilla_order_operators_lists_and_globs() {
     assert!(matches(version("60.*"), &at("60.0.2")));
     assert!(!matches(version("60.*"), &at("61.0")));
     assert!(matches(version("60.0.*"), &at("60.0.2")));
-    assert!(!matches(version("60.0.*"), &at("60.0")));
     assert!(matches(version("9.0,10.*"), &at("10.1")));
+}
+
+#[test]
+fn globs_match_as_balrogs_either_eq() {
+    let version = |v: &'static str| move |f: &mut RuleFields| f.version = Some(v.into());
+    let at = |v: &'static str| Query {
+        version: v,
+        ..query()
+    };
+    // comparison.either_eq, "dot-0": StrictVersion("60.0.0") == GlobVersion("60.0.*").
+    assert!(matches(version("60.0.*"), &at("60.0")));
+    assert!(matches(version("60.0.*"), &at("60.0.0")));
+    // "Nightly": GlobVersion("60.*") == StrictVersion("60.0a1") by its text.
+    assert!(matches(version("60.*"), &at("60.0a1")));
+    // Neither direction holds for a pre-release of the glob's own minor version.
+    assert!(!matches(version("60.0.*"), &at("60.0a1")));
+    assert!(!matches(version("60.0.*"), &at("60.1")));
+}
+
+#[test]
+fn stored_version_lists_mix_operators_and_globs_as_balrog_evaluates_them() {
+    let version = |v: &'static str| move |f: &mut RuleFields| f.version = Some(v.into());
+    let at = |v: &'static str| Query {
+        version: v,
+        ..query()
+    };
+    // rulematching.matchVersion: each comma item is its own version_compare, ORed.
+    assert!(matches(version("<56.0,>=60.0"), &at("60.0")));
+    assert!(matches(version("<56.0,>=60.0"), &at("55.0.1")));
+    assert!(!matches(version("<56.0,>=60.0"), &at("58.0")));
+    assert!(matches(version("58.*,>=61.0"), &at("58.0.1")));
+    // comparison.get_op reads an operand as the run of word characters and dots after the
+    // operator: the rest is ignored.
+    assert!(matches(version(">=60.0-whatever"), &at("60.0")));
+}
+
+#[test]
+fn unusable_version_items_fail_only_the_queries_that_reach_them() {
+    let at = |v: &'static str| Query {
+        version: v,
+        ..query()
+    };
+    // get_op finds nothing in "=61.0" (Balrog: a TypeError); an earlier item that matches
+    // answers before it is reached.
+    let rules = set(vec![rule(1, |f| f.version = Some("60.0,=61.0".into()))]);
+    assert_eq!(winner_of(&rules, &at("60.0")), Some(1));
+    assert_eq!(
+        rules
+            .evaluate(&at("59.0"), &mut FixedRoll(0))
+            .map(|d| d.reason),
+        Err(EvaluationError::RuleVersion {
+            rule_id: 1,
+            value: "=61.0".into()
+        })
+    );
+    // An operator in front of a glob makes the whole item a glob that MozillaVersion refuses.
+    let rules = set(vec![rule(1, |f| f.version = Some(">=60.*".into()))]);
+    assert!(matches!(
+        rules.evaluate(&at("60.0"), &mut FixedRoll(0)),
+        Err(EvaluationError::RuleVersion { rule_id: 1, .. })
+    ));
+    // A query on another channel never compares, so nothing fails.
+    let rules = set(vec![rule(1, |f| {
+        f.version = Some(">=sixty".into());
+        f.channel = Some("beta".into());
+    })]);
+    assert_eq!(winner_of(&rules, &at("60.0")), None);
+    // A lower candidate's unusable item still fails the query, as Balrog compares every
+    // candidate before sorting.
+    let rules = set(vec![
+        rule(1, |f| f.priority = 200),
+        rule(2, |f| f.version = Some("60.0,".into())),
+    ]);
+    assert!(rules.evaluate(&at("61.0"), &mut FixedRoll(0)).is_err());
 }
 
 #[test]
@@ -682,4 +796,112 @@ fn a_malformed_pin_fails_only_a_query_that_would_be_served() {
         .evaluate(&unmatched, &mut FixedRoll(0))
         .expect("evaluates");
     assert_eq!(decision.reason, Reason::NoMatchingRule);
+}
+
+/// A 30 % rollout of 61.0 with 60.5 as the fallback, sticky by `source` when given.
+fn sticky_set(source: Option<&str>) -> RuleSet {
+    set(vec![rule(11, |f| {
+        f.background_rate = 30;
+        f.fallback_mapping = Some("Firefox-60.5".into());
+        f.sticky_by = source.map(str::to_owned);
+    })])
+}
+
+#[test]
+fn a_sticky_rule_rolls_from_the_client_identifier() {
+    let rules = sticky_set(Some("query:clientId"));
+    assert_eq!(rules.sticky_sources(), [Box::from("query:clientId")]);
+    let ids = vec![("query:clientId".to_owned(), "client-1".to_owned())];
+    let q = Query {
+        client_ids: ClientIds::BySource(&ids),
+        ..query()
+    };
+    let expected = if crate::balrog::dice::sticky_roll(11, "client-1") < 30 {
+        "Firefox-61.0"
+    } else {
+        "Firefox-60.5"
+    };
+    // Whatever the dice say, the client's identifier decides.
+    for dice in [0, 29, 30, 99] {
+        let decision = rules.evaluate(&q, &mut FixedRoll(dice)).expect("evaluates");
+        assert_eq!(decision.mapping(), Some(expected), "dice {dice}");
+    }
+    // `Same` (the evaluate endpoint's clientId) answers as the source would.
+    let same = Query {
+        client_ids: ClientIds::Same("client-1"),
+        ..query()
+    };
+    let decision = rules
+        .evaluate(&same, &mut FixedRoll(99))
+        .expect("evaluates");
+    assert_eq!(decision.mapping(), Some(expected));
+}
+
+#[test]
+fn sticky_rules_split_clients_by_the_rate() {
+    let rules = sticky_set(Some("header:X-Client-Id"));
+    let served = (0..10_000)
+        .filter(|n| {
+            let id = format!("client-{n}");
+            let q = Query {
+                client_ids: ClientIds::Same(&id),
+                ..query()
+            };
+            let decision = rules.evaluate(&q, &mut FixedRoll(0)).expect("evaluates");
+            decision.mapping() == Some("Firefox-61.0")
+        })
+        .count();
+    assert!(
+        (2_800..=3_200).contains(&served),
+        "{served} of 10,000 at 30 %"
+    );
+}
+
+#[test]
+fn without_an_identifier_a_sticky_rule_rolls_the_dice() {
+    let rules = sticky_set(Some("query:clientId"));
+    let other_source = vec![("header:X-Client-Id".to_owned(), "client-1".to_owned())];
+    let empty = vec![("query:clientId".to_owned(), String::new())];
+    for ids in [
+        ClientIds::None,
+        ClientIds::BySource(&other_source),
+        ClientIds::BySource(&empty),
+    ] {
+        let q = Query {
+            client_ids: ids,
+            ..query()
+        };
+        let low = rules.evaluate(&q, &mut FixedRoll(29)).expect("evaluates");
+        assert_eq!(low.mapping(), Some("Firefox-61.0"), "{ids:?}");
+        let high = rules.evaluate(&q, &mut FixedRoll(30)).expect("evaluates");
+        assert_eq!(high.mapping(), Some("Firefox-60.5"), "{ids:?}");
+    }
+    // A rule that is not sticky ignores identifiers: Balrog's roll.
+    let random = sticky_set(None);
+    assert!(random.sticky_sources().is_empty());
+    let q = Query {
+        client_ids: ClientIds::Same("client-1"),
+        ..query()
+    };
+    assert_eq!(
+        random
+            .evaluate(&q, &mut FixedRoll(30))
+            .expect("ok")
+            .mapping(),
+        Some("Firefox-60.5")
+    );
+    // force still wins over a sticky roll.
+    let forced = Query {
+        force: Force::Main,
+        client_ids: ClientIds::Same("client-1"),
+        ..query()
+    };
+    let sticky = sticky_set(Some("query:clientId"));
+    assert_eq!(
+        sticky
+            .evaluate(&forced, &mut FixedRoll(99))
+            .expect("ok")
+            .mapping(),
+        Some("Firefox-61.0")
+    );
 }
