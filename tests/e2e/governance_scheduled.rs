@@ -890,3 +890,86 @@ fn a_preview_lists_the_queries_a_pending_change_would_answer_differently() {
             .expect(400);
     });
 }
+
+/// `GET …/preview` compares the update queries this server answered lately for the change's
+/// product: nothing to send, and only distinct queries, without the sticky client ids.
+#[test]
+fn a_preview_without_queries_uses_the_update_queries_served_lately() {
+    TestServer::each_backend_with(fast, |server| {
+        for version in ["60.0", "61.0"] {
+            let name = format!("Firefox-{version}");
+            let blob = json!({"name": name, "schema_version": 4, "hashFunction": "sha512",
+                "appVersion": version, "displayVersion": version,
+                "platforms": {"WINNT_x86_64-msvc": {"locales": {"de": {"buildID": "20180501000000",
+                    "completes": [{"from": "*", "filesize": 40, "hashValue": "c",
+                                   "fileUrl": format!("https://dl.example.com/{version}/de.mar")}]}}}}});
+            as_alice(
+                server,
+                "POST",
+                "/api/releases",
+                &json!({"name": name, "product": "Firefox", "blob": blob.to_string()}),
+            )
+            .expect(201);
+        }
+        let rule_id = create_rule(server, "release");
+        let reply = as_alice(
+            server,
+            "POST",
+            "/api/scheduled_changes/rules",
+            &json!({"change_type": "update", "rule_id": rule_id, "data_version": 1,
+                    "mapping": "Firefox-61.0", "when": now_ms() + 3_600_000}),
+        );
+        reply.expect(200);
+        let sc_id = reply.json()["sc_id"].as_i64().expect("sc_id");
+        let path = format!("/api/v1/scheduled_changes/rules/{sc_id}/preview");
+
+        // Nothing served yet: nothing to compare.
+        let data = server.get(&path).expect(200).json()["data"].clone();
+        assert_eq!(data["queries"], 0, "{data}");
+        assert_eq!(data["changed"], json!([]));
+
+        // Clients ask: twice the same Windows client, a Linux client on beta (the rule does
+        // not match it), and a product no rule names (not kept).
+        let windows = "/update/3/Firefox/59.0/20170101000000/WINNT_x86_64-msvc/de/release/\
+                       Windows_NT%2010.0/default/default/update.xml";
+        let beta = "/update/3/Firefox/59.0/20170101000000/Linux_x86_64-gcc3/de/beta/\
+                    Linux/default/default/update.xml";
+        let other = "/update/3/Made-Up/1.0/20170101000000/Linux_x86_64-gcc3/de/release/\
+                     Linux/default/default/update.xml";
+        for path in [windows, windows, beta, other] {
+            server.get(path).expect(200);
+        }
+        let offered = server.get(windows);
+        assert!(
+            offered.text.contains("appVersion=\"60.0\""),
+            "the Windows client is offered 60.0 now: {}",
+            offered.text
+        );
+        let data = server.get(&path).expect(200).json()["data"].clone();
+        assert_eq!(data["queries"], 2, "distinct Firefox queries: {data}");
+        assert_eq!(data["unchanged"], 1, "{data}");
+        let changed = &data["changed"][0];
+        assert_eq!(changed["query"]["product"], "Firefox");
+        assert_eq!(changed["query"]["buildTarget"], "WINNT_x86_64-msvc");
+        assert_eq!(changed["query"]["channel"], "release");
+        assert_eq!(changed["before"]["mapping"], "Firefox-60.0");
+        assert_eq!(changed["after"]["mapping"], "Firefox-61.0");
+
+        // Errors as the POST form answers them.
+        server
+            .get("/api/v1/scheduled_changes/rules/999999/preview")
+            .expect(404);
+        server
+            .get("/api/v1/scheduled_changes/nonsense/1/preview")
+            .expect(404);
+        // Once enacted, there is nothing left to preview.
+        as_alice(
+            server,
+            "POST",
+            &format!("/api/scheduled_changes/rules/{sc_id}/enact"),
+            &json!({}),
+        )
+        .expect(200);
+        assert_eq!(server.get(&path).expect(400).json()["status"], "failure");
+    });
+}

@@ -17,6 +17,7 @@ pub mod openapi;
 pub mod ops;
 pub mod orlo;
 pub mod paging;
+pub mod recent_queries;
 mod redact;
 pub mod retention;
 mod routes;

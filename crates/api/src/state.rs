@@ -11,6 +11,7 @@ use crate::identity::AuthSettings;
 use crate::identity_cache::IdentityCache;
 use crate::live_rules::LiveRuleSet;
 use crate::ops::Metrics;
+use crate::recent_queries::RecentQueries;
 
 /// Shared by all workers; cheap to clone.
 #[derive(Clone, Debug)]
@@ -22,6 +23,8 @@ pub struct AppState {
     pub auth: AuthSettings,
     /// Credentials already checked, current with the database's identity counter.
     pub identities: Arc<IdentityCache>,
+    /// The update queries answered lately, per product, for previews of scheduled changes.
+    pub recent_queries: Arc<RecentQueries>,
     /// What `/metrics` reports.
     pub metrics: Arc<Metrics>,
     /// Failed credential checks per client address (limited by `auth.failed_attempts`).
@@ -53,6 +56,7 @@ impl AppState {
             rules,
             auth: AuthSettings::default(),
             identities: Arc::new(IdentityCache::new(refresh)),
+            recent_queries: Arc::new(RecentQueries::new()),
             attempts: Arc::new(FailedAttempts::new(None)),
             webhooks: Arc::new(crate::webhooks::WebhookSettings::default()),
             allowlist: None,

@@ -37,6 +37,7 @@ impl Face for Native {
             .service(evaluate::evaluate)
             .service(evaluate_batch::evaluate_batch)
             .service(preview::preview)
+            .service(preview::preview_recent)
             .service(delivery::get_delivery)
             .service(events::list_events)
             .service(events::stream_events)

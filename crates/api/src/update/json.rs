@@ -128,6 +128,8 @@ pub async fn update_json_route(
         return HttpResponse::NotFound().finish();
     };
     let rules = state.rules.current(&state.store).await;
+    // Kept for previews before the sticky identifiers are read: those are never kept.
+    state.recent_queries.record(&rules.set, &owned);
     owned.client_ids = super::sticky::client_ids(&rules.set, &req);
     let query: Query<'_> = owned.query();
     let decision = with_dice(|dice| rules.set.evaluate(&query, dice));

@@ -282,6 +282,8 @@ pub async fn update_xml(
             .body("Extra query parameter(s) pin not in spec");
     }
     let rules = state.rules.current(&state.store).await;
+    // Kept for previews before the sticky identifiers are read: those are never kept.
+    state.recent_queries.record(&rules.set, &owned);
     owned.client_ids = sticky::client_ids(&rules.set, &req);
     let query: Query<'_> = owned.query();
     let answer = with_dice(|dice| {

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 pub const SYSADDON_SUFFIX: &str = "-sysaddon";
 
 /// `force=1` serves the main mapping whatever the background rate; `force=-1` the fallback.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Force {
     #[default]
     /// No `force` parameter, or one that means nothing.
@@ -142,7 +142,7 @@ impl<'a> Query<'a> {
 /// builds from its own data. [`OwnedQuery::query`] lends it as the [`Query`] evaluation takes.
 ///
 /// The fields mean what [`Query`]'s fields mean; `None` is an absent key.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct OwnedQuery {
     /// The product (`Firefox`, …).
     pub product: String,

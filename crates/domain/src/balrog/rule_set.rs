@@ -314,6 +314,12 @@ impl RuleSet {
         &self.sticky_sources
     }
 
+    /// Whether some rule names `product` (rules without a product do not count: they would make
+    /// every product known).
+    pub fn knows_product(&self, product: &str) -> bool {
+        self.products.contains_key(product)
+    }
+
     /// How many rules the set holds.
     pub fn rule_count(&self) -> usize {
         self.rules.len()
