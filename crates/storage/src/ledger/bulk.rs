@@ -71,7 +71,7 @@ pub(crate) fn insert_releases(
         .map(|r| {
             r.notes
                 .iter()
-                .map(|_| uuid::Uuid::new_v4().to_string())
+                .map(|_| uuid::Uuid::now_v7().to_string())
                 .collect()
         })
         .collect();

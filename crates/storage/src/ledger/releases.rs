@@ -376,7 +376,7 @@ fn insert_notes(
     for (ordinal, body) in notes.iter().enumerate() {
         diesel::insert_into(release_notes::table)
             .values(NoteRow {
-                id: uuid::Uuid::new_v4().to_string(),
+                id: uuid::Uuid::now_v7().to_string(),
                 release_id,
                 created_at,
                 ordinal: ordinal_i32(ordinal),
