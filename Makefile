@@ -45,10 +45,11 @@ fuzz-api:
 bench:
 	cargo bench --workspace --locked
 
-## Lints and formatting.
+## Lints, formatting, and API docs without broken links.
 check:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+	RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 
 fmt:
 	cargo fmt --all

@@ -34,7 +34,7 @@ fn time_param(key: &str, value: &str) -> Result<OffsetDateTime, EnvelopeError> {
 
 /// Reads and checks the query string: unknown or repeated keys, empty values, unreadable
 /// times, an unknown `group_by`, a `from` not before `to` and a window longer than
-/// [`MAX_DAYS`] are refused. `to` defaults to `now`, `from` to 30 days before `to`.
+/// `MAX_DAYS` are refused. `to` defaults to `now`, `from` to 30 days before `to`.
 pub fn parse_params(
     query_string: &str,
     now: OffsetDateTime,

@@ -2,7 +2,7 @@
 //! the way Balrog checks its blobs (see docs/balrog.md, "Blob schemas"). Every problem names the
 //! JSON path it is at, so an admin can find it in a large blob.
 //!
-//! The schemas are written here as small [`Shape`] trees rather than fed to a JSON-schema
+//! The schemas are written here as small `Shape` trees rather than fed to a JSON-schema
 //! engine: Balrog's schemas use only a handful of constructs (typed fields, required keys,
 //! closed objects, maps keyed by any name, arrays, and "alias or entry" choices), and a checker
 //! of our own names paths the way our errors do.

@@ -6,7 +6,7 @@
 //! listed platform older than the blob. Desupport blobs (schema 50), GMP, superblobs and system
 //! add-ons always serve: the client decides what to do with them. Each blob is read once, when the
 //! rule set is compiled, so a query costs two hash lookups. An app release newer than the
-//! client's `pin` answers [`Serve::PastPin`]: the rule set then looks for the pinned release.
+//! client's `pin` answers `Serve::PastPin`: the rule set then looks for the pinned release.
 
 use serde_json::Value;
 

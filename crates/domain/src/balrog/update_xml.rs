@@ -3,7 +3,7 @@
 //! App release blobs render an `<update>` with one complete and at most one partial patch; a
 //! partial is offered only when the release it starts `from` is the client's own build.
 //! Desupport blobs (schema 50) render an `unsupported="true"` update. GMP, system add-ons and
-//! superblobs render `<addons>` ([`addons_xml`](super::addons_xml)); Guardian blobs are served
+//! superblobs render `<addons>` (`addons_xml`); Guardian blobs are served
 //! as JSON only, so the XML protocol answers them with the empty document. Whether anything is served at all was decided before, by the rule set and the
 //! [`serving`](super::serving) policy.
 
