@@ -76,6 +76,25 @@ fn create_release(server: &TestServer, name: &str, product: &str) {
     .expect(201);
 }
 
+/// Firefox-60.0 and Firefox-61.0, each serving a complete update to Windows `de` clients.
+fn create_served_releases(server: &TestServer) {
+    for version in ["60.0", "61.0"] {
+        let name = format!("Firefox-{version}");
+        let blob = json!({"name": name, "schema_version": 4, "hashFunction": "sha512",
+            "appVersion": version, "displayVersion": version,
+            "platforms": {"WINNT_x86_64-msvc": {"locales": {"de": {"buildID": "20180501000000",
+                "completes": [{"from": "*", "filesize": 40, "hashValue": "c",
+                               "fileUrl": format!("https://dl.example.com/{version}/de.mar")}]}}}}});
+        as_alice(
+            server,
+            "POST",
+            "/api/releases",
+            &json!({"name": name, "product": "Firefox", "blob": blob.to_string()}),
+        )
+        .expect(201);
+    }
+}
+
 /// A rule for Firefox on `channel`, mapping Firefox-60.0; its id.
 fn create_rule(server: &TestServer, channel: &str) -> i64 {
     let reply = as_alice(
@@ -808,21 +827,7 @@ fn required_signoff_changes_go_through_scheduled_changes_with_their_own_signoffs
 #[test]
 fn a_preview_lists_the_queries_a_pending_change_would_answer_differently() {
     TestServer::each_backend_with(fast, |server| {
-        for version in ["60.0", "61.0"] {
-            let name = format!("Firefox-{version}");
-            let blob = json!({"name": name, "schema_version": 4, "hashFunction": "sha512",
-                "appVersion": version, "displayVersion": version,
-                "platforms": {"WINNT_x86_64-msvc": {"locales": {"de": {"buildID": "20180501000000",
-                    "completes": [{"from": "*", "filesize": 40, "hashValue": "c",
-                                   "fileUrl": format!("https://dl.example.com/{version}/de.mar")}]}}}}});
-            as_alice(
-                server,
-                "POST",
-                "/api/releases",
-                &json!({"name": name, "product": "Firefox", "blob": blob.to_string()}),
-            )
-            .expect(201);
-        }
+        create_served_releases(server);
         let rule_id = create_rule(server, "release");
         let far = now_ms() + 3_600_000;
         let reply = as_alice(
@@ -896,21 +901,7 @@ fn a_preview_lists_the_queries_a_pending_change_would_answer_differently() {
 #[test]
 fn a_preview_without_queries_uses_the_update_queries_served_lately() {
     TestServer::each_backend_with(fast, |server| {
-        for version in ["60.0", "61.0"] {
-            let name = format!("Firefox-{version}");
-            let blob = json!({"name": name, "schema_version": 4, "hashFunction": "sha512",
-                "appVersion": version, "displayVersion": version,
-                "platforms": {"WINNT_x86_64-msvc": {"locales": {"de": {"buildID": "20180501000000",
-                    "completes": [{"from": "*", "filesize": 40, "hashValue": "c",
-                                   "fileUrl": format!("https://dl.example.com/{version}/de.mar")}]}}}}});
-            as_alice(
-                server,
-                "POST",
-                "/api/releases",
-                &json!({"name": name, "product": "Firefox", "blob": blob.to_string()}),
-            )
-            .expect(201);
-        }
+        create_served_releases(server);
         let rule_id = create_rule(server, "release");
         let reply = as_alice(
             server,
