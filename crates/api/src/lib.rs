@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod attempts;
+pub mod background;
 pub mod balrog;
 pub mod bileto;
 mod blocking;
@@ -32,6 +33,7 @@ pub mod url_input;
 pub mod webhooks;
 
 pub use attempts::AttemptLimit;
+pub use background::Running;
 pub use identity::{AuthMode, AuthSettings, Clock};
 pub use live_rules::{CompiledRules, LiveRuleSet};
 pub use ops::{Metrics, MetricsAccess};

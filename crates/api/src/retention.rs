@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use crate::background::Background;
 use crate::state::AppState;
 use crate::webhooks::worker::parse_duration;
 
@@ -49,27 +50,24 @@ impl Default for RetentionSettings {
 }
 
 /// Starts the pruner on a thread of its own, unless retention is off. It holds the server's
-/// state weakly and stops once the server is gone.
-pub fn spawn(state: Weak<AppState>) {
+/// state weakly; it returns once the server is gone or stopping.
+pub(crate) fn spawn(background: &mut Background, state: Weak<AppState>) {
     let Some(settings) = state.upgrade().map(|s| s.retention.clone()) else {
         return;
     };
     let Retention(Some(keep)) = settings.keep else {
         return;
     };
-    let spawned = std::thread::Builder::new()
-        .name("event-retention".to_owned())
-        .spawn(move || loop {
-            let Some(state) = state.upgrade() else {
-                return;
-            };
-            prune(&state, keep);
-            drop(state);
-            std::thread::sleep(settings.every);
-        });
-    if let Err(err) = spawned {
-        log::error!("cannot start the event retention thread: {err}");
-    }
+    background.spawn("event-retention", move |stop| loop {
+        let Some(state) = state.upgrade() else {
+            return;
+        };
+        prune(&state, keep);
+        drop(state);
+        if stop.sleep(settings.every) {
+            return;
+        }
+    });
 }
 
 fn prune(state: &AppState, keep: Duration) {

@@ -9,6 +9,7 @@
 use std::sync::Weak;
 use std::time::Duration;
 
+use crate::background::Background;
 use crate::state::AppState;
 
 /// The name enactments by the scheduler are recorded under (`enacted_by`, the
@@ -38,25 +39,25 @@ impl Default for SchedulerSettings {
     }
 }
 
-/// Starts the scheduler on a thread of its own. It holds the server's state weakly and stops
-/// once the server is gone.
-pub fn spawn(state: Weak<AppState>) {
-    let spawned = std::thread::Builder::new()
-        .name("scheduler".to_owned())
-        .spawn(move || loop {
-            let Some(state) = state.upgrade() else {
-                return;
-            };
-            let interval = state.scheduler.interval;
-            let full = turn(&state);
-            drop(state);
-            if !full {
-                std::thread::sleep(interval);
-            }
-        });
-    if let Err(err) = spawned {
-        log::error!("cannot start the scheduler: {err}");
-    }
+/// Starts the scheduler on a thread of its own. It holds the server's state weakly; it returns
+/// once the server is gone or stopping.
+pub(crate) fn spawn(background: &mut Background, state: Weak<AppState>) {
+    background.spawn("scheduler", move |stop| loop {
+        let Some(state) = state.upgrade() else {
+            return;
+        };
+        let interval = state.scheduler.interval;
+        let full = turn(&state);
+        drop(state);
+        let stopped = if full {
+            stop.is_stopped()
+        } else {
+            stop.sleep(interval)
+        };
+        if stopped {
+            return;
+        }
+    });
 }
 
 /// One turn: enact what is due. Whether the turn was full (more may be waiting).

@@ -4,7 +4,7 @@
 
 use std::net::TcpListener;
 
-use actix_web::dev::{Server, ServiceRequest};
+use actix_web::dev::ServiceRequest;
 use actix_web::http::header;
 use actix_web::http::Uri;
 use actix_web::{web, App, HttpResponse, HttpServer};
@@ -13,6 +13,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::background::{Background, Running};
 use crate::balrog::Balrog;
 use crate::bileto::Bileto;
 use crate::body::BodyLimits;
@@ -99,23 +100,17 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// Starts serving on `listener`. The returned server runs until stopped through its handle or
 /// dropped: it installs no signal handlers of its own, so the caller decides what a signal
-/// means (`shiplog serve` drains on SIGTERM and Ctrl-C alike).
+/// means (`shiplog serve` drains on SIGTERM and Ctrl-C alike). Awaiting it returns once the
+/// server has stopped and its background threads have finished.
 pub fn run(
     listener: TcpListener,
     state: AppState,
     options: ServerOptions,
-) -> std::io::Result<Server> {
+) -> std::io::Result<Running> {
     let run_worker = state.webhooks.run_worker;
     let run_scheduler = state.scheduler.run;
     let data = web::Data::new(state);
-    if run_worker {
-        crate::webhooks::worker::spawn(std::sync::Arc::downgrade(&data.clone().into_inner()));
-    }
-    // Every instance prunes (they take turns on PostgreSQL), whether or not it delivers.
-    crate::retention::spawn(std::sync::Arc::downgrade(&data.clone().into_inner()));
-    if run_scheduler {
-        crate::scheduler::spawn(std::sync::Arc::downgrade(&data.clone().into_inner()));
-    }
+    let state = std::sync::Arc::downgrade(&data.clone().into_inner());
     let api = openapi();
     let routes = web::Data::new(RouteMethods::from_openapi(&api));
     let limits = BodyLimits {
@@ -173,7 +168,18 @@ pub fn run(
     if options.workers > 0 {
         server = server.workers(options.workers);
     }
-    Ok(server.run())
+    // Started once the socket is ours, so a failed start leaves no thread behind.
+    let weak = || state.clone();
+    let mut background = Background::default();
+    if run_worker {
+        crate::webhooks::worker::spawn(&mut background, weak());
+    }
+    // Every instance prunes (they take turns on PostgreSQL), whether or not it delivers.
+    crate::retention::spawn(&mut background, weak());
+    if run_scheduler {
+        crate::scheduler::spawn(&mut background, weak());
+    }
+    Ok(Running::new(server.run(), background))
 }
 
 /// The face a path belongs to, for logs and metrics (`ops` for the probes and metrics, `docs`

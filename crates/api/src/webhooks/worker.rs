@@ -14,6 +14,7 @@ use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
 
 use super::destination::{check_destination, Cidr};
 use super::signature::sign;
+use crate::background::Background;
 use crate::state::AppState;
 
 /// The default retry schedule: the delays before the 2nd, 3rd, … attempt.
@@ -104,36 +105,36 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 /// Starts the worker on a thread of its own (its HTTP calls block). It holds the server's
-/// state weakly and stops once the server is gone.
-pub fn spawn(state: Weak<AppState>) {
-    let spawned = std::thread::Builder::new()
-        .name("webhook-delivery".to_owned())
-        .spawn(move || {
-            let Some(settings) = state.upgrade().map(|s| Arc::clone(&s.webhooks)) else {
+/// state weakly; it returns once the server is gone or stopping.
+pub(crate) fn spawn(background: &mut Background, state: Weak<AppState>) {
+    background.spawn("webhook-delivery", move |stop| {
+        let Some(settings) = state.upgrade().map(|s| Arc::clone(&s.webhooks)) else {
+            return;
+        };
+        // One agent for the worker's life: it keeps connections to endpoints open.
+        let agent = agent(&settings);
+        loop {
+            let Some(state) = state.upgrade() else {
                 return;
             };
-            // One agent for the worker's life: it keeps connections to endpoints open.
-            let agent = agent(&settings);
-            loop {
-                let Some(state) = state.upgrade() else {
-                    return;
-                };
-                let busy = match turn(&state.store, &settings, &agent) {
-                    Ok(busy) => busy,
-                    Err(err) => {
-                        log::warn!("webhook delivery: {err}");
-                        false
-                    }
-                };
-                drop(state);
-                if !busy {
-                    std::thread::sleep(settings.poll);
+            let busy = match turn(&state.store, &settings, &agent) {
+                Ok(busy) => busy,
+                Err(err) => {
+                    log::warn!("webhook delivery: {err}");
+                    false
                 }
+            };
+            drop(state);
+            let stopped = if busy {
+                stop.is_stopped()
+            } else {
+                stop.sleep(settings.poll)
+            };
+            if stopped {
+                return;
             }
-        });
-    if let Err(err) = spawned {
-        log::error!("cannot start the webhook delivery worker: {err}");
-    }
+        }
+    });
 }
 
 fn agent(settings: &WebhookSettings) -> ureq::Agent {
