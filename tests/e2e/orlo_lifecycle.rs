@@ -198,3 +198,60 @@ fn a_package_can_be_restarted_and_stopped_again() {
             .expect(204);
     });
 }
+
+/// Concurrent writers share commits on SQLite (the write queue groups them): every answered
+/// write is kept, a refused one is refused as it is alone, and nothing of it leaks into the
+/// writes beside it.
+#[test]
+fn concurrent_writes_are_each_kept_or_refused_as_they_would_be_alone() {
+    TestServer::each_backend(|server| {
+        let missing = "00000000-0000-7000-8000-000000000000";
+        let alone = server.post(
+            &format!("/releases/{missing}/notes"),
+            &json!({"text": "nowhere"}),
+        );
+        let refused_status = alone.status;
+        assert!((400..500).contains(&refused_status), "{}", alone.text);
+        let ids: Vec<String> = std::thread::scope(|scope| {
+            let writers: Vec<_> = (0..8)
+                .map(|writer| {
+                    scope.spawn(move || {
+                        (0..12)
+                            .map(|n| {
+                                let id = create_release(
+                                    server,
+                                    json!({"platforms": ["web"], "user": format!("w{writer}")}),
+                                );
+                                let note = server.post(
+                                    &format!("/releases/{id}/notes"),
+                                    &json!({"text": format!("note {n}")}),
+                                );
+                                note.expect(204);
+                                let refused = server.post(
+                                    &format!("/releases/{missing}/notes"),
+                                    &json!({"text": "nowhere"}),
+                                );
+                                assert_eq!(refused.status, refused_status, "{}", refused.text);
+                                id
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            writers
+                .into_iter()
+                .flat_map(|w| w.join().expect("writer"))
+                .collect()
+        });
+        assert_eq!(ids.len(), 96);
+        for id in &ids {
+            let reply = server.get(&format!("/releases/{id}"));
+            reply.expect(200);
+            let notes = &reply.json()["releases"][0]["notes"];
+            assert_eq!(notes.as_array().map(Vec::len), Some(1), "{id}: {notes}");
+        }
+        let page = server.get("/releases?user=w3&limit=-1");
+        page.expect(200);
+        assert_eq!(page.json()["releases"].as_array().map(Vec::len), Some(12));
+    });
+}

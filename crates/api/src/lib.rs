@@ -31,6 +31,7 @@ pub mod ui;
 pub mod update;
 pub mod url_input;
 pub mod webhooks;
+pub mod write_queue;
 
 pub use attempts::AttemptLimit;
 pub use background::Running;

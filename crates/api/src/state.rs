@@ -37,6 +37,8 @@ pub struct AppState {
     pub retention: crate::retention::RetentionSettings,
     /// Whether this server runs the scheduler that enacts due scheduled changes, and how often.
     pub scheduler: Arc<crate::scheduler::SchedulerSettings>,
+    /// The thread SQLite's write requests run on (see `write_queue`).
+    pub writes: Arc<crate::write_queue::WriteQueue>,
 }
 
 impl AppState {
@@ -62,6 +64,7 @@ impl AppState {
             allowlist: None,
             retention: crate::retention::RetentionSettings::default(),
             scheduler: Arc::new(crate::scheduler::SchedulerSettings::default()),
+            writes: Arc::default(),
         }
     }
 

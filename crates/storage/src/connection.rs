@@ -305,9 +305,40 @@ impl Store {
                 .and_then(|mut conn| write_transaction(&mut conn, f)),
         };
         if crate::identity_changes::take() && result.is_ok() {
-            self.identity_changes.fetch_add(1, Ordering::AcqRel);
+            if self.writer.as_ref().is_some_and(|w| w.grouping()) {
+                // Counted once the group commits (see `write_group`).
+                GROUP_TOUCHED_IDENTITY.with(|t| t.set(true));
+            } else {
+                self.identity_changes.fetch_add(1, Ordering::AcqRel);
+            }
         }
         result
+    }
+
+    /// Runs `body`, and every write it makes on this thread through this store (or a copy of
+    /// it, such as [`Store::acting_as`]'s) joins one transaction: each write in a savepoint of
+    /// its own, so a failed one is undone alone, and one commit for all when `body` returns
+    /// (group commit). Returns what `body` returned and the commit's outcome: when that is an
+    /// error, none of the group's writes were kept, whatever each of them returned. A caller
+    /// must not report a write done before the group has committed.
+    ///
+    /// Only SQLite groups (its writes take turns on one connection anyway, and a commit is most
+    /// of a small write's cost); on PostgreSQL `body` runs as is, each write committing on its
+    /// own. An error before `body` runs (the database away, the write lock not taken within the
+    /// busy timeout) is returned as is and `body` does not run.
+    pub fn write_group<R>(
+        &self,
+        body: impl FnOnce() -> R,
+    ) -> StorageResult<(R, StorageResult<()>)> {
+        let Some(writer) = &self.writer else {
+            return Ok((body(), Ok(())));
+        };
+        GROUP_TOUCHED_IDENTITY.with(|t| t.set(false));
+        let (value, committed) = writer.group(body)?;
+        if GROUP_TOUCHED_IDENTITY.with(|t| t.replace(false)) && committed.is_ok() {
+            self.identity_changes.fetch_add(1, Ordering::AcqRel);
+        }
+        Ok((value, committed))
     }
 
     /// Runs `f` in one read-only transaction that sees a single snapshot of the database:
@@ -342,13 +373,23 @@ impl Store {
     }
 }
 
+thread_local! {
+    /// Whether a write of the group this thread runs changed an identity table.
+    static GROUP_TOUCHED_IDENTITY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 pub(crate) fn write_transaction<T>(
     conn: &mut AnyConnection,
     f: impl FnOnce(&mut AnyConnection) -> StorageResult<T>,
 ) -> StorageResult<T> {
     match conn {
         AnyConnection::Sqlite(inner) => {
-            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?
+            if in_transaction(inner)? {
+                // Inside a group's transaction (`write_group`): a savepoint of it.
+                AnsiTransactionManager::begin_transaction(inner)?
+            } else {
+                AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?
+            }
         }
         AnyConnection::Postgresql(inner) => AnsiTransactionManager::begin_transaction(inner)?,
     }
@@ -361,6 +402,12 @@ pub(crate) fn write_transaction<T>(
         Ok(value)
     });
     finish_transaction(conn, result)
+}
+
+fn in_transaction(conn: &mut diesel::SqliteConnection) -> StorageResult<bool> {
+    Ok(AnsiTransactionManager::transaction_manager_status_mut(conn)
+        .transaction_depth()?
+        .is_some())
 }
 
 /// Commits after success, rolls back after failure.

@@ -53,6 +53,10 @@ pub enum StorageError {
     Abandoned,
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The write succeeded inside a group of writes whose common commit then failed (see
+    /// [`crate::Store::write_group`]); nothing of it was kept. The reason is the commit's.
+    #[error("the write was not committed: {0}")]
+    NotCommitted(String),
     #[error("database error")]
     Backend(#[from] diesel::result::Error),
 }

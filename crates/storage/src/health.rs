@@ -129,6 +129,7 @@ impl StorageError {
             StorageError::UnsupportedUrl(_) => "config",
             StorageError::Migration(_) => "migration",
             StorageError::Corrupt(_) => "corrupt",
+            StorageError::NotCommitted(_) => "not_committed",
             StorageError::Connect(_) | StorageError::Pool(_) | StorageError::Backend(_) => {
                 "database"
             }

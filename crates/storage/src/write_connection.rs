@@ -16,14 +16,57 @@
 //!
 //! `BEGIN IMMEDIATE` and the busy timeout still apply, for writers in other processes on the
 //! same file. PostgreSQL keeps concurrent writers and does not use this.
+//!
+//! **Group commit.** A thread that has several writes to make at once (the API's write queue,
+//! draining a burst) runs them in [`WriteConnection::group`]: one `BEGIN IMMEDIATE`, each write
+//! in a savepoint of its own (a failed one is rolled back alone), one `COMMIT` for all. While the
+//! group runs, the connection lives in a thread-local of the grouping thread, so the writes it
+//! makes find it there; every other thread waits on the lock as before.
 
+use std::cell::RefCell;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::{Mutex, MutexGuard};
 
+use diesel::connection::TransactionManager;
 use diesel::r2d2::R2D2Connection;
+use diesel::Connection;
 use r2d2::ManageConnection;
 
 use crate::connection::{AnyConnection, Manager};
-use crate::error::StorageResult;
+use crate::error::{StorageError, StorageResult};
+
+/// Whether `conn` is back in its group's transaction and nowhere deeper, with a transaction
+/// manager that is not in error. (`is_broken` cannot tell: to r2d2, any open transaction is a
+/// broken connection.)
+fn at_group_level(conn: &mut AnyConnection) -> bool {
+    use diesel::connection::{AnsiTransactionManager, TransactionManagerStatus};
+    let status = match conn {
+        AnyConnection::Sqlite(inner) => {
+            AnsiTransactionManager::transaction_manager_status_mut(inner)
+        }
+        AnyConnection::Postgresql(inner) => {
+            AnsiTransactionManager::transaction_manager_status_mut(inner)
+        }
+    };
+    match status {
+        TransactionManagerStatus::Valid(valid) => {
+            valid.transaction_depth().map(std::num::NonZeroU32::get) == Some(1)
+        }
+        TransactionManagerStatus::InError => false,
+    }
+}
+
+/// The connection of the group this thread is running, and which writer it belongs to.
+struct Grouped {
+    writer: usize,
+    conn: AnyConnection,
+    /// A write of the group broke the connection: the rest of the group fails.
+    broken: bool,
+}
+
+thread_local! {
+    static GROUP: RefCell<Option<Grouped>> = const { RefCell::new(None) };
+}
 
 /// The write connection, opened on first use and again after it breaks.
 pub(crate) struct WriteConnection {
@@ -39,11 +82,39 @@ impl WriteConnection {
         }
     }
 
-    /// Runs `f` on the write connection, waiting for any write in progress to finish.
+    /// Tells this writer's groups apart from another store's on the same thread.
+    fn id(&self) -> usize {
+        std::ptr::from_ref(self) as usize
+    }
+
+    /// Runs `f` on the write connection, waiting for any write in progress to finish; inside a
+    /// [`WriteConnection::group`] on this thread, on the group's open transaction.
     pub(crate) fn run<T>(
         &self,
         f: impl FnOnce(&mut AnyConnection) -> StorageResult<T>,
     ) -> StorageResult<T> {
+        let id = self.id();
+        let grouped = GROUP.with(|g| g.borrow_mut().take_if(|g| g.writer == id));
+        if let Some(mut group) = grouped {
+            let result = if group.broken {
+                Err(StorageError::NotCommitted(
+                    "an earlier write of its group broke the connection".to_owned(),
+                ))
+            } else {
+                match catch_unwind(AssertUnwindSafe(|| f(&mut group.conn))) {
+                    Ok(result) => result,
+                    Err(panic) => {
+                        // The write may have left its savepoint open: keep none of the group.
+                        group.broken = true;
+                        GROUP.with(|g| *g.borrow_mut() = Some(group));
+                        resume_unwind(panic)
+                    }
+                }
+            };
+            group.broken |= !at_group_level(&mut group.conn);
+            GROUP.with(|g| *g.borrow_mut() = Some(group));
+            return result;
+        }
         let mut slot = self.lock();
         let conn = match &mut *slot {
             Some(conn) => conn,
@@ -54,6 +125,79 @@ impl WriteConnection {
             *slot = None;
         }
         result
+    }
+
+    /// Whether this thread is running a group of this writer's (see [`WriteConnection::group`]).
+    pub(crate) fn grouping(&self) -> bool {
+        let id = self.id();
+        GROUP.with(|g| g.borrow().as_ref().is_some_and(|g| g.writer == id))
+    }
+
+    /// Runs `body` with every write this thread makes through this writer meanwhile in one
+    /// transaction (see the module documentation), then commits it. Returns what `body` returned
+    /// and whether the commit succeeded: when it did not, none of the group's writes stand. An
+    /// error before `body` runs (no connection, no write lock) is returned as is.
+    pub(crate) fn group<R>(
+        &self,
+        body: impl FnOnce() -> R,
+    ) -> StorageResult<(R, StorageResult<()>)> {
+        let mut slot = self.lock();
+        let mut conn = match slot.take() {
+            Some(conn) => conn,
+            None => self.manager.connect()?,
+        };
+        let begun = match &mut conn {
+            AnyConnection::Sqlite(inner) => {
+                diesel::connection::AnsiTransactionManager::begin_transaction_sql(
+                    inner,
+                    "BEGIN IMMEDIATE",
+                )
+            }
+            AnyConnection::Postgresql(inner) => {
+                diesel::connection::AnsiTransactionManager::begin_transaction(inner)
+            }
+        };
+        if let Err(err) = begun {
+            if !conn.is_broken() {
+                *slot = Some(conn);
+            }
+            return Err(err.into());
+        }
+        GROUP.with(|g| {
+            *g.borrow_mut() = Some(Grouped {
+                writer: self.id(),
+                conn,
+                broken: false,
+            })
+        });
+        let value = catch_unwind(AssertUnwindSafe(body));
+        let Some(Grouped {
+            mut conn, broken, ..
+        }) = GROUP.with(|g| g.borrow_mut().take())
+        else {
+            // Only `run` takes the group out, and it always puts it back.
+            return Err(StorageError::Corrupt(
+                "the write group lost its connection".to_owned(),
+            ));
+        };
+        let committed = if value.is_ok() && !broken {
+            <AnyConnection as Connection>::TransactionManager::commit_transaction(&mut conn)
+                .map_err(|err| StorageError::NotCommitted(err.to_string()))
+        } else {
+            Err(StorageError::NotCommitted(
+                "a write of its group broke the connection or panicked".to_owned(),
+            ))
+        };
+        // After a failure the transaction may still be open, at any depth: closing the
+        // connection rolls it all back, and the next write opens a fresh one.
+        if committed.is_ok() && !conn.is_broken() {
+            *slot = Some(conn);
+        }
+        drop(slot);
+        match value {
+            Ok(value) => Ok((value, committed)),
+            Err(panic) => resume_unwind(panic),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Option<AnyConnection>> {
@@ -172,5 +316,94 @@ mod tests {
             })
             .expect("the next write gets a fresh connection");
         assert_eq!(count(&store), 1, "the panicking write never committed");
+    }
+    fn add(store: &Store, n: i64) -> Result<(), StorageError> {
+        store.write(|conn| {
+            conn.batch_execute(&format!("UPDATE counter SET n = n + {n}"))?;
+            Ok(())
+        })
+    }
+
+    #[test]
+    fn a_group_commits_its_writes_once_and_undoes_a_failed_one_alone() {
+        let db = TestDb::sqlite();
+        let store = store_without_busy_wait(&db);
+        let (results, committed) = store
+            .write_group(|| {
+                let first = add(&store, 1);
+                let failed = store.write(|conn| {
+                    conn.batch_execute("UPDATE counter SET n = n + 100")?;
+                    Err::<(), _>(StorageError::ReleaseNotFound)
+                });
+                // Inside the group a pooled reader does not see the open transaction yet.
+                let seen = count(&store);
+                let last = add(&store, 10);
+                (first, failed, seen, last)
+            })
+            .expect("the group starts");
+        committed.expect("the group commits");
+        let (first, failed, seen, last) = results;
+        first.expect("first write");
+        assert!(matches!(failed, Err(StorageError::ReleaseNotFound)));
+        last.expect("last write");
+        assert_eq!(seen, 0, "nothing is visible before the commit");
+        assert_eq!(count(&store), 11, "the failed write alone was undone");
+        add(&store, 1).expect("the writer is usable after a group");
+        assert_eq!(count(&store), 12);
+    }
+
+    #[test]
+    fn a_panic_in_a_group_keeps_none_of_it_and_the_writer_recovers() {
+        let db = TestDb::sqlite();
+        let store = store_without_busy_wait(&db);
+        let (after, committed) = store
+            .write_group(|| {
+                add(&store, 1).expect("first write");
+                let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    let _ = store.write(|conn| -> Result<(), StorageError> {
+                        conn.batch_execute("UPDATE counter SET n = n + 5")?;
+                        panic!("a bug in a write");
+                    });
+                }));
+                assert!(panicked.is_err());
+                add(&store, 2)
+            })
+            .expect("the group starts");
+        assert!(
+            matches!(after, Err(StorageError::NotCommitted(_))),
+            "{after:?}"
+        );
+        assert!(matches!(committed, Err(StorageError::NotCommitted(_))));
+        assert_eq!(count(&store), 0, "none of the group was kept");
+        add(&store, 3).expect("the next write gets a fresh connection");
+        assert_eq!(count(&store), 3);
+    }
+
+    #[test]
+    fn other_threads_wait_for_a_group_and_then_write() {
+        let db = TestDb::sqlite();
+        let store = store_without_busy_wait(&db);
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let other = store.clone();
+        let (thread, committed) = store
+            .write_group(|| {
+                add(&store, 1).expect("grouped write");
+                let thread = std::thread::spawn(move || {
+                    started_tx.send(()).expect("test waits");
+                    add(&other, 10)
+                });
+                started_rx.recv().expect("the other writer started");
+                // The other writer queues on the lock (no busy error even without a busy
+                // timeout), and writes once the group has committed.
+                add(&store, 2).expect("grouped write");
+                thread
+            })
+            .expect("the group starts");
+        committed.expect("commits");
+        thread
+            .join()
+            .expect("other writer")
+            .expect("the other write waited for the group, then succeeded");
+        assert_eq!(count(&store), 13);
     }
 }

@@ -442,3 +442,44 @@ fn a_cursor_reader_misses_nothing_while_writers_race() {
         assert_eq!(seen.iter().collect::<BTreeSet<_>>().len(), seen.len());
     });
 }
+
+#[test]
+fn a_group_of_writes_keeps_each_write_and_its_events_and_undoes_a_failed_one_alone() {
+    // On SQLite the group is one transaction (group commit); on PostgreSQL each write commits
+    // on its own. Either way the outcome a caller sees is the same.
+    each_backend(|store| {
+        let before = all_events(store).len();
+        let (results, committed) = store
+            .write_group(|| {
+                let first = store.insert_release(&release("grace", &["web"], None));
+                let missing = store.add_note(ReleaseId::new(), "no such release");
+                let second = store.insert_release(&release("linus", &["db"], None));
+                let note = second
+                    .as_ref()
+                    .ok()
+                    .map(|id| store.add_note(*id, "after the failure"));
+                (first, missing, second, note)
+            })
+            .expect("the group starts");
+        committed.expect("the group commits");
+        let (first, missing, second, note) = results;
+        let (first, second) = (first.expect("first"), second.expect("second"));
+        assert!(matches!(missing, Err(StorageError::ReleaseNotFound)));
+        note.expect("a note").expect("noted");
+        let events = all_events(store);
+        assert_eq!(
+            kinds(&events[before..]),
+            ["release.created", "release.created", "release.updated"],
+            "one event per kept write, in the order written"
+        );
+        let found = store
+            .find_release(second, &Default::default())
+            .expect("read")
+            .expect("kept");
+        assert_eq!(found.notes, ["after the failure"]);
+        assert!(store
+            .find_release(first, &Default::default())
+            .expect("read")
+            .is_some());
+    });
+}

@@ -13,6 +13,7 @@ use crate::blocking::with_store;
 use crate::identity::Caller;
 use crate::paging::{offset_total, paged, Position};
 use crate::state::AppState;
+use crate::write_queue::with_writer;
 
 fn package_id(raw: &str) -> Result<PackageId, OrloError> {
     Ok(raw.parse::<PackageId>()?)
@@ -53,9 +54,11 @@ pub async fn add_package(
     package.rollback = doc.rollback.is_some_and(|flag| flag.0);
     package.diff_url = text(doc.diff_url);
     package.check_input()?;
-    let id = with_store(&state.store.acting_as(caller.name()), move |store| {
-        store.add_package(release, &package)
-    })
+    let id = with_writer(
+        &state.writes,
+        &state.store.acting_as(caller.name()),
+        move |store| store.add_package(release, &package),
+    )
     .await?;
     Ok(HttpResponse::Ok().json(CreatedId { id: id.to_string() }))
 }
@@ -82,9 +85,11 @@ pub async fn start_package(
 ) -> Result<HttpResponse, OrloError> {
     caller.require(PermissionName::Ledger, Action::Modify, None)?;
     let (release, package) = (release_id(&path.0)?, package_id(&path.1)?);
-    with_store(&state.store.acting_as(caller.name()), move |store| {
-        store.start_package(release, package)
-    })
+    with_writer(
+        &state.writes,
+        &state.store.acting_as(caller.name()),
+        move |store| store.start_package(release, package),
+    )
     .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -116,9 +121,11 @@ pub async fn stop_package(
     let (release, package) = (release_id(&path.0)?, package_id(&path.1)?);
     let StopPackage { success } = body::parse(&req, &body)?;
     let success = success.0;
-    with_store(&state.store.acting_as(caller.name()), move |store| {
-        store.stop_package(release, package, success)
-    })
+    with_writer(
+        &state.writes,
+        &state.store.acting_as(caller.name()),
+        move |store| store.stop_package(release, package, success),
+    )
     .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -149,9 +156,11 @@ pub async fn package_results(
     caller.require(PermissionName::Ledger, Action::Modify, None)?;
     let (release, package) = (release_id(&path.0)?, package_id(&path.1)?);
     let results = json_value(&req, &body)?.to_string();
-    with_store(&state.store.acting_as(caller.name()), move |store| {
-        store.set_package_results(release, package, &results)
-    })
+    with_writer(
+        &state.writes,
+        &state.store.acting_as(caller.name()),
+        move |store| store.set_package_results(release, package, &results),
+    )
     .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -15,6 +15,7 @@ use crate::identity::Caller;
 use crate::paging::{offset_total, paged, Position};
 use crate::state::AppState;
 use crate::webhooks::destination::check_destination;
+use crate::write_queue::with_writer;
 
 /// A release id from the path, or Orlo's 400 for a malformed one.
 pub(crate) fn release_id(raw: &str) -> Result<ReleaseId, OrloError> {
@@ -50,7 +51,10 @@ pub async fn create_release(
     if let Some(url) = release.callback.clone() {
         callback_destination(&state, url).await?;
     }
-    let id = with_store(&state.store, move |store| store.insert_release(&release)).await?;
+    let id = with_writer(&state.writes, &state.store, move |store| {
+        store.insert_release(&release)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(CreatedId { id: id.to_string() }))
 }
 
@@ -197,9 +201,11 @@ pub async fn start_release(
 ) -> Result<HttpResponse, OrloError> {
     caller.require(PermissionName::Ledger, Action::Modify, None)?;
     let id = release_id(&path)?;
-    with_store(&state.store.acting_as(caller.name()), move |store| {
-        store.start_release(id)
-    })
+    with_writer(
+        &state.writes,
+        &state.store.acting_as(caller.name()),
+        move |store| store.start_release(id),
+    )
     .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -223,9 +229,11 @@ pub async fn stop_release(
 ) -> Result<HttpResponse, OrloError> {
     caller.require(PermissionName::Ledger, Action::Modify, None)?;
     let id = release_id(&path)?;
-    with_store(&state.store.acting_as(caller.name()), move |store| {
-        store.stop_release(id)
-    })
+    with_writer(
+        &state.writes,
+        &state.store.acting_as(caller.name()),
+        move |store| store.stop_release(id),
+    )
     .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -257,9 +265,11 @@ pub async fn add_note(
         OrloError::bad_request("missing_field", "Must include text in posted document")
     })?;
     check_note(&text)?;
-    with_store(&state.store.acting_as(caller.name()), move |store| {
-        store.add_note(id, &text)
-    })
+    with_writer(
+        &state.writes,
+        &state.store.acting_as(caller.name()),
+        move |store| store.add_note(id, &text),
+    )
     .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -289,9 +299,11 @@ pub async fn add_metadata(
     let MergeMetadata(metadata) = body::parse(&req, &body)?;
     let metadata = metadata.0;
     check_metadata(&metadata)?;
-    with_store(&state.store.acting_as(caller.name()), move |store| {
-        store.merge_metadata(id, &metadata)
-    })
+    with_writer(
+        &state.writes,
+        &state.store.acting_as(caller.name()),
+        move |store| store.merge_metadata(id, &metadata),
+    )
     .await?;
     Ok(HttpResponse::NoContent().finish())
 }
