@@ -14,7 +14,7 @@
 //! No request is answered before that commit: if it fails, every write of the group is answered
 //! with the failure, and none of them was kept.
 //!
-//! PostgreSQL keeps concurrent writers: there [`with_writer`] is the blocking pool.
+//! PostgreSQL keeps concurrent writers: there `with_writer` is the blocking pool.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc;
