@@ -152,6 +152,22 @@ pub(crate) fn take() -> Vec<Pending> {
     PENDING.with(|p| p.borrow_mut().take()).unwrap_or_default()
 }
 
+/// Inserts the events the running write transaction has collected so far, and goes on
+/// collecting: for a long write (an import of a hundred thousand releases) whose events would
+/// otherwise wait in memory until its commit. SQLite only, where the write lock is held from
+/// `BEGIN IMMEDIATE` on, so ids drawn now still follow every earlier commit's and precede every
+/// later one's; on PostgreSQL the ids are drawn under a lock held until the commit, and taking
+/// it early would stop every other event-writing transaction for the rest of the write, so
+/// there the events still wait for the commit. Not for a write that uses [`mark`] and
+/// [`truncate`] around this call.
+pub(crate) fn flush_so_far(conn: &mut AnyConnection) -> StorageResult<()> {
+    if backend_of(conn) != Backend::Sqlite {
+        return Ok(());
+    }
+    let pending = PENDING.with(|p| p.borrow_mut().as_mut().map(std::mem::take));
+    flush(conn, pending.unwrap_or_default())
+}
+
 /// Appends an event to the running write transaction. `data` is the object as its face shows
 /// it. Outside a write transaction this is a programming error, reported rather than dropped.
 pub(crate) fn emit(

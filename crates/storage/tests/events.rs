@@ -483,3 +483,48 @@ fn a_group_of_writes_keeps_each_write_and_its_events_and_undoes_a_failed_one_alo
             .is_some());
     });
 }
+
+#[test]
+fn a_streamed_import_has_one_event_per_release_in_order_whatever_its_batches() {
+    each_backend(|store| {
+        let before = all_events(store).last().map_or(0, |e| e.id);
+        let batch = |n: usize| -> Vec<NewRelease> {
+            (0..n).map(|_| release("importer", &["eu"], None)).collect()
+        };
+        // Batches larger than the storage's chunk of 1,000: on SQLite each chunk's events go
+        // in with it rather than waiting for the commit.
+        let recorded = store
+            .import_streamed(|sink| -> Result<(), StorageError> {
+                sink.record(&batch(1_500))?;
+                sink.record(&batch(1_000))?;
+                Ok(())
+            })
+            .expect("import");
+        assert_eq!(recorded, 2_500);
+        store
+            .insert_release(&release("after", &["eu"], None))
+            .expect("a write after the import");
+        let mut all: Vec<Event> = Vec::new();
+        loop {
+            let after = all.last().map_or(before, |e| e.id);
+            let page = feed(
+                store,
+                EventFilter {
+                    after,
+                    ..EventFilter::default()
+                },
+            );
+            if page.is_empty() {
+                break;
+            }
+            all.extend(page);
+        }
+        assert_eq!(all.len(), 2_501);
+        assert!(all.iter().all(|e| e.kind == "release.created"));
+        assert!(all.windows(2).all(|w| w[0].id < w[1].id));
+        assert_eq!(
+            all[2_500].data["user"], "after",
+            "the later write's event comes last"
+        );
+    });
+}

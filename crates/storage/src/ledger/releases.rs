@@ -242,6 +242,9 @@ impl ImportSink<'_> {
     pub fn record(&mut self, batch: &[NewRelease]) -> StorageResult<()> {
         for chunk in batch.chunks(IMPORT_CHUNK) {
             insert_releases(self.conn, chunk, self.now)?;
+            // Each release's event goes in with its batch, not at the commit: memory stays
+            // flat however long the import (SQLite; see `events::flush_so_far`).
+            crate::events::flush_so_far(self.conn)?;
         }
         self.recorded += batch.len();
         Ok(())
