@@ -250,11 +250,7 @@ fn load_webhook(conn: &mut AnyConnection, id: i64) -> StorageResult<Option<Webho
 }
 
 fn latest_event(conn: &mut AnyConnection) -> StorageResult<i64> {
-    Ok(
-        diesel::sql_query("SELECT COALESCE(MAX(id), 0) AS id FROM events")
-            .get_result::<IdRow>(conn)?
-            .id,
-    )
+    crate::events::latest_settled(conn)
 }
 
 /// `{"type","timestamp","data"}`: the Standard Webhooks body of an event.
