@@ -42,6 +42,9 @@ pub struct WriteQueue {
 }
 
 impl WriteQueue {
+    /// The queue, its thread started on first use. The thread groups writes through `store`'s
+    /// write connection, which every copy of the server's store shares (`acting_as` included):
+    /// only the connection and the identity counter of that store are used, never its actor.
     fn sender(&self, store: &Store) -> Option<&mpsc::Sender<Job>> {
         if let Some(sender) = self.sender.get() {
             return Some(sender);
