@@ -218,7 +218,9 @@ fn settled_bound(conn: &mut AnyConnection) -> StorageResult<Option<i64>> {
         return Ok(None);
     }
     // A transaction of its own (a savepoint inside a caller's): the exclusive lock is held
-    // only while the sequence is read, or until the caller's transaction ends.
+    // only while the sequence is read, or until the caller's transaction ends. This relies on
+    // the sequence's CACHE being 1 (its default): with values cached per session, a writer
+    // could still use an id at or below the bound after the bound was read.
     conn.transaction(|conn| {
         diesel::sql_query(
             "SELECT 0::bigint AS id FROM (SELECT pg_advisory_xact_lock($1)) AS locked",
