@@ -37,19 +37,25 @@ pub struct StopSignal(Arc<Flag>);
 impl StopSignal {
     /// Waits `period`, or less if the server stops meanwhile. Whether the server has stopped.
     pub fn sleep(&self, period: Duration) -> bool {
-        let deadline = Instant::now() + period;
+        // A period too long for the clock (`--scheduler-interval 100000000d`) waits for the
+        // stop alone, as a sleep that never ends on its own would.
+        let deadline = Instant::now().checked_add(period);
         let mut stopped = self.0.lock();
         while !*stopped {
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            stopped = self
-                .0
-                .wake
-                .wait_timeout(stopped, deadline - now)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
+            stopped = match deadline {
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return false;
+                    }
+                    self.0
+                        .wake
+                        .wait_timeout(stopped, deadline - now)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0
+                }
+                None => self.0.wake.wait(stopped).unwrap_or_else(|p| p.into_inner()),
+            };
         }
         true
     }
@@ -145,9 +151,17 @@ mod tests {
             let stopped = stop.sleep(Duration::from_secs(3600));
             tx.send(stopped).expect("test waits");
         });
+        let (tx_forever, rx_forever) = std::sync::mpsc::channel();
+        background.spawn("sleeper-forever", move |stop| {
+            // Longer than the clock can add: waits for the stop alone, without a panic.
+            tx_forever
+                .send(stop.sleep(Duration::MAX))
+                .expect("test waits");
+        });
         let started = Instant::now();
         background.stop();
         assert!(rx.recv().expect("the thread reported"));
+        assert!(rx_forever.recv().expect("the other thread reported"));
         assert!(started.elapsed() < Duration::from_secs(60));
     }
 
