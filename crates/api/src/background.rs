@@ -145,19 +145,27 @@ mod tests {
     #[test]
     fn a_stop_wakes_a_sleeping_thread_and_is_joined() {
         let mut background = Background::default();
+        let (ready, started_up) = std::sync::mpsc::channel();
+        let ready_forever = ready.clone();
         let (tx, rx) = std::sync::mpsc::channel();
         background.spawn("sleeper", move |stop| {
+            ready.send(()).expect("test waits");
             // Far longer than the test may take: only the stop can end this sleep.
             let stopped = stop.sleep(Duration::from_secs(3600));
             tx.send(stopped).expect("test waits");
         });
         let (tx_forever, rx_forever) = std::sync::mpsc::channel();
         background.spawn("sleeper-forever", move |stop| {
+            ready_forever.send(()).expect("test waits");
             // Longer than the clock can add: waits for the stop alone, without a panic.
             tx_forever
                 .send(stop.sleep(Duration::MAX))
                 .expect("test waits");
         });
+        // Stop once both threads run, so the stop meets them asleep (or about to be).
+        for _ in 0..2 {
+            started_up.recv().expect("a sleeper started");
+        }
         let started = Instant::now();
         background.stop();
         assert!(rx.recv().expect("the thread reported"));
@@ -170,6 +178,8 @@ mod tests {
         let background = Background::default();
         let signal = StopSignal(Arc::clone(&background.flag));
         let started = Instant::now();
+        // The clock is what is under test here (a sleep nothing stops ends at its deadline,
+        // never before), not something to wait for: the bound is a floor, so it cannot flake.
         assert!(!signal.sleep(Duration::from_millis(20)));
         assert!(started.elapsed() >= Duration::from_millis(20));
         assert!(!signal.is_stopped());
