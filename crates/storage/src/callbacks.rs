@@ -38,13 +38,6 @@ struct IdRow {
     id: i64,
 }
 
-fn backend_of(conn: &AnyConnection) -> Backend {
-    match conn {
-        AnyConnection::Postgresql(_) => Backend::Postgres,
-        AnyConnection::Sqlite(_) => Backend::Sqlite,
-    }
-}
-
 /// When a parked row's lease ends, seen from `now`.
 pub(crate) fn parked(now: OffsetDateTime) -> OffsetDateTime {
     now + PARKED_FOR
@@ -63,7 +56,7 @@ fn secret(conn: &mut AnyConnection) -> StorageResult<String> {
     getrandom::fill(&mut bytes)
         .map_err(|e| StorageError::Corrupt(format!("no randomness for a secret: {e}")))?;
     let fresh = format!("whsec_{}", STANDARD.encode(bytes));
-    let mut insert = Sql::new(backend_of(conn));
+    let mut insert = Sql::new(Backend::of(conn));
     insert
         .push("INSERT INTO callback_secret (id, secret) VALUES (1, ")
         .bind(Value::Text(fresh))
@@ -89,7 +82,7 @@ pub(crate) fn register(
     }
     let secret = secret(conn)?;
     for (release, url) in with_callback {
-        let mut sql = Sql::new(backend_of(conn));
+        let mut sql = Sql::new(Backend::of(conn));
         sql.push(
             "INSERT INTO webhooks (url, events, filters, description, secret, enabled, \
              event_cursor, lease_until, created_by, created_at, release_id) VALUES (",
@@ -129,7 +122,7 @@ pub(crate) fn queue(
     release: &Release,
     now: OffsetDateTime,
 ) -> StorageResult<()> {
-    let backend = backend_of(conn);
+    let backend = Backend::of(conn);
     let mut find = Sql::new(backend);
     find.push("SELECT id FROM webhooks WHERE enabled AND release_id = ")
         .bind(Value::Text(release.id.to_string()));

@@ -168,7 +168,7 @@ pub(crate) fn take() -> Vec<Pending> {
 /// there the events still wait for the commit. Not for a write that uses [`mark`] and
 /// [`truncate`] around this call.
 pub(crate) fn flush_so_far(conn: &mut AnyConnection) -> StorageResult<()> {
-    if backend_of(conn) != Backend::Sqlite {
+    if Backend::of(conn) != Backend::Sqlite {
         return Ok(());
     }
     let pending = PENDING.with(|p| p.borrow_mut().as_mut().map(std::mem::take));
@@ -203,7 +203,7 @@ pub(crate) fn emit(
 /// The newest event id a cursor may move to: every event at or below it is committed or will
 /// never appear (on PostgreSQL see [`settled_bound`]; 0 when there is none).
 pub(crate) fn latest_settled(conn: &mut AnyConnection) -> StorageResult<i64> {
-    let mut sql = Sql::new(backend_of(conn));
+    let mut sql = Sql::new(Backend::of(conn));
     sql.push("SELECT COALESCE(MAX(id), 0) AS id FROM events");
     if let Some(bound) = settled_bound(conn)? {
         sql.push(" WHERE id <= ").bind(Value::BigInt(bound));
@@ -214,7 +214,7 @@ pub(crate) fn latest_settled(conn: &mut AnyConnection) -> StorageResult<i64> {
 /// How far a reader may read the feed (see the module documentation): on PostgreSQL the largest
 /// id drawn so far, once every transaction that drew one has ended; on SQLite no bound.
 fn settled_bound(conn: &mut AnyConnection) -> StorageResult<Option<i64>> {
-    if backend_of(conn) == Backend::Sqlite {
+    if Backend::of(conn) == Backend::Sqlite {
         return Ok(None);
     }
     // A transaction of its own (a savepoint inside a caller's): the exclusive lock is held
@@ -246,7 +246,7 @@ pub(crate) fn flush(conn: &mut AnyConnection, pending: Vec<Pending>) -> StorageR
     if pending.is_empty() {
         return Ok(());
     }
-    let backend = backend_of(conn);
+    let backend = Backend::of(conn);
     let count = i64::try_from(pending.len()).unwrap_or(i64::MAX);
     let mut ids: Vec<i64> = match backend {
         Backend::Postgres => {
@@ -370,13 +370,6 @@ fn insert_tags_chunk(
     }
     sql.into_query().execute(conn)?;
     Ok(())
-}
-
-fn backend_of(conn: &AnyConnection) -> Backend {
-    match conn {
-        AnyConnection::Postgresql(_) => Backend::Postgres,
-        AnyConnection::Sqlite(_) => Backend::Sqlite,
-    }
 }
 
 #[derive(QueryableByName)]

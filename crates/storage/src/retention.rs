@@ -68,17 +68,10 @@ struct AgedDelivery {
     at: PrimitiveDateTime,
 }
 
-fn backend_of(conn: &AnyConnection) -> Backend {
-    match conn {
-        AnyConnection::Postgresql(_) => Backend::Postgres,
-        AnyConnection::Sqlite(_) => Backend::Sqlite,
-    }
-}
-
 /// Takes the prune lock for this transaction, if no other instance holds it. SQLite has one
 /// writer at a time anyway (the transaction is `BEGIN IMMEDIATE`).
 fn lock(conn: &mut AnyConnection) -> StorageResult<bool> {
-    if backend_of(conn) == Backend::Sqlite {
+    if Backend::of(conn) == Backend::Sqlite {
         return Ok(true);
     }
     let row: Locked = diesel::sql_query("SELECT pg_try_advisory_xact_lock($1) AS locked")
@@ -99,7 +92,7 @@ fn prune_events(
     if !lock(conn)? {
         return Ok(Batch::Busy);
     }
-    let backend = backend_of(conn);
+    let backend = Backend::of(conn);
     let bound: Bound = diesel::sql_query(format!(
         "SELECT COALESCE(MIN(event_cursor), {}) AS id FROM webhooks WHERE release_id IS NULL",
         i64::MAX
@@ -147,7 +140,7 @@ fn prune_deliveries(
     if !lock(conn)? {
         return Ok(Batch::Busy);
     }
-    let backend = backend_of(conn);
+    let backend = Backend::of(conn);
     let mut next = Sql::new(backend);
     next.push("SELECT id, state, created_at AS at FROM webhook_deliveries WHERE id > ")
         .bind(Value::BigInt(after))

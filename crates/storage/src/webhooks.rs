@@ -229,15 +229,8 @@ fn pattern_texts(patterns: &[TypePattern]) -> Vec<String> {
     patterns.iter().map(ToString::to_string).collect()
 }
 
-fn backend_of(conn: &AnyConnection) -> Backend {
-    match conn {
-        AnyConnection::Postgresql(_) => Backend::Postgres,
-        AnyConnection::Sqlite(_) => Backend::Sqlite,
-    }
-}
-
 fn load_webhook(conn: &mut AnyConnection, id: i64) -> StorageResult<Option<WebhookRow>> {
-    let mut sql = Sql::new(backend_of(conn));
+    let mut sql = Sql::new(Backend::of(conn));
     sql.push("SELECT ")
         .push(WEBHOOK_COLUMNS)
         .push(" FROM webhooks WHERE release_id IS NULL AND id = ")
@@ -279,7 +272,7 @@ pub(crate) fn insert_delivery(
     payload: &str,
     now: OffsetDateTime,
 ) -> StorageResult<i64> {
-    let mut sql = Sql::new(backend_of(conn));
+    let mut sql = Sql::new(Backend::of(conn));
     sql.push(
         "INSERT INTO webhook_deliveries (webhook_id, event_id, message_id, type, payload, state, \
          attempts, next_attempt_at, created_at) VALUES (",
@@ -312,7 +305,7 @@ impl Store {
         let filters = json_text(&new.filters)?;
         self.write(|conn| {
             let cursor = latest_event(conn)?;
-            let mut sql = Sql::new(backend_of(conn));
+            let mut sql = Sql::new(Backend::of(conn));
             sql.push(
                 "INSERT INTO webhooks (url, events, filters, description, secret, enabled, \
                  event_cursor, lease_until, created_by, created_at) VALUES (",
@@ -347,7 +340,7 @@ impl Store {
     /// Every subscription, oldest first.
     pub fn list_webhooks(&self) -> StorageResult<Vec<Webhook>> {
         self.read(|conn| {
-            let mut sql = Sql::new(backend_of(conn));
+            let mut sql = Sql::new(Backend::of(conn));
             sql.push("SELECT ")
                 .push(WEBHOOK_COLUMNS)
                 .push(" FROM webhooks WHERE release_id IS NULL ORDER BY id");
@@ -377,7 +370,7 @@ impl Store {
             if load_webhook(conn, id)?.is_none() {
                 return Ok(None);
             }
-            let mut sql = Sql::new(backend_of(conn));
+            let mut sql = Sql::new(Backend::of(conn));
             sql.push("UPDATE webhooks SET id = id");
             if let Some(url) = &patch.url {
                 sql.push(", url = ").bind(Value::Text(url.clone()));
@@ -412,18 +405,18 @@ impl Store {
             if load_webhook(conn, id)?.is_none() {
                 return Ok(false);
             }
-            let mut attempts = Sql::new(backend_of(conn));
+            let mut attempts = Sql::new(Backend::of(conn));
             attempts
                 .push("DELETE FROM webhook_attempts WHERE delivery_id IN (SELECT id FROM webhook_deliveries WHERE webhook_id = ")
                 .bind(Value::BigInt(id))
                 .push(")");
             attempts.into_query().execute(conn)?;
-            let mut deliveries = Sql::new(backend_of(conn));
+            let mut deliveries = Sql::new(Backend::of(conn));
             deliveries
                 .push("DELETE FROM webhook_deliveries WHERE webhook_id = ")
                 .bind(Value::BigInt(id));
             deliveries.into_query().execute(conn)?;
-            let mut hook = Sql::new(backend_of(conn));
+            let mut hook = Sql::new(Backend::of(conn));
             hook.push("DELETE FROM webhooks WHERE id = ")
                 .bind(Value::BigInt(id));
             Ok(hook.into_query().execute(conn)? > 0)
@@ -453,7 +446,7 @@ impl Store {
     pub fn redeliver(&self, webhook: i64, delivery: i64) -> StorageResult<bool> {
         let now = OffsetDateTime::now_utc();
         self.write(|conn| {
-            let mut sql = Sql::new(backend_of(conn));
+            let mut sql = Sql::new(Backend::of(conn));
             sql.push("UPDATE webhook_deliveries SET state = 'pending', next_attempt_at = ")
                 .bind(Value::Timestamp(to_db(now)))
                 .push(" WHERE id = ")
@@ -493,7 +486,7 @@ impl Store {
             instance: String,
         }
         self.read(|conn| {
-            let mut sql = Sql::new(backend_of(conn));
+            let mut sql = Sql::new(Backend::of(conn));
             sql.push(
                 "SELECT a.delivery_id, d.message_id, d.event_id, d.type AS kind, d.state, \
                  a.attempted_at, a.status, a.duration_ms, a.error, a.next_attempt_at, a.instance \
@@ -533,7 +526,7 @@ impl Store {
     ) -> StorageResult<Option<ClaimedWebhook>> {
         // A read first: an idle worker (no subscription, or all leased) takes no write lock.
         let claimable = self.read(|conn| {
-            let mut sql = Sql::new(backend_of(conn));
+            let mut sql = Sql::new(Backend::of(conn));
             sql.push("SELECT id FROM webhooks WHERE enabled AND lease_until < ")
                 .bind(Value::Timestamp(to_db(now)))
                 .push(" LIMIT 1");
@@ -543,7 +536,7 @@ impl Store {
             return Ok(None);
         }
         self.write(|conn| {
-            let backend = backend_of(conn);
+            let backend = Backend::of(conn);
             let mut sql = Sql::new(backend);
             sql.push("UPDATE webhooks SET lease_owner = ")
                 .bind(Value::Text(owner.to_owned()))
@@ -575,7 +568,7 @@ impl Store {
     pub fn release_webhook(&self, webhook: i64, owner: &str) -> StorageResult<()> {
         let now = OffsetDateTime::now_utc();
         self.write(|conn| {
-            let mut sql = Sql::new(backend_of(conn));
+            let mut sql = Sql::new(Backend::of(conn));
             sql.push("UPDATE webhooks SET lease_owner = NULL, lease_until = CASE WHEN release_id IS NULL THEN ")
                 .bind(Value::Timestamp(to_db(now)))
                 .push(
@@ -613,7 +606,7 @@ impl Store {
         self.write(|conn| {
             // Only if the cursor is still where this lease found it (a lease that ran out may
             // have let another instance fan these out already).
-            let mut cursor = Sql::new(backend_of(conn));
+            let mut cursor = Sql::new(Backend::of(conn));
             cursor
                 .push("UPDATE webhooks SET event_cursor = ")
                 .bind(Value::BigInt(last))
@@ -655,7 +648,7 @@ impl Store {
             attempts: i32,
         }
         self.read(|conn| {
-            let mut sql = Sql::new(backend_of(conn));
+            let mut sql = Sql::new(Backend::of(conn));
             sql.push("SELECT id, message_id, payload, attempts FROM webhook_deliveries WHERE webhook_id = ")
                 .bind(Value::BigInt(webhook))
                 .push(" AND state = 'pending' AND next_attempt_at <= ")
@@ -685,7 +678,7 @@ impl Store {
         outcome: &AttemptOutcome,
     ) -> StorageResult<()> {
         self.write(|conn| {
-            let backend = backend_of(conn);
+            let backend = Backend::of(conn);
             let state = if outcome.delivered {
                 "delivered"
             } else if outcome.next_attempt_at.is_some() && outcome.disable.is_none() {
@@ -764,7 +757,7 @@ impl Store {
             failing_since: Option<PrimitiveDateTime>,
         }
         self.read(|conn| {
-            let mut sql = Sql::new(backend_of(conn));
+            let mut sql = Sql::new(Backend::of(conn));
             sql.push("SELECT failing_since FROM webhooks WHERE id = ")
                 .bind(Value::BigInt(webhook));
             let rows: Vec<Row> = sql.into_query().load(conn)?;

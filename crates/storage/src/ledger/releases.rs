@@ -3,20 +3,21 @@
 use std::collections::HashMap;
 
 use diesel::prelude::*;
+use diesel::sql_types::Text;
 use shiplog_domain::{
     Metadata, NewRelease, Package, PackageStatus, Release, ReleaseId, ReleaseStatus,
 };
 use time::OffsetDateTime;
 
 use super::bulk::insert_releases;
-use super::filter::releases_query;
+use super::filter::{releases_query, PACKAGE_COLUMNS};
 use super::rows::{from_db, parse_uuid, to_db, MetadataRow, NoteRow, PackageRow, ReleaseRow};
 use crate::connection::{AnyConnection, Backend, Store};
 use crate::error::{StorageError, StorageResult};
 use crate::events::{emit, Tags};
 use crate::query::{Page, ReleaseFilter};
-use crate::schema::{packages, release_metadata, release_notes, release_platforms, releases};
-use crate::sql::{Sql, Value};
+use crate::schema::{packages, release_metadata, release_notes, releases};
+use crate::sql::{DynamicQuery, Sql, Value};
 
 /// Releases written per round of multi-row inserts during an import (bounds memory and lets
 /// progress be reported).
@@ -131,7 +132,7 @@ impl Store {
     ) -> StorageResult<Option<Release>> {
         if *filter == ReleaseFilter::default() {
             // The plain lookup as a DSL query, which the connection keeps prepared.
-            return self.read(|conn| {
+            return self.read_related(|conn| {
                 let rows: Vec<ReleaseRow> = releases::table
                     .find(id.to_string())
                     .select(ReleaseRow::as_select())
@@ -152,14 +153,14 @@ impl Store {
     }
 
     /// Releases matching the filter, newest first unless the page says otherwise, each with
-    /// everything it holds. One query for the page, then one per related table.
+    /// everything it holds. One query for the page, then one per related table (see `Store::read_related`).
     pub fn list_releases(
         &self,
         filter: &ReleaseFilter,
         page: &Page,
     ) -> StorageResult<Vec<Release>> {
         let query = releases_query(self.backend(), filter, page).into_query();
-        self.read(|conn| {
+        self.read_related(|conn| {
             let rows: Vec<ReleaseRow> = query.load(conn)?;
             hydrate(conn, rows)
         })
@@ -271,7 +272,7 @@ pub(crate) fn lock_release(conn: &mut AnyConnection, id: ReleaseId) -> StorageRe
     }
     #[derive(QueryableByName)]
     struct Found {
-        #[diesel(sql_type = diesel::sql_types::Text)]
+        #[diesel(sql_type = Text)]
         #[allow(dead_code)]
         id: String,
     }
@@ -397,13 +398,35 @@ pub(crate) fn ordinal_i32(ordinal: usize) -> i32 {
 /// Loads the rows of `$query` (a select without its filter) whose `$column` is one of `$ids`.
 /// One id is an equality: diesel keeps that statement prepared, while SQLite's `IN (…)` list is
 /// prepared afresh each time because its text depends on the count.
-macro_rules! for_releases {
-    ($conn:expr, $ids:expr, $column:expr, $query:expr) => {
-        match $ids {
-            [one] => $query.filter($column.eq(one)).load($conn)?,
-            many => $query.filter($column.eq_any(many)).load($conn)?,
-        }
-    };
+/// A release's id with one text that belongs to it (a platform, a note).
+#[derive(QueryableByName)]
+struct ReleaseText {
+    #[diesel(sql_type = Text)]
+    release_id: String,
+    #[diesel(sql_type = Text)]
+    value: String,
+}
+
+/// A release's id with one metadata entry.
+#[derive(QueryableByName)]
+struct ReleaseEntry {
+    #[diesel(sql_type = Text)]
+    release_id: String,
+    #[diesel(sql_type = Text)]
+    key: String,
+    #[diesel(sql_type = Text)]
+    value: String,
+}
+
+/// `select` for the releases in `ids`, then `order`. The id list is padded to one of a few
+/// lengths (see `Sql::bind_list`), so the statement stays prepared on SQLite.
+fn for_releases(backend: Backend, select: &str, ids: &[String], order: &str) -> DynamicQuery {
+    let mut sql = Sql::new(backend);
+    sql.push(select)
+        .push(" IN ")
+        .bind_list(ids.iter().map(|id| Value::Text(id.clone())))
+        .push(order);
+    sql.into_query()
 }
 
 /// Loads everything the given releases hold, one query per related table, and assembles them.
@@ -411,63 +434,53 @@ fn hydrate(conn: &mut AnyConnection, rows: Vec<ReleaseRow>) -> StorageResult<Vec
     if rows.is_empty() {
         return Ok(Vec::new());
     }
+    let backend = Backend::of(conn);
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
     let mut platforms: HashMap<String, Vec<String>> = HashMap::new();
     let mut notes: HashMap<String, Vec<String>> = HashMap::new();
     let mut metadata: HashMap<String, Metadata> = HashMap::new();
     let mut packages_by_release: HashMap<String, Vec<Package>> = HashMap::new();
     for chunk in ids.chunks(ID_CHUNK) {
-        let platform_rows: Vec<(String, String)> = for_releases!(
-            conn,
+        let platform_rows: Vec<ReleaseText> = for_releases(
+            backend,
+            "SELECT release_id, platform AS value FROM release_platforms WHERE release_id",
             chunk,
-            release_platforms::release_id,
-            release_platforms::table
-                .order((release_platforms::release_id, release_platforms::ordinal))
-                .select((release_platforms::release_id, release_platforms::platform))
-        );
-        for (release_id, platform) in platform_rows {
-            platforms.entry(release_id).or_default().push(platform);
+            " ORDER BY release_id, ordinal",
+        )
+        .load(conn)?;
+        for row in platform_rows {
+            platforms.entry(row.release_id).or_default().push(row.value);
         }
-        let note_rows: Vec<(String, String)> = for_releases!(
-            conn,
+        let note_rows: Vec<ReleaseText> = for_releases(
+            backend,
+            "SELECT release_id, body AS value FROM release_notes WHERE release_id",
             chunk,
-            release_notes::release_id,
-            release_notes::table
-                .order((
-                    release_notes::release_id,
-                    release_notes::created_at,
-                    release_notes::ordinal,
-                ))
-                .select((release_notes::release_id, release_notes::body))
-        );
-        for (release_id, body) in note_rows {
-            notes.entry(release_id).or_default().push(body);
+            " ORDER BY release_id, created_at, ordinal",
+        )
+        .load(conn)?;
+        for row in note_rows {
+            notes.entry(row.release_id).or_default().push(row.value);
         }
-        let metadata_rows: Vec<(String, String, String)> = for_releases!(
-            conn,
+        let metadata_rows: Vec<ReleaseEntry> = for_releases(
+            backend,
+            "SELECT release_id, \"key\", \"value\" FROM release_metadata WHERE release_id",
             chunk,
-            release_metadata::release_id,
-            release_metadata::table.select((
-                release_metadata::release_id,
-                release_metadata::key,
-                release_metadata::value,
-            ))
-        );
-        for (release_id, key, value) in metadata_rows {
-            metadata.entry(release_id).or_default().insert(key, value);
+            "",
+        )
+        .load(conn)?;
+        for row in metadata_rows {
+            metadata
+                .entry(row.release_id)
+                .or_default()
+                .insert(row.key, row.value);
         }
-        let package_rows: Vec<PackageRow> = for_releases!(
-            conn,
+        let package_rows: Vec<PackageRow> = for_releases(
+            backend,
+            &format!("SELECT {PACKAGE_COLUMNS} FROM packages p WHERE p.release_id"),
             chunk,
-            packages::release_id,
-            packages::table
-                .order((
-                    packages::release_id,
-                    packages::created_at,
-                    packages::ordinal,
-                ))
-                .select(PackageRow::as_select())
-        );
+            " ORDER BY p.release_id, p.created_at, p.ordinal",
+        )
+        .load(conn)?;
         for row in package_rows {
             let package = row.into_domain()?;
             packages_by_release
