@@ -37,16 +37,28 @@ pub fn from_json(value: &Value) -> Result<Option<OffsetDateTime>, DomainError> {
 
 /// Orlo's output form, `%Y-%m-%dT%H:%M:%SZ` in UTC, truncated to whole seconds.
 pub fn format(ts: OffsetDateTime) -> String {
-    let ts = ts.to_offset(UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        ts.year(),
-        u8::from(ts.month()),
-        ts.day(),
-        ts.hour(),
-        ts.minute(),
-        ts.second()
-    )
+    Seconds(ts).to_string()
+}
+
+/// An instant that displays in Orlo's output form (see [`format`]), for writing it into a
+/// response without a `String` of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seconds(pub OffsetDateTime);
+
+impl std::fmt::Display for Seconds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ts = self.0.to_offset(UtcOffset::UTC);
+        write!(
+            f,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+            ts.year(),
+            u8::from(ts.month()),
+            ts.day(),
+            ts.hour(),
+            ts.minute(),
+            ts.second()
+        )
+    }
 }
 
 /// The same instant in UTC, truncated to microseconds: what both databases can store exactly.

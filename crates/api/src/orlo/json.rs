@@ -1,12 +1,11 @@
 //! The Orlo face's JSON: reading a request body as Orlo reads it (typed bodies are in `body`),
 //! and the response shapes it writes (docs/orlo.md).
 
-use std::collections::BTreeMap;
-
 use actix_web::{HttpMessage, HttpRequest};
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
-use shiplog_domain::{timestamp, Package, Release};
+use shiplog_domain::{timestamp, Metadata, Package, PackageId, Release, ReleaseId};
+use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use super::error::OrloError;
@@ -71,94 +70,118 @@ pub fn is_success(value: Option<&Value>) -> bool {
     }
 }
 
+// Borrowed from the domain's package, and serialised straight into the response: no copy of
+// its texts, and times formatted as they are written.
 /// A package as Orlo shows it.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct PackageJson {
-    #[schema(example = "1dfb4887-295e-44db-8576-491a163c4b96")]
-    pub id: String,
-    pub release_id: String,
-    pub name: String,
-    pub version: String,
+pub struct PackageJson<'a> {
+    #[schema(value_type = String, example = "1dfb4887-295e-44db-8576-491a163c4b96")]
+    pub id: PackageId,
+    #[schema(value_type = String)]
+    pub release_id: ReleaseId,
+    pub name: &'a str,
+    pub version: &'a str,
     /// NOT_STARTED, IN_PROGRESS, SUCCESSFUL or FAILED.
-    pub status: String,
+    pub status: &'a str,
     pub rollback: bool,
-    pub diff_url: Option<String>,
+    pub diff_url: Option<&'a str>,
     /// `%Y-%m-%dT%H:%M:%SZ`, UTC.
-    pub stime: Option<String>,
-    pub ftime: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub stime: Option<Stamp>,
+    #[schema(value_type = Option<String>)]
+    pub ftime: Option<Stamp>,
     /// Whole seconds.
     pub duration: Option<i64>,
 }
 
-impl From<&Package> for PackageJson {
-    fn from(p: &Package) -> Self {
+impl<'a> From<&'a Package> for PackageJson<'a> {
+    fn from(p: &'a Package) -> Self {
         PackageJson {
-            id: p.id.to_string(),
-            release_id: p.release_id.to_string(),
-            name: p.name.clone(),
-            version: p.version.clone(),
-            status: p.status.as_str().to_owned(),
+            id: p.id,
+            release_id: p.release_id,
+            name: &p.name,
+            version: &p.version,
+            status: p.status.as_str(),
             rollback: p.rollback,
-            diff_url: p.diff_url.clone(),
-            stime: p.stime.map(timestamp::format),
-            ftime: p.ftime.map(timestamp::format),
+            diff_url: p.diff_url.as_deref(),
+            stime: p.stime.map(Stamp),
+            ftime: p.ftime.map(Stamp),
             duration: p.duration,
         }
     }
 }
 
+// Borrowed like `PackageJson`.
 /// A release as Orlo shows it, plus its derived `status`.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ReleaseJson {
-    pub id: String,
-    pub user: String,
-    pub team: Option<String>,
-    pub platforms: Vec<String>,
-    pub references: Vec<String>,
-    pub stime: String,
-    pub ftime: Option<String>,
+pub struct ReleaseJson<'a> {
+    #[schema(value_type = String)]
+    pub id: ReleaseId,
+    pub user: &'a str,
+    pub team: Option<&'a str>,
+    #[schema(value_type = Vec<String>)]
+    pub platforms: &'a [String],
+    #[schema(value_type = Vec<String>)]
+    pub references: &'a [String],
+    #[schema(value_type = String)]
+    pub stime: Stamp,
+    #[schema(value_type = Option<String>)]
+    pub ftime: Option<Stamp>,
     pub duration: Option<i64>,
-    pub notes: Vec<String>,
-    pub metadata: BTreeMap<String, String>,
-    pub packages: Vec<PackageJson>,
+    #[schema(value_type = Vec<String>)]
+    pub notes: &'a [String],
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
+    pub metadata: &'a Metadata,
+    pub packages: Vec<PackageJson<'a>>,
     /// Derived from the packages: FAILED if any failed, else IN_PROGRESS if any is in progress,
     /// else SUCCESSFUL or NOT_STARTED when all packages have it, else null.
-    pub status: Option<String>,
+    pub status: Option<&'static str>,
     /// The authenticated caller who recorded the release (`user` is what the client reported);
     /// null for releases recorded before identities, or from the command line.
-    pub recorded_by: Option<String>,
+    pub recorded_by: Option<&'a str>,
 }
 
-impl From<&Release> for ReleaseJson {
-    fn from(r: &Release) -> Self {
+impl<'a> From<&'a Release> for ReleaseJson<'a> {
+    fn from(r: &'a Release) -> Self {
         ReleaseJson {
-            id: r.id.to_string(),
-            user: r.user.clone(),
-            team: r.team.clone(),
-            platforms: r.platforms.clone(),
-            references: r.references.clone(),
-            stime: timestamp::format(r.stime),
-            ftime: r.ftime.map(timestamp::format),
+            id: r.id,
+            user: &r.user,
+            team: r.team.as_deref(),
+            platforms: &r.platforms,
+            references: &r.references,
+            stime: Stamp(r.stime),
+            ftime: r.ftime.map(Stamp),
             duration: r.duration,
-            notes: r.notes.clone(),
-            metadata: r.metadata.clone(),
+            notes: &r.notes,
+            metadata: &r.metadata,
             packages: r.packages.iter().map(PackageJson::from).collect(),
-            status: r.status().map(|s| s.as_str().to_owned()),
-            recorded_by: r.recorded_by.clone(),
+            status: r.status().map(|s| s.as_str()),
+            recorded_by: r.recorded_by.as_deref(),
         }
+    }
+}
+
+/// A time as Orlo writes it (`%Y-%m-%dT%H:%M:%SZ`, UTC), formatted into the response as it is
+/// serialised.
+#[derive(Debug, Clone, Copy)]
+pub struct Stamp(pub OffsetDateTime);
+
+impl Serialize for Stamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&timestamp::Seconds(self.0))
     }
 }
 
 /// `{"releases": [...]}`
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ReleaseList {
-    pub releases: Vec<ReleaseJson>,
+pub struct ReleaseList<'a> {
+    pub releases: Vec<ReleaseJson<'a>>,
 }
 
 /// `{"packages": [...]}`
 #[derive(Debug, Serialize, ToSchema)]
-pub struct PackageList {
-    pub packages: Vec<PackageJson>,
+pub struct PackageList<'a> {
+    pub packages: Vec<PackageJson<'a>>,
 }
 
 /// `{"id": "<uuid>"}`: what a create answers.

@@ -176,7 +176,7 @@ pub async fn package_results(
         ("status" = Option<String>, Query, description = "Package status"),
     ),
     responses(
-        (status = 200, description = "Matching packages", body = PackageList),
+        (status = 200, description = "Matching packages", body = PackageList<'_>),
         (status = 400, description = "An unknown parameter, a `package_` prefix, or a malformed value", body = ErrorBody),
         (status = 404, description = "No package matched", body = ErrorBody),
     )
@@ -216,7 +216,7 @@ pub async fn list_packages(
     tag = "orlo: packages",
     params(("package_id" = String, Path, description = "Package UUID")),
     responses(
-        (status = 200, description = "The package, as a list of one", body = PackageList),
+        (status = 200, description = "The package, as a list of one", body = PackageList<'_>),
         (status = 400, description = "Malformed id", body = ErrorBody),
         (status = 404, description = "No such package", body = ErrorBody),
     )

@@ -119,7 +119,7 @@ pub(crate) async fn callback_destination(state: &AppState, url: String) -> Resul
         ("package_name" = Option<String>, Query, description = "Has a package of this name"),
     ),
     responses(
-        (status = 200, description = "Matching releases", body = ReleaseList),
+        (status = 200, description = "Matching releases", body = ReleaseList<'_>),
         (status = 400, description = "An unknown parameter or a malformed value", body = ErrorBody),
         (status = 404, description = "No release matched", body = ErrorBody),
     )
@@ -159,7 +159,7 @@ pub async fn list_releases(
     tag = "orlo: releases",
     params(("release_id" = String, Path, description = "Release UUID")),
     responses(
-        (status = 200, description = "The release, as a list of one", body = ReleaseList),
+        (status = 200, description = "The release, as a list of one", body = ReleaseList<'_>),
         (status = 400, description = "Malformed id or filter", body = ErrorBody),
         (status = 404, description = "No such release", body = ErrorBody),
     )
