@@ -11,9 +11,11 @@
 //! text, as diesel's DSL queries do: preparing (parsing and planning) was a tenth of a filtered
 //! page's CPU. The text depends only on which filters a request uses, never on their values,
 //! and the number of texts a process caches is capped ([`CACHED_TEXTS`]), so a client varying
-//! its filters cannot grow the caches without bound. PostgreSQL prepares each time: after a few
-//! runs of one prepared statement it may switch to a generic plan, which for a skewed filter
-//! value (a rare status, one busy user) can be far worse than the plan for that value.
+//! its filters cannot grow the caches without bound. On PostgreSQL only lookups by key stay
+//! prepared ([`Sql::into_key_lookup`]); a filtered query is prepared each time, because after a
+//! few runs of one prepared statement PostgreSQL may switch to a generic plan, which for a
+//! skewed filter value (a rare status, one busy user) can be far worse than the plan for that
+//! value.
 
 use std::collections::HashSet;
 use std::hash::{BuildHasher, RandomState};
@@ -131,7 +133,18 @@ impl Sql {
 
     /// The finished query, ready to `load` or `execute`.
     pub fn into_query(self) -> DynamicQuery {
-        let keep_prepared = self.backend == Backend::Sqlite && may_keep_prepared(&self.text);
+        let keep = self.backend == Backend::Sqlite;
+        self.finish(keep)
+    }
+
+    /// The finished query, kept prepared on PostgreSQL too: for lookups by key, whose best plan
+    /// is the same whatever the values (see the module documentation).
+    pub fn into_key_lookup(self) -> DynamicQuery {
+        self.finish(true)
+    }
+
+    fn finish(self, keep: bool) -> DynamicQuery {
+        let keep_prepared = keep && may_keep_prepared(&self.text);
         DynamicQuery {
             text: self.text,
             binds: self.binds,
@@ -289,6 +302,10 @@ pub(crate) fn contains_pattern(needle: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use diesel::connection::{Connection, InstrumentationEvent};
 
     #[test]
     fn postgres_placeholders_are_numbered_across_appends() {
@@ -347,22 +364,29 @@ mod tests {
         n: i64,
     }
 
-    /// Runs `SELECT ? + ? AS n` (a shape no other test uses) with the values of `pairs` on one
-    /// connection, and counts the statements that connection put in its cache.
-    fn cached_statements(db: &crate::testing::TestDb, pairs: &[(i64, i64)]) -> (Vec<i64>, usize) {
-        use diesel::connection::{Connection, InstrumentationEvent};
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        use std::sync::Arc;
-
-        let store = db.store();
-        let mut conn = store.conn().expect("connection");
+    /// A count of the statements a connection puts in its cache, and the instrumentation that
+    /// counts them.
+    fn cache_events() -> (
+        Arc<AtomicUsize>,
+        impl FnMut(InstrumentationEvent<'_>) + Send + 'static,
+    ) {
         let cached = Arc::new(AtomicUsize::new(0));
         let counter = Arc::clone(&cached);
-        conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+        let instrumentation = move |event: InstrumentationEvent<'_>| {
             if let InstrumentationEvent::CacheQuery { .. } = event {
                 counter.fetch_add(1, Ordering::SeqCst);
             }
-        });
+        };
+        (cached, instrumentation)
+    }
+
+    /// Runs `SELECT ? + ? AS n` (a shape no other test uses) with the values of `pairs` on one
+    /// connection, and counts the statements that connection put in its cache.
+    fn cached_statements(db: &crate::testing::TestDb, pairs: &[(i64, i64)]) -> (Vec<i64>, usize) {
+        let store = db.store();
+        let mut conn = store.conn().expect("connection");
+        let (cached, counter) = cache_events();
+        conn.set_instrumentation(counter);
         let sums = pairs
             .iter()
             .map(|&(a, b)| {
@@ -389,6 +413,24 @@ mod tests {
                 Backend::Postgres => 0,
             };
             assert_eq!(cached, expected, "{:?}", db.backend());
+        }
+    }
+
+    #[test]
+    fn key_lookups_stay_prepared_on_every_backend() {
+        for db in crate::testing::TestDb::all() {
+            let store = db.store();
+            let mut conn = store.conn().expect("connection");
+            let (events, counter) = cache_events();
+            conn.set_instrumentation(counter);
+            for id in ["a", "b", "c"] {
+                let mut sql = Sql::new(db.backend());
+                sql.push("SELECT COUNT(*) AS n FROM releases WHERE id IN ")
+                    .bind_list([Value::Text(id.to_owned())].into_iter());
+                let row: Number = sql.into_key_lookup().get_result(&mut *conn).expect("query");
+                assert_eq!(row.n, 0);
+            }
+            assert_eq!(events.load(Ordering::SeqCst), 1, "{:?}", db.backend());
         }
     }
 

@@ -419,14 +419,14 @@ struct ReleaseEntry {
 }
 
 /// `select` for the releases in `ids`, then `order`. The id list is padded to one of a few
-/// lengths (see `Sql::bind_list`), so the statement stays prepared on SQLite.
+/// lengths (see `Sql::bind_list`), so the statement stays prepared.
 fn for_releases(backend: Backend, select: &str, ids: &[String], order: &str) -> DynamicQuery {
     let mut sql = Sql::new(backend);
     sql.push(select)
         .push(" IN ")
         .bind_list(ids.iter().map(|id| Value::Text(id.clone())))
         .push(order);
-    sql.into_query()
+    sql.into_key_lookup()
 }
 
 /// Loads everything the given releases hold, one query per related table, and assembles them.
