@@ -77,22 +77,22 @@ impl Sql {
     }
 
     /// Appends `(?, ?, …)` binding `values`, padded with copies of the last one to the next of
-    /// a few fixed lengths, so lists of similar lengths share one prepared statement. `values`
-    /// must not be empty.
+    /// a few fixed lengths, so lists of similar lengths share one prepared statement. An empty
+    /// list is `(NULL)`, which `IN` never matches, on both backends.
     pub fn bind_list(&mut self, values: impl ExactSizeIterator<Item = Value>) -> &mut Self {
         let len = values.len();
-        debug_assert!(len > 0, "an IN list needs a value");
+        if len == 0 {
+            return self.push("(NULL)");
+        }
         let padded = padded_length(len);
         self.push("(");
-        let mut last = None;
         for (i, value) in values.enumerate() {
             if i > 0 {
                 self.push(", ");
             }
-            last = Some(value.clone());
             self.bind(value);
         }
-        if let Some(last) = last {
+        if let Some((_, last)) = self.binds.last().cloned() {
             for _ in len..padded {
                 self.push(", ");
                 self.bind(last.clone());
@@ -356,6 +356,13 @@ mod tests {
             })
             .collect();
         assert_eq!(padding, [1, 2, 3, 3], "padded with the last value");
+        let mut empty = Sql::new(Backend::Sqlite);
+        empty
+            .push("x = ")
+            .bind(Value::BigInt(1))
+            .push(" AND y IN ")
+            .bind_list(std::iter::empty());
+        assert_eq!(empty.text(), "x = ? AND y IN (NULL)");
     }
 
     #[derive(diesel::QueryableByName)]
