@@ -153,7 +153,8 @@ impl Store {
     }
 
     /// Releases matching the filter, newest first unless the page says otherwise, each with
-    /// everything it holds. One query for the page, then one per related table (see `Store::read_related`).
+    /// everything it holds. One query for the page, then one per related table, read as
+    /// `Store::read_related` reads.
     pub fn list_releases(
         &self,
         filter: &ReleaseFilter,
@@ -395,9 +396,6 @@ pub(crate) fn ordinal_i32(ordinal: usize) -> i32 {
     i32::try_from(ordinal).unwrap_or(i32::MAX)
 }
 
-/// Loads the rows of `$query` (a select without its filter) whose `$column` is one of `$ids`.
-/// One id is an equality: diesel keeps that statement prepared, while SQLite's `IN (…)` list is
-/// prepared afresh each time because its text depends on the count.
 /// A release's id with one text that belongs to it (a platform, a note).
 #[derive(QueryableByName)]
 struct ReleaseText {
