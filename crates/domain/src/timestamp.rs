@@ -40,7 +40,7 @@ pub fn format(ts: OffsetDateTime) -> String {
     Seconds(ts).to_string()
 }
 
-/// An instant that displays in Orlo's output form (see [`format`]), for writing it into a
+/// An instant that displays in Orlo's output form (see [`format()`]), for writing it into a
 /// response without a `String` of its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Seconds(pub OffsetDateTime);
