@@ -20,7 +20,7 @@ use shiplog_domain::{PackageStatus, ReleaseId};
 use time::{OffsetDateTime, PrimitiveDateTime};
 
 use super::filter::release_conditions;
-use super::rows::{from_db, parse_uuid};
+use super::rows::{from_db, parse_uuid, ReleaseEntry};
 use crate::connection::{AnyConnection, Backend, Store};
 use crate::error::{StorageError, StorageResult};
 use crate::query::{PackageFilter, ReleaseFilter, TimeRange};
@@ -92,16 +92,6 @@ struct DeploymentRow {
     status: String,
     #[diesel(sql_type = Bool)]
     has_rollback: bool,
-}
-
-#[derive(QueryableByName)]
-struct Related {
-    #[diesel(sql_type = Text)]
-    release_id: String,
-    #[diesel(sql_type = Text)]
-    key: String,
-    #[diesel(sql_type = Text)]
-    value: String,
 }
 
 #[derive(QueryableByName)]
@@ -279,7 +269,7 @@ fn load_deployments(
             .append(&ids)
             .push(")")
             .push(tail);
-        sql.into_query().load::<Related>(conn)
+        sql.into_query().load::<ReleaseEntry>(conn)
     };
     let mut platforms: HashMap<String, Vec<String>> = HashMap::new();
     for row in related(

@@ -11,7 +11,9 @@ use time::OffsetDateTime;
 
 use super::bulk::insert_releases;
 use super::filter::{releases_query, PACKAGE_COLUMNS};
-use super::rows::{from_db, parse_uuid, to_db, MetadataRow, NoteRow, PackageRow, ReleaseRow};
+use super::rows::{
+    from_db, parse_uuid, to_db, MetadataRow, NoteRow, PackageRow, ReleaseEntry, ReleaseRow,
+};
 use crate::connection::{AnyConnection, Backend, Store};
 use crate::error::{StorageError, StorageResult};
 use crate::events::{emit, Tags};
@@ -401,17 +403,6 @@ pub(crate) fn ordinal_i32(ordinal: usize) -> i32 {
 struct ReleaseText {
     #[diesel(sql_type = Text)]
     release_id: String,
-    #[diesel(sql_type = Text)]
-    value: String,
-}
-
-/// A release's id with one metadata entry.
-#[derive(QueryableByName)]
-struct ReleaseEntry {
-    #[diesel(sql_type = Text)]
-    release_id: String,
-    #[diesel(sql_type = Text)]
-    key: String,
     #[diesel(sql_type = Text)]
     value: String,
 }

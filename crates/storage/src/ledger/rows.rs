@@ -51,6 +51,18 @@ pub(crate) struct NewReleaseRow<'a> {
     pub callback: Option<&'a str>,
 }
 
+/// A release's id with one keyed text of its (a metadata entry; a platform or a package name
+/// with an empty key), from a query over one of its related tables.
+#[derive(QueryableByName)]
+pub(crate) struct ReleaseEntry {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub release_id: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub key: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub value: String,
+}
+
 #[derive(Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = packages)]
 pub(crate) struct PackageRow {
