@@ -507,4 +507,31 @@ mod tests {
             assert_eq!(address(kept), kept);
         }
     }
+
+    /// The bundled SQLite is built with the options `.cargo/config.toml` sets: a build that
+    /// lost them (another config, a system SQLite) would plan statements again on every run.
+    #[test]
+    fn the_bundled_sqlite_has_the_build_options_shiplog_relies_on() {
+        #[derive(diesel::QueryableByName)]
+        struct CompileOption {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            compile_options: String,
+        }
+        let db = crate::testing::TestDb::sqlite();
+        let store = Store::connect(db.url(), &PoolOptions::default()).expect("open");
+        let options: Vec<String> = store
+            .read(|conn| {
+                let rows: Vec<CompileOption> =
+                    diesel::RunQueryDsl::load(diesel::sql_query("PRAGMA compile_options"), conn)?;
+                Ok(rows.into_iter().map(|r| r.compile_options).collect())
+            })
+            .expect("compile options");
+        for wanted in ["ENABLE_QPSG", "DEFAULT_MEMSTATUS=0"] {
+            assert!(options.iter().any(|o| o == wanted), "{wanted}: {options:?}");
+        }
+        assert!(
+            !options.iter().any(|o| o.starts_with("ENABLE_STAT")),
+            "{options:?}"
+        );
+    }
 }
