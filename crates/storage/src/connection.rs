@@ -508,6 +508,81 @@ mod tests {
         }
     }
 
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+
+    fn count(conn: &mut AnyConnection) -> StorageResult<i64> {
+        count_of(conn, "t")
+    }
+
+    #[test]
+    fn a_sqlite_snapshot_sees_one_state_and_always_ends_its_transaction() {
+        let db = crate::testing::TestDb::sqlite();
+        let store = Store::connect(
+            db.url(),
+            &PoolOptions {
+                max_size: 2,
+                ..PoolOptions::default()
+            },
+        )
+        .expect("open");
+        let insert = |store: &Store| {
+            store.write(|conn| {
+                conn.batch_execute("INSERT INTO t VALUES (1)")?;
+                Ok(())
+            })
+        };
+        store
+            .write(|conn| Ok(conn.batch_execute("CREATE TABLE t (x INTEGER)")?))
+            .expect("create");
+        let (before, during) = store
+            .read_snapshot(|conn| {
+                let before = count(conn)?;
+                insert(&store)?;
+                Ok((before, count(conn)?))
+            })
+            .expect("snapshot");
+        assert_eq!(
+            (before, during),
+            (0, 0),
+            "a commit after the snapshot began is unseen"
+        );
+
+        let failed: StorageResult<()> = store.read_snapshot(|conn| {
+            count(conn)?;
+            Err(StorageError::ReleaseNotFound)
+        });
+        assert!(matches!(failed, Err(StorageError::ReleaseNotFound)));
+        // A failing statement inside the snapshot: it ends all the same.
+        let broken = store.read_snapshot(|conn| count_of(conn, "no_such_table"));
+        assert!(broken.is_err());
+
+        // Both pooled connections are out of any transaction, and see the latest commit.
+        let mut first = store.conn().expect("first connection");
+        let mut second = store.conn().expect("second connection");
+        for conn in [&mut *first, &mut *second] {
+            let AnyConnection::Sqlite(inner) = conn else {
+                unreachable!("a SQLite store")
+            };
+            assert!(!in_transaction(inner).expect("status"));
+            assert_eq!(count(conn).expect("count"), 1);
+        }
+        drop((first, second));
+        insert(&store).expect("a later write");
+        assert_eq!(store.read_snapshot(count).expect("again"), 2);
+    }
+
+    fn count_of(conn: &mut AnyConnection, table: &str) -> StorageResult<i64> {
+        let row: Count = diesel::RunQueryDsl::get_result(
+            diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table}")),
+            conn,
+        )?;
+        Ok(row.n)
+    }
+
     /// The bundled SQLite is built with the options `.cargo/config.toml` sets: a build that
     /// lost them (another config, a system SQLite) would plan statements again on every run.
     #[test]
