@@ -143,11 +143,21 @@ fn text_line(record: &log::Record<'_>) -> String {
         record.target(),
         record.args()
     );
-    if let Some(Json::String(id)) = fields(record).get("request_id") {
+    if let Some(id) = request_id(record) {
         line.push_str(" request_id=");
-        line.push_str(id);
+        line.push_str(&id);
     }
     escape_controls(line)
+}
+
+/// The record's own `request_id`, else the id of the request this thread is serving. Looked up
+/// alone: collecting every field into a JSON map first, as [`json_line`] does, was a fifth of
+/// the cost of an access line (one is written for every request).
+fn request_id(record: &log::Record<'_>) -> Option<String> {
+    match record.key_values().get(Key::from_str("request_id")) {
+        Some(value) => Some(value.to_string()),
+        None => shiplog_api::ops::current_request_id().map(|id| id.to_string()),
+    }
 }
 
 /// The line with every control character (newlines and terminal escapes included) written as
@@ -229,6 +239,31 @@ mod tests {
             "{line}"
         );
         assert!(!line.contains('\n') && !line.contains('\u{1b}'));
+    }
+
+    #[test]
+    fn text_lines_end_with_the_request_id() {
+        let id = [("request_id", "4f1c")];
+        let line = text_line(
+            &Record::builder()
+                .level(Level::Info)
+                .target("shiplog::access")
+                .args(format_args!("127.0.0.1 \"GET /ping HTTP/1.1\" 200"))
+                .key_values(&id)
+                .build(),
+        );
+        assert!(
+            line.ends_with(r#"] 127.0.0.1 "GET /ping HTTP/1.1" 200 request_id=4f1c"#),
+            "{line}"
+        );
+        let without = text_line(
+            &Record::builder()
+                .level(Level::Info)
+                .target("shiplog")
+                .args(format_args!("started"))
+                .build(),
+        );
+        assert!(without.ends_with("] started"), "{without}");
     }
 
     #[test]
