@@ -1,0 +1,2 @@
+DROP INDEX packages_name_status_stime_idx;
+CREATE INDEX packages_name_status_stime_idx ON packages (name, status, stime);
