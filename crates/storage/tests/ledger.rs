@@ -369,6 +369,89 @@ fn listings_filter_order_and_page() {
     });
 }
 
+/// Pages filtered by platform or package give the same releases whether the newest releases
+/// alone fill them (SQLite reads those first) or not: common, middling and rare values, both
+/// orders, offsets, and start times shared by two releases.
+#[test]
+fn filtered_pages_are_the_same_for_common_and_rare_values() {
+    each_backend(|store| {
+        let t0 = datetime!(2022-03-01 00:00 UTC);
+        let batch: Vec<NewRelease> = (0..600_i64)
+            .map(|i| {
+                let mut platforms = vec!["all".to_owned()];
+                if i % 2 == 0 {
+                    platforms.push("half".to_owned());
+                }
+                if i % 40 == 0 {
+                    platforms.push("fortieth".to_owned());
+                }
+                if i < 5 {
+                    platforms.push("oldest".to_owned());
+                }
+                // Two releases a minute: ties on the start time are ordered by id.
+                let mut new = NewRelease::new("alice", platforms, t0 + Duration::minutes(i / 2))
+                    .expect("valid release");
+                if i % 3 == 0 {
+                    new.packages = vec![NewPackage::new("third", "1.0")];
+                }
+                new
+            })
+            .collect();
+        store.import_releases(&batch).expect("import");
+        let list = |filter: &ReleaseFilter, page: Page| -> Vec<ReleaseId> {
+            store
+                .list_releases(filter, &page)
+                .expect("list")
+                .into_iter()
+                .map(|r| r.id)
+                .collect()
+        };
+        let by_platform = |p: &str| ReleaseFilter {
+            platform: Some(p.to_owned()),
+            ..ReleaseFilter::default()
+        };
+        let by_package = ReleaseFilter {
+            package: PackageFilter {
+                name: Some("third".to_owned()),
+                ..PackageFilter::default()
+            },
+            ..ReleaseFilter::default()
+        };
+        let filters = [
+            by_platform("half"),
+            by_platform("fortieth"),
+            by_platform("oldest"),
+            by_platform("nowhere"),
+            by_package,
+        ];
+        for filter in &filters {
+            for ascending in [false, true] {
+                let every = list(filter, Page { ascending, ..all() });
+                for (limit, offset) in [(10, 0), (10, 5), (1, 0), (100, 0), (7, 290)] {
+                    let page = Page {
+                        limit: Some(limit),
+                        offset,
+                        ascending,
+                    };
+                    let expected: Vec<ReleaseId> = every
+                        .iter()
+                        .skip(usize::try_from(offset).expect("offset"))
+                        .take(usize::try_from(limit).expect("limit"))
+                        .copied()
+                        .collect();
+                    assert_eq!(
+                        list(filter, page),
+                        expected,
+                        "{filter:?} limit {limit} offset {offset} ascending {ascending}"
+                    );
+                }
+            }
+        }
+        assert_eq!(list(&by_platform("half"), all()).len(), 300);
+        assert_eq!(list(&by_platform("oldest"), all()).len(), 5);
+    });
+}
+
 #[test]
 fn status_and_package_filters_follow_the_documented_rule() {
     each_backend(|store| {

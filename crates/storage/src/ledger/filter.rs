@@ -203,10 +203,17 @@ pub(crate) fn release_conditions(backend: Backend, f: &ReleaseFilter) -> Conditi
 
 /// Releases matching a filter, ordered by start time (then id, for stable pages) and paged.
 pub(crate) fn releases_query(backend: Backend, f: &ReleaseFilter, page: &Page) -> Sql {
+    let mut from = Sql::new(backend);
+    from.push("releases r");
+    releases_from(f, page, &from)
+}
+
+/// The page of releases matching `f`, read from `from` (a table or subquery named `r`).
+fn releases_from(f: &ReleaseFilter, page: &Page, from: &Sql) -> Sql {
+    let backend = from.backend();
     let mut sql = Sql::new(backend);
-    sql.push("SELECT ")
-        .push(RELEASE_COLUMNS)
-        .push(" FROM releases r");
+    sql.push("SELECT ").push(RELEASE_COLUMNS).push(" FROM ");
+    sql.append(from);
     release_conditions(backend, f).write_where(&mut sql);
     sql.push(if page.ascending {
         " ORDER BY r.stime ASC, r.id ASC"
@@ -215,4 +222,57 @@ pub(crate) fn releases_query(backend: Backend, f: &ReleaseFilter, page: &Page) -
     });
     page_clause(&mut sql, page);
     sql
+}
+
+/// The most rows, offset included, a page may ask for and still be tried on the newest
+/// releases first (see [`newest_first_probe`]).
+const PROBE_MAX_WANTED: i64 = 1_000;
+
+/// How many of the newest (or, ascending, oldest) releases the probe reads: enough to fill
+/// the page with a value that one release in sixteen has.
+fn probe_size(wanted: i64) -> i64 {
+    (wanted * 16).max(256)
+}
+
+/// On SQLite, for a page filtered by platform or package (and not by id, user, team or start
+/// time), the same page read from the newest [`probe_size`] releases only (the oldest, for an
+/// ascending page); `None` when not worth it.
+///
+/// SQLite cannot tell how common a platform or package name is. For `r.id IN (SELECT …)` it
+/// always collects every matching release, looks each one up and sorts them all: right for a
+/// rare value, slow for a common one (a platform most releases go to meant thousands of
+/// lookups for a page of 100). Walking the newest releases in order and keeping the matches
+/// reads a few hundred rows instead.
+///
+/// The probe's answer is exact when it fills the page: the matches among the newest releases
+/// come, in the page's order, before every other match, so when they reach past the page's
+/// end the page is the same. When it returns fewer rows, the caller runs [`releases_query`].
+pub(crate) fn newest_first_probe(backend: Backend, f: &ReleaseFilter, page: &Page) -> Option<Sql> {
+    let limit = page.limit?;
+    let wanted = page.offset.checked_add(limit)?;
+    let by_subquery = f.platform.is_some() || !f.package.is_empty();
+    // An id, a user, a team or a start time range has an index of its own that SQLite walks
+    // instead, in order already; the newest releases would mostly not match.
+    let by_index =
+        f.id.is_some() || f.user.is_some() || f.team.is_some() || f.stime != TimeRange::default();
+    if backend != Backend::Sqlite
+        || !by_subquery
+        || by_index
+        || limit <= 0
+        || wanted > PROBE_MAX_WANTED
+    {
+        return None;
+    }
+    let mut newest = Sql::new(backend);
+    newest
+        .push("(SELECT * FROM releases ORDER BY ")
+        .push(if page.ascending {
+            "stime ASC, id ASC"
+        } else {
+            "stime DESC, id DESC"
+        })
+        .push(" LIMIT ")
+        .bind(Value::BigInt(probe_size(wanted)))
+        .push(") r");
+    Some(releases_from(f, page, &newest))
 }

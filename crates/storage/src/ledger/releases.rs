@@ -10,7 +10,7 @@ use shiplog_domain::{
 use time::OffsetDateTime;
 
 use super::bulk::insert_releases;
-use super::filter::{releases_query, PACKAGE_COLUMNS};
+use super::filter::{newest_first_probe, releases_query, PACKAGE_COLUMNS};
 use super::rows::{
     from_db, parse_uuid, to_db, MetadataRow, NoteRow, PackageRow, ReleaseEntry, ReleaseRow,
 };
@@ -156,14 +156,23 @@ impl Store {
 
     /// Releases matching the filter, newest first unless the page says otherwise, each with
     /// everything it holds. One query for the page, then one per related table, read as
-    /// `Store::read_related` reads.
+    /// `Store::read_related` reads. On SQLite a page filtered by platform or package is first
+    /// read from the newest releases alone, and again from all of them when that does not fill
+    /// it (see `newest_first_probe`).
     pub fn list_releases(
         &self,
         filter: &ReleaseFilter,
         page: &Page,
     ) -> StorageResult<Vec<Release>> {
+        let probe = newest_first_probe(self.backend(), filter, page).map(Sql::into_query);
         let query = releases_query(self.backend(), filter, page).into_query();
         self.read_related(|conn| {
+            if let Some(probe) = probe {
+                let rows: Vec<ReleaseRow> = probe.load(conn)?;
+                if page.limit == i64::try_from(rows.len()).ok() {
+                    return hydrate(conn, rows);
+                }
+            }
             let rows: Vec<ReleaseRow> = query.load(conn)?;
             hydrate(conn, rows)
         })
