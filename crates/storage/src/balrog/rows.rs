@@ -80,7 +80,7 @@ impl RuleRow {
 
 /// Every column of a rule but its id: inserted as is, or set whole on update (nulls included).
 #[derive(Insertable, AsChangeset)]
-#[diesel(table_name = rules, treat_none_as_null = true)]
+#[diesel(table_name = rules, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub(crate) struct RuleValues<'a> {
     pub alias: Option<&'a str>,
     pub priority: i64,
@@ -178,7 +178,7 @@ impl NamedReleaseRow {
 /// A release created through the Balrog face: the acting user started it now, with no
 /// platforms or packages yet.
 #[derive(Insertable)]
-#[diesel(table_name = releases)]
+#[diesel(table_name = releases, treat_none_as_default_value = false)]
 pub(crate) struct NewNamedReleaseRow<'a> {
     pub id: String,
     pub user_name: &'a str,
@@ -235,7 +235,7 @@ impl ChangeRow {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = changes)]
+#[diesel(table_name = changes, treat_none_as_default_value = false)]
 pub(crate) struct NewChangeRow<'a> {
     pub table_name: &'static str,
     pub object_key: &'a str,

@@ -266,7 +266,7 @@ impl ScRow {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = scheduled_changes)]
+#[diesel(table_name = scheduled_changes, treat_none_as_default_value = false)]
 struct NewScRow<'a> {
     table_name: &'a str,
     change_type: &'a str,

@@ -194,3 +194,79 @@ fn as_recorded(release: &NewRelease) -> Release {
         recorded_by: release.recorded_by.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::sync::{Arc, Mutex};
+
+    use diesel::connection::{Connection, InstrumentationEvent};
+    use shiplog_domain::{NewPackage, NewRelease};
+    use time::OffsetDateTime;
+
+    use super::insert_releases;
+    use crate::connection::write_transaction;
+    use crate::testing::TestDb;
+
+    /// A release as `POST /releases` usually brings one: a team, a platform, a package, a note
+    /// and a metadata key.
+    fn release(n: usize) -> NewRelease {
+        let mut release = NewRelease::new(
+            &format!("user{n}"),
+            vec![format!("site{n}")],
+            OffsetDateTime::now_utc(),
+        )
+        .expect("release");
+        release.team = Some("team".to_owned());
+        release.packages = vec![NewPackage::new("pkg", &n.to_string())];
+        release.notes = vec![format!("note {n}")];
+        release.metadata.insert("key".to_owned(), n.to_string());
+        release
+    }
+
+    /// The statements a second release write runs were all prepared by the first, on both
+    /// backends: on PostgreSQL an unprepared statement is parsed and planned by the server on
+    /// every write (diesel prepares inserts afresh whose `None` fields could mean DEFAULT).
+    #[test]
+    fn a_second_release_write_runs_only_statements_already_prepared() {
+        for db in TestDb::all() {
+            let store = db.store();
+            let mut conn = store.conn().expect("connection");
+            // (whether the event put a statement in the cache, its SQL)
+            let log: Arc<Mutex<Vec<(bool, String)>>> = Arc::default();
+            let sink = Arc::clone(&log);
+            conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+                let entry = match event {
+                    InstrumentationEvent::StartQuery { query, .. } => {
+                        let text = query.to_string();
+                        let sql = text.split(" -- binds:").next().unwrap_or_default();
+                        (false, sql.to_owned())
+                    }
+                    InstrumentationEvent::CacheQuery { sql, .. } => (true, sql.to_owned()),
+                    _ => return,
+                };
+                sink.lock().expect("log").push(entry);
+            });
+            let mut write = |n| {
+                write_transaction(&mut conn, |conn| {
+                    insert_releases(conn, &[release(n)], OffsetDateTime::now_utc())
+                })
+                .expect("write");
+                std::mem::take(&mut *log.lock().expect("log"))
+            };
+            let prepared: HashSet<String> = write(1)
+                .into_iter()
+                .filter_map(|(cached, sql)| cached.then_some(sql))
+                .collect();
+            let ran: Vec<String> = write(2)
+                .into_iter()
+                .filter_map(|(cached, sql)| (!cached).then_some(sql))
+                .filter(|sql| !sql.starts_with("BEGIN") && !sql.starts_with("COMMIT"))
+                .collect();
+            assert!(ran.len() >= 5, "{:?}: {ran:#?}", db.backend());
+            let unprepared: Vec<&String> =
+                ran.iter().filter(|sql| !prepared.contains(*sql)).collect();
+            assert!(unprepared.is_empty(), "{:?}: {unprepared:#?}", db.backend());
+        }
+    }
+}

@@ -1,4 +1,10 @@
 //! Row shapes and their conversion to and from domain types. Private to the storage crate.
+//!
+//! Every `Insertable` row in the crate says `treat_none_as_default_value = false`. By default
+//! diesel writes each field as "this value, or DEFAULT when `None`", and on PostgreSQL it then
+//! refuses to keep the INSERT prepared, even for rows with no optional field: the server
+//! parsed and planned it again on every write. None of these columns has a default other than
+//! NULL, so `None` means the same either way.
 
 use diesel::prelude::*;
 use shiplog_domain::{timestamp, Package, PackageStatus};
@@ -116,7 +122,7 @@ pub(crate) struct NewPackageRow<'a> {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = release_platforms)]
+#[diesel(table_name = release_platforms, treat_none_as_default_value = false)]
 pub(crate) struct PlatformRow<'a> {
     pub release_id: &'a str,
     pub platform: &'a str,
@@ -124,7 +130,7 @@ pub(crate) struct PlatformRow<'a> {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = release_notes)]
+#[diesel(table_name = release_notes, treat_none_as_default_value = false)]
 pub(crate) struct NoteRow<'a> {
     pub id: String,
     pub release_id: &'a str,
@@ -134,7 +140,7 @@ pub(crate) struct NoteRow<'a> {
 }
 
 #[derive(Insertable, AsChangeset)]
-#[diesel(table_name = release_metadata)]
+#[diesel(table_name = release_metadata, treat_none_as_default_value = false)]
 pub(crate) struct MetadataRow<'a> {
     pub release_id: &'a str,
     pub key: &'a str,

@@ -120,7 +120,7 @@ impl CommentRow {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = ticket_comments)]
+#[diesel(table_name = ticket_comments, treat_none_as_default_value = false)]
 pub(crate) struct NewCommentRow<'a> {
     pub request_id: i64,
     pub author: &'a str,
