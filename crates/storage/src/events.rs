@@ -247,6 +247,9 @@ pub(crate) fn flush(conn: &mut AnyConnection, pending: Vec<Pending>) -> StorageR
         return Ok(());
     }
     let backend = Backend::of(conn);
+    if let (Backend::Postgres, [event]) = (backend, pending.as_slice()) {
+        return insert_one_postgres(conn, event);
+    }
     let count = i64::try_from(pending.len()).unwrap_or(i64::MAX);
     let mut ids: Vec<i64> = match backend {
         Backend::Postgres => {
@@ -318,6 +321,45 @@ pub(crate) fn flush(conn: &mut AnyConnection, pending: Vec<Pending>) -> StorageR
             insert_tags_chunk(conn, backend, chunk)?;
         }
     }
+    Ok(())
+}
+
+/// The usual write's one event on PostgreSQL, in a single statement: the shared lock, the id,
+/// the event and its tags (three round trips before, four with the tags' own INSERT). Kept
+/// prepared: its text depends only on how many tags the event has.
+fn insert_one_postgres(conn: &mut AnyConnection, event: &Pending) -> StorageResult<()> {
+    let mut sql = Sql::new(Backend::Postgres);
+    // The lock is taken as `locked`'s row is produced, before `nextval` runs for that row; a
+    // volatile function keeps PostgreSQL from inlining the CTE away.
+    sql.push("WITH locked AS (SELECT pg_advisory_xact_lock_shared(")
+        .bind(Value::BigInt(EVENTS_LOCK))
+        .push(")), e AS (INSERT INTO events (id, type, occurred_at, actor, data) SELECT nextval('events_id_seq'), ")
+        .bind(Value::Text(event.kind.to_owned()))
+        .push(", ")
+        .bind(Value::Timestamp(to_db(OffsetDateTime::now_utc())))
+        .push(", ")
+        .bind(Value::OptText(event.actor.clone()))
+        .push(", ")
+        .bind(Value::Text(event.data.clone()))
+        .push(" FROM locked RETURNING id)");
+    if event.tags.0.is_empty() {
+        // A data-modifying CTE runs whether or not the statement reads it.
+        sql.push(" SELECT id FROM e");
+    } else {
+        sql.push(" INSERT INTO event_tags (event_id, name, value) SELECT e.id, t.name, t.value FROM e, (VALUES ");
+        for (i, (name, value)) in event.tags.0.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.push("(")
+                .bind(Value::Text((*name).to_owned()))
+                .push(", ")
+                .bind(Value::Text(value.clone()))
+                .push(")");
+        }
+        sql.push(") AS t(name, value)");
+    }
+    sql.into_key_lookup().execute(conn)?;
     Ok(())
 }
 

@@ -137,8 +137,8 @@ impl Sql {
         self.finish(keep)
     }
 
-    /// The finished query, kept prepared on PostgreSQL too: for lookups by key, whose best plan
-    /// is the same whatever the values (see the module documentation).
+    /// The finished query, kept prepared on PostgreSQL too: for lookups by key and for
+    /// inserts, whose best plan is the same whatever the values (see the module documentation).
     pub fn into_key_lookup(self) -> DynamicQuery {
         self.finish(true)
     }
