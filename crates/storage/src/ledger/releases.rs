@@ -416,6 +416,17 @@ struct ReleaseText {
     value: String,
 }
 
+/// A release's id with one of its platforms and that platform's place in its list.
+#[derive(QueryableByName)]
+struct OrderedText {
+    #[diesel(sql_type = Text)]
+    release_id: String,
+    #[diesel(sql_type = Text)]
+    value: String,
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    ordinal: i32,
+}
+
 /// `select` for the releases in `ids`, then `order`. The id list is padded to one of a few
 /// lengths (see `Sql::bind_list`), so the statement stays prepared.
 fn for_releases(backend: Backend, select: &str, ids: &[String], order: &str) -> DynamicQuery {
@@ -439,15 +450,25 @@ fn hydrate(conn: &mut AnyConnection, rows: Vec<ReleaseRow>) -> StorageResult<Vec
     let mut metadata: HashMap<String, Metadata> = HashMap::new();
     let mut packages_by_release: HashMap<String, Vec<Package>> = HashMap::new();
     for chunk in ids.chunks(ID_CHUNK) {
-        let platform_rows: Vec<ReleaseText> = for_releases(
+        // In key order, with each platform's ordinal: ordering by the ordinal in SQL took a
+        // sort (SQLite's key is (release_id, platform)), dearer than ordering the few rows here.
+        let platform_rows: Vec<OrderedText> = for_releases(
             backend,
-            "SELECT release_id, platform AS value FROM release_platforms WHERE release_id",
+            "SELECT release_id, platform AS value, ordinal FROM release_platforms WHERE release_id",
             chunk,
-            " ORDER BY release_id, ordinal",
+            "",
         )
         .load(conn)?;
+        let mut ordered: HashMap<String, Vec<(i32, String)>> = HashMap::new();
         for row in platform_rows {
-            platforms.entry(row.release_id).or_default().push(row.value);
+            ordered
+                .entry(row.release_id)
+                .or_default()
+                .push((row.ordinal, row.value));
+        }
+        for (release_id, mut rows) in ordered {
+            rows.sort_unstable();
+            platforms.insert(release_id, rows.into_iter().map(|(_, p)| p).collect());
         }
         let note_rows: Vec<ReleaseText> = for_releases(
             backend,
