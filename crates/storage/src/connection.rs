@@ -139,6 +139,9 @@ impl r2d2::ManageConnection for Manager {
     }
 
     fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), StorageError> {
+        if crate::liveness::recently_answered(conn) {
+            return Ok(());
+        }
         conn.ping().map_err(StorageError::Backend)
     }
 
@@ -150,9 +153,12 @@ impl r2d2::ManageConnection for Manager {
 impl Manager {
     fn open(&self) -> Result<AnyConnection, StorageError> {
         match self.backend {
-            Backend::Postgres => PgConnection::establish(&self.address)
-                .map(AnyConnection::Postgresql)
-                .map_err(StorageError::Connect),
+            Backend::Postgres => {
+                let mut conn =
+                    PgConnection::establish(&self.address).map_err(StorageError::Connect)?;
+                conn.set_instrumentation(crate::liveness::Liveness::default());
+                Ok(AnyConnection::Postgresql(conn))
+            }
             Backend::Sqlite => {
                 let mut conn =
                     SqliteConnection::establish(&self.address).map_err(StorageError::Connect)?;
@@ -240,7 +246,8 @@ impl Store {
             .min_idle(Some(options.min_idle.min(max_size)))
             .connection_timeout(options.connection_timeout)
             // A SQLite file cannot go away under an open connection: skip the `SELECT 1` per
-            // checkout there. A PostgreSQL connection can die with its server, so test it.
+            // checkout there. A PostgreSQL connection can die with its server, so test it,
+            // unless it answered a moment ago (see `liveness`).
             .test_on_check_out(backend == Backend::Postgres)
             .build(manager)?;
         Ok(Store {

@@ -10,6 +10,7 @@ mod health;
 mod identity;
 mod identity_changes;
 mod ledger;
+mod liveness;
 mod migrate;
 pub mod query;
 mod retention;
