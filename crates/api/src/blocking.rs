@@ -11,8 +11,20 @@ where
     F: FnOnce(&Store) -> Result<T, StorageError> + Send + 'static,
     T: Send + 'static,
 {
+    // First come, first served for the pool's connections (see `Store::admission`); the permit
+    // goes with the work and is returned when it ends. The semaphore is never closed.
+    let Ok(permit) = store.admission().acquire_owned().await else {
+        return Err(StorageError::Corrupt(
+            "the store's admission closed".to_owned(),
+        ));
+    };
     let store = store.clone();
-    let result = match web::block(move || f(&store)).await {
+    let result = match web::block(move || {
+        let _permit = permit;
+        f(&store)
+    })
+    .await
+    {
         Ok(result) => result,
         Err(blocking) => {
             crate::ops::metrics::storage_error("blocking");
