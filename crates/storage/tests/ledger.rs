@@ -751,3 +751,117 @@ fn migrations_go_down_and_up_again() {
             .is_empty());
     }
 }
+
+/// Text that looks like JSON or needs escaping, times with and without a fraction, platforms
+/// out of alphabetical order: the release reads back exactly, by id, in a page and after a
+/// write that reads it inside its transaction (the related rows come back as JSON the
+/// database builds, and both backends write JSON differently).
+#[test]
+fn related_rows_read_back_exactly_however_they_are_read() {
+    each_backend(|store| {
+        let mut new = release(
+            "o'brien \"quoted\"",
+            &["zeta", "alpha", "mid dle"],
+            datetime!(2015-12-17 17:02:04.000120 UTC),
+        )
+        .with_team(Some("tëam ☃"));
+        new.ftime = Some(datetime!(2015-12-17 17:05:00 UTC));
+        new.references = vec!["[1]".into(), "{\"a\": 1}".into()];
+        new.notes = vec!["line one\nline two\ttab \\ backslash".into(), "null".into()];
+        for (key, value) in [
+            ("json", "{\"a\":[1,2]}"),
+            ("array", "[1]"),
+            ("null", "null"),
+        ] {
+            new.metadata.insert(key.into(), value.into());
+        }
+        let mut rolled = NewPackage::new("[1,2]", "true");
+        rolled.rollback = true;
+        rolled.diff_url = Some("https://example.com/diff?a=1&b=\"2\"".into());
+        rolled.status = PackageStatus::Successful;
+        rolled.stime = Some(datetime!(2015-12-17 17:02:05.5 UTC));
+        rolled.ftime = Some(datetime!(2015-12-17 17:03:00 UTC));
+        let mut plain = NewPackage::new("zz", "0");
+        plain.status = PackageStatus::Failed;
+        plain.stime = Some(datetime!(2015-12-17 17:02:06.999999 UTC));
+        let waiting = NewPackage::new("aa", "1");
+        new.packages = vec![rolled, plain, waiting];
+        let id = store.insert_release(&new).expect("insert");
+
+        let by_id = store
+            .find_release(id, &ReleaseFilter::default())
+            .expect("find")
+            .expect("exists");
+        assert_eq!(by_id.user, new.user);
+        assert_eq!(by_id.team, new.team);
+        assert_eq!(by_id.platforms, ["zeta", "alpha", "mid dle"]);
+        assert_eq!(by_id.references, new.references);
+        assert_eq!(by_id.notes, new.notes);
+        assert_eq!(by_id.metadata, new.metadata);
+        assert_eq!(by_id.stime, new.stime);
+        assert_eq!(by_id.ftime, new.ftime);
+        assert_eq!(by_id.duration, Some(175));
+        let packages: Vec<_> = by_id
+            .packages
+            .iter()
+            .map(|p| {
+                (
+                    p.id,
+                    p.release_id,
+                    p.name.as_str(),
+                    p.version.as_str(),
+                    p.status,
+                    p.rollback,
+                    p.diff_url.as_deref(),
+                    p.stime,
+                    p.ftime,
+                    p.duration,
+                )
+            })
+            .collect();
+        let expected: Vec<_> = new
+            .packages
+            .iter()
+            .map(|p| {
+                (
+                    p.id,
+                    id,
+                    p.name.as_str(),
+                    p.version.as_str(),
+                    p.status,
+                    p.rollback,
+                    p.diff_url.as_deref(),
+                    p.stime,
+                    p.ftime,
+                    p.duration(),
+                )
+            })
+            .collect();
+        assert_eq!(packages, expected);
+
+        let filtered = ReleaseFilter {
+            platform: Some("alpha".into()),
+            ..ReleaseFilter::default()
+        };
+        for page in [
+            all(),
+            Page {
+                limit: Some(5),
+                offset: 0,
+                ascending: true,
+            },
+        ] {
+            let listed = store.list_releases(&filtered, &page).expect("page");
+            assert_eq!(listed, std::slice::from_ref(&by_id));
+        }
+        // A write that reads the release inside its transaction (for its event) and a read after.
+        store.add_note(id, "third ☃").expect("note");
+        let after = store
+            .find_release(id, &ReleaseFilter::default())
+            .expect("find")
+            .expect("exists");
+        assert_eq!(after.notes.last().map(String::as_str), Some("third ☃"));
+        assert_eq!(after.notes.len(), 3);
+        assert_eq!(after.packages, by_id.packages);
+    });
+}

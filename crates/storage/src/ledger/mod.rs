@@ -9,6 +9,7 @@ mod packages;
 mod releases;
 mod rows;
 mod stats;
+mod whole;
 
 // The stored time shape is the same for every table; other modules convert through these.
 pub use releases::ImportSink;

@@ -1,0 +1,249 @@
+//! Reading releases whole: each release row with its platforms, notes, metadata and packages,
+//! in one statement, the related rows gathered into JSON by the database.
+//!
+//! A release used to take one query per table: five statements for `GET /releases/{id}`, five
+//! round trips on PostgreSQL (which did not share a snapshot) and a read transaction around
+//! them on SQLite. One statement sees one state of the database on both backends without a
+//! transaction. For a page on SQLite, the page's query runs first as a materialized CTE, so the
+//! related rows are gathered for the page's releases only, never for rows a sort or an offset
+//! drops. On PostgreSQL a page is two statements: the page's query, planned afresh each time
+//! (see `sql`), then its releases whole by id, kept prepared; planning the whole page as one
+//! statement every time cost PostgreSQL more than the round trip it saved.
+
+use diesel::sql_types::{Nullable, Text};
+use diesel::QueryableByName;
+use serde::Deserialize;
+use shiplog_domain::{Metadata, Package, Release};
+use time::PrimitiveDateTime;
+
+use super::filter::RELEASE_COLUMNS;
+use super::rows::{from_db, parse_stored_time, parse_uuid, ReleaseRow};
+use crate::connection::Backend;
+use crate::error::{StorageError, StorageResult};
+use crate::sql::{Sql, Value};
+
+/// The related rows of the release aliased `r`, one JSON text column each (`platforms`,
+/// `notes`, `metadata`, `packages`; SQL NULL or an empty array when there are none).
+fn related_columns(backend: Backend) -> &'static str {
+    match backend {
+        // No ORDER BY inside the aggregates: in SQLite each one took a sort of its own, the
+        // dearest part of the statement. The rows carry their sort keys instead, and
+        // `into_release` orders them.
+        Backend::Sqlite => {
+            ", (SELECT json_group_array(json_array(rp.ordinal, rp.platform)) \
+               FROM release_platforms rp WHERE rp.release_id = r.id) AS platforms, \
+             (SELECT json_group_array(json_array(n.created_at, n.ordinal, n.body)) \
+               FROM release_notes n WHERE n.release_id = r.id) AS notes, \
+             (SELECT json_group_object(m.\"key\", m.\"value\") \
+               FROM release_metadata m WHERE m.release_id = r.id) AS metadata, \
+             (SELECT json_group_array(json_array(p.created_at, p.ordinal, p.id, p.name, p.version, \
+               p.status, p.rollback, p.diff_url, p.stime, p.ftime, p.duration_secs)) \
+               FROM packages p WHERE p.release_id = r.id) AS packages"
+        }
+        Backend::Postgres => {
+            ", (SELECT json_agg(json_build_array(rp.ordinal, rp.platform))::text \
+               FROM release_platforms rp WHERE rp.release_id = r.id) AS platforms, \
+             (SELECT json_agg(json_build_array(n.created_at, n.ordinal, n.body))::text \
+               FROM release_notes n WHERE n.release_id = r.id) AS notes, \
+             (SELECT json_object_agg(m.\"key\", m.\"value\")::text \
+               FROM release_metadata m WHERE m.release_id = r.id) AS metadata, \
+             (SELECT json_agg(json_build_array(p.created_at, p.ordinal, p.id, p.name, p.version, \
+               p.status, p.rollback, p.diff_url, p.stime, p.ftime, p.duration_secs))::text \
+               FROM packages p WHERE p.release_id = r.id) AS packages"
+        }
+    }
+}
+
+/// The release with id `id`, whole.
+pub(crate) fn by_id(backend: Backend, id: &str) -> Sql {
+    let mut sql = Sql::new(backend);
+    sql.push("SELECT ")
+        .push(RELEASE_COLUMNS)
+        .push(related_columns(backend))
+        .push(" FROM releases r WHERE r.id = ")
+        .bind(Value::Text(id.to_owned()));
+    sql
+}
+
+/// The releases `page` selects (a query of [`RELEASE_COLUMNS`] ordered by start time and id,
+/// as `filter::releases_query` writes it), whole, in the same order.
+pub(crate) fn page(page: &Sql, ascending: bool) -> Sql {
+    let backend = page.backend();
+    let mut sql = Sql::new(backend);
+    sql.push("WITH page AS MATERIALIZED (")
+        .append(page)
+        .push(") SELECT ")
+        .push(RELEASE_COLUMNS)
+        .push(related_columns(backend))
+        .push(" FROM page r")
+        .push(if ascending {
+            " ORDER BY r.stime ASC, r.id ASC"
+        } else {
+            " ORDER BY r.stime DESC, r.id DESC"
+        });
+    sql
+}
+
+/// A release row with its related rows as JSON.
+#[derive(QueryableByName)]
+pub(crate) struct WholeRow {
+    #[diesel(embed)]
+    release: ReleaseRow,
+    #[diesel(sql_type = Nullable<Text>)]
+    platforms: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    notes: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    metadata: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    packages: Option<String>,
+}
+
+/// A package as its JSON array holds it: when it was recorded and its place among the
+/// packages recorded then (its sort key), id, name, version, status, rollback, diff URL, start,
+/// finish, duration.
+#[derive(Deserialize)]
+struct PackageCells(
+    String,
+    i64,
+    String,
+    String,
+    String,
+    String,
+    Flag,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+);
+
+/// A boolean as the JSON of either backend writes it: `true`/`false` on PostgreSQL, `1`/`0` on
+/// SQLite, which stores booleans as integers.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Flag {
+    Bool(bool),
+    Int(i64),
+}
+
+impl Flag {
+    fn is_set(&self) -> bool {
+        match self {
+            Flag::Bool(b) => *b,
+            Flag::Int(n) => *n != 0,
+        }
+    }
+}
+
+/// `text` parsed as JSON of type `T`; SQL NULL (no related rows) is `T`'s default.
+fn json<T: for<'de> Deserialize<'de> + Default>(
+    text: Option<&str>,
+    release: &str,
+    what: &str,
+) -> StorageResult<T> {
+    match text {
+        None => Ok(T::default()),
+        Some(text) => serde_json::from_str(text)
+            .map_err(|e| StorageError::Corrupt(format!("release {release} {what}: {e}"))),
+    }
+}
+
+/// A stored time read back from JSON; `owner` names what holds it, for the error.
+fn stored_time(text: &str, owner: &dyn std::fmt::Display) -> StorageResult<PrimitiveDateTime> {
+    parse_stored_time(text)
+        .ok_or_else(|| StorageError::Corrupt(format!("{owner} has the time {text:?}")))
+}
+
+fn optional_time(
+    text: Option<String>,
+    owner: &dyn std::fmt::Display,
+) -> StorageResult<Option<PrimitiveDateTime>> {
+    text.map(|t| stored_time(&t, owner)).transpose()
+}
+
+/// `items` in the order of their keys (`key` may fail on a malformed stored time).
+fn in_order<T, K: Ord>(
+    items: Vec<T>,
+    key: impl Fn(&T) -> StorageResult<K>,
+) -> StorageResult<Vec<T>> {
+    let mut keyed = items
+        .into_iter()
+        .map(|item| Ok((key(&item)?, item)))
+        .collect::<StorageResult<Vec<(K, T)>>>()?;
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(keyed.into_iter().map(|(_, item)| item).collect())
+}
+
+impl WholeRow {
+    pub(crate) fn into_release(self) -> StorageResult<Release> {
+        let row = self.release;
+        let id = row.id.as_str();
+        let release_id = parse_uuid(id)?;
+        let platforms: Vec<(i64, String)> = json(self.platforms.as_deref(), id, "platforms")?;
+        let platforms = in_order(platforms, |(ordinal, platform)| {
+            Ok((*ordinal, platform.clone()))
+        })?;
+        let notes: Vec<(String, i64, String)> = json(self.notes.as_deref(), id, "notes")?;
+        let notes = in_order(notes, |(at, ordinal, _)| {
+            Ok((stored_time(at, &format_args!("release {id}"))?, *ordinal))
+        })?;
+        let metadata: Metadata = json(self.metadata.as_deref(), id, "metadata")?;
+        let cells: Vec<PackageCells> = json(self.packages.as_deref(), id, "packages")?;
+        let cells = in_order(cells, |cells| {
+            Ok((
+                stored_time(&cells.0, &format_args!("release {id}"))?,
+                cells.1,
+            ))
+        })?;
+        let packages = cells
+            .into_iter()
+            .map(
+                |PackageCells(
+                    _,
+                    _,
+                    pid,
+                    name,
+                    version,
+                    status,
+                    rollback,
+                    diff_url,
+                    stime,
+                    ftime,
+                    duration,
+                )| {
+                    Ok(Package {
+                        id: parse_uuid(&pid)?,
+                        release_id,
+                        status: status.parse().map_err(|_| {
+                            StorageError::Corrupt(format!("package {pid} has status {status:?}"))
+                        })?,
+                        name,
+                        version,
+                        rollback: rollback.is_set(),
+                        diff_url,
+                        stime: optional_time(stime, &format_args!("package {pid}"))?.map(from_db),
+                        ftime: optional_time(ftime, &format_args!("package {pid}"))?.map(from_db),
+                        duration,
+                    })
+                },
+            )
+            .collect::<StorageResult<Vec<Package>>>()?;
+        let references: Vec<String> = serde_json::from_str(&row.refs).map_err(|_| {
+            StorageError::Corrupt(format!("release {id} has references {:?}", row.refs))
+        })?;
+        Ok(Release {
+            id: release_id,
+            platforms: platforms.into_iter().map(|(_, p)| p).collect(),
+            notes: notes.into_iter().map(|(_, _, body)| body).collect(),
+            metadata,
+            packages,
+            references,
+            stime: from_db(row.stime),
+            ftime: row.ftime.map(from_db),
+            duration: row.duration_secs,
+            recorded_by: row.recorded_by,
+            user: row.user_name,
+            team: row.team,
+        })
+    }
+}
