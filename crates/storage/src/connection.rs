@@ -393,6 +393,21 @@ impl Store {
         finish_transaction(conn, result)
     }
 
+    /// Runs `f`, a read of several statements (a row and its related tables), with a pooled
+    /// connection. On SQLite in one snapshot: that is cheaper than statements on their own, each
+    /// of which takes and releases the WAL read lock, and the statements agree. On PostgreSQL
+    /// each statement reads the data committed when it starts, as with [`Store::read`]: a
+    /// transaction would cost two more round trips.
+    pub(crate) fn read_related<T>(
+        &self,
+        f: impl FnOnce(&mut AnyConnection) -> StorageResult<T>,
+    ) -> StorageResult<T> {
+        match self.backend {
+            Backend::Sqlite => self.read_snapshot(f),
+            Backend::Postgres => self.read(f),
+        }
+    }
+
     /// Runs `f` with a pooled connection, for reads.
     pub(crate) fn read<T>(
         &self,

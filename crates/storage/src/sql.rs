@@ -1,5 +1,5 @@
 //! A small builder for dynamic SQL with bound parameters, for the queries whose shape depends on
-//! the request (listing filters, statistics).
+//! the request (listing filters, statistics, `IN` lists).
 //!
 //! diesel's boxed DSL cannot nest a boxed subquery under `MultiBackend`, and these queries are
 //! mostly subqueries, so they are written as SQL text with every value bound — never
@@ -76,6 +76,31 @@ impl Sql {
         self
     }
 
+    /// Appends `(?, ?, …)` binding `values`, padded with copies of the last one to the next of
+    /// a few fixed lengths, so lists of similar lengths share one prepared statement. An empty
+    /// list is `(NULL)`, which `IN` never matches, on both backends.
+    pub fn bind_list(&mut self, values: impl ExactSizeIterator<Item = Value>) -> &mut Self {
+        let len = values.len();
+        if len == 0 {
+            return self.push("(NULL)");
+        }
+        let padded = padded_length(len);
+        self.push("(");
+        for (i, value) in values.enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.bind(value);
+        }
+        if let Some((_, last)) = self.binds.last().cloned() {
+            for _ in len..padded {
+                self.push(", ");
+                self.bind(last.clone());
+            }
+        }
+        self.push(")")
+    }
+
     /// Appends another builder's text and binds.
     pub fn append(&mut self, other: &Sql) -> &mut Self {
         let base = self.text.len();
@@ -125,6 +150,15 @@ impl Sql {
             binds: self.binds,
             keep_prepared,
         }
+    }
+}
+
+/// The lengths an `IN` list is padded to: powers of two up to 64, then multiples of 64.
+fn padded_length(len: usize) -> usize {
+    if len <= 64 {
+        len.next_power_of_two()
+    } else {
+        len.div_ceil(64) * 64
     }
 }
 
@@ -299,6 +333,36 @@ mod tests {
         sql.push("SELECT 1 FROM t");
         conditions.write_where(&mut sql);
         assert_eq!(sql.text(), "SELECT 1 FROM t WHERE a = ? AND b = ?");
+    }
+
+    #[test]
+    fn in_lists_are_padded_to_a_few_lengths() {
+        let lengths: Vec<usize> = [1, 2, 3, 5, 9, 64, 65, 128, 129, 500]
+            .into_iter()
+            .map(padded_length)
+            .collect();
+        assert_eq!(lengths, [1, 2, 4, 8, 16, 64, 128, 128, 192, 512]);
+        let mut sql = Sql::new(Backend::Postgres);
+        sql.push("x IN ")
+            .bind_list([1, 2, 3].into_iter().map(Value::BigInt))
+            .push(" AND y = ")
+            .bind(Value::Bool(true));
+        assert_eq!(sql.text(), "x IN ($1, $2, $3, $4) AND y = $5");
+        let padding: Vec<i64> = sql.binds[..4]
+            .iter()
+            .map(|(_, value)| match value {
+                Value::BigInt(n) => *n,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(padding, [1, 2, 3, 3], "padded with the last value");
+        let mut empty = Sql::new(Backend::Sqlite);
+        empty
+            .push("x = ")
+            .bind(Value::BigInt(1))
+            .push(" AND y IN ")
+            .bind_list(std::iter::empty());
+        assert_eq!(empty.text(), "x = ? AND y IN (NULL)");
     }
 
     #[derive(diesel::QueryableByName)]

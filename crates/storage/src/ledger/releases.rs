@@ -1,13 +1,19 @@
 //! Recording and reading releases.
 
+use std::collections::HashMap;
+
 use diesel::prelude::*;
 use diesel::sql_types::Text;
-use shiplog_domain::{Metadata, NewRelease, PackageStatus, Release, ReleaseId, ReleaseStatus};
+use shiplog_domain::{
+    Metadata, NewRelease, Package, PackageStatus, Release, ReleaseId, ReleaseStatus,
+};
 use time::OffsetDateTime;
 
 use super::bulk::insert_releases;
-use super::filter::{newest_first_probe, releases_query};
-use super::rows::{from_db, parse_uuid, to_db, MetadataRow, NoteRow};
+use super::filter::{newest_first_probe, releases_query, PACKAGE_COLUMNS};
+use super::rows::{
+    from_db, parse_uuid, to_db, MetadataRow, NoteRow, PackageRow, ReleaseEntry, ReleaseRow,
+};
 use super::whole::{self, WholeRow};
 use crate::connection::{AnyConnection, Backend, Store};
 use crate::error::{StorageError, StorageResult};
@@ -19,6 +25,9 @@ use crate::sql::{DynamicQuery, Sql, Value};
 /// Releases written per round of multi-row inserts during an import (bounds memory and lets
 /// progress be reported).
 const IMPORT_CHUNK: usize = 1_000;
+
+/// How many ids go into one `IN (…)` list when loading a page's related rows.
+const ID_CHUNK: usize = 500;
 
 impl Store {
     /// Records a new release with its platforms, notes, metadata and packages, in one transaction.
@@ -141,26 +150,26 @@ impl Store {
     }
 
     /// Releases matching the filter, newest first unless the page says otherwise, each with
-    /// everything it holds, in one statement (see `whole`). On SQLite a page filtered by
-    /// platform or package is first read from the newest releases alone, and again from all of
-    /// them when that does not fill it (see `newest_first_probe`): each statement sees a state
-    /// of the database of its own, and only one answer is used.
+    /// everything it holds. One query for the page, then one per related table, read as
+    /// `Store::read_related` reads. On SQLite a page filtered by platform or package is first
+    /// read from the newest releases alone, and again from all of them when that does not fill
+    /// it (see `newest_first_probe`).
     pub fn list_releases(
         &self,
         filter: &ReleaseFilter,
         page: &Page,
     ) -> StorageResult<Vec<Release>> {
-        let whole_page = |query: Sql| whole::page(&query, page.ascending).into_query();
-        let probe = newest_first_probe(self.backend(), filter, page).map(whole_page);
-        let query = whole_page(releases_query(self.backend(), filter, page));
-        self.read(|conn| {
+        let probe = newest_first_probe(self.backend(), filter, page).map(Sql::into_query);
+        let query = releases_query(self.backend(), filter, page).into_query();
+        self.read_related(|conn| {
             if let Some(probe) = probe {
-                let releases = load_whole(conn, probe)?;
-                if page.limit == i64::try_from(releases.len()).ok() {
-                    return Ok(releases);
+                let rows: Vec<ReleaseRow> = probe.load(conn)?;
+                if page.limit == i64::try_from(rows.len()).ok() {
+                    return hydrate(conn, rows);
                 }
             }
-            load_whole(conn, query)
+            let rows: Vec<ReleaseRow> = query.load(conn)?;
+            hydrate(conn, rows)
         })
     }
 
@@ -394,4 +403,128 @@ fn insert_notes(
 
 pub(crate) fn ordinal_i32(ordinal: usize) -> i32 {
     i32::try_from(ordinal).unwrap_or(i32::MAX)
+}
+
+/// A release's id with one text that belongs to it (a platform, a note).
+#[derive(QueryableByName)]
+struct ReleaseText {
+    #[diesel(sql_type = Text)]
+    release_id: String,
+    #[diesel(sql_type = Text)]
+    value: String,
+}
+
+/// A release's id with one of its platforms and that platform's place in its list.
+#[derive(QueryableByName)]
+struct OrderedText {
+    #[diesel(sql_type = Text)]
+    release_id: String,
+    #[diesel(sql_type = Text)]
+    value: String,
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    ordinal: i32,
+}
+
+/// `select` for the releases in `ids`, then `order`. The id list is padded to one of a few
+/// lengths (see `Sql::bind_list`), so the statement stays prepared.
+fn for_releases(backend: Backend, select: &str, ids: &[String], order: &str) -> DynamicQuery {
+    let mut sql = Sql::new(backend);
+    sql.push(select)
+        .push(" IN ")
+        .bind_list(ids.iter().map(|id| Value::Text(id.clone())))
+        .push(order);
+    sql.into_key_lookup()
+}
+
+/// Loads everything the given releases hold, one query per related table, and assembles them.
+fn hydrate(conn: &mut AnyConnection, rows: Vec<ReleaseRow>) -> StorageResult<Vec<Release>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let backend = Backend::of(conn);
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let mut platforms: HashMap<String, Vec<String>> = HashMap::new();
+    let mut notes: HashMap<String, Vec<String>> = HashMap::new();
+    let mut metadata: HashMap<String, Metadata> = HashMap::new();
+    let mut packages_by_release: HashMap<String, Vec<Package>> = HashMap::new();
+    for chunk in ids.chunks(ID_CHUNK) {
+        // In key order, with each platform's ordinal: ordering by the ordinal in SQL took a
+        // sort (SQLite's key is (release_id, platform)), dearer than ordering the few rows here.
+        let platform_rows: Vec<OrderedText> = for_releases(
+            backend,
+            "SELECT release_id, platform AS value, ordinal FROM release_platforms WHERE release_id",
+            chunk,
+            "",
+        )
+        .load(conn)?;
+        let mut ordered: HashMap<String, Vec<(i32, String)>> = HashMap::new();
+        for row in platform_rows {
+            ordered
+                .entry(row.release_id)
+                .or_default()
+                .push((row.ordinal, row.value));
+        }
+        for (release_id, mut rows) in ordered {
+            rows.sort_unstable();
+            platforms.insert(release_id, rows.into_iter().map(|(_, p)| p).collect());
+        }
+        let note_rows: Vec<ReleaseText> = for_releases(
+            backend,
+            "SELECT release_id, body AS value FROM release_notes WHERE release_id",
+            chunk,
+            " ORDER BY release_id, created_at, ordinal",
+        )
+        .load(conn)?;
+        for row in note_rows {
+            notes.entry(row.release_id).or_default().push(row.value);
+        }
+        let metadata_rows: Vec<ReleaseEntry> = for_releases(
+            backend,
+            "SELECT release_id, \"key\", \"value\" FROM release_metadata WHERE release_id",
+            chunk,
+            "",
+        )
+        .load(conn)?;
+        for row in metadata_rows {
+            metadata
+                .entry(row.release_id)
+                .or_default()
+                .insert(row.key, row.value);
+        }
+        let package_rows: Vec<PackageRow> = for_releases(
+            backend,
+            &format!("SELECT {PACKAGE_COLUMNS} FROM packages p WHERE p.release_id"),
+            chunk,
+            " ORDER BY p.release_id, p.created_at, p.ordinal",
+        )
+        .load(conn)?;
+        for row in package_rows {
+            let package = row.into_domain()?;
+            packages_by_release
+                .entry(package.release_id.to_string())
+                .or_default()
+                .push(package);
+        }
+    }
+    rows.into_iter()
+        .map(|row| {
+            let references: Vec<String> = serde_json::from_str(&row.refs).map_err(|_| {
+                StorageError::Corrupt(format!("release {} has references {:?}", row.id, row.refs))
+            })?;
+            Ok(Release {
+                id: parse_uuid(&row.id)?,
+                platforms: platforms.remove(&row.id).unwrap_or_default(),
+                notes: notes.remove(&row.id).unwrap_or_default(),
+                metadata: metadata.remove(&row.id).unwrap_or_default(),
+                packages: packages_by_release.remove(&row.id).unwrap_or_default(),
+                user: row.user_name,
+                team: row.team,
+                references,
+                stime: from_db(row.stime),
+                ftime: row.ftime.map(from_db),
+                duration: row.duration_secs,
+                recorded_by: row.recorded_by,
+            })
+        })
+        .collect()
 }
