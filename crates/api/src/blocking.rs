@@ -89,3 +89,76 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use shiplog_storage::{PoolOptions, Store};
+
+    use super::with_store;
+
+    /// With the pool's one connection taken, storage work queued behind it runs in the order it
+    /// asked, not in whatever order threads wake up (`Store::admission`).
+    #[actix_web::test]
+    async fn storage_work_is_admitted_first_come_first_served() {
+        let path = std::env::temp_dir().join(format!("shiplog-fair-{}.db", uuid::Uuid::new_v4()));
+        let store = Store::connect(
+            &path.to_string_lossy(),
+            &PoolOptions {
+                max_size: 1,
+                min_idle: 0,
+                ..PoolOptions::default()
+            },
+        )
+        .expect("store");
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let first = {
+            let (store, order) = (store.clone(), Arc::clone(&order));
+            actix_web::rt::spawn(async move {
+                with_store(&store, move |_| {
+                    released.recv().ok();
+                    order.lock().expect("order").push(0);
+                    Ok(())
+                })
+                .await
+            })
+        };
+        // The first holds the one permit before the others ask.
+        for _ in 0..10_000 {
+            if store.admission().available_permits() == 0 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(
+            store.admission().available_permits(),
+            0,
+            "the first took the permit"
+        );
+        let mut queued = Vec::new();
+        for n in 1..=6 {
+            let (store, order) = (store.clone(), Arc::clone(&order));
+            queued.push(actix_web::rt::spawn(async move {
+                with_store(&store, move |_| {
+                    order.lock().expect("order").push(n);
+                    Ok(())
+                })
+                .await
+            }));
+            // Let it run up to its wait for a permit, so the queue holds them in this order.
+            for _ in 0..3 {
+                tokio::task::yield_now().await;
+            }
+        }
+        release.send(()).expect("release");
+        first.await.expect("task").expect("first");
+        for task in queued {
+            task.await.expect("task").expect("queued");
+        }
+        assert_eq!(*order.lock().expect("order"), [0, 1, 2, 3, 4, 5, 6]);
+        drop(store);
+        let _ = std::fs::remove_file(&path);
+    }
+}
