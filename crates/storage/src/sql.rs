@@ -432,8 +432,8 @@ mod tests {
             conn.set_instrumentation(counter);
             for id in ["a", "b", "c"] {
                 let mut sql = Sql::new(db.backend());
-                sql.push("SELECT COUNT(*) AS n FROM releases WHERE id = ")
-                    .bind(Value::Text(id.to_owned()));
+                sql.push("SELECT COUNT(*) AS n FROM releases WHERE id IN ")
+                    .bind_list([Value::Text(id.to_owned())].into_iter());
                 let row: Number = sql.into_key_lookup().get_result(&mut *conn).expect("query");
                 assert_eq!(row.n, 0);
             }
