@@ -143,12 +143,140 @@ pub(crate) fn queue(
         .push(" AND lease_owner IS NULL AND lease_until > ")
         .bind(Value::Timestamp(to_db(now)));
     unpark.into_query().execute(conn)?;
+    if backend == Backend::Postgres {
+        QUEUED.with(|queued| queued.borrow_mut().push(hook.id));
+    }
     Ok(())
+}
+
+thread_local! {
+    /// The callback rows the write transaction running on this thread queued deliveries on
+    /// (PostgreSQL only; see [`unpark_committed`]).
+    static QUEUED: std::cell::RefCell<Vec<i64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Starts collecting the callback rows a write transaction queues on, and returns those of a
+/// transaction this thread was already running (a store's write inside another's), for
+/// [`end`] to put back.
+pub(crate) fn begin() -> Vec<i64> {
+    QUEUED.with(|queued| std::mem::take(&mut *queued.borrow_mut()))
+}
+
+/// Ends collecting for a transaction (unparking its rows first when it committed, see
+/// [`unpark_committed`]) and goes back to the enclosing one's.
+pub(crate) fn end(enclosing: Vec<i64>) {
+    QUEUED.with(|queued| *queued.borrow_mut() = enclosing);
+}
+
+/// After a PostgreSQL write committed: unparks again the callback rows it queued deliveries
+/// on. The unpark inside the transaction does nothing while a worker holds the row, and the
+/// worker parks the row on release when it sees no pending delivery; a release that ran
+/// between the write's unpark and its commit could not see the new delivery, and parked the
+/// row for good. Once the delivery is committed, either the worker still holds the row (and
+/// its release will see the delivery) or the row is released and this unparks it. Best
+/// effort: a failure is logged, and the next change of the release unparks it again.
+pub(crate) fn unpark_committed(conn: &mut AnyConnection) {
+    let hooks = QUEUED.with(|queued| std::mem::take(&mut *queued.borrow_mut()));
+    let now = OffsetDateTime::now_utc();
+    for hook in hooks {
+        let mut unpark = Sql::new(Backend::of(conn));
+        unpark
+            .push("UPDATE webhooks SET lease_until = ")
+            .bind(Value::Timestamp(to_db(now)))
+            .push(" WHERE id = ")
+            .bind(Value::BigInt(hook))
+            .push(" AND lease_owner IS NULL AND lease_until > ")
+            .bind(Value::Timestamp(to_db(now)));
+        if let Err(err) = unpark.into_query().execute(conn) {
+            log::warn!("unparking callback {hook} after its commit failed: {err}");
+        }
+    }
 }
 
 impl Store {
     /// The secret every release callback is signed with (made now if it was never needed).
     pub fn callback_secret(&self) -> StorageResult<String> {
         self.write(secret)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use shiplog_domain::NewRelease;
+    use time::{Duration, OffsetDateTime};
+
+    use crate::testing::TestDb;
+
+    /// A worker releases the callback row while a write that queued a delivery on it has not
+    /// committed yet: the release cannot see the delivery and parks the row, and the write's
+    /// own unpark did nothing while the row was held. The unpark after the commit must make
+    /// the row claimable again, or the delivery would wait for the release's next change.
+    #[test]
+    fn a_delivery_queued_while_a_worker_releases_the_row_is_not_parked_away() {
+        for db in TestDb::all() {
+            let store = db.store();
+            let worker = db.store();
+            let mut release =
+                NewRelease::new("carol", vec!["site".into()], OffsetDateTime::now_utc())
+                    .expect("release");
+            release.callback = Some("http://127.0.0.1:9/callback".to_owned());
+            let id = store.insert_release(&release).expect("insert");
+            // A first change unparks the row, and the worker takes it.
+            store.start_release(id).expect("start");
+            let claimed = worker
+                .claim_webhook("worker", OffsetDateTime::now_utc(), Duration::minutes(5))
+                .expect("claim")
+                .expect("the callback row is claimable");
+            assert!(claimed.callback);
+            // The worker delivers that change, so no delivery is pending when it releases.
+            for due in worker
+                .due_deliveries(claimed.id, OffsetDateTime::now_utc(), 10)
+                .expect("due")
+            {
+                let outcome = crate::webhooks::AttemptOutcome {
+                    at: OffsetDateTime::now_utc(),
+                    status: Some(204),
+                    duration_ms: 1,
+                    error: None,
+                    delivered: true,
+                    next_attempt_at: None,
+                    disable: None,
+                };
+                worker
+                    .record_attempt(claimed.id, due.id, "worker", &outcome)
+                    .expect("attempt");
+            }
+            // The next change queues its delivery; the worker releases the row before that
+            // write commits (on SQLite the release waits for the write lock instead).
+            store
+                .write(|conn| {
+                    let current = crate::ledger::load_release(conn, id)?;
+                    super::queue(
+                        conn,
+                        "release.finished",
+                        &current,
+                        OffsetDateTime::now_utc(),
+                    )?;
+                    if db.backend() == crate::Backend::Postgres {
+                        worker.release_webhook(claimed.id, "worker")?;
+                    }
+                    Ok(())
+                })
+                .expect("write");
+            if db.backend() == crate::Backend::Sqlite {
+                worker
+                    .release_webhook(claimed.id, "worker")
+                    .expect("release");
+            }
+            let again = worker
+                .claim_webhook("worker", OffsetDateTime::now_utc(), Duration::minutes(5))
+                .expect("claim");
+            assert_eq!(
+                again.map(|c| c.id),
+                Some(claimed.id),
+                "{:?}: the row with a pending delivery is claimable",
+                db.backend()
+            );
+        }
     }
 }

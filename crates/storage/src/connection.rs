@@ -439,6 +439,7 @@ pub(crate) fn write_transaction<T>(
         AnyConnection::Postgresql(inner) => AnsiTransactionManager::begin_transaction(inner)?,
     }
     crate::events::begin();
+    let enclosing = crate::callbacks::begin();
     let result = f(conn);
     // The transaction's events go in last, just before the commit (see `events`).
     let pending = crate::events::take();
@@ -446,7 +447,12 @@ pub(crate) fn write_transaction<T>(
         crate::events::flush(conn, pending)?;
         Ok(value)
     });
-    finish_transaction(conn, result)
+    let result = finish_transaction(conn, result);
+    if result.is_ok() && Backend::of(conn) == Backend::Postgres {
+        crate::callbacks::unpark_committed(conn);
+    }
+    crate::callbacks::end(enclosing);
+    result
 }
 
 fn in_transaction(conn: &mut diesel::SqliteConnection) -> StorageResult<bool> {

@@ -12,5 +12,7 @@ mod stats;
 mod whole;
 
 // The stored time shape is the same for every table; other modules convert through these.
+#[cfg(test)]
+pub(crate) use releases::load_release;
 pub use releases::ImportSink;
 pub(crate) use rows::{from_db, to_db};
