@@ -129,6 +129,23 @@ pub(crate) struct Pending {
     tags: Tags,
 }
 
+impl Pending {
+    /// An event of `kind` by `actor` carrying `data` (the object as its face shows it).
+    pub(crate) fn new(
+        kind: &'static str,
+        actor: Option<&str>,
+        data: &impl Serialize,
+        tags: Tags,
+    ) -> StorageResult<Pending> {
+        Ok(Pending {
+            kind,
+            actor: actor.map(str::to_owned),
+            data: serde_json::to_string(data).map_err(|e| StorageError::Corrupt(e.to_string()))?,
+            tags,
+        })
+    }
+}
+
 thread_local! {
     /// The events of the write transaction running on this thread (`None`: none is running).
     static PENDING: RefCell<Option<Vec<Pending>>> = const { RefCell::new(None) };
@@ -183,15 +200,10 @@ pub(crate) fn emit(
     data: &impl Serialize,
     tags: Tags,
 ) -> StorageResult<()> {
-    let data = serde_json::to_string(data).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+    let event = Pending::new(kind, actor, data, tags)?;
     PENDING.with(|p| match p.borrow_mut().as_mut() {
         Some(pending) => {
-            pending.push(Pending {
-                kind,
-                actor: actor.map(str::to_owned),
-                data,
-                tags,
-            });
+            pending.push(event);
             Ok(())
         }
         None => Err(StorageError::Corrupt(format!(
@@ -325,13 +337,25 @@ pub(crate) fn flush(conn: &mut AnyConnection, pending: Vec<Pending>) -> StorageR
 }
 
 /// The usual write's one event on PostgreSQL, in a single statement: the shared lock, the id,
-/// the event and its tags (three round trips before, four with the tags' own INSERT). Kept
-/// prepared: its text depends only on how many tags the event has.
+/// the event and its tags (three round trips before). Kept prepared: its text depends only on
+/// how many tags the event has.
 fn insert_one_postgres(conn: &mut AnyConnection, event: &Pending) -> StorageResult<()> {
     let mut sql = Sql::new(Backend::Postgres);
+    sql.push("WITH ");
+    push_one_postgres(&mut sql, event);
+    sql.into_key_lookup().execute(conn)?;
+    Ok(())
+}
+
+/// Finishes a PostgreSQL statement that `sql` has begun with `WITH ` and, if it likes,
+/// data-modifying CTEs of its own (each followed by `, `): CTEs that take the shared lock and
+/// insert `event`, and a last statement that inserts its tags. Together with the caller's
+/// changes that is one statement, so one implicit transaction: the lock is held until the
+/// changes and the event commit together, as [`flush`] holds it inside an explicit one.
+pub(crate) fn push_one_postgres(sql: &mut Sql, event: &Pending) {
     // The lock is taken as `locked`'s row is produced, before `nextval` runs for that row; a
     // volatile function keeps PostgreSQL from inlining the CTE away.
-    sql.push("WITH locked AS (SELECT pg_advisory_xact_lock_shared(")
+    sql.push("locked AS (SELECT pg_advisory_xact_lock_shared(")
         .bind(Value::BigInt(EVENTS_LOCK))
         .push(")), e AS (INSERT INTO events (id, type, occurred_at, actor, data) SELECT nextval('events_id_seq'), ")
         .bind(Value::Text(event.kind.to_owned()))
@@ -359,8 +383,6 @@ fn insert_one_postgres(conn: &mut AnyConnection, event: &Pending) -> StorageResu
         }
         sql.push(") AS t(name, value)");
     }
-    sql.into_key_lookup().execute(conn)?;
-    Ok(())
 }
 
 fn insert_events_chunk(

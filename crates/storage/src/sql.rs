@@ -22,7 +22,7 @@ use std::hash::{BuildHasher, RandomState};
 use std::sync::{LazyLock, RwLock};
 
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{BigInt, Bool, Nullable, Text, Timestamp, Untyped};
+use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text, Timestamp, Untyped};
 use diesel::{QueryResult, RunQueryDsl};
 use time::PrimitiveDateTime;
 
@@ -38,8 +38,13 @@ pub(crate) enum Value {
     /// Text or SQL NULL.
     OptText(Option<String>),
     BigInt(i64),
+    /// A bigint or SQL NULL.
+    OptBigInt(Option<i64>),
+    Integer(i32),
     Bool(bool),
     Timestamp(PrimitiveDateTime),
+    /// A timestamp or SQL NULL.
+    OptTimestamp(Option<PrimitiveDateTime>),
 }
 
 /// SQL text under construction, with its bound values and where each goes.
@@ -220,8 +225,11 @@ impl QueryFragment<MultiBackend> for DynamicQuery {
                 Value::Text(v) => out.push_bind_param::<Text, _>(v)?,
                 Value::OptText(v) => out.push_bind_param::<Nullable<Text>, _>(v)?,
                 Value::BigInt(v) => out.push_bind_param::<BigInt, _>(v)?,
+                Value::OptBigInt(v) => out.push_bind_param::<Nullable<BigInt>, _>(v)?,
+                Value::Integer(v) => out.push_bind_param::<Integer, _>(v)?,
                 Value::Bool(v) => out.push_bind_param::<Bool, _>(v)?,
                 Value::Timestamp(v) => out.push_bind_param::<Timestamp, _>(v)?,
+                Value::OptTimestamp(v) => out.push_bind_param::<Nullable<Timestamp>, _>(v)?,
             }
             from = *at;
         }

@@ -3,7 +3,9 @@
 
 use shiplog_domain::{NewPackage, NewRelease, PackageStatus, ReleaseId};
 use shiplog_storage::testing::TestDb;
-use shiplog_storage::{PackageFilter, Page, ReleaseFilter, StorageError, Store, TimeRange};
+use shiplog_storage::{
+    EventFilter, PackageFilter, Page, ReleaseFilter, StorageError, Store, TimeRange,
+};
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
@@ -608,6 +610,63 @@ fn a_failed_import_stores_nothing() {
                 .import_releases(std::slice::from_ref(&good))
                 .expect("import"),
             [good.id]
+        );
+    });
+}
+
+/// A new release the database refuses part of (here a package id that is taken) leaves no row
+/// of any table and no event behind; on PostgreSQL it is one statement, on SQLite one
+/// transaction.
+#[test]
+fn a_release_the_database_refuses_leaves_nothing_behind() {
+    each_backend(|store| {
+        let mut first = release("alice", &["site1"], OffsetDateTime::now_utc());
+        first.packages = vec![NewPackage::new("web", "1.0")];
+        store.insert_release(&first).expect("first");
+        let events_before = store
+            .list_events(&EventFilter::default(), 100)
+            .expect("events");
+
+        let mut second = release("bob", &["site2", "site3"], OffsetDateTime::now_utc());
+        second.notes = vec!["a note".into()];
+        second.metadata.insert("k".into(), "v".into());
+        let mut taken = NewPackage::new("api", "2.0");
+        taken.id = first.packages[0].id;
+        second.packages = vec![NewPackage::new("db", "3.0"), taken];
+        assert!(store.insert_release(&second).is_err());
+
+        // The same release id again, with other rows.
+        let mut again = release("carol", &["site4"], OffsetDateTime::now_utc());
+        again.id = first.id;
+        again.packages = vec![NewPackage::new("worker", "4.0")];
+        assert!(store.insert_release(&again).is_err());
+
+        let listed = store
+            .list_releases(&ReleaseFilter::default(), &all())
+            .expect("list");
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].id, first.id);
+        assert_eq!(listed[0].platforms, ["site1"]);
+        assert_eq!(listed[0].packages.len(), 1);
+        assert_eq!(listed[0].packages[0].name, "web");
+        assert!(store
+            .find_release(second.id, &ReleaseFilter::default())
+            .expect("find")
+            .is_none());
+        let events_after = store
+            .list_events(&EventFilter::default(), 100)
+            .expect("events");
+        assert_eq!(events_after, events_before);
+
+        // And the store goes on writing.
+        let third = release("dave", &["site5"], OffsetDateTime::now_utc());
+        store.insert_release(&third).expect("third");
+        assert_eq!(
+            store
+                .list_events(&EventFilter::default(), 100)
+                .expect("events")
+                .len(),
+            events_before.len() + 1
         );
     });
 }

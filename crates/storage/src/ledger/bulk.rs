@@ -10,7 +10,7 @@ use super::releases::ordinal_i32;
 use super::rows::{to_db, MetadataRow, NewPackageRow, NewReleaseRow, NoteRow, PlatformRow};
 use crate::connection::AnyConnection;
 use crate::error::{StorageError, StorageResult};
-use crate::events::emit;
+use crate::events::{emit, Tags};
 use crate::schema::{packages, release_metadata, release_notes, release_platforms, releases};
 
 /// Bound parameters per statement: under SQLite's 32,766 and PostgreSQL's 65,535.
@@ -54,103 +54,16 @@ pub(crate) fn insert_releases(
     batch: &[NewRelease],
     now: OffsetDateTime,
 ) -> StorageResult<()> {
-    let created_at = to_db(now);
     let ids: Vec<String> = batch.iter().map(|r| r.id.to_string()).collect();
-    let refs = batch
-        .iter()
-        .map(|r| {
-            serde_json::to_string(&r.references).map_err(|e| StorageError::Corrupt(e.to_string()))
-        })
-        .collect::<StorageResult<Vec<String>>>()?;
-    let package_ids: Vec<Vec<String>> = batch
-        .iter()
-        .map(|r| r.packages.iter().map(|p| p.id.to_string()).collect())
-        .collect();
-    let note_ids: Vec<Vec<String>> = batch
-        .iter()
-        .map(|r| {
-            r.notes
-                .iter()
-                .map(|_| uuid::Uuid::now_v7().to_string())
-                .collect()
-        })
-        .collect();
-
-    let release_rows: Vec<NewReleaseRow<'_>> = batch
-        .iter()
-        .zip(&ids)
-        .zip(refs)
-        .map(|((r, id), refs)| NewReleaseRow {
-            id: id.clone(),
-            user_name: &r.user,
-            team: r.team.as_deref(),
-            refs,
-            stime: to_db(r.stime),
-            ftime: r.ftime.map(to_db),
-            duration_secs: r.duration(),
-            status: ReleaseStatus::derive(r.packages.iter().map(|p| p.status))
-                .map(PackageStatus::as_str),
-            has_rollback: r.packages.iter().any(|p| p.rollback),
-            recorded_by: r.recorded_by.as_deref(),
-            callback: r.callback.as_deref(),
-        })
-        .collect();
-    insert_chunked!(conn, releases::table, release_rows, 11);
+    let rows = BatchRows::of(batch, &ids, now)?;
+    insert_chunked!(conn, releases::table, rows.releases, 11);
     crate::callbacks::register(conn, batch, now)?;
-
-    let mut platform_rows = Vec::new();
-    let mut note_rows = Vec::new();
-    let mut metadata_rows = Vec::new();
-    let mut package_rows = Vec::new();
-    for (i, release) in batch.iter().enumerate() {
-        let release_id = ids[i].as_str();
-        for (ordinal, platform) in release.platforms.iter().enumerate() {
-            platform_rows.push(PlatformRow {
-                release_id,
-                platform,
-                ordinal: ordinal_i32(ordinal),
-            });
-        }
-        for (ordinal, (body, id)) in release.notes.iter().zip(&note_ids[i]).enumerate() {
-            note_rows.push(NoteRow {
-                id: id.clone(),
-                release_id,
-                created_at,
-                ordinal: ordinal_i32(ordinal),
-                body,
-            });
-        }
-        for (key, value) in &release.metadata {
-            metadata_rows.push(MetadataRow {
-                release_id,
-                key,
-                value,
-            });
-        }
-        for (ordinal, (package, id)) in release.packages.iter().zip(&package_ids[i]).enumerate() {
-            package_rows.push(NewPackageRow {
-                id: id.clone(),
-                release_id,
-                created_at,
-                ordinal: ordinal_i32(ordinal),
-                name: &package.name,
-                version: &package.version,
-                status: package.status.as_str(),
-                rollback: package.rollback,
-                diff_url: package.diff_url.as_deref(),
-                stime: package.stime.map(to_db),
-                ftime: package.ftime.map(to_db),
-                duration_secs: package.duration(),
-            });
-        }
-    }
-    insert_chunked!(conn, release_platforms::table, platform_rows, 3);
-    insert_chunked!(conn, release_notes::table, note_rows, 5);
-    insert_chunked!(conn, release_metadata::table, metadata_rows, 3);
-    insert_chunked!(conn, packages::table, package_rows, 12);
+    insert_chunked!(conn, release_platforms::table, rows.platforms, 3);
+    insert_chunked!(conn, release_notes::table, rows.notes, 5);
+    insert_chunked!(conn, release_metadata::table, rows.metadata, 3);
+    insert_chunked!(conn, packages::table, rows.packages, 12);
     for release in batch {
-        let shown = as_recorded(release);
-        let tags = super::releases::release_tags(&shown);
+        let (tags, shown) = created_event(release);
         emit(
             "release.created",
             release.recorded_by.as_deref(),
@@ -159,6 +72,97 @@ pub(crate) fn insert_releases(
         )?;
     }
     Ok(())
+}
+
+/// What `release.created` carries for a new release, and its tags.
+pub(super) fn created_event(release: &NewRelease) -> (Tags, Release) {
+    let shown = as_recorded(release);
+    (super::releases::release_tags(&shown), shown)
+}
+
+/// Every table's rows for a batch of new releases, as they are written.
+pub(super) struct BatchRows<'a> {
+    pub releases: Vec<NewReleaseRow<'a>>,
+    pub platforms: Vec<PlatformRow<'a>>,
+    pub notes: Vec<NoteRow<'a>>,
+    pub metadata: Vec<MetadataRow<'a>>,
+    pub packages: Vec<NewPackageRow<'a>>,
+}
+
+impl<'a> BatchRows<'a> {
+    /// The rows of `batch`, whose releases' ids, as text, are `ids` (in the same order).
+    pub fn of(
+        batch: &'a [NewRelease],
+        ids: &'a [String],
+        now: OffsetDateTime,
+    ) -> StorageResult<BatchRows<'a>> {
+        let created_at = to_db(now);
+        let mut rows = BatchRows {
+            releases: Vec::with_capacity(batch.len()),
+            platforms: Vec::new(),
+            notes: Vec::new(),
+            metadata: Vec::new(),
+            packages: Vec::new(),
+        };
+        for (release, release_id) in batch.iter().zip(ids) {
+            let refs = serde_json::to_string(&release.references)
+                .map_err(|e| StorageError::Corrupt(e.to_string()))?;
+            rows.releases.push(NewReleaseRow {
+                id: release_id.clone(),
+                user_name: &release.user,
+                team: release.team.as_deref(),
+                refs,
+                stime: to_db(release.stime),
+                ftime: release.ftime.map(to_db),
+                duration_secs: release.duration(),
+                status: ReleaseStatus::derive(release.packages.iter().map(|p| p.status))
+                    .map(PackageStatus::as_str),
+                has_rollback: release.packages.iter().any(|p| p.rollback),
+                recorded_by: release.recorded_by.as_deref(),
+                callback: release.callback.as_deref(),
+            });
+            for (ordinal, platform) in release.platforms.iter().enumerate() {
+                rows.platforms.push(PlatformRow {
+                    release_id,
+                    platform,
+                    ordinal: ordinal_i32(ordinal),
+                });
+            }
+            for (ordinal, body) in release.notes.iter().enumerate() {
+                rows.notes.push(NoteRow {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    release_id,
+                    created_at,
+                    ordinal: ordinal_i32(ordinal),
+                    body,
+                });
+            }
+            for (key, value) in &release.metadata {
+                rows.metadata.push(MetadataRow {
+                    release_id,
+                    key,
+                    value,
+                });
+            }
+            for (ordinal, package) in release.packages.iter().enumerate() {
+                rows.packages.push(NewPackageRow {
+                    id: package.id.to_string(),
+                    release_id,
+                    created_at,
+                    ordinal: ordinal_i32(ordinal),
+                    name: &package.name,
+                    version: &package.version,
+                    status: package.status.as_str(),
+                    rollback: package.rollback,
+                    diff_url: package.diff_url.as_deref(),
+                    stime: package.stime.map(to_db),
+                    ftime: package.ftime.map(to_db),
+                    duration_secs: package.duration(),
+                });
+            }
+        }
+        Ok(rows)
+    }
 }
 
 /// The release as it reads back once recorded (what `release.created` carries), built from

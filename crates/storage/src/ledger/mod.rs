@@ -5,6 +5,7 @@ mod count;
 pub(crate) mod delivery;
 pub(crate) mod filter;
 mod info;
+mod one_statement;
 mod packages;
 mod releases;
 mod rows;

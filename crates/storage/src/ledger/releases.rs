@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 
 use super::bulk::insert_releases;
 use super::filter::{newest_first_probe, releases_query, PACKAGE_COLUMNS};
+use super::one_statement::insert_release_postgres;
 use super::rows::{
     from_db, parse_uuid, to_db, MetadataRow, NoteRow, PackageRow, ReleaseEntry, ReleaseRow,
 };
@@ -32,6 +33,11 @@ const ID_CHUNK: usize = 500;
 impl Store {
     /// Records a new release with its platforms, notes, metadata and packages, in one transaction.
     pub fn insert_release(&self, release: &NewRelease) -> StorageResult<ReleaseId> {
+        if self.backend() == Backend::Postgres && release.callback.is_none() {
+            let mut conn = self.conn()?;
+            insert_release_postgres(&mut conn, release, OffsetDateTime::now_utc())?;
+            return Ok(release.id);
+        }
         self.write(|conn| {
             insert_releases(
                 conn,

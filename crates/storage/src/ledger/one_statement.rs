@@ -1,0 +1,245 @@
+//! A new release on PostgreSQL as one statement: its row, its platforms, notes, metadata and
+//! packages, and its `release.created` event, each table's rows in a data-modifying CTE.
+//!
+//! Written as separate statements inside `BEGIN`/`COMMIT`, a release with one platform cost five
+//! round trips, and each round trip is a wake-up of the server's backend and of shiplog's thread.
+//! One statement is atomic by itself (its implicit transaction commits when it ends), so this
+//! is one round trip, with the same all-or-nothing outcome. Foreign keys still hold: their checks
+//! run at the end of the statement, when the release row is in.
+//!
+//! The statement's text depends only on how many rows of each kind the release has, so the
+//! common shapes stay prepared (see `sql::CACHED_TEXTS`).
+
+use diesel::RunQueryDsl;
+use shiplog_domain::NewRelease;
+use time::OffsetDateTime;
+
+use super::bulk::{created_event, BatchRows};
+use crate::connection::{AnyConnection, Backend};
+use crate::error::StorageResult;
+use crate::events::{push_one_postgres, Pending};
+use crate::sql::{Sql, Value};
+
+/// Records `release` in one statement on a PostgreSQL connection outside any transaction.
+/// A release with a callback is not for this path: its delivery row is unparked after the
+/// commit (see `callbacks`), which needs the explicit transaction.
+pub(crate) fn insert_release_postgres(
+    conn: &mut AnyConnection,
+    release: &NewRelease,
+    now: OffsetDateTime,
+) -> StorageResult<()> {
+    debug_assert!(release.callback.is_none());
+    let ids = [release.id.to_string()];
+    let rows = BatchRows::of(std::slice::from_ref(release), &ids, now)?;
+    let mut sql = Sql::new(Backend::Postgres);
+
+    sql.push(
+        "WITH r AS (INSERT INTO releases (id, user_name, team, refs, stime, ftime, \
+         duration_secs, status, has_rollback, recorded_by, callback) VALUES ",
+    );
+    tuples(&mut sql, &rows.releases, |sql, row| {
+        sql.bind(Value::Text(row.id.clone()))
+            .push(", ")
+            .bind(Value::Text(row.user_name.to_owned()))
+            .push(", ")
+            .bind(Value::OptText(row.team.map(str::to_owned)))
+            .push(", ")
+            .bind(Value::Text(row.refs.clone()))
+            .push(", ")
+            .bind(Value::Timestamp(row.stime))
+            .push(", ")
+            .bind(Value::OptTimestamp(row.ftime))
+            .push(", ")
+            .bind(Value::OptBigInt(row.duration_secs))
+            .push(", ")
+            .bind(Value::OptText(row.status.map(str::to_owned)))
+            .push(", ")
+            .bind(Value::Bool(row.has_rollback))
+            .push(", ")
+            .bind(Value::OptText(row.recorded_by.map(str::to_owned)))
+            .push(", ")
+            .bind(Value::OptText(row.callback.map(str::to_owned)));
+    });
+    sql.push("), ");
+
+    if !rows.platforms.is_empty() {
+        sql.push("pl AS (INSERT INTO release_platforms (release_id, platform, ordinal) VALUES ");
+        tuples(&mut sql, &rows.platforms, |sql, row| {
+            sql.bind(Value::Text(row.release_id.to_owned()))
+                .push(", ")
+                .bind(Value::Text(row.platform.to_owned()))
+                .push(", ")
+                .bind(Value::Integer(row.ordinal));
+        });
+        sql.push("), ");
+    }
+    if !rows.notes.is_empty() {
+        sql.push(
+            "n AS (INSERT INTO release_notes (id, release_id, created_at, ordinal, body) VALUES ",
+        );
+        tuples(&mut sql, &rows.notes, |sql, row| {
+            sql.bind(Value::Text(row.id.clone()))
+                .push(", ")
+                .bind(Value::Text(row.release_id.to_owned()))
+                .push(", ")
+                .bind(Value::Timestamp(row.created_at))
+                .push(", ")
+                .bind(Value::Integer(row.ordinal))
+                .push(", ")
+                .bind(Value::Text(row.body.to_owned()));
+        });
+        sql.push("), ");
+    }
+    if !rows.metadata.is_empty() {
+        sql.push("m AS (INSERT INTO release_metadata (release_id, key, value) VALUES ");
+        tuples(&mut sql, &rows.metadata, |sql, row| {
+            sql.bind(Value::Text(row.release_id.to_owned()))
+                .push(", ")
+                .bind(Value::Text(row.key.to_owned()))
+                .push(", ")
+                .bind(Value::Text(row.value.to_owned()));
+        });
+        sql.push("), ");
+    }
+    if !rows.packages.is_empty() {
+        sql.push(
+            "pk AS (INSERT INTO packages (id, release_id, created_at, ordinal, name, version, \
+             status, rollback, diff_url, stime, ftime, duration_secs) VALUES ",
+        );
+        tuples(&mut sql, &rows.packages, |sql, row| {
+            sql.bind(Value::Text(row.id.clone()))
+                .push(", ")
+                .bind(Value::Text(row.release_id.to_owned()))
+                .push(", ")
+                .bind(Value::Timestamp(row.created_at))
+                .push(", ")
+                .bind(Value::Integer(row.ordinal))
+                .push(", ")
+                .bind(Value::Text(row.name.to_owned()))
+                .push(", ")
+                .bind(Value::Text(row.version.to_owned()))
+                .push(", ")
+                .bind(Value::Text(row.status.to_owned()))
+                .push(", ")
+                .bind(Value::Bool(row.rollback))
+                .push(", ")
+                .bind(Value::OptText(row.diff_url.map(str::to_owned)))
+                .push(", ")
+                .bind(Value::OptTimestamp(row.stime))
+                .push(", ")
+                .bind(Value::OptTimestamp(row.ftime))
+                .push(", ")
+                .bind(Value::OptBigInt(row.duration_secs));
+        });
+        sql.push("), ");
+    }
+
+    let (tags, shown) = created_event(release);
+    let event = Pending::new(
+        "release.created",
+        release.recorded_by.as_deref(),
+        &shown,
+        tags,
+    )?;
+    push_one_postgres(&mut sql, &event);
+    sql.into_key_lookup().execute(conn)?;
+    Ok(())
+}
+
+/// Appends `(…), (…)`, one parenthesised tuple per row, written by `each`.
+fn tuples<T>(sql: &mut Sql, rows: &[T], each: impl Fn(&mut Sql, &T)) {
+    for (i, row) in rows.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.push("(");
+        each(sql, row);
+        sql.push(")");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use diesel::connection::{Connection, InstrumentationEvent};
+    use shiplog_domain::{NewPackage, NewRelease};
+    use time::OffsetDateTime;
+
+    use super::insert_release_postgres;
+    use crate::connection::Backend;
+    use crate::ledger::load_release;
+    use crate::testing::TestDb;
+
+    fn release(n: usize) -> NewRelease {
+        let mut release = NewRelease::new(
+            &format!("user{n}"),
+            vec![format!("site{n}"), "shared".to_owned()],
+            OffsetDateTime::now_utc(),
+        )
+        .expect("release");
+        release.team = Some("team".to_owned());
+        release.references = vec![format!("T-{n}")];
+        release.packages = vec![NewPackage::new("pkg", &n.to_string())];
+        release.notes = vec![format!("note {n}")];
+        release.metadata.insert("key".to_owned(), n.to_string());
+        release
+    }
+
+    /// On PostgreSQL a new release is one statement (no `BEGIN`, no `COMMIT`), kept prepared
+    /// from the first write of its shape on, and it reads back as written with its event.
+    #[test]
+    fn a_new_release_is_one_prepared_statement_on_postgresql() {
+        for db in TestDb::all() {
+            if db.backend() != Backend::Postgres {
+                continue;
+            }
+            let store = db.store();
+            let mut conn = store.conn().expect("connection");
+            // (whether the event put a statement in the cache, its SQL)
+            let log: Arc<Mutex<Vec<(bool, String)>>> = Arc::default();
+            let sink = Arc::clone(&log);
+            conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+                let entry = match event {
+                    InstrumentationEvent::StartQuery { query, .. } => (false, query.to_string()),
+                    InstrumentationEvent::CacheQuery { sql, .. } => (true, sql.to_owned()),
+                    _ => return,
+                };
+                sink.lock().expect("log").push(entry);
+            });
+            let (first, (new, second)) = {
+                let mut write = |n| {
+                    let new = release(n);
+                    insert_release_postgres(&mut conn, &new, OffsetDateTime::now_utc())
+                        .expect("write");
+                    (new, std::mem::take(&mut *log.lock().expect("log")))
+                };
+                (write(1).1, write(2))
+            };
+            assert_eq!(first.iter().filter(|(cached, _)| *cached).count(), 1);
+            assert_eq!(second.len(), 1, "{second:#?}");
+            assert!(!second[0].0 && second[0].1.starts_with("WITH r AS (INSERT INTO releases"));
+
+            let got = load_release(&mut conn, new.id).expect("read back");
+            assert_eq!(got.platforms, new.platforms);
+            assert_eq!(got.references, new.references);
+            assert_eq!(got.notes, new.notes);
+            assert_eq!(got.metadata, new.metadata);
+            assert_eq!(got.packages.len(), 1);
+            assert_eq!(got.packages[0].id, new.packages[0].id);
+            assert_eq!(got.packages[0].version, "2");
+            let events = store
+                .list_events(&crate::EventFilter::default(), 10)
+                .expect("events");
+            assert_eq!(events.len(), 2);
+            assert_eq!(events[1].kind, "release.created");
+            assert_eq!(events[1].data["id"], new.id.to_string());
+            let tagged = crate::EventFilter {
+                platform: Some("site2".to_owned()),
+                team: Some("team".to_owned()),
+                ..crate::EventFilter::default()
+            };
+            assert_eq!(store.list_events(&tagged, 10).expect("tagged").len(), 1);
+        }
+    }
+}
