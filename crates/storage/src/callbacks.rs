@@ -126,7 +126,12 @@ pub(crate) fn queue(
     let mut find = Sql::new(backend);
     find.push("SELECT id FROM webhooks WHERE enabled AND release_id = ")
         .bind(Value::Text(release.id.to_string()));
-    let Some(hook) = find.into_query().load::<IdRow>(conn)?.into_iter().next() else {
+    let Some(hook) = find
+        .into_key_lookup()
+        .load::<IdRow>(conn)?
+        .into_iter()
+        .next()
+    else {
         return Ok(());
     };
     let payload =
@@ -142,7 +147,7 @@ pub(crate) fn queue(
         .bind(Value::BigInt(hook.id))
         .push(" AND lease_owner IS NULL AND lease_until > ")
         .bind(Value::Timestamp(to_db(now)));
-    unpark.into_query().execute(conn)?;
+    unpark.into_key_lookup().execute(conn)?;
     if backend == Backend::Postgres {
         QUEUED.with(|queued| queued.borrow_mut().push(hook.id));
     }

@@ -7,11 +7,12 @@ use time::OffsetDateTime;
 use super::filter::packages_query;
 use super::releases::{load_release, lock_release, ordinal_i32, refresh_summary, release_tags};
 use super::rows::{to_db, NewPackageRow, PackageRow};
-use crate::connection::{AnyConnection, Store};
+use crate::connection::{AnyConnection, Backend, Store};
 use crate::error::{StorageError, StorageResult};
 use crate::events::emit;
 use crate::query::{PackageFilter, Page};
 use crate::schema::packages;
+use crate::sql::{Sql, Value};
 
 /// Appends a package event carrying the package as the Orlo face shows it, tagged with its
 /// release's platforms and team; when the change moved the release's derived status, queues
@@ -95,9 +96,13 @@ impl Store {
     ) -> StorageResult<()> {
         self.write(|conn| {
             load_in_release(conn, release, package)?;
-            diesel::update(packages::table.find(package.to_string()))
-                .set(packages::results.eq(Some(results)))
-                .execute(conn)?;
+            let mut update = Sql::new(Backend::of(conn));
+            update
+                .push("UPDATE packages SET results = ")
+                .bind(Value::Text(results.to_owned()))
+                .push(" WHERE id = ")
+                .bind(Value::Text(package.to_string()));
+            update.into_key_lookup().execute(conn)?;
             emit_package(
                 conn,
                 "package.updated",
@@ -156,18 +161,21 @@ impl Store {
             };
             // The status guard makes the change conditional on what we read, so a concurrent
             // writer on another instance cannot be silently overwritten.
-            let updated = diesel::update(
-                packages::table
-                    .find(package.to_string())
-                    .filter(packages::status.eq(current.status.as_str())),
-            )
-            .set((
-                packages::status.eq(to.as_str()),
-                packages::stime.eq(stime),
-                packages::ftime.eq(ftime),
-                packages::duration_secs.eq(duration),
-            ))
-            .execute(conn)?;
+            let mut update = Sql::new(Backend::of(conn));
+            update
+                .push("UPDATE packages SET status = ")
+                .bind(Value::Text(to.as_str().to_owned()))
+                .push(", stime = ")
+                .bind(Value::OptTimestamp(stime))
+                .push(", ftime = ")
+                .bind(Value::OptTimestamp(ftime))
+                .push(", duration_secs = ")
+                .bind(Value::OptBigInt(duration))
+                .push(" WHERE id = ")
+                .bind(Value::Text(package.to_string()))
+                .push(" AND status = ")
+                .bind(Value::Text(current.status.as_str().to_owned()));
+            let updated = update.into_key_lookup().execute(conn)?;
             if updated == 0 {
                 return Err(StorageError::Conflict(format!(
                     "package {package} changed while it was being updated"
@@ -228,4 +236,83 @@ fn insert_package(
         })
         .execute(conn)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::sql_types::Text;
+    use diesel::{QueryableByName, RunQueryDsl};
+    use shiplog_domain::{NewPackage, NewRelease};
+    use time::OffsetDateTime;
+
+    use crate::connection::{Backend, PoolOptions, Store};
+    use crate::testing::TestDb;
+
+    #[derive(QueryableByName)]
+    struct Prepared {
+        #[diesel(sql_type = Text)]
+        statement: String,
+    }
+
+    /// diesel never keeps an `UPDATE` of its DSL prepared; the status changes of the Orlo face
+    /// write theirs as kept statements, so on PostgreSQL, after a release and a package have
+    /// moved once, every statement of those writes is a prepared one on the connection.
+    #[test]
+    fn status_changes_run_prepared_statements_on_postgresql() {
+        let Some(db) = TestDb::all()
+            .into_iter()
+            .find(|db| db.backend() == Backend::Postgres)
+        else {
+            return;
+        };
+        let options = PoolOptions {
+            max_size: 1,
+            min_idle: 0,
+            ..PoolOptions::default()
+        };
+        drop(db.store()); // migrates
+        let store = Store::connect(db.url(), &options).expect("connect");
+        let mut new = NewRelease::new("alice", vec!["site".to_owned()], OffsetDateTime::now_utc())
+            .expect("release");
+        new.callback = Some("https://example.com/hook".to_owned());
+        new.packages = vec![NewPackage::new("web", "1.0")];
+        let package = new.packages[0].id;
+        let id = store.insert_release(&new).expect("insert");
+        store.start_release(id).expect("start");
+        store.start_package(id, package).expect("start package");
+        store.stop_package(id, package, true).expect("stop package");
+        store
+            .set_package_results(id, package, "ok")
+            .expect("results");
+        store.stop_release(id).expect("stop");
+
+        let prepared: Vec<String> = store
+            .read(|conn| {
+                Ok(
+                    diesel::sql_query("SELECT statement FROM pg_prepared_statements")
+                        .load::<Prepared>(conn)?,
+                )
+            })
+            .expect("prepared statements")
+            .into_iter()
+            .map(|p| p.statement)
+            .collect();
+        for expected in [
+            "UPDATE releases SET stime = ",
+            "UPDATE releases SET ftime = ",
+            "UPDATE releases SET status = ",
+            "UPDATE packages SET status = ",
+            "UPDATE packages SET results = ",
+            "SELECT id FROM releases WHERE id = $1 FOR UPDATE",
+            "SELECT id FROM webhooks WHERE enabled AND release_id = ",
+            "UPDATE webhooks SET lease_until = ",
+        ] {
+            assert!(
+                prepared.iter().any(|s| s.starts_with(expected)),
+                "{expected:?} is not among {prepared:#?}"
+            );
+        }
+        let package = store.find_package(package).expect("find").expect("package");
+        assert_eq!(package.status, shiplog_domain::PackageStatus::Successful);
+    }
 }

@@ -183,9 +183,13 @@ impl Store {
     pub fn start_release(&self, id: ReleaseId) -> StorageResult<()> {
         let now = to_db(OffsetDateTime::now_utc());
         self.write(|conn| {
-            let updated = diesel::update(releases::table.find(id.to_string()))
-                .set(releases::stime.eq(now))
-                .execute(conn)?;
+            let mut update = Sql::new(Backend::of(conn));
+            update
+                .push("UPDATE releases SET stime = ")
+                .bind(Value::Timestamp(now))
+                .push(" WHERE id = ")
+                .bind(Value::Text(id.to_string()));
+            let updated = update.into_key_lookup().execute(conn)?;
             if updated == 0 {
                 return Err(StorageError::ReleaseNotFound);
             }
@@ -205,12 +209,15 @@ impl Store {
                 .optional()?
                 .ok_or(StorageError::ReleaseNotFound)?;
             let duration = shiplog_domain::timestamp::seconds_between(from_db(stime), now);
-            diesel::update(releases::table.find(id.to_string()))
-                .set((
-                    releases::ftime.eq(Some(to_db(now))),
-                    releases::duration_secs.eq(Some(duration)),
-                ))
-                .execute(conn)?;
+            let mut update = Sql::new(Backend::of(conn));
+            update
+                .push("UPDATE releases SET ftime = ")
+                .bind(Value::Timestamp(to_db(now)))
+                .push(", duration_secs = ")
+                .bind(Value::BigInt(duration))
+                .push(" WHERE id = ")
+                .bind(Value::Text(id.to_string()));
+            update.into_key_lookup().execute(conn)?;
             let release = emit_release(conn, "release.finished", id, self.actor())?;
             crate::callbacks::queue(conn, "release.finished", &release, now)
         })
@@ -299,7 +306,7 @@ pub(crate) fn lock_release(conn: &mut AnyConnection, id: ReleaseId) -> StorageRe
     if backend == Backend::Postgres {
         sql.push(" FOR UPDATE");
     }
-    let found: Vec<Found> = sql.into_query().load(conn)?;
+    let found: Vec<Found> = sql.into_key_lookup().load(conn)?;
     if found.is_empty() {
         Err(StorageError::ReleaseNotFound)
     } else {
@@ -362,12 +369,15 @@ pub(crate) fn refresh_summary(conn: &mut AnyConnection, id: ReleaseId) -> Storag
         .collect::<StorageResult<Vec<_>>>()?;
     let status = ReleaseStatus::derive(statuses).map(PackageStatus::as_str);
     let has_rollback = rows.iter().any(|(_, rollback)| *rollback);
-    diesel::update(releases::table.find(id.to_string()))
-        .set((
-            releases::status.eq(status),
-            releases::has_rollback.eq(has_rollback),
-        ))
-        .execute(conn)?;
+    let mut update = Sql::new(Backend::of(conn));
+    update
+        .push("UPDATE releases SET status = ")
+        .bind(Value::OptText(status.map(str::to_owned)))
+        .push(", has_rollback = ")
+        .bind(Value::Bool(has_rollback))
+        .push(" WHERE id = ")
+        .bind(Value::Text(id.to_string()));
+    update.into_key_lookup().execute(conn)?;
     Ok(before.as_deref() != status)
 }
 
