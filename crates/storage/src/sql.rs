@@ -11,7 +11,7 @@
 //! text, as diesel's DSL queries do: preparing (parsing and planning) was a tenth of a filtered
 //! page's CPU. The text depends only on which filters a request uses, never on their values,
 //! and the number of texts a process caches is capped ([`CACHED_TEXTS`]), so a client varying
-//! its filters cannot grow the caches without bound. On PostgreSQL only lookups by key stay
+//! its filters cannot grow the caches without bound. On PostgreSQL only statements by key stay
 //! prepared ([`Sql::into_key_lookup`]); a filtered query is prepared each time, because after a
 //! few runs of one prepared statement PostgreSQL may switch to a generic plan, which for a
 //! skewed filter value (a rare status, one busy user) can be far worse than the plan for that
@@ -142,8 +142,9 @@ impl Sql {
         self.finish(keep)
     }
 
-    /// The finished query, kept prepared on PostgreSQL too: for lookups by key and for
-    /// inserts, whose best plan is the same whatever the values (see the module documentation).
+    /// The finished query, kept prepared on PostgreSQL too: for lookups, inserts and updates by
+    /// key, whose best plan is the same whatever the values (see the module documentation).
+    /// diesel's own `UPDATE`s are never kept, so the hot ones are written here.
     pub fn into_key_lookup(self) -> DynamicQuery {
         self.finish(true)
     }
