@@ -145,20 +145,8 @@ impl<'a> BatchRows<'a> {
                 });
             }
             for (ordinal, package) in release.packages.iter().enumerate() {
-                rows.packages.push(NewPackageRow {
-                    id: package.id.to_string(),
-                    release_id,
-                    created_at,
-                    ordinal: ordinal_i32(ordinal),
-                    name: &package.name,
-                    version: &package.version,
-                    status: package.status.as_str(),
-                    rollback: package.rollback,
-                    diff_url: package.diff_url.as_deref(),
-                    stime: package.stime.map(to_db),
-                    ftime: package.ftime.map(to_db),
-                    duration_secs: package.duration(),
-                });
+                rows.packages
+                    .push(NewPackageRow::of(package, release_id, created_at, ordinal));
             }
         }
         Ok(rows)
@@ -200,7 +188,7 @@ fn as_recorded(release: &NewRelease) -> Release {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::collections::HashSet;
     use std::sync::{Arc, Mutex};
 
@@ -212,9 +200,9 @@ mod tests {
     use crate::connection::write_transaction;
     use crate::testing::TestDb;
 
-    /// A release as `POST /releases` usually brings one: a team, a platform, a package, a note
-    /// and a metadata key.
-    fn release(n: usize) -> NewRelease {
+    /// A release as `POST /releases` usually brings one: a team, a platform, a reference, a
+    /// package, a note and a metadata key.
+    pub(in crate::ledger) fn release(n: usize) -> NewRelease {
         let mut release = NewRelease::new(
             &format!("user{n}"),
             vec![format!("site{n}")],
@@ -222,6 +210,7 @@ mod tests {
         )
         .expect("release");
         release.team = Some("team".to_owned());
+        release.references = vec![format!("T-{n}")];
         release.packages = vec![NewPackage::new("pkg", &n.to_string())];
         release.notes = vec![format!("note {n}")];
         release.metadata.insert("key".to_owned(), n.to_string());

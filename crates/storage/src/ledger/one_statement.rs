@@ -163,28 +163,13 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use diesel::connection::{Connection, InstrumentationEvent};
-    use shiplog_domain::{NewPackage, NewRelease};
     use time::OffsetDateTime;
 
     use super::insert_release_postgres;
     use crate::connection::Backend;
+    use crate::ledger::bulk::tests::release;
     use crate::ledger::load_release;
     use crate::testing::TestDb;
-
-    fn release(n: usize) -> NewRelease {
-        let mut release = NewRelease::new(
-            &format!("user{n}"),
-            vec![format!("site{n}"), "shared".to_owned()],
-            OffsetDateTime::now_utc(),
-        )
-        .expect("release");
-        release.team = Some("team".to_owned());
-        release.references = vec![format!("T-{n}")];
-        release.packages = vec![NewPackage::new("pkg", &n.to_string())];
-        release.notes = vec![format!("note {n}")];
-        release.metadata.insert("key".to_owned(), n.to_string());
-        release
-    }
 
     /// On PostgreSQL a new release is one statement (no `BEGIN`, no `COMMIT`), kept prepared
     /// from the first write of its shape on, and it reads back as written with its event.

@@ -5,7 +5,7 @@ use shiplog_domain::{timestamp, NewPackage, Package, PackageId, PackageStatus, R
 use time::OffsetDateTime;
 
 use super::filter::packages_query;
-use super::releases::{load_release, lock_release, ordinal_i32, refresh_summary, release_tags};
+use super::releases::{load_release, lock_release, refresh_summary, release_tags};
 use super::rows::{to_db, NewPackageRow, PackageRow};
 use crate::connection::{AnyConnection, Backend, Store};
 use crate::error::{StorageError, StorageResult};
@@ -220,20 +220,7 @@ fn insert_package(
     ordinal: usize,
 ) -> StorageResult<()> {
     diesel::insert_into(packages::table)
-        .values(NewPackageRow {
-            id: package.id.to_string(),
-            release_id,
-            created_at: to_db(now),
-            ordinal: ordinal_i32(ordinal),
-            name: &package.name,
-            version: &package.version,
-            status: package.status.as_str(),
-            rollback: package.rollback,
-            diff_url: package.diff_url.as_deref(),
-            stime: package.stime.map(to_db),
-            ftime: package.ftime.map(to_db),
-            duration_secs: package.duration(),
-        })
+        .values(NewPackageRow::of(package, release_id, to_db(now), ordinal))
         .execute(conn)?;
     Ok(())
 }

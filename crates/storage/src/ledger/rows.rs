@@ -7,9 +7,10 @@
 //! NULL, so `None` means the same either way.
 
 use diesel::prelude::*;
-use shiplog_domain::{timestamp, Package, PackageStatus};
+use shiplog_domain::{timestamp, NewPackage, Package, PackageStatus};
 use time::{OffsetDateTime, PrimitiveDateTime};
 
+use super::releases::ordinal_i32;
 use crate::error::{StorageError, StorageResult};
 use crate::schema::{packages, release_metadata, release_notes, release_platforms, releases};
 
@@ -163,6 +164,32 @@ pub(crate) struct NewPackageRow<'a> {
     pub stime: Option<PrimitiveDateTime>,
     pub ftime: Option<PrimitiveDateTime>,
     pub duration_secs: Option<i64>,
+}
+
+impl<'a> NewPackageRow<'a> {
+    /// The row of `package`, the `ordinal`-th (from 0) of release `release_id`, recorded at
+    /// `created_at`.
+    pub fn of(
+        package: &'a NewPackage,
+        release_id: &'a str,
+        created_at: PrimitiveDateTime,
+        ordinal: usize,
+    ) -> NewPackageRow<'a> {
+        NewPackageRow {
+            id: package.id.to_string(),
+            release_id,
+            created_at,
+            ordinal: ordinal_i32(ordinal),
+            name: &package.name,
+            version: &package.version,
+            status: package.status.as_str(),
+            rollback: package.rollback,
+            diff_url: package.diff_url.as_deref(),
+            stime: package.stime.map(to_db),
+            ftime: package.ftime.map(to_db),
+            duration_secs: package.duration(),
+        }
+    }
 }
 
 #[derive(Insertable)]
