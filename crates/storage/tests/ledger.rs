@@ -152,6 +152,88 @@ fn packages_move_through_their_lifecycle_and_refuse_bad_moves() {
     });
 }
 
+/// The status and rollback flag kept on the release row (which the status and rollback filters
+/// read) agree with the packages after every change, including the changes that leave them as
+/// they were and are not written again.
+#[test]
+fn the_stored_summary_follows_every_package_change() {
+    each_backend(|store| {
+        let id = store
+            .insert_release(&release("alice", &["site1"], OffsetDateTime::now_utc()))
+            .expect("insert");
+        let listed = |filter: ReleaseFilter| {
+            store
+                .list_releases(&filter, &all())
+                .expect("list")
+                .iter()
+                .any(|r| r.id == id)
+        };
+        let check = |step: &str| {
+            let release = store
+                .find_release(id, &ReleaseFilter::default())
+                .expect("find")
+                .expect("exists");
+            for status in [
+                PackageStatus::NotStarted,
+                PackageStatus::InProgress,
+                PackageStatus::Successful,
+                PackageStatus::Failed,
+            ] {
+                let by_status = ReleaseFilter {
+                    status: Some(status),
+                    ..ReleaseFilter::default()
+                };
+                assert_eq!(
+                    listed(by_status),
+                    release.status() == Some(status),
+                    "{step}: listed under {status:?}"
+                );
+            }
+            let without_rollback = ReleaseFilter {
+                package: PackageFilter {
+                    rollback: Some(false),
+                    ..PackageFilter::default()
+                },
+                ..ReleaseFilter::default()
+            };
+            let rollback = release.packages.iter().any(|p| p.rollback);
+            let plain = release.packages.iter().any(|p| !p.rollback);
+            assert_eq!(
+                listed(without_rollback),
+                plain && !rollback,
+                "{step}: listed as without rollback"
+            );
+        };
+        let web = store
+            .add_package(id, &NewPackage::new("web", "1.0"))
+            .expect("add");
+        check("one package");
+        let api = store
+            .add_package(id, &NewPackage::new("api", "1.0"))
+            .expect("add");
+        check("two packages");
+        store.start_package(id, web).expect("start");
+        check("one started");
+        store.start_package(id, api).expect("start");
+        check("both started");
+        let mut undo = NewPackage::new("db", "0.9");
+        undo.rollback = true;
+        undo.status = PackageStatus::InProgress;
+        let undo = store.add_package(id, &undo).expect("add a rollback");
+        check("a rollback added while in progress");
+        store.stop_package(id, web, true).expect("stop");
+        check("one finished");
+        store.stop_package(id, undo, true).expect("stop");
+        check("the rollback finished");
+        store.stop_package(id, api, true).expect("stop");
+        check("all finished");
+        store.start_package(id, api).expect("restart");
+        check("one restarted");
+        store.stop_package(id, api, false).expect("stop");
+        check("one failed");
+    });
+}
+
 fn release_for(user: &str) -> NewRelease {
     release(user, &["site1"], OffsetDateTime::now_utc())
 }

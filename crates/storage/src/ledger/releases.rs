@@ -352,9 +352,9 @@ pub(crate) fn emit_release(
 /// Re-derives the release's status and rollback flag from its packages (after a package
 /// changed), with the domain's rule. Call with the release locked. Whether the status changed.
 pub(crate) fn refresh_summary(conn: &mut AnyConnection, id: ReleaseId) -> StorageResult<bool> {
-    let before: Option<String> = releases::table
+    let (before, had_rollback): (Option<String>, bool) = releases::table
         .find(id.to_string())
-        .select(releases::status)
+        .select((releases::status, releases::has_rollback))
         .first(conn)?;
     let rows: Vec<(String, bool)> = packages::table
         .filter(packages::release_id.eq(id.to_string()))
@@ -369,16 +369,22 @@ pub(crate) fn refresh_summary(conn: &mut AnyConnection, id: ReleaseId) -> Storag
         .collect::<StorageResult<Vec<_>>>()?;
     let status = ReleaseStatus::derive(statuses).map(PackageStatus::as_str);
     let has_rollback = rows.iter().any(|(_, rollback)| *rollback);
-    let mut update = Sql::new(Backend::of(conn));
-    update
-        .push("UPDATE releases SET status = ")
-        .bind(Value::OptText(status.map(str::to_owned)))
-        .push(", has_rollback = ")
-        .bind(Value::Bool(has_rollback))
-        .push(" WHERE id = ")
-        .bind(Value::Text(id.to_string()));
-    update.into_key_lookup().execute(conn)?;
-    Ok(before.as_deref() != status)
+    let changed = before.as_deref() != status;
+    // Most package moves leave the summary as it was (the second package to start, the first
+    // of several to finish): then there is nothing to write, and no index entry of the
+    // release's row to replace.
+    if changed || had_rollback != has_rollback {
+        let mut update = Sql::new(Backend::of(conn));
+        update
+            .push("UPDATE releases SET status = ")
+            .bind(Value::OptText(status.map(str::to_owned)))
+            .push(", has_rollback = ")
+            .bind(Value::Bool(has_rollback))
+            .push(" WHERE id = ")
+            .bind(Value::Text(id.to_string()));
+        update.into_key_lookup().execute(conn)?;
+    }
+    Ok(changed)
 }
 
 fn upsert_metadata(conn: &mut AnyConnection, row: &MetadataRow<'_>) -> StorageResult<()> {
