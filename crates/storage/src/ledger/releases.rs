@@ -31,7 +31,8 @@ const IMPORT_CHUNK: usize = 1_000;
 const ID_CHUNK: usize = 500;
 
 impl Store {
-    /// Records a new release with its platforms, notes, metadata and packages, in one transaction.
+    /// Records a new release with its platforms, notes, metadata and packages, in one transaction
+    /// (on PostgreSQL, without a callback, one statement: see `ledger::one_statement`).
     pub fn insert_release(&self, release: &NewRelease) -> StorageResult<ReleaseId> {
         if self.backend() == Backend::Postgres && release.callback.is_none() {
             let mut conn = self.conn()?;
