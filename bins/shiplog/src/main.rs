@@ -28,16 +28,16 @@ use time::OffsetDateTime;
 
 use database::Open;
 
+use config::{
+    AuthArg, Cli, Command, DatabaseArgs, ImportArgs, ImportSource, RulesCommand, ServeArgs,
+    TokenCommand,
+};
+
 /// mimalloc instead of glibc's allocator: shiplog's threads hand memory to each other (a request
 /// parsed on a worker, written on SQLite's write thread, answered on the worker again), and
 /// glibc's per-arena locks and consolidation were a third of the write thread's CPU.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-use config::{
-    AuthArg, Cli, Command, DatabaseArgs, ImportArgs, ImportSource, RulesCommand, ServeArgs,
-    TokenCommand,
-};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
