@@ -696,6 +696,40 @@ fn a_failed_import_stores_nothing() {
     });
 }
 
+/// A release at every list limit (docs/limits.md: 1,000 platforms, references, notes, metadata
+/// keys and packages) is written whole: on PostgreSQL that is one statement of about 25,000
+/// bound values, under the protocol's 65,535.
+#[test]
+fn a_release_at_every_list_limit_is_recorded_whole() {
+    each_backend(|store| {
+        let platforms: Vec<String> = (0..1_000).map(|i| format!("site{i}")).collect();
+        let platform_refs: Vec<&str> = platforms.iter().map(String::as_str).collect();
+        let mut new =
+            release("alice", &platform_refs, OffsetDateTime::now_utc()).with_team(Some("A-Team"));
+        new.references = (0..1_000).map(|i| format!("T-{i}")).collect();
+        new.notes = (0..1_000).map(|i| format!("note {i}")).collect();
+        new.metadata = (0..1_000)
+            .map(|i| (format!("k{i}"), format!("v{i}")))
+            .collect();
+        new.packages = (0..1_000)
+            .map(|i| NewPackage::new(&format!("pkg{i}"), "1.0"))
+            .collect();
+        let id = store.insert_release(&new).expect("insert");
+        let got = store
+            .find_release(id, &ReleaseFilter::default())
+            .expect("find")
+            .expect("exists");
+        assert_eq!(got.platforms, new.platforms);
+        assert_eq!(got.references, new.references);
+        assert_eq!(got.notes, new.notes);
+        assert_eq!(got.metadata, new.metadata);
+        assert_eq!(
+            got.packages.iter().map(|p| p.id).collect::<Vec<_>>(),
+            new.packages.iter().map(|p| p.id).collect::<Vec<_>>()
+        );
+    });
+}
+
 /// A new release the database refuses part of (here a package id that is taken) leaves no row
 /// of any table and no event behind; on PostgreSQL it is one statement, on SQLite one
 /// transaction.

@@ -197,7 +197,7 @@ pub(super) mod tests {
     use time::OffsetDateTime;
 
     use super::insert_releases;
-    use crate::connection::write_transaction;
+    use crate::connection::{write_transaction, AnyConnection};
     use crate::testing::TestDb;
 
     /// A release as `POST /releases` usually brings one: a team, a platform, a reference, a
@@ -217,6 +217,29 @@ pub(super) mod tests {
         release
     }
 
+    /// What the connection sends from now on, as (whether the entry is a statement put in the
+    /// cache rather than one run, its SQL without the bound values).
+    pub(in crate::ledger) type StatementLog = Arc<Mutex<Vec<(bool, String)>>>;
+
+    /// Starts logging the statements `conn` runs and the ones it caches.
+    pub(in crate::ledger) fn log_statements(conn: &mut AnyConnection) -> StatementLog {
+        let log: StatementLog = Arc::default();
+        let sink = Arc::clone(&log);
+        conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+            let entry = match event {
+                InstrumentationEvent::StartQuery { query, .. } => {
+                    let text = query.to_string();
+                    let sql = text.split(" -- binds:").next().unwrap_or_default();
+                    (false, sql.to_owned())
+                }
+                InstrumentationEvent::CacheQuery { sql, .. } => (true, sql.to_owned()),
+                _ => return,
+            };
+            sink.lock().expect("log").push(entry);
+        });
+        log
+    }
+
     /// The statements a second release write runs were all prepared by the first, on both
     /// backends: on PostgreSQL an unprepared statement is parsed and planned by the server on
     /// every write (diesel prepares inserts afresh whose `None` fields could mean DEFAULT).
@@ -225,21 +248,7 @@ pub(super) mod tests {
         for db in TestDb::all() {
             let store = db.store();
             let mut conn = store.conn().expect("connection");
-            // (whether the event put a statement in the cache, its SQL)
-            let log: Arc<Mutex<Vec<(bool, String)>>> = Arc::default();
-            let sink = Arc::clone(&log);
-            conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
-                let entry = match event {
-                    InstrumentationEvent::StartQuery { query, .. } => {
-                        let text = query.to_string();
-                        let sql = text.split(" -- binds:").next().unwrap_or_default();
-                        (false, sql.to_owned())
-                    }
-                    InstrumentationEvent::CacheQuery { sql, .. } => (true, sql.to_owned()),
-                    _ => return,
-                };
-                sink.lock().expect("log").push(entry);
-            });
+            let log = log_statements(&mut conn);
             let mut write = |n| {
                 write_transaction(&mut conn, |conn| {
                     insert_releases(conn, &[release(n)], OffsetDateTime::now_utc())

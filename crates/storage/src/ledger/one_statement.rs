@@ -160,14 +160,11 @@ fn tuples<T>(sql: &mut Sql, rows: &[T], each: impl Fn(&mut Sql, &T)) {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
-
-    use diesel::connection::{Connection, InstrumentationEvent};
     use time::OffsetDateTime;
 
     use super::insert_release_postgres;
     use crate::connection::Backend;
-    use crate::ledger::bulk::tests::release;
+    use crate::ledger::bulk::tests::{log_statements, release};
     use crate::ledger::load_release;
     use crate::testing::TestDb;
 
@@ -181,17 +178,7 @@ mod tests {
             }
             let store = db.store();
             let mut conn = store.conn().expect("connection");
-            // (whether the event put a statement in the cache, its SQL)
-            let log: Arc<Mutex<Vec<(bool, String)>>> = Arc::default();
-            let sink = Arc::clone(&log);
-            conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
-                let entry = match event {
-                    InstrumentationEvent::StartQuery { query, .. } => (false, query.to_string()),
-                    InstrumentationEvent::CacheQuery { sql, .. } => (true, sql.to_owned()),
-                    _ => return,
-                };
-                sink.lock().expect("log").push(entry);
-            });
+            let log = log_statements(&mut conn);
             let (first, (new, second)) = {
                 let mut write = |n| {
                     let new = release(n);
