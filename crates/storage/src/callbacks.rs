@@ -47,9 +47,13 @@ pub(crate) fn parked(now: OffsetDateTime) -> OffsetDateTime {
 /// first time it is needed. Two instances making it at once agree: the second insert does
 /// nothing and both read the one row.
 fn secret(conn: &mut AnyConnection) -> StorageResult<String> {
-    let found: Vec<SecretRow> =
-        diesel::sql_query("SELECT secret FROM callback_secret WHERE id = 1").load(conn)?;
-    if let Some(row) = found.into_iter().next() {
+    // Kept prepared: read by every release recorded with a callback.
+    let read = |conn: &mut AnyConnection| {
+        let mut sql = Sql::new(Backend::of(conn));
+        sql.push("SELECT secret FROM callback_secret WHERE id = 1");
+        sql.into_key_lookup().load::<SecretRow>(conn)
+    };
+    if let Some(row) = read(conn)?.into_iter().next() {
         return Ok(row.secret);
     }
     let mut bytes = [0u8; 32];
@@ -62,8 +66,10 @@ fn secret(conn: &mut AnyConnection) -> StorageResult<String> {
         .bind(Value::Text(fresh))
         .push(") ON CONFLICT (id) DO NOTHING");
     insert.into_query().execute(conn)?;
-    let row: SecretRow =
-        diesel::sql_query("SELECT secret FROM callback_secret WHERE id = 1").get_result(conn)?;
+    let row = read(conn)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| StorageError::Corrupt("the callback secret was not kept".to_owned()))?;
     Ok(row.secret)
 }
 
@@ -108,7 +114,7 @@ pub(crate) fn register(
         .push(", ")
         .bind(Value::Text(release.id.to_string()))
         .push(")");
-        sql.into_query().execute(conn)?;
+        sql.into_key_lookup().execute(conn)?;
     }
     Ok(())
 }

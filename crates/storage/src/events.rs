@@ -200,14 +200,19 @@ pub(crate) fn emit(
     data: &impl Serialize,
     tags: Tags,
 ) -> StorageResult<()> {
-    let event = Pending::new(kind, actor, data, tags)?;
+    push(Pending::new(kind, actor, data, tags)?)
+}
+
+/// Appends an event already made to the running write transaction (see [`emit`]).
+pub(crate) fn push(event: Pending) -> StorageResult<()> {
     PENDING.with(|p| match p.borrow_mut().as_mut() {
         Some(pending) => {
             pending.push(event);
             Ok(())
         }
         None => Err(StorageError::Corrupt(format!(
-            "event {kind} emitted outside a write transaction"
+            "event {} emitted outside a write transaction",
+            event.kind
         ))),
     })
 }
@@ -342,17 +347,21 @@ pub(crate) fn flush(conn: &mut AnyConnection, pending: Vec<Pending>) -> StorageR
 fn insert_one_postgres(conn: &mut AnyConnection, event: &Pending) -> StorageResult<()> {
     let mut sql = Sql::new(Backend::Postgres);
     sql.push("WITH ");
-    push_one_postgres(&mut sql, event);
+    push_event_ctes(&mut sql, event);
+    sql.push(" SELECT id FROM e");
     sql.into_key_lookup().execute(conn)?;
     Ok(())
 }
 
-/// Finishes a PostgreSQL statement that `sql` has begun with `WITH ` and, if it likes,
-/// data-modifying CTEs of its own (each followed by `, `): CTEs that take the shared lock and
-/// insert `event`, and a last statement that inserts its tags. Together with the caller's
-/// changes that is one statement, so one implicit transaction: the lock is held until the
-/// changes and the event commit together, as [`flush`] holds it inside an explicit one.
-pub(crate) fn push_one_postgres(sql: &mut Sql, event: &Pending) {
+/// Continues a PostgreSQL statement that `sql` has begun with `WITH ` and, if it likes,
+/// data-modifying CTEs of its own (each followed by `, `): appends CTEs that take the shared
+/// lock, insert `event` (as `e`, returning its id) and insert its tags. The caller ends the
+/// statement with its main query, which may read `e`; a data-modifying CTE runs whether or not
+/// anything reads it. With the caller's changes that is one statement: outside a transaction its
+/// implicit one, so the lock is held until the changes and the event commit together, as
+/// [`flush`] holds it inside an explicit one. Inside an explicit transaction, put the statement
+/// last before the commit, for the same reason `flush` runs last.
+pub(crate) fn push_event_ctes(sql: &mut Sql, event: &Pending) {
     // The lock is taken as `locked`'s row is produced, before `nextval` runs for that row; a
     // volatile function keeps PostgreSQL from inlining the CTE away.
     sql.push("locked AS (SELECT pg_advisory_xact_lock_shared(")
@@ -367,22 +376,20 @@ pub(crate) fn push_one_postgres(sql: &mut Sql, event: &Pending) {
         .bind(Value::Text(event.data.clone()))
         .push(" FROM locked RETURNING id)");
     if event.tags.0.is_empty() {
-        // A data-modifying CTE runs whether or not the statement reads it.
-        sql.push(" SELECT id FROM e");
-    } else {
-        sql.push(" INSERT INTO event_tags (event_id, name, value) SELECT e.id, t.name, t.value FROM e, (VALUES ");
-        for (i, (name, value)) in event.tags.0.iter().enumerate() {
-            if i > 0 {
-                sql.push(", ");
-            }
-            sql.push("(")
-                .bind(Value::Text((*name).to_owned()))
-                .push(", ")
-                .bind(Value::Text(value.clone()))
-                .push(")");
-        }
-        sql.push(") AS t(name, value)");
+        return;
     }
+    sql.push(", et AS (INSERT INTO event_tags (event_id, name, value) SELECT e.id, t.name, t.value FROM e, (VALUES ");
+    for (i, (name, value)) in event.tags.0.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.push("(")
+            .bind(Value::Text((*name).to_owned()))
+            .push(", ")
+            .bind(Value::Text(value.clone()))
+            .push(")");
+    }
+    sql.push(") AS t(name, value))");
 }
 
 fn insert_events_chunk(

@@ -294,7 +294,7 @@ pub(crate) fn insert_delivery(
         .push(", ")
         .bind(Value::Timestamp(to_db(now)))
         .push(") RETURNING id");
-    Ok(sql.into_query().get_result::<IdRow>(conn)?.id)
+    Ok(sql.into_key_lookup().get_result::<IdRow>(conn)?.id)
 }
 
 impl Store {

@@ -220,3 +220,77 @@ fn callback_rows_are_claimed_only_with_something_to_send() {
             .is_none());
     });
 }
+
+/// A package change works out in memory what its event and its callback carry (the package,
+/// the release as the change leaves it) instead of reading them back. They must still be what a
+/// read gives afterwards, to the microsecond, through every kind of change.
+#[test]
+fn package_change_events_and_callbacks_carry_what_a_read_gives_back() {
+    use shiplog_domain::{NewPackage, PackageStatus, ReleaseId};
+    use shiplog_storage::{EventFilter, ReleaseFilter};
+
+    each_backend(|store| {
+        let mut new =
+            NewRelease::new("carol", vec!["eu".into()], OffsetDateTime::now_utc()).expect("valid");
+        new.callback = Some("http://127.0.0.1:9/callback".into());
+        new.team = Some("web".into());
+        let id = store.insert_release(&new).expect("insert");
+        let release_now = |id: ReleaseId| {
+            let release = store
+                .find_release(id, &ReleaseFilter::default())
+                .expect("find")
+                .expect("release");
+            serde_json::to_value(&release).expect("JSON")
+        };
+        let check = |step: &str, package| {
+            let events = store
+                .list_events(&EventFilter::default(), 1_000)
+                .expect("events");
+            let last = events.last().expect("an event");
+            let read = store.find_package(package).expect("find").expect("package");
+            assert_eq!(
+                last.data,
+                serde_json::to_value(&read).expect("JSON"),
+                "{step}: the event carries the package as read back"
+            );
+        };
+
+        // A client-given start time with nanoseconds: stored, and carried, to the microsecond.
+        let mut started = NewPackage::new("web", "1.0");
+        started.status = PackageStatus::InProgress;
+        started.stime = Some(
+            OffsetDateTime::now_utc()
+                .replace_nanosecond(123_456_789)
+                .expect("ns"),
+        );
+        started.diff_url = Some("https://example.com/diff".into());
+        let web = store.add_package(id, &started).expect("add");
+        check("added in progress", web);
+        let mut undo = NewPackage::new("db", "0.9");
+        undo.rollback = true;
+        let db = store.add_package(id, &undo).expect("add");
+        check("a rollback added", db);
+        store.start_package(id, db).expect("start");
+        check("started", db);
+        store.stop_package(id, web, true).expect("stop");
+        check("finished", web);
+        store
+            .set_package_results(id, web, "all green")
+            .expect("results");
+        check("results", web);
+        store.stop_package(id, db, false).expect("stop");
+        check("failed", db);
+
+        // The last status change (to FAILED) queued the release as a read gives it now.
+        let soon = OffsetDateTime::now_utc() + Duration::seconds(1);
+        let claimed = store
+            .claim_webhook("one", soon, Duration::minutes(1))
+            .expect("claim")
+            .expect("unparked");
+        let due = store.due_deliveries(claimed.id, soon, 100).expect("due");
+        let last = due.last().expect("a callback queued");
+        let payload: serde_json::Value = serde_json::from_str(&last.payload).expect("JSON");
+        assert_eq!(payload, release_now(id));
+        assert_eq!(payload["status"], "FAILED");
+    });
+}

@@ -184,7 +184,7 @@ pub(crate) fn release_conditions(backend: Backend, f: &ReleaseFilter) -> Conditi
     time_conditions(&mut out, "r.stime", &f.stime);
     time_conditions(&mut out, "r.ftime", &f.ftime);
     int_conditions(&mut out, "r.duration_secs", f.duration);
-    // The derived status is kept on the release row (see `refresh_summary`).
+    // The derived status is kept on the release row (see `packages::Summary`).
     if let Some(status) = f.status {
         eq_text(&mut out, "r.status", status.as_str());
     }

@@ -15,9 +15,10 @@ use shiplog_domain::NewRelease;
 use time::OffsetDateTime;
 
 use super::bulk::{created_event, BatchRows};
+use super::rows::NewPackageRow;
 use crate::connection::{AnyConnection, Backend};
 use crate::error::StorageResult;
-use crate::events::{push_one_postgres, Pending};
+use crate::events::{push_event_ctes, Pending};
 use crate::sql::{Sql, Value};
 
 /// Records `release` in one statement on a PostgreSQL connection outside any transaction.
@@ -102,35 +103,8 @@ pub(crate) fn insert_release_postgres(
         sql.push("), ");
     }
     if !rows.packages.is_empty() {
-        sql.push(
-            "pk AS (INSERT INTO packages (id, release_id, created_at, ordinal, name, version, \
-             status, rollback, diff_url, stime, ftime, duration_secs) VALUES ",
-        );
-        tuples(&mut sql, &rows.packages, |sql, row| {
-            sql.bind(Value::Text(row.id.clone()))
-                .push(", ")
-                .bind(Value::Text(row.release_id.to_owned()))
-                .push(", ")
-                .bind(Value::Timestamp(row.created_at))
-                .push(", ")
-                .bind(Value::Integer(row.ordinal))
-                .push(", ")
-                .bind(Value::Text(row.name.to_owned()))
-                .push(", ")
-                .bind(Value::Text(row.version.to_owned()))
-                .push(", ")
-                .bind(Value::Text(row.status.to_owned()))
-                .push(", ")
-                .bind(Value::Bool(row.rollback))
-                .push(", ")
-                .bind(Value::OptText(row.diff_url.map(str::to_owned)))
-                .push(", ")
-                .bind(Value::OptTimestamp(row.stime))
-                .push(", ")
-                .bind(Value::OptTimestamp(row.ftime))
-                .push(", ")
-                .bind(Value::OptBigInt(row.duration_secs));
-        });
+        sql.push("pk AS (");
+        push_package_insert(&mut sql, &rows.packages);
         sql.push("), ");
     }
 
@@ -141,9 +115,44 @@ pub(crate) fn insert_release_postgres(
         &shown,
         tags,
     )?;
-    push_one_postgres(&mut sql, &event);
+    push_event_ctes(&mut sql, &event);
+    sql.push(" SELECT id FROM e");
     sql.into_key_lookup().execute(conn)?;
     Ok(())
+}
+
+/// Appends `INSERT INTO packages (…) VALUES (…), …`, one tuple per row: a new release's
+/// packages here, a package added to a release in `packages`.
+pub(super) fn push_package_insert(sql: &mut Sql, rows: &[NewPackageRow<'_>]) {
+    sql.push(
+        "INSERT INTO packages (id, release_id, created_at, ordinal, name, version, status, \
+         rollback, diff_url, stime, ftime, duration_secs) VALUES ",
+    );
+    tuples(sql, rows, |sql, row| {
+        sql.bind(Value::Text(row.id.clone()))
+            .push(", ")
+            .bind(Value::Text(row.release_id.to_owned()))
+            .push(", ")
+            .bind(Value::Timestamp(row.created_at))
+            .push(", ")
+            .bind(Value::Integer(row.ordinal))
+            .push(", ")
+            .bind(Value::Text(row.name.to_owned()))
+            .push(", ")
+            .bind(Value::Text(row.version.to_owned()))
+            .push(", ")
+            .bind(Value::Text(row.status.to_owned()))
+            .push(", ")
+            .bind(Value::Bool(row.rollback))
+            .push(", ")
+            .bind(Value::OptText(row.diff_url.map(str::to_owned)))
+            .push(", ")
+            .bind(Value::OptTimestamp(row.stime))
+            .push(", ")
+            .bind(Value::OptTimestamp(row.ftime))
+            .push(", ")
+            .bind(Value::OptBigInt(row.duration_secs));
+    });
 }
 
 /// Appends `(…), (…)`, one parenthesised tuple per row, written by `each`.

@@ -4,9 +4,7 @@ use std::collections::HashMap;
 
 use diesel::prelude::*;
 use diesel::sql_types::Text;
-use shiplog_domain::{
-    Metadata, NewRelease, Package, PackageStatus, Release, ReleaseId, ReleaseStatus,
-};
+use shiplog_domain::{Metadata, NewRelease, Package, Release, ReleaseId};
 use time::OffsetDateTime;
 
 use super::bulk::insert_releases;
@@ -20,7 +18,7 @@ use crate::connection::{AnyConnection, Backend, Store};
 use crate::error::{StorageError, StorageResult};
 use crate::events::{emit, Tags};
 use crate::query::{Page, ReleaseFilter};
-use crate::schema::{packages, release_metadata, release_notes, releases};
+use crate::schema::{release_metadata, release_notes, releases};
 use crate::sql::{DynamicQuery, Sql, Value};
 
 /// Releases written per round of multi-row inserts during an import (bounds memory and lets
@@ -348,44 +346,6 @@ pub(crate) fn emit_release(
     let release = load_release(conn, id)?;
     emit(kind, actor, &release, release_tags(&release))?;
     Ok(release)
-}
-
-/// Re-derives the release's status and rollback flag from its packages (after a package
-/// changed), with the domain's rule. Call with the release locked. Whether the status changed.
-pub(crate) fn refresh_summary(conn: &mut AnyConnection, id: ReleaseId) -> StorageResult<bool> {
-    let (before, had_rollback): (Option<String>, bool) = releases::table
-        .find(id.to_string())
-        .select((releases::status, releases::has_rollback))
-        .first(conn)?;
-    let rows: Vec<(String, bool)> = packages::table
-        .filter(packages::release_id.eq(id.to_string()))
-        .select((packages::status, packages::rollback))
-        .load(conn)?;
-    let statuses = rows
-        .iter()
-        .map(|(s, _)| {
-            s.parse::<PackageStatus>()
-                .map_err(|_| StorageError::Corrupt(format!("package status {s:?}")))
-        })
-        .collect::<StorageResult<Vec<_>>>()?;
-    let status = ReleaseStatus::derive(statuses).map(PackageStatus::as_str);
-    let has_rollback = rows.iter().any(|(_, rollback)| *rollback);
-    let changed = before.as_deref() != status;
-    // Most package moves leave the summary as it was (the second package to start, the first
-    // of several to finish): then there is nothing to write, and no index entry of the
-    // release's row to replace.
-    if changed || had_rollback != has_rollback {
-        let mut update = Sql::new(Backend::of(conn));
-        update
-            .push("UPDATE releases SET status = ")
-            .bind(Value::OptText(status.map(str::to_owned)))
-            .push(", has_rollback = ")
-            .bind(Value::Bool(has_rollback))
-            .push(" WHERE id = ")
-            .bind(Value::Text(id.to_string()));
-        update.into_key_lookup().execute(conn)?;
-    }
-    Ok(changed)
 }
 
 fn upsert_metadata(conn: &mut AnyConnection, row: &MetadataRow<'_>) -> StorageResult<()> {

@@ -2,7 +2,7 @@
 //! bucket — aggregated in SQL.
 //!
 //! Every query reads the status and rollback flag kept on each release row (derived from its
-//! packages by the domain rule, see `refresh_summary`), so counting is a GROUP BY over releases
+//! packages by the domain rule, see `packages::Summary`), so counting is a GROUP BY over releases
 //! rather than an aggregate over every package. Only SUCCESSFUL and FAILED releases count, as
 //! in Orlo.
 

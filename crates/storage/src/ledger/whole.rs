@@ -14,7 +14,7 @@
 //! The related rows carry their sort keys (ordinal, recording time) and are ordered here: an
 //! `ORDER BY` inside each aggregate made SQLite sort four times per release.
 
-use diesel::sql_types::{Nullable, Text};
+use diesel::sql_types::{Bool, Nullable, Text};
 use diesel::QueryableByName;
 use serde::Deserialize;
 use shiplog_domain::{Metadata, Package, Release};
@@ -60,13 +60,39 @@ fn related_columns(backend: Backend) -> &'static str {
 
 /// The release with id `id`, whole.
 pub(crate) fn by_id(backend: Backend, id: &str) -> Sql {
+    select_by_id(backend, "", id)
+}
+
+/// The release with id `id`, whole, and the summary its row stores (`status`, `has_rollback`):
+/// for a change of its packages, which rewrites the summary only when it moves.
+pub(crate) fn by_id_with_summary(backend: Backend, id: &str) -> Sql {
+    select_by_id(
+        backend,
+        ", r.status AS stored_status, r.has_rollback AS stored_rollback",
+        id,
+    )
+}
+
+fn select_by_id(backend: Backend, extra: &str, id: &str) -> Sql {
     let mut sql = Sql::new(backend);
     sql.push("SELECT ")
         .push(RELEASE_COLUMNS)
         .push(related_columns(backend))
+        .push(extra)
         .push(" FROM releases r WHERE r.id = ")
         .bind(Value::Text(id.to_owned()));
     sql
+}
+
+/// A row of [`by_id_with_summary`].
+#[derive(QueryableByName)]
+pub(crate) struct WholeWithSummary {
+    #[diesel(embed)]
+    pub whole: WholeRow,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub stored_status: Option<String>,
+    #[diesel(sql_type = Bool)]
+    pub stored_rollback: bool,
 }
 
 /// A release row with its related rows as JSON.
