@@ -160,6 +160,45 @@ pub(crate) fn queue(
     Ok(())
 }
 
+/// Continues a PostgreSQL statement of data-modifying CTEs (see `ledger::change`) with those
+/// that queue `release` for its callback, as [`queue`] does, if the rows of CTE `guard` are
+/// there: `hook` (the release's enabled callback row, if any), `queued` (the delivery, returning
+/// its `webhook_id`) and `unparked`. The caller unparks the row again once the statement has
+/// committed ([`unpark_after_commit`]).
+pub(crate) fn push_queue_ctes(
+    sql: &mut Sql,
+    kind: &str,
+    release: &Release,
+    now: OffsetDateTime,
+    guard: &str,
+) -> StorageResult<()> {
+    let payload =
+        serde_json::to_string(release).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+    let message_id = format!("msg_cb_{}", uuid::Uuid::new_v4().simple());
+    sql.push("hook AS (SELECT w.id FROM webhooks w WHERE w.enabled AND w.release_id = ")
+        .bind(Value::Text(release.id.to_string()))
+        .push(" AND EXISTS (SELECT 1 FROM ")
+        .push(guard)
+        .push(")), queued AS (INSERT INTO webhook_deliveries (")
+        .push(crate::webhooks::DELIVERY_COLUMNS)
+        .push(") SELECT hook.id, NULL, ")
+        .bind(Value::Text(message_id))
+        .push(", ")
+        .bind(Value::Text(kind.to_owned()))
+        .push(", ")
+        .bind(Value::Text(payload))
+        .push(", 'pending', 0, ")
+        .bind(Value::Timestamp(to_db(now)))
+        .push(", ")
+        .bind(Value::Timestamp(to_db(now)))
+        .push(" FROM hook RETURNING webhook_id), unparked AS (UPDATE webhooks SET lease_until = ")
+        .bind(Value::Timestamp(to_db(now)))
+        .push(" WHERE id IN (SELECT webhook_id FROM queued) AND lease_owner IS NULL AND lease_until > ")
+        .bind(Value::Timestamp(to_db(now)))
+        .push("), ");
+    Ok(())
+}
+
 thread_local! {
     /// The callback rows the write transaction running on this thread queued deliveries on
     /// (PostgreSQL only; see [`unpark_committed`]).
@@ -188,19 +227,25 @@ pub(crate) fn end(enclosing: Vec<i64>) {
 /// effort: a failure is logged, and the next change of the release unparks it again.
 pub(crate) fn unpark_committed(conn: &mut AnyConnection) {
     let hooks = QUEUED.with(|queued| std::mem::take(&mut *queued.borrow_mut()));
-    let now = OffsetDateTime::now_utc();
     for hook in hooks {
-        let mut unpark = Sql::new(Backend::of(conn));
-        unpark
-            .push("UPDATE webhooks SET lease_until = ")
-            .bind(Value::Timestamp(to_db(now)))
-            .push(" WHERE id = ")
-            .bind(Value::BigInt(hook))
-            .push(" AND lease_owner IS NULL AND lease_until > ")
-            .bind(Value::Timestamp(to_db(now)));
-        if let Err(err) = unpark.into_query().execute(conn) {
-            log::warn!("unparking callback {hook} after its commit failed: {err}");
-        }
+        unpark_after_commit(conn, hook);
+    }
+}
+
+/// Unparks callback row `hook` again after the write that queued a delivery on it committed
+/// (see [`unpark_committed`]). Best effort: a failure is logged.
+pub(crate) fn unpark_after_commit(conn: &mut AnyConnection, hook: i64) {
+    let now = OffsetDateTime::now_utc();
+    let mut unpark = Sql::new(Backend::of(conn));
+    unpark
+        .push("UPDATE webhooks SET lease_until = ")
+        .bind(Value::Timestamp(to_db(now)))
+        .push(" WHERE id = ")
+        .bind(Value::BigInt(hook))
+        .push(" AND lease_owner IS NULL AND lease_until > ")
+        .bind(Value::Timestamp(to_db(now)));
+    if let Err(err) = unpark.into_key_lookup().execute(conn) {
+        log::warn!("unparking callback {hook} after its commit failed: {err}");
     }
 }
 

@@ -347,7 +347,7 @@ pub(crate) fn flush(conn: &mut AnyConnection, pending: Vec<Pending>) -> StorageR
 fn insert_one_postgres(conn: &mut AnyConnection, event: &Pending) -> StorageResult<()> {
     let mut sql = Sql::new(Backend::Postgres);
     sql.push("WITH ");
-    push_event_ctes(&mut sql, event);
+    push_event_ctes(&mut sql, event, None);
     sql.push(" SELECT id FROM e");
     sql.into_key_lookup().execute(conn)?;
     Ok(())
@@ -361,12 +361,19 @@ fn insert_one_postgres(conn: &mut AnyConnection, event: &Pending) -> StorageResu
 /// implicit one, so the lock is held until the changes and the event commit together, as
 /// [`flush`] holds it inside an explicit one. Inside an explicit transaction, put the statement
 /// last before the commit, for the same reason `flush` runs last.
-pub(crate) fn push_event_ctes(sql: &mut Sql, event: &Pending) {
+///
+/// With a `guard` (the name of one of the caller's CTEs), the event goes in only if that CTE
+/// returned a row: a change that did not apply leaves no event and takes no lock.
+pub(crate) fn push_event_ctes(sql: &mut Sql, event: &Pending, guard: Option<&str>) {
     // The lock is taken as `locked`'s row is produced, before `nextval` runs for that row; a
     // volatile function keeps PostgreSQL from inlining the CTE away.
     sql.push("locked AS (SELECT pg_advisory_xact_lock_shared(")
         .bind(Value::BigInt(EVENTS_LOCK))
-        .push(")), e AS (INSERT INTO events (id, type, occurred_at, actor, data) SELECT nextval('events_id_seq'), ")
+        .push(")");
+    if let Some(guard) = guard {
+        sql.push(" FROM ").push(guard);
+    }
+    sql.push("), e AS (INSERT INTO events (id, type, occurred_at, actor, data) SELECT nextval('events_id_seq'), ")
         .bind(Value::Text(event.kind.to_owned()))
         .push(", ")
         .bind(Value::Timestamp(to_db(OffsetDateTime::now_utc())))

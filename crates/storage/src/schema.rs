@@ -18,6 +18,7 @@ diesel::table! {
         data_version -> Nullable<BigInt>,
         recorded_by -> Nullable<Text>,
         callback -> Nullable<Text>,
+        revision -> BigInt,
     }
 }
 

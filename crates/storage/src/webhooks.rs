@@ -263,6 +263,10 @@ pub fn payload_of(event: &Event) -> StorageResult<String> {
     })
 }
 
+/// The columns a pending delivery is inserted with, in the order [`insert_delivery`] gives them.
+pub(crate) const DELIVERY_COLUMNS: &str =
+    "webhook_id, event_id, message_id, type, payload, state, attempts, next_attempt_at, created_at";
+
 pub(crate) fn insert_delivery(
     conn: &mut AnyConnection,
     webhook: i64,
@@ -273,12 +277,11 @@ pub(crate) fn insert_delivery(
     now: OffsetDateTime,
 ) -> StorageResult<i64> {
     let mut sql = Sql::new(Backend::of(conn));
-    sql.push(
-        "INSERT INTO webhook_deliveries (webhook_id, event_id, message_id, type, payload, state, \
-         attempts, next_attempt_at, created_at) VALUES (",
-    )
-    .bind(Value::BigInt(webhook))
-    .push(", ");
+    sql.push("INSERT INTO webhook_deliveries (")
+        .push(DELIVERY_COLUMNS)
+        .push(") VALUES (")
+        .bind(Value::BigInt(webhook))
+        .push(", ");
     match event {
         Some(id) => sql.bind(Value::BigInt(id)),
         None => sql.push("NULL"),

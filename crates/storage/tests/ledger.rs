@@ -881,10 +881,16 @@ fn a_streamed_import_commits_every_batch_or_none() {
     });
 }
 
+/// Writers racing on one release's packages (each adding, starting and finishing its own) lose
+/// nothing: every package ends as its writer left it, the stored summary agrees with them, and
+/// each change left exactly one event, however often it had to start again (on PostgreSQL a
+/// change that loses a race to another writer reads again and retries, see `ledger::change`).
 #[test]
 fn concurrent_package_updates_lose_nothing() {
+    const WRITERS: usize = 12;
     each_backend(|store| {
         let id = store.insert_release(&release_for("alice")).expect("insert");
+        let before = store.latest_event_id().expect("latest");
         let packages: Vec<_> = (0..8)
             .map(|i| {
                 store
@@ -900,16 +906,60 @@ fn concurrent_package_updates_lose_nothing() {
                     store.stop_package(id, *package, true).expect("stop");
                 });
             }
+            for n in 0..WRITERS {
+                let store = store.clone();
+                scope.spawn(move || {
+                    let package = store
+                        .add_package(id, &NewPackage::new(&format!("q{n}"), "2"))
+                        .expect("add");
+                    store.start_package(id, package).expect("start");
+                    store.stop_package(id, package, n % 5 != 0).expect("stop");
+                });
+            }
         });
         let release = store
             .find_release(id, &ReleaseFilter::default())
             .expect("find")
             .expect("exists");
-        assert_eq!(release.packages.len(), 8);
-        assert!(release
-            .packages
-            .iter()
-            .all(|p| p.status == PackageStatus::Successful));
+        assert_eq!(release.packages.len(), 8 + WRITERS);
+        for package in &release.packages {
+            let failed = package.name.starts_with('q')
+                && package.name[1..].parse::<usize>().expect("n") % 5 == 0;
+            let expected = if failed {
+                PackageStatus::Failed
+            } else {
+                PackageStatus::Successful
+            };
+            assert_eq!(package.status, expected, "{}", package.name);
+            assert!(package.stime.is_some() && package.ftime.is_some());
+        }
+        assert_eq!(release.status(), Some(PackageStatus::Failed));
+        let by_status = ReleaseFilter {
+            status: Some(PackageStatus::Failed),
+            ..ReleaseFilter::default()
+        };
+        assert!(
+            store
+                .list_releases(&by_status, &all())
+                .expect("list")
+                .iter()
+                .any(|r| r.id == id),
+            "the stored summary follows the packages"
+        );
+        let events = store
+            .list_events(
+                &EventFilter {
+                    after: before,
+                    ..EventFilter::default()
+                },
+                1_000,
+            )
+            .expect("events");
+        let count = |kind: &str| events.iter().filter(|e| e.kind == kind).count();
+        assert_eq!(count("package.added"), 8 + WRITERS);
+        assert_eq!(count("package.started"), 8 + WRITERS);
+        assert_eq!(count("package.finished"), 8 + WRITERS);
+        assert_eq!(events.len(), 3 * (8 + WRITERS));
     });
 }
 

@@ -1,6 +1,7 @@
 //! The release ledger in SQL: releases with their platforms, notes, metadata and packages.
 
 mod bulk;
+mod change;
 mod count;
 pub(crate) mod delivery;
 pub(crate) mod filter;

@@ -115,44 +115,50 @@ pub(crate) fn insert_release_postgres(
         &shown,
         tags,
     )?;
-    push_event_ctes(&mut sql, &event);
+    push_event_ctes(&mut sql, &event, None);
     sql.push(" SELECT id FROM e");
     sql.into_key_lookup().execute(conn)?;
     Ok(())
 }
 
-/// Appends `INSERT INTO packages (…) VALUES (…), …`, one tuple per row: a new release's
-/// packages here, a package added to a release in `packages`.
-pub(super) fn push_package_insert(sql: &mut Sql, rows: &[NewPackageRow<'_>]) {
-    sql.push(
-        "INSERT INTO packages (id, release_id, created_at, ordinal, name, version, status, \
-         rollback, diff_url, stime, ftime, duration_secs) VALUES ",
-    );
-    tuples(sql, rows, |sql, row| {
-        sql.bind(Value::Text(row.id.clone()))
-            .push(", ")
-            .bind(Value::Text(row.release_id.to_owned()))
-            .push(", ")
-            .bind(Value::Timestamp(row.created_at))
-            .push(", ")
-            .bind(Value::Integer(row.ordinal))
-            .push(", ")
-            .bind(Value::Text(row.name.to_owned()))
-            .push(", ")
-            .bind(Value::Text(row.version.to_owned()))
-            .push(", ")
-            .bind(Value::Text(row.status.to_owned()))
-            .push(", ")
-            .bind(Value::Bool(row.rollback))
-            .push(", ")
-            .bind(Value::OptText(row.diff_url.map(str::to_owned)))
-            .push(", ")
-            .bind(Value::OptTimestamp(row.stime))
-            .push(", ")
-            .bind(Value::OptTimestamp(row.ftime))
-            .push(", ")
-            .bind(Value::OptBigInt(row.duration_secs));
-    });
+/// The columns a package row is inserted with, in the order [`push_package_values`] binds them.
+pub(super) const PACKAGE_INSERT_COLUMNS: &str = "id, release_id, created_at, ordinal, name, \
+     version, status, rollback, diff_url, stime, ftime, duration_secs";
+
+/// Appends `INSERT INTO packages (…) VALUES (…), …`, one tuple per row.
+fn push_package_insert(sql: &mut Sql, rows: &[NewPackageRow<'_>]) {
+    sql.push("INSERT INTO packages (")
+        .push(PACKAGE_INSERT_COLUMNS)
+        .push(") VALUES ");
+    tuples(sql, rows, |sql, row| push_package_values(sql, row));
+}
+
+/// Binds a package row's values, separated by commas, in [`PACKAGE_INSERT_COLUMNS`] order: for a
+/// new release's packages here, and a package added to a release (`change`).
+pub(super) fn push_package_values(sql: &mut Sql, row: &NewPackageRow<'_>) {
+    sql.bind(Value::Text(row.id.clone()))
+        .push(", ")
+        .bind(Value::Text(row.release_id.to_owned()))
+        .push(", ")
+        .bind(Value::Timestamp(row.created_at))
+        .push(", ")
+        .bind(Value::Integer(row.ordinal))
+        .push(", ")
+        .bind(Value::Text(row.name.to_owned()))
+        .push(", ")
+        .bind(Value::Text(row.version.to_owned()))
+        .push(", ")
+        .bind(Value::Text(row.status.to_owned()))
+        .push(", ")
+        .bind(Value::Bool(row.rollback))
+        .push(", ")
+        .bind(Value::OptText(row.diff_url.map(str::to_owned)))
+        .push(", ")
+        .bind(Value::OptTimestamp(row.stime))
+        .push(", ")
+        .bind(Value::OptTimestamp(row.ftime))
+        .push(", ")
+        .bind(Value::OptBigInt(row.duration_secs));
 }
 
 /// Appends `(…), (…)`, one parenthesised tuple per row, written by `each`.

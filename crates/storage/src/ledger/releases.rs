@@ -8,6 +8,7 @@ use shiplog_domain::{Metadata, NewRelease, Package, Release, ReleaseId};
 use time::OffsetDateTime;
 
 use super::bulk::insert_releases;
+use super::change::Change;
 use super::filter::{newest_first_probe, releases_query, PACKAGE_COLUMNS};
 use super::one_statement::insert_release_postgres;
 use super::rows::{
@@ -181,44 +182,30 @@ impl Store {
     /// Marks a release as (re)started now. The finish time and duration are left as they are.
     pub fn start_release(&self, id: ReleaseId) -> StorageResult<()> {
         let now = to_db(OffsetDateTime::now_utc());
-        self.write(|conn| {
-            let mut update = Sql::new(Backend::of(conn));
-            update
-                .push("UPDATE releases SET stime = ")
-                .bind(Value::Timestamp(now))
-                .push(" WHERE id = ")
-                .bind(Value::Text(id.to_string()));
-            let updated = update.into_key_lookup().execute(conn)?;
-            if updated == 0 {
-                return Err(StorageError::ReleaseNotFound);
-            }
-            let release = emit_release(conn, "release.started", id, self.actor())?;
-            crate::callbacks::queue(conn, "release.started", &release, OffsetDateTime::now_utc())
+        self.change_release(id, |conn, read| {
+            let mut release = read.release;
+            release.stime = from_db(now);
+            let mut assignments = Sql::new(Backend::of(conn));
+            assignments.push(", stime = ").bind(Value::Timestamp(now));
+            Ok(release_change(release, assignments, "release.started"))
         })
     }
 
     /// Marks a release as finished now and fixes its duration.
     pub fn stop_release(&self, id: ReleaseId) -> StorageResult<()> {
         let now = OffsetDateTime::now_utc();
-        self.write(|conn| {
-            let stime = releases::table
-                .find(id.to_string())
-                .select(releases::stime)
-                .first::<time::PrimitiveDateTime>(conn)
-                .optional()?
-                .ok_or(StorageError::ReleaseNotFound)?;
-            let duration = shiplog_domain::timestamp::seconds_between(from_db(stime), now);
-            let mut update = Sql::new(Backend::of(conn));
-            update
-                .push("UPDATE releases SET ftime = ")
+        self.change_release(id, |conn, read| {
+            let mut release = read.release;
+            let duration = shiplog_domain::timestamp::seconds_between(release.stime, now);
+            release.ftime = Some(from_db(to_db(now)));
+            release.duration = Some(duration);
+            let mut assignments = Sql::new(Backend::of(conn));
+            assignments
+                .push(", ftime = ")
                 .bind(Value::Timestamp(to_db(now)))
                 .push(", duration_secs = ")
-                .bind(Value::BigInt(duration))
-                .push(" WHERE id = ")
-                .bind(Value::Text(id.to_string()));
-            update.into_key_lookup().execute(conn)?;
-            let release = emit_release(conn, "release.finished", id, self.actor())?;
-            crate::callbacks::queue(conn, "release.finished", &release, now)
+                .bind(Value::BigInt(duration));
+            Ok(release_change(release, assignments, "release.finished"))
         })
     }
 
@@ -226,7 +213,7 @@ impl Store {
     pub fn add_note(&self, id: ReleaseId, text: &str) -> StorageResult<()> {
         let now = OffsetDateTime::now_utc();
         self.write(|conn| {
-            lock_release(conn, id)?;
+            touch_release(conn, id)?;
             insert_notes(conn, &id.to_string(), &[text.to_owned()], now)?;
             emit_release(conn, "release.updated", id, self.actor()).map(drop)
         })
@@ -235,7 +222,7 @@ impl Store {
     /// Merges metadata into a release: each key given replaces the stored value of that key.
     pub fn merge_metadata(&self, id: ReleaseId, metadata: &Metadata) -> StorageResult<()> {
         self.write(|conn| {
-            lock_release(conn, id)?;
+            touch_release(conn, id)?;
             let release_id = id.to_string();
             for (key, value) in metadata {
                 let row = MetadataRow {
@@ -276,40 +263,29 @@ impl ImportSink<'_> {
     }
 }
 
-/// Checks that the release exists and, on PostgreSQL, locks its row until the transaction
-/// ends, so concurrent changes to one release (and the status derived from its packages) apply
-/// one after another. SQLite's `BEGIN IMMEDIATE` already serialises all writers.
-pub(crate) fn lock_release(conn: &mut AnyConnection, id: ReleaseId) -> StorageResult<()> {
-    if let AnyConnection::Sqlite(inner) = conn {
-        // A DSL query, so the connection's statement cache keeps it prepared.
-        let found = releases::table
-            .find(id.to_string())
-            .select(releases::id)
-            .first::<String>(inner)
-            .optional()?;
-        return found.map(|_| ()).ok_or(StorageError::ReleaseNotFound);
+/// A start or stop of `release`, which now reads as `release`: its event carries the release,
+/// and so does its callback.
+fn release_change(release: Release, assignments: Sql, kind: &'static str) -> Change {
+    Change {
+        release,
+        assignments: Some(assignments),
+        package: None,
+        kind,
+        callback: true,
     }
-    #[derive(QueryableByName)]
-    struct Found {
-        #[diesel(sql_type = Text)]
-        #[allow(dead_code)]
-        id: String,
-    }
-    let backend = match conn {
-        AnyConnection::Postgresql(_) => Backend::Postgres,
-        AnyConnection::Sqlite(_) => Backend::Sqlite,
-    };
-    let mut sql = Sql::new(backend);
-    sql.push("SELECT id FROM releases WHERE id = ")
+}
+
+/// Checks that the release exists and moves its revision on, for a change written as separate
+/// statements (a note, metadata): a change worked out from an earlier read (`change`) then
+/// finds the revision moved and starts again. On PostgreSQL the update also locks the row until
+/// the transaction ends, so such changes of one release apply one after another.
+pub(crate) fn touch_release(conn: &mut AnyConnection, id: ReleaseId) -> StorageResult<()> {
+    let mut sql = Sql::new(Backend::of(conn));
+    sql.push("UPDATE releases SET revision = revision + 1 WHERE id = ")
         .bind(Value::Text(id.to_string()));
-    if backend == Backend::Postgres {
-        sql.push(" FOR UPDATE");
-    }
-    let found: Vec<Found> = sql.into_key_lookup().load(conn)?;
-    if found.is_empty() {
-        Err(StorageError::ReleaseNotFound)
-    } else {
-        Ok(())
+    match sql.into_key_lookup().execute(conn)? {
+        0 => Err(StorageError::ReleaseNotFound),
+        _ => Ok(()),
     }
 }
 

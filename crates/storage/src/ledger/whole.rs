@@ -14,7 +14,7 @@
 //! The related rows carry their sort keys (ordinal, recording time) and are ordered here: an
 //! `ORDER BY` inside each aggregate made SQLite sort four times per release.
 
-use diesel::sql_types::{Bool, Nullable, Text};
+use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 use diesel::QueryableByName;
 use serde::Deserialize;
 use shiplog_domain::{Metadata, Package, Release};
@@ -63,12 +63,12 @@ pub(crate) fn by_id(backend: Backend, id: &str) -> Sql {
     select_by_id(backend, "", id)
 }
 
-/// The release with id `id`, whole, and the summary its row stores (`status`, `has_rollback`):
-/// for a change of its packages, which rewrites the summary only when it moves.
+/// The release with id `id`, whole, with the summary (`status`, `has_rollback`) and the revision
+/// its row stores: for a change of it (`change`).
 pub(crate) fn by_id_with_summary(backend: Backend, id: &str) -> Sql {
     select_by_id(
         backend,
-        ", r.status AS stored_status, r.has_rollback AS stored_rollback",
+        ", r.status AS stored_status, r.has_rollback AS stored_rollback, r.revision",
         id,
     )
 }
@@ -93,6 +93,8 @@ pub(crate) struct WholeWithSummary {
     pub stored_status: Option<String>,
     #[diesel(sql_type = Bool)]
     pub stored_rollback: bool,
+    #[diesel(sql_type = BigInt)]
+    pub revision: i64,
 }
 
 /// A release row with its related rows as JSON.
