@@ -221,11 +221,11 @@ fn callback_rows_are_claimed_only_with_something_to_send() {
     });
 }
 
-/// A package change works out in memory what its event and its callback carry (the package,
-/// the release as the change leaves it) instead of reading them back. They must still be what a
-/// read gives afterwards, to the microsecond, through every kind of change.
+/// A change of a release or its packages works out in memory what its event and its callback
+/// carry (the package, the release as the change leaves it) instead of reading them back. They
+/// must still be what a read gives afterwards, to the microsecond, through every kind of change.
 #[test]
-fn package_change_events_and_callbacks_carry_what_a_read_gives_back() {
+fn change_events_and_callbacks_carry_what_a_read_gives_back() {
     use shiplog_domain::{NewPackage, PackageStatus, ReleaseId};
     use shiplog_storage::{EventFilter, ReleaseFilter};
 
@@ -281,7 +281,43 @@ fn package_change_events_and_callbacks_carry_what_a_read_gives_back() {
         store.stop_package(id, db, false).expect("stop");
         check("failed", db);
 
-        // The last status change (to FAILED) queued the release as a read gives it now.
+        let check_release = |step: &str| {
+            let events = store
+                .list_events(&EventFilter::default(), 1_000)
+                .expect("events");
+            let last = events.last().expect("an event");
+            assert_eq!(
+                last.data,
+                release_now(id),
+                "{step}: the event carries the release as read back"
+            );
+        };
+        store.add_note(id, "first").expect("note");
+        store.add_note(id, "second").expect("note");
+        check_release("a note");
+        let mut metadata = shiplog_domain::Metadata::new();
+        metadata.insert("ticket".into(), "T-1".into());
+        metadata.insert("zone".into(), "a".into());
+        store.merge_metadata(id, &metadata).expect("metadata");
+        metadata.insert("zone".into(), "b".into());
+        store.merge_metadata(id, &metadata).expect("metadata again");
+        check_release("metadata replaced");
+        store
+            .merge_metadata(id, &shiplog_domain::Metadata::new())
+            .expect("no metadata");
+        check_release("no metadata");
+        store.start_release(id).expect("start");
+        check_release("started");
+        store.stop_release(id).expect("stop");
+        check_release("stopped");
+        let read = store
+            .find_release(id, &ReleaseFilter::default())
+            .expect("find")
+            .expect("release");
+        assert_eq!(read.notes, ["first", "second"]);
+        assert_eq!(read.metadata.get("zone").map(String::as_str), Some("b"));
+
+        // The last change (the stop) queued the release as a read gives it now.
         let soon = OffsetDateTime::now_utc() + Duration::seconds(1);
         let claimed = store
             .claim_webhook("one", soon, Duration::minutes(1))

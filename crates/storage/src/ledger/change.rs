@@ -1,11 +1,11 @@
-//! A change of one ledger release (starting or stopping it, adding a package, moving a package
-//! along): the release is read whole, the change is worked out in memory (the rows it writes,
+//! A change of one ledger release (starting or stopping it, a note, metadata, adding a package,
+//! moving a package along): the release is read whole, the change is worked out in memory (the rows it writes,
 //! the release's derived status, the event and the callback that carry the result), and then
 //! written, guarded by the release's `revision`: the write applies only if the revision is still
 //! the one read, and moves it on.
 //!
 //! On PostgreSQL the write is one statement, its parts data-modifying CTEs that all hang on the
-//! release row's guarded update (`r`): the package's row, the event, the callback's delivery. A
+//! release row's guarded update (`r`): the related rows, the event, the callback's delivery. A
 //! change that lost a race to another writer changes nothing, sees so in the statement's answer,
 //! and starts again from a fresh read. Two round trips, and no transaction held open between
 //! them; a package move used to be twelve, then five with the release locked across its read
@@ -86,13 +86,27 @@ impl Read {
     }
 }
 
-/// How a change writes its package's row.
-pub(super) enum PackageWrite {
-    /// A new package: its values, bound in `packages`' insert column order (see
-    /// `one_statement::PACKAGE_INSERT_COLUMNS`).
-    Insert(Sql),
+/// A row a change writes besides the release's own.
+pub(super) enum RowWrite {
+    /// New rows of a related table: `into` is `table (columns)` (such as
+    /// `one_statement::PACKAGES_INTO`), each row a tuple of values
+    /// bound in that order (without parentheses), and `on_conflict` is empty or an `ON CONFLICT`
+    /// clause both backends take.
+    Insert {
+        into: &'static str,
+        rows: Vec<Sql>,
+        on_conflict: &'static str,
+    },
     /// An existing package: the `SET` list of the columns that change.
-    Update(Sql),
+    UpdatePackage { id: PackageId, set: Sql },
+}
+
+/// What a change's event carries.
+pub(super) enum Subject {
+    /// The package with this id, as the Orlo face shows it.
+    Package(PackageId),
+    /// The release.
+    Release,
 }
 
 /// A change worked out in memory, ready to write.
@@ -102,10 +116,10 @@ pub(super) struct Change {
     /// `, column = value` assignments of the release's row beyond its summary (start and stop
     /// times).
     pub assignments: Option<Sql>,
-    /// The package the change is about (the event carries it; without one, the release), and
-    /// how its row is written.
-    pub package: Option<(PackageId, PackageWrite)>,
+    /// The related rows it writes.
+    pub rows: Vec<RowWrite>,
     pub kind: &'static str,
+    pub subject: Subject,
     /// Whether the release goes to its callback.
     pub callback: bool,
 }
@@ -169,17 +183,27 @@ fn lock_row(conn: &mut AnyConnection, id: ReleaseId) -> StorageResult<()> {
 /// The event a change appends: its package as the Orlo face shows it, or the release.
 fn event(change: &Change, actor: Option<&str>) -> StorageResult<Pending> {
     let tags = release_tags(&change.release);
-    match &change.package {
-        Some((id, _)) => {
+    match change.subject {
+        Subject::Package(id) => {
             let package = change
                 .release
                 .packages
                 .iter()
-                .find(|p| p.id == *id)
+                .find(|p| p.id == id)
                 .ok_or(StorageError::PackageNotFound)?;
             Pending::new(change.kind, actor, package, tags)
         }
-        None => Pending::new(change.kind, actor, &change.release, tags),
+        Subject::Release => Pending::new(change.kind, actor, &change.release, tags),
+    }
+}
+
+/// Appends `(…), (…)`, each row's values in parentheses.
+fn push_tuples(sql: &mut Sql, rows: &[Sql]) {
+    for (i, row) in rows.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.push("(").append(row).push(")");
     }
 }
 
@@ -224,21 +248,25 @@ fn write_in_transaction(
             change.release.id
         )));
     }
-    if let Some((id, write)) = &change.package {
+    for write in &change.rows {
         let mut sql = Sql::new(backend);
         match write {
-            PackageWrite::Insert(values) => sql
-                .push("INSERT INTO packages (")
-                .push(super::one_statement::PACKAGE_INSERT_COLUMNS)
-                .push(") VALUES (")
-                .append(values)
-                .push(")"),
-            PackageWrite::Update(set) => sql
-                .push("UPDATE packages SET ")
-                .append(set)
-                .push(" WHERE id = ")
-                .bind(Value::Text(id.to_string())),
-        };
+            RowWrite::Insert {
+                into,
+                rows,
+                on_conflict,
+            } => {
+                sql.push("INSERT INTO ").push(into).push(" VALUES ");
+                push_tuples(&mut sql, rows);
+                sql.push(on_conflict);
+            }
+            RowWrite::UpdatePackage { id, set } => {
+                sql.push("UPDATE packages SET ")
+                    .append(set)
+                    .push(" WHERE id = ")
+                    .bind(Value::Text(id.to_string()));
+            }
+        }
         sql.into_key_lookup().execute(conn)?;
     }
     if change.callback {
@@ -272,21 +300,31 @@ fn write_one_statement(
     sql.push("WITH r AS (")
         .append(&release_update(Backend::Postgres, change, revision))
         .push(" RETURNING id), ");
-    if let Some((id, write)) = &change.package {
+    // Each related write runs only if `r` updated the release (the guard held).
+    for (n, write) in change.rows.iter().enumerate() {
+        sql.push(&format!("w{n} AS ("));
         match write {
-            PackageWrite::Insert(values) => sql
-                .push("pkg AS (INSERT INTO packages (")
-                .push(super::one_statement::PACKAGE_INSERT_COLUMNS)
-                .push(") SELECT ")
-                .append(values)
-                .push(" FROM r), "),
-            PackageWrite::Update(set) => sql
-                .push("pkg AS (UPDATE packages SET ")
-                .append(set)
-                .push(" WHERE id = ")
-                .bind(Value::Text(id.to_string()))
-                .push(" AND EXISTS (SELECT 1 FROM r)), "),
-        };
+            RowWrite::Insert {
+                into,
+                rows,
+                on_conflict,
+            } => {
+                sql.push("INSERT INTO ")
+                    .push(into)
+                    .push(" SELECT * FROM (VALUES ");
+                push_tuples(&mut sql, rows);
+                sql.push(") AS v WHERE EXISTS (SELECT 1 FROM r)")
+                    .push(on_conflict);
+            }
+            RowWrite::UpdatePackage { id, set } => {
+                sql.push("UPDATE packages SET ")
+                    .append(set)
+                    .push(" WHERE id = ")
+                    .bind(Value::Text(id.to_string()))
+                    .push(" AND EXISTS (SELECT 1 FROM r)");
+            }
+        }
+        sql.push("), ");
     }
     let queued = if change.callback {
         crate::callbacks::push_queue_ctes(&mut sql, change.kind, &change.release, now, "r")?;

@@ -121,19 +121,20 @@ pub(crate) fn insert_release_postgres(
     Ok(())
 }
 
-/// The columns a package row is inserted with, in the order [`push_package_values`] binds them.
-pub(super) const PACKAGE_INSERT_COLUMNS: &str = "id, release_id, created_at, ordinal, name, \
-     version, status, rollback, diff_url, stime, ftime, duration_secs";
+/// The table and columns a package row is inserted with, in the order [`push_package_values`]
+/// binds them.
+pub(super) const PACKAGES_INTO: &str = "packages (id, release_id, created_at, ordinal, name, \
+     version, status, rollback, diff_url, stime, ftime, duration_secs)";
 
 /// Appends `INSERT INTO packages (…) VALUES (…), …`, one tuple per row.
 fn push_package_insert(sql: &mut Sql, rows: &[NewPackageRow<'_>]) {
-    sql.push("INSERT INTO packages (")
-        .push(PACKAGE_INSERT_COLUMNS)
-        .push(") VALUES ");
+    sql.push("INSERT INTO ")
+        .push(PACKAGES_INTO)
+        .push(" VALUES ");
     tuples(sql, rows, |sql, row| push_package_values(sql, row));
 }
 
-/// Binds a package row's values, separated by commas, in [`PACKAGE_INSERT_COLUMNS`] order: for a
+/// Binds a package row's values, separated by commas, in [`PACKAGES_INTO`]'s order: for a
 /// new release's packages here, and a package added to a release (`change`).
 pub(super) fn push_package_values(sql: &mut Sql, row: &NewPackageRow<'_>) {
     sql.bind(Value::Text(row.id.clone()))

@@ -7,9 +7,9 @@ use shiplog_domain::{
 };
 use time::OffsetDateTime;
 
-use super::change::{Change, PackageWrite, Read, Summary};
+use super::change::{Change, Read, RowWrite, Subject, Summary};
 use super::filter::packages_query;
-use super::one_statement::push_package_values;
+use super::one_statement::{push_package_values, PACKAGES_INTO};
 use super::rows::{from_db, to_db, NewPackageRow, PackageRow};
 use crate::connection::{AnyConnection, Backend, Store};
 use crate::error::{StorageError, StorageResult};
@@ -45,15 +45,16 @@ fn package_change(
     release: Release,
     stored: Summary,
     package: PackageId,
-    write: PackageWrite,
+    write: RowWrite,
     kind: &'static str,
 ) -> Change {
     let callback = Summary::of(&release).status != stored.status;
     Change {
         assignments: None,
         release,
-        package: Some((package, write)),
+        rows: vec![write],
         kind,
+        subject: Subject::Package(package),
         callback,
     }
 }
@@ -92,7 +93,11 @@ impl Store {
                 whole,
                 stored,
                 package.id,
-                PackageWrite::Insert(values),
+                RowWrite::Insert {
+                    into: PACKAGES_INTO,
+                    rows: vec![values],
+                    on_conflict: "",
+                },
                 "package.added",
             ))
         })?;
@@ -139,7 +144,7 @@ impl Store {
                 whole,
                 stored,
                 package,
-                PackageWrite::Update(set),
+                RowWrite::UpdatePackage { id: package, set },
                 "package.updated",
             ))
         })
@@ -218,7 +223,7 @@ impl Store {
                 whole,
                 stored,
                 package,
-                PackageWrite::Update(set),
+                RowWrite::UpdatePackage { id: package, set },
                 kind,
             ))
         })
@@ -301,7 +306,7 @@ mod tests {
         assert!(ran[0].starts_with("SELECT r.id, "), "{ran:#?}");
         assert!(
             ran[1].starts_with("WITH r AS (UPDATE releases SET revision = revision + 1, ")
-                && ran[1].contains("pkg AS (UPDATE packages SET status = "),
+                && ran[1].contains("w0 AS (UPDATE packages SET status = "),
             "{ran:#?}"
         );
 

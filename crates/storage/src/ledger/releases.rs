@@ -8,18 +8,16 @@ use shiplog_domain::{Metadata, NewRelease, Package, Release, ReleaseId};
 use time::OffsetDateTime;
 
 use super::bulk::insert_releases;
-use super::change::Change;
+use super::change::{Change, RowWrite, Subject};
 use super::filter::{newest_first_probe, releases_query, PACKAGE_COLUMNS};
 use super::one_statement::insert_release_postgres;
-use super::rows::{
-    from_db, parse_uuid, to_db, MetadataRow, NoteRow, PackageRow, ReleaseEntry, ReleaseRow,
-};
+use super::rows::{from_db, parse_uuid, to_db, PackageRow, ReleaseEntry, ReleaseRow};
 use super::whole::{self, WholeRow};
 use crate::connection::{AnyConnection, Backend, Store};
 use crate::error::{StorageError, StorageResult};
-use crate::events::{emit, Tags};
+use crate::events::Tags;
 use crate::query::{Page, ReleaseFilter};
-use crate::schema::{release_metadata, release_notes, releases};
+use crate::schema::releases;
 use crate::sql::{DynamicQuery, Sql, Value};
 
 /// Releases written per round of multi-row inserts during an import (bounds memory and lets
@@ -211,29 +209,71 @@ impl Store {
 
     /// Appends a note to a release.
     pub fn add_note(&self, id: ReleaseId, text: &str) -> StorageResult<()> {
-        let now = OffsetDateTime::now_utc();
-        self.write(|conn| {
-            touch_release(conn, id)?;
-            insert_notes(conn, &id.to_string(), &[text.to_owned()], now)?;
-            emit_release(conn, "release.updated", id, self.actor()).map(drop)
+        let now = to_db(OffsetDateTime::now_utc());
+        let release_id = id.to_string();
+        self.change_release(id, |conn, read| {
+            let mut release = read.release;
+            release.notes.push(text.to_owned());
+            // The note's sort key (recorded now, first of its moment) puts it last.
+            let mut row = Sql::new(Backend::of(conn));
+            row.bind(Value::Text(uuid::Uuid::now_v7().to_string()))
+                .push(", ")
+                .bind(Value::Text(release_id.clone()))
+                .push(", ")
+                .bind(Value::Timestamp(now))
+                .push(", 0, ")
+                .bind(Value::Text(text.to_owned()));
+            let write = RowWrite::Insert {
+                into: "release_notes (id, release_id, created_at, ordinal, body)",
+                rows: vec![row],
+                on_conflict: "",
+            };
+            Ok(updated(release, vec![write]))
         })
     }
 
     /// Merges metadata into a release: each key given replaces the stored value of that key.
     pub fn merge_metadata(&self, id: ReleaseId, metadata: &Metadata) -> StorageResult<()> {
-        self.write(|conn| {
-            touch_release(conn, id)?;
-            let release_id = id.to_string();
+        let release_id = id.to_string();
+        self.change_release(id, |conn, read| {
+            let mut release = read.release;
+            let mut rows = Vec::with_capacity(metadata.len());
             for (key, value) in metadata {
-                let row = MetadataRow {
-                    release_id: &release_id,
-                    key,
-                    value,
-                };
-                upsert_metadata(conn, &row)?;
+                release.metadata.insert(key.clone(), value.clone());
+                let mut row = Sql::new(Backend::of(conn));
+                row.bind(Value::Text(release_id.clone()))
+                    .push(", ")
+                    .bind(Value::Text(key.clone()))
+                    .push(", ")
+                    .bind(Value::Text(value.clone()));
+                rows.push(row);
             }
-            emit_release(conn, "release.updated", id, self.actor()).map(drop)
+            // Nothing given is still a change (an event), with no row to write.
+            let writes = if rows.is_empty() {
+                Vec::new()
+            } else {
+                vec![RowWrite::Insert {
+                    into: "release_metadata (release_id, key, value)",
+                    rows,
+                    on_conflict:
+                        " ON CONFLICT (release_id, key) DO UPDATE SET value = excluded.value",
+                }]
+            };
+            Ok(updated(release, writes))
         })
+    }
+}
+
+/// A note or metadata written to `release`, which now reads as `release`: `release.updated`
+/// carries it; its status did not move, so it does not go to its callback.
+fn updated(release: Release, rows: Vec<RowWrite>) -> Change {
+    Change {
+        release,
+        assignments: None,
+        rows,
+        kind: "release.updated",
+        subject: Subject::Release,
+        callback: false,
     }
 }
 
@@ -269,27 +309,16 @@ fn release_change(release: Release, assignments: Sql, kind: &'static str) -> Cha
     Change {
         release,
         assignments: Some(assignments),
-        package: None,
+        rows: Vec::new(),
         kind,
+        subject: Subject::Release,
         callback: true,
     }
 }
 
-/// Checks that the release exists and moves its revision on, for a change written as separate
-/// statements (a note, metadata): a change worked out from an earlier read (`change`) then
-/// finds the revision moved and starts again. On PostgreSQL the update also locks the row until
-/// the transaction ends, so such changes of one release apply one after another.
-pub(crate) fn touch_release(conn: &mut AnyConnection, id: ReleaseId) -> StorageResult<()> {
-    let mut sql = Sql::new(Backend::of(conn));
-    sql.push("UPDATE releases SET revision = revision + 1 WHERE id = ")
-        .bind(Value::Text(id.to_string()));
-    match sql.into_key_lookup().execute(conn)? {
-        0 => Err(StorageError::ReleaseNotFound),
-        _ => Ok(()),
-    }
-}
-
-/// One release with everything it holds, read inside a transaction.
+/// One release with everything it holds, read inside a transaction (for tests: the writes read
+/// through `change`).
+#[cfg(test)]
 pub(crate) fn load_release(conn: &mut AnyConnection, id: ReleaseId) -> StorageResult<Release> {
     let query = whole::by_id(Backend::of(conn), &id.to_string()).into_key_lookup();
     load_whole(conn, query)?
@@ -309,55 +338,6 @@ pub(crate) fn release_tags(release: &Release) -> Tags {
     Tags::new()
         .with_all("platform", release.platforms.iter().map(String::as_str))
         .with_opt("team", release.team.as_deref())
-}
-
-/// Appends a release event carrying the release as the Orlo face shows it now, and returns
-/// that release.
-pub(crate) fn emit_release(
-    conn: &mut AnyConnection,
-    kind: &'static str,
-    id: ReleaseId,
-    actor: Option<&str>,
-) -> StorageResult<Release> {
-    let release = load_release(conn, id)?;
-    emit(kind, actor, &release, release_tags(&release))?;
-    Ok(release)
-}
-
-fn upsert_metadata(conn: &mut AnyConnection, row: &MetadataRow<'_>) -> StorageResult<()> {
-    use diesel::upsert::excluded;
-    // MultiBackend has no ON CONFLICT support; both dialects take the same statement.
-    let statement = diesel::insert_into(release_metadata::table)
-        .values(row)
-        .on_conflict((release_metadata::release_id, release_metadata::key))
-        .do_update()
-        .set(release_metadata::value.eq(excluded(release_metadata::value)));
-    match conn {
-        AnyConnection::Postgresql(c) => statement.execute(c)?,
-        AnyConnection::Sqlite(c) => statement.execute(c)?,
-    };
-    Ok(())
-}
-
-fn insert_notes(
-    conn: &mut AnyConnection,
-    release_id: &str,
-    notes: &[String],
-    now: OffsetDateTime,
-) -> StorageResult<()> {
-    let created_at = to_db(now);
-    for (ordinal, body) in notes.iter().enumerate() {
-        diesel::insert_into(release_notes::table)
-            .values(NoteRow {
-                id: uuid::Uuid::now_v7().to_string(),
-                release_id,
-                created_at,
-                ordinal: ordinal_i32(ordinal),
-                body,
-            })
-            .execute(conn)?;
-    }
-    Ok(())
 }
 
 pub(crate) fn ordinal_i32(ordinal: usize) -> i32 {
