@@ -101,6 +101,47 @@ pub(super) enum RowWrite {
     UpdatePackage { id: PackageId, set: Sql },
 }
 
+impl RowWrite {
+    /// Appends the statement. With a `guard` (the name of a CTE of the same statement), it
+    /// writes only if that CTE returned a row.
+    fn push(&self, sql: &mut Sql, guard: Option<&str>) {
+        match self {
+            RowWrite::Insert {
+                into,
+                rows,
+                on_conflict,
+            } => {
+                sql.push("INSERT INTO ").push(into);
+                match guard {
+                    None => {
+                        sql.push(" VALUES ");
+                        push_tuples(sql, rows);
+                    }
+                    Some(guard) => {
+                        sql.push(" SELECT * FROM (VALUES ");
+                        push_tuples(sql, rows);
+                        sql.push(") AS v WHERE EXISTS (SELECT 1 FROM ")
+                            .push(guard)
+                            .push(")");
+                    }
+                }
+                sql.push(on_conflict);
+            }
+            RowWrite::UpdatePackage { id, set } => {
+                sql.push("UPDATE packages SET ")
+                    .append(set)
+                    .push(" WHERE id = ")
+                    .bind(Value::Text(id.to_string()));
+                if let Some(guard) = guard {
+                    sql.push(" AND EXISTS (SELECT 1 FROM ")
+                        .push(guard)
+                        .push(")");
+                }
+            }
+        }
+    }
+}
+
 /// What a change's event carries.
 pub(super) enum Subject {
     /// The package with this id, as the Orlo face shows it.
@@ -250,23 +291,7 @@ fn write_in_transaction(
     }
     for write in &change.rows {
         let mut sql = Sql::new(backend);
-        match write {
-            RowWrite::Insert {
-                into,
-                rows,
-                on_conflict,
-            } => {
-                sql.push("INSERT INTO ").push(into).push(" VALUES ");
-                push_tuples(&mut sql, rows);
-                sql.push(on_conflict);
-            }
-            RowWrite::UpdatePackage { id, set } => {
-                sql.push("UPDATE packages SET ")
-                    .append(set)
-                    .push(" WHERE id = ")
-                    .bind(Value::Text(id.to_string()));
-            }
-        }
+        write.push(&mut sql, None);
         sql.into_key_lookup().execute(conn)?;
     }
     if change.callback {
@@ -303,27 +328,7 @@ fn write_one_statement(
     // Each related write runs only if `r` updated the release (the guard held).
     for (n, write) in change.rows.iter().enumerate() {
         sql.push(&format!("w{n} AS ("));
-        match write {
-            RowWrite::Insert {
-                into,
-                rows,
-                on_conflict,
-            } => {
-                sql.push("INSERT INTO ")
-                    .push(into)
-                    .push(" SELECT * FROM (VALUES ");
-                push_tuples(&mut sql, rows);
-                sql.push(") AS v WHERE EXISTS (SELECT 1 FROM r)")
-                    .push(on_conflict);
-            }
-            RowWrite::UpdatePackage { id, set } => {
-                sql.push("UPDATE packages SET ")
-                    .append(set)
-                    .push(" WHERE id = ")
-                    .bind(Value::Text(id.to_string()))
-                    .push(" AND EXISTS (SELECT 1 FROM r)");
-            }
-        }
+        write.push(&mut sql, Some("r"));
         sql.push("), ");
     }
     let queued = if change.callback {
