@@ -31,6 +31,7 @@ use crate::error::{StorageError, StorageResult};
 use crate::ledger::{from_db, to_db};
 use crate::schema::{event_tags, events, sqlite_sequence};
 use crate::sql::{Sql, Value};
+use crate::stored_time::StoredTime;
 
 /// The advisory lock key that orders event commits on PostgreSQL (any constant unused elsewhere).
 const EVENTS_LOCK: i64 = 0x0053_4849_5045_5654;
@@ -457,6 +458,7 @@ struct EventRow {
     #[diesel(sql_type = Text)]
     kind: String,
     #[diesel(sql_type = Timestamp)]
+    #[diesel(deserialize_as = StoredTime)]
     occurred_at: PrimitiveDateTime,
     #[diesel(sql_type = Nullable<Text>)]
     actor: Option<String>,

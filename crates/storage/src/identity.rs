@@ -31,6 +31,7 @@ use crate::balrog::{BalrogRefusal, SignoffTarget, Writer};
 use crate::connection::{AnyConnection, Store};
 use crate::error::{StorageError, StorageResult};
 use crate::schema::{identity_version, permissions, tokens, users};
+use crate::stored_time::{MaybeStoredTime, StoredTime};
 
 const SECRET_PREFIX: &str = "shiplog_";
 /// The shortest secret accepted at all: a `SHIPLOG_BOOTSTRAP_TOKEN` chosen by an operator must
@@ -165,8 +166,11 @@ struct TokenRow {
     secret_hash: String,
     kind: String,
     parent_id: Option<i64>,
+    #[diesel(deserialize_as = StoredTime)]
     created_at: PrimitiveDateTime,
+    #[diesel(deserialize_as = MaybeStoredTime)]
     expires_at: Option<PrimitiveDateTime>,
+    #[diesel(deserialize_as = MaybeStoredTime)]
     revoked_at: Option<PrimitiveDateTime>,
 }
 

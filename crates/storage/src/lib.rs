@@ -16,6 +16,7 @@ pub mod query;
 mod retention;
 mod schema;
 mod sql;
+mod stored_time;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tickets;

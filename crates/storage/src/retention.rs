@@ -16,6 +16,7 @@ use crate::connection::{AnyConnection, Backend, Store};
 use crate::error::StorageResult;
 use crate::ledger::to_db;
 use crate::sql::{Sql, Value};
+use crate::stored_time::StoredTime;
 
 /// The PostgreSQL advisory lock key pruning instances take turns on (any constant unused
 /// elsewhere).
@@ -55,6 +56,7 @@ struct Aged {
     #[diesel(sql_type = BigInt)]
     id: i64,
     #[diesel(sql_type = Timestamp)]
+    #[diesel(deserialize_as = StoredTime)]
     at: PrimitiveDateTime,
 }
 
@@ -65,6 +67,7 @@ struct AgedDelivery {
     #[diesel(sql_type = Text)]
     state: String,
     #[diesel(sql_type = Timestamp)]
+    #[diesel(deserialize_as = StoredTime)]
     at: PrimitiveDateTime,
 }
 

@@ -19,6 +19,7 @@ use crate::error::{StorageError, StorageResult};
 use crate::events::{Event, EventFilter};
 use crate::ledger::{from_db, to_db};
 use crate::sql::{Sql, Value};
+use crate::stored_time::{MaybeStoredTime, StoredTime};
 
 /// The tag filters a subscription narrows its events with (each one given must match).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -157,6 +158,7 @@ struct WebhookRow {
     #[diesel(sql_type = Text)]
     created_by: String,
     #[diesel(sql_type = Timestamp)]
+    #[diesel(deserialize_as = StoredTime)]
     created_at: PrimitiveDateTime,
     #[diesel(sql_type = Nullable<Text>)]
     release_id: Option<String>,
@@ -476,6 +478,7 @@ impl Store {
             #[diesel(sql_type = Text)]
             state: String,
             #[diesel(sql_type = Timestamp)]
+            #[diesel(deserialize_as = StoredTime)]
             attempted_at: PrimitiveDateTime,
             #[diesel(sql_type = Nullable<Integer>)]
             status: Option<i32>,
@@ -484,6 +487,7 @@ impl Store {
             #[diesel(sql_type = Nullable<Text>)]
             error: Option<String>,
             #[diesel(sql_type = Nullable<Timestamp>)]
+            #[diesel(deserialize_as = MaybeStoredTime)]
             next_attempt_at: Option<PrimitiveDateTime>,
             #[diesel(sql_type = Text)]
             instance: String,
@@ -757,6 +761,7 @@ impl Store {
         #[derive(QueryableByName)]
         struct Row {
             #[diesel(sql_type = Nullable<Timestamp>)]
+            #[diesel(deserialize_as = MaybeStoredTime)]
             failing_since: Option<PrimitiveDateTime>,
         }
         self.read(|conn| {

@@ -25,6 +25,7 @@ use crate::connection::{AnyConnection, Backend, Store};
 use crate::error::{StorageError, StorageResult};
 use crate::query::{PackageFilter, ReleaseFilter, TimeRange};
 use crate::sql::{Conditions, Sql, Value};
+use crate::stored_time::{MaybeStoredTime, StoredTime};
 
 /// How many ticket ids go into one `IN (…)` list.
 const TICKET_CHUNK: usize = 500;
@@ -85,8 +86,10 @@ struct DeploymentRow {
     #[diesel(sql_type = Text)]
     refs: String,
     #[diesel(sql_type = Timestamp)]
+    #[diesel(deserialize_as = StoredTime)]
     stime: PrimitiveDateTime,
     #[diesel(sql_type = Timestamp)]
+    #[diesel(deserialize_as = StoredTime)]
     ftime: PrimitiveDateTime,
     #[diesel(sql_type = Text)]
     status: String,
@@ -99,12 +102,14 @@ struct TicketTime {
     #[diesel(sql_type = BigInt)]
     request_id: i64,
     #[diesel(sql_type = Timestamp)]
+    #[diesel(deserialize_as = StoredTime)]
     date: PrimitiveDateTime,
 }
 
 #[derive(QueryableByName)]
 struct Latest {
     #[diesel(sql_type = Nullable<Timestamp>)]
+    #[diesel(deserialize_as = MaybeStoredTime)]
     ftime: Option<PrimitiveDateTime>,
 }
 

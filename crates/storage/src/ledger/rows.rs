@@ -13,6 +13,7 @@ use time::{OffsetDateTime, PrimitiveDateTime};
 use super::releases::ordinal_i32;
 use crate::error::{StorageError, StorageResult};
 use crate::schema::{packages, release_metadata, release_notes, release_platforms, releases};
+use crate::stored_time::{MaybeStoredTime, StoredTime};
 
 /// A UTC instant as stored: a `TIMESTAMP` without zone, truncated to microseconds.
 pub(crate) fn to_db(ts: OffsetDateTime) -> PrimitiveDateTime {
@@ -22,50 +23,6 @@ pub(crate) fn to_db(ts: OffsetDateTime) -> PrimitiveDateTime {
 
 pub(crate) fn from_db(ts: PrimitiveDateTime) -> OffsetDateTime {
     ts.assume_utc()
-}
-
-/// A time as the database renders it in text: `YYYY-MM-DD HH:MM:SS` with an optional fraction
-/// of one to nine digits, and `T` for the space (PostgreSQL's JSON writes it so; diesel stores
-/// SQLite's with a space). `None` for anything else.
-pub(crate) fn parse_stored_time(text: &str) -> Option<PrimitiveDateTime> {
-    let b = text.as_bytes();
-    if b.len() < 19
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || !matches!(b[10], b' ' | b'T')
-        || b[13] != b':'
-        || b[16] != b':'
-    {
-        return None;
-    }
-    let number = |from: usize, to: usize| -> Option<u32> {
-        b[from..to].iter().try_fold(0u32, |n, c| {
-            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
-        })
-    };
-    let nanosecond = match &b[19..] {
-        [] => 0,
-        [b'.', digits @ ..] if (1..=9).contains(&digits.len()) => {
-            let n = number(20, b.len())?;
-            n * 10u32.pow(u32::try_from(9 - digits.len()).ok()?)
-        }
-        _ => return None,
-    };
-    let month = time::Month::try_from(u8::try_from(number(5, 7)?).ok()?).ok()?;
-    let date = time::Date::from_calendar_date(
-        i32::try_from(number(0, 4)?).ok()?,
-        month,
-        u8::try_from(number(8, 10)?).ok()?,
-    )
-    .ok()?;
-    let time = time::Time::from_hms_nano(
-        u8::try_from(number(11, 13)?).ok()?,
-        u8::try_from(number(14, 16)?).ok()?,
-        u8::try_from(number(17, 19)?).ok()?,
-        nanosecond,
-    )
-    .ok()?;
-    Some(PrimitiveDateTime::new(date, time))
 }
 
 pub(crate) fn parse_uuid<T: std::str::FromStr>(text: &str) -> StorageResult<T> {
@@ -80,7 +37,9 @@ pub(crate) struct ReleaseRow {
     pub user_name: String,
     pub team: Option<String>,
     pub refs: String,
+    #[diesel(deserialize_as = StoredTime)]
     pub stime: PrimitiveDateTime,
+    #[diesel(deserialize_as = MaybeStoredTime)]
     pub ftime: Option<PrimitiveDateTime>,
     pub duration_secs: Option<i64>,
     pub recorded_by: Option<String>,
@@ -124,7 +83,9 @@ pub(crate) struct PackageRow {
     pub status: String,
     pub rollback: bool,
     pub diff_url: Option<String>,
+    #[diesel(deserialize_as = MaybeStoredTime)]
     pub stime: Option<PrimitiveDateTime>,
+    #[diesel(deserialize_as = MaybeStoredTime)]
     pub ftime: Option<PrimitiveDateTime>,
     pub duration_secs: Option<i64>,
 }
@@ -216,79 +177,4 @@ pub(crate) struct MetadataRow<'a> {
     pub release_id: &'a str,
     pub key: &'a str,
     pub value: &'a str,
-}
-
-#[cfg(test)]
-mod tests {
-    use time::macros::datetime;
-
-    use super::parse_stored_time;
-
-    #[test]
-    fn stored_times_parse_in_both_backends_renderings() {
-        for (text, expected) in [
-            ("2026-12-06 00:36:16", datetime!(2026-12-06 00:36:16)),
-            ("2026-12-06T00:36:16", datetime!(2026-12-06 00:36:16)),
-            ("2026-12-06 00:36:16.5", datetime!(2026-12-06 00:36:16.5)),
-            (
-                "2026-12-06T00:36:16.123456",
-                datetime!(2026-12-06 00:36:16.123456),
-            ),
-            (
-                "1999-01-31 23:59:59.000001",
-                datetime!(1999-01-31 23:59:59.000001),
-            ),
-            (
-                "2026-02-28 12:00:00.123456789",
-                datetime!(2026-02-28 12:00:00.123456789),
-            ),
-        ] {
-            assert_eq!(parse_stored_time(text), Some(expected), "{text}");
-        }
-    }
-
-    #[test]
-    fn anything_else_is_not_a_stored_time() {
-        for text in [
-            "",
-            "2026-12-06",
-            "2026-12-06 00:36",
-            "2026-12-06 00:36:16.",
-            "2026-12-06 00:36:16.1234567890",
-            "2026-12-06 00:36:16Z",
-            "2026-12-06 00:36:16+00:00",
-            "2026-13-06 00:36:16",
-            "2026-02-30 00:36:16",
-            "2026-12-06 24:00:00",
-            "2026-12-06 00:36:1x",
-            "2026/12/06 00:36:16",
-            "+2026-12-06 00:36:16",
-            "2026-12-06 00:36:16.-5",
-        ] {
-            assert_eq!(parse_stored_time(text), None, "{text:?}");
-        }
-    }
-
-    /// What diesel writes for SQLite reads back through the parser, fraction or not.
-    #[test]
-    fn diesels_sqlite_rendering_round_trips() {
-        use time::macros::format_description;
-        let whole = format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
-        let fraction =
-            format_description!("[year]-[month]-[day] [hour]:[minute]:[second].[subsecond]");
-        for at in [
-            datetime!(2026-12-06 00:36:16),
-            datetime!(2026-12-06 00:36:16.1),
-            datetime!(2026-12-06 00:36:16.000_120),
-            datetime!(2015-12-17 17:02:04.999_999),
-        ] {
-            let format = if at.nanosecond() == 0 {
-                whole
-            } else {
-                fraction
-            };
-            let text = at.format(format).expect("format");
-            assert_eq!(parse_stored_time(&text), Some(at), "{text}");
-        }
-    }
 }

@@ -21,10 +21,11 @@ use shiplog_domain::{Metadata, Package, Release};
 use time::PrimitiveDateTime;
 
 use super::filter::RELEASE_COLUMNS;
-use super::rows::{from_db, parse_stored_time, parse_uuid, ReleaseRow};
+use super::rows::{from_db, parse_uuid, ReleaseRow};
 use crate::connection::Backend;
 use crate::error::{StorageError, StorageResult};
 use crate::sql::{Sql, Value};
+use crate::stored_time::parse_stored_time;
 
 /// The related rows of the release aliased `r`, one JSON text column each (`platforms`,
 /// `notes`, `metadata`, `packages`; SQL NULL or an empty array when there are none).

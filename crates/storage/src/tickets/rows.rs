@@ -8,6 +8,7 @@ use time::PrimitiveDateTime;
 use crate::error::{StorageError, StorageResult};
 use crate::ledger::from_db;
 use crate::schema::ticket_comments;
+use crate::stored_time::StoredTime;
 
 /// Columns of a ticket row, in `TicketRow` order, on tickets aliased `t`. `search` is left out:
 /// it is derived from the others, so readers rebuild it instead of carrying it twice.
@@ -26,6 +27,7 @@ pub(crate) struct TicketRow {
     #[diesel(sql_type = BigInt)]
     pub request_id: i64,
     #[diesel(sql_type = Timestamp)]
+    #[diesel(deserialize_as = StoredTime)]
     pub date: PrimitiveDateTime,
     #[diesel(sql_type = Text)]
     pub description: String,
@@ -103,6 +105,7 @@ pub(crate) struct CommentRow {
     pub id: i64,
     pub request_id: i64,
     pub author: String,
+    #[diesel(deserialize_as = StoredTime)]
     pub date: PrimitiveDateTime,
     pub text: String,
 }
