@@ -528,3 +528,53 @@ fn a_streamed_import_has_one_event_per_release_in_order_whatever_its_batches() {
         );
     });
 }
+
+/// An import's events go in as multi-row statements of a fixed size plus one-row ones for the
+/// rest: with a count that is no multiple of any chunk, every release still has exactly one
+/// event, carrying its own data and its own tags (found by them in the feed).
+#[test]
+fn an_imports_events_carry_each_releases_data_and_tags() {
+    each_backend(|store| {
+        let before = all_events(store).last().map_or(0, |e| e.id);
+        let batch: Vec<NewRelease> = (0..70)
+            .map(|i| {
+                let platforms = [format!("p{i}"), format!("q{i}")];
+                release(
+                    &format!("importer{i}"),
+                    &[platforms[0].as_str(), platforms[1].as_str()],
+                    Some(&format!("team{i}")),
+                )
+            })
+            .collect();
+        let ids = store.import_releases(&batch).expect("import");
+        let events = feed(
+            store,
+            EventFilter {
+                after: before,
+                ..EventFilter::default()
+            },
+        );
+        assert_eq!(events.len(), 70);
+        for (i, id) in ids.iter().enumerate() {
+            let event = &events[i];
+            assert_eq!(event.data["id"], id.to_string(), "event {i}");
+            assert_eq!(event.data["user"], format!("importer{i}"));
+            for filter in [
+                EventFilter {
+                    after: before,
+                    platform: Some(format!("q{i}")),
+                    ..EventFilter::default()
+                },
+                EventFilter {
+                    after: before,
+                    team: Some(format!("team{i}")),
+                    ..EventFilter::default()
+                },
+            ] {
+                let found = feed(store, filter);
+                assert_eq!(found.len(), 1, "release {i}'s tags");
+                assert_eq!(found[0].id, event.id);
+            }
+        }
+    });
+}
