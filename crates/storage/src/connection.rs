@@ -629,7 +629,7 @@ mod tests {
                 Ok(rows.into_iter().map(|r| r.compile_options).collect())
             })
             .expect("compile options");
-        for wanted in ["ENABLE_QPSG", "DEFAULT_MEMSTATUS=0"] {
+        for wanted in ["ENABLE_QPSG", "DEFAULT_MEMSTATUS=0", "THREADSAFE=2"] {
             assert!(options.iter().any(|o| o == wanted), "{wanted}: {options:?}");
         }
         assert!(
