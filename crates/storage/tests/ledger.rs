@@ -1090,3 +1090,52 @@ fn related_rows_read_back_exactly_however_they_are_read() {
         assert_eq!(after.packages, by_id.packages);
     });
 }
+
+/// A page reads each release's platforms, notes and metadata in one statement for all of its
+/// releases; whatever the interleaving, each release comes back as a read by id gives it:
+/// platforms in their recorded order (not sorted), notes in the order written (those recorded
+/// with the release, then those added later), metadata whole, and nothing of another release's.
+#[test]
+fn a_page_holds_each_release_as_a_read_by_id_does() {
+    each_backend(|store| {
+        let mut ids = Vec::new();
+        for i in 0..5 {
+            let platforms = [format!("zeta{i}"), format!("alpha{i}"), format!("mid{i}")];
+            let refs: Vec<&str> = platforms.iter().map(String::as_str).collect();
+            let mut new = release(&format!("pager{i}"), &refs, OffsetDateTime::now_utc());
+            new.notes = (0..i).map(|n| format!("note {n} of {i}")).collect();
+            new.metadata = (0..i).map(|n| (format!("k{n}"), format!("v{i}"))).collect();
+            let id = store.insert_release(&new).expect("insert");
+            if i % 2 == 0 {
+                store.add_note(id, "added later").expect("note");
+                store.add_note(id, "added last").expect("note");
+            }
+            ids.push(id);
+        }
+        let page = store
+            .list_releases(&ReleaseFilter::default(), &all())
+            .expect("page");
+        for id in ids {
+            let listed = page.iter().find(|r| r.id == id).expect("listed");
+            let by_id = store
+                .find_release(id, &ReleaseFilter::default())
+                .expect("find")
+                .expect("exists");
+            assert_eq!(listed, &by_id);
+            assert_eq!(listed.platforms[0], format!("zeta{}", &listed.user[5..]));
+        }
+        let with_notes = page.iter().find(|r| r.user == "pager4").expect("pager4");
+        assert_eq!(
+            with_notes.notes,
+            [
+                "note 0 of 4",
+                "note 1 of 4",
+                "note 2 of 4",
+                "note 3 of 4",
+                "added later",
+                "added last"
+            ]
+        );
+        assert_eq!(with_notes.metadata.len(), 4);
+    });
+}

@@ -5,13 +5,13 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 use shiplog_domain::{Metadata, NewRelease, Package, Release, ReleaseId};
-use time::OffsetDateTime;
+use time::{OffsetDateTime, PrimitiveDateTime};
 
 use super::bulk::insert_releases;
 use super::change::{Change, RowWrite, Subject};
 use super::filter::{newest_first_probe, releases_query, PACKAGE_COLUMNS};
 use super::one_statement::insert_release_postgres;
-use super::rows::{from_db, parse_uuid, to_db, PackageRow, ReleaseEntry, ReleaseRow};
+use super::rows::{from_db, parse_uuid, to_db, PackageRow, ReleaseRow};
 use super::whole::{self, WholeRow};
 use crate::connection::{AnyConnection, Backend, Store};
 use crate::error::{StorageError, StorageResult};
@@ -19,6 +19,7 @@ use crate::events::Tags;
 use crate::query::{Page, ReleaseFilter};
 use crate::schema::releases;
 use crate::sql::{DynamicQuery, Sql, Value};
+use crate::stored_time::MaybeStoredTime;
 
 /// Releases written per round of multi-row inserts during an import (bounds memory and lets
 /// progress be reported).
@@ -344,24 +345,51 @@ pub(crate) fn ordinal_i32(ordinal: usize) -> i32 {
     i32::try_from(ordinal).unwrap_or(i32::MAX)
 }
 
-/// A release's id with one text that belongs to it (a platform, a note).
-#[derive(QueryableByName)]
-struct ReleaseText {
-    #[diesel(sql_type = Text)]
-    release_id: String,
-    #[diesel(sql_type = Text)]
-    value: String,
-}
+const SIDE_PLATFORM: i32 = 0;
+const SIDE_NOTE: i32 = 1;
+const SIDE_METADATA: i32 = 2;
 
-/// A release's id with one of its platforms and that platform's place in its list.
+/// A row of [`side_rows`]: a platform (`name`, `ordinal`), a note (`value`, `created_at`,
+/// `ordinal`) or a metadata entry (`name`, `value`) of release `release_id`, told apart by
+/// `kind`.
 #[derive(QueryableByName)]
-struct OrderedText {
+struct SideRow {
     #[diesel(sql_type = Text)]
     release_id: String,
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    kind: i32,
+    #[diesel(sql_type = Text)]
+    name: String,
     #[diesel(sql_type = Text)]
     value: String,
     #[diesel(sql_type = diesel::sql_types::Integer)]
     ordinal: i32,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Timestamp>)]
+    #[diesel(deserialize_as = MaybeStoredTime)]
+    created_at: Option<PrimitiveDateTime>,
+}
+
+/// The platforms, notes and metadata of the releases in `ids`, as one `UNION ALL` of three
+/// key lookups (each by its table's index on `release_id`), in no particular order.
+fn side_rows(backend: Backend, ids: &[String]) -> DynamicQuery {
+    let mut sql = Sql::new(backend);
+    let ids = || ids.iter().map(|id| Value::Text(id.clone()));
+    sql.push(
+        "SELECT release_id, 0 AS kind, platform AS name, CAST('' AS TEXT) AS value, ordinal, \
+         CAST(NULL AS TIMESTAMP) AS created_at FROM release_platforms WHERE release_id IN ",
+    )
+    .bind_list(ids())
+    .push(
+        " UNION ALL SELECT release_id, 1, CAST('' AS TEXT), body, ordinal, created_at \
+         FROM release_notes WHERE release_id IN ",
+    )
+    .bind_list(ids())
+    .push(
+        " UNION ALL SELECT release_id, 2, \"key\", \"value\", 0, CAST(NULL AS TIMESTAMP) \
+         FROM release_metadata WHERE release_id IN ",
+    )
+    .bind_list(ids());
+    sql.into_key_lookup()
 }
 
 /// `select` for the releases in `ids`, then `order`. The id list is padded to one of a few
@@ -387,48 +415,44 @@ fn hydrate(conn: &mut AnyConnection, rows: Vec<ReleaseRow>) -> StorageResult<Vec
     let mut metadata: HashMap<String, Metadata> = HashMap::new();
     let mut packages_by_release: HashMap<String, Vec<Package>> = HashMap::new();
     for chunk in ids.chunks(ID_CHUNK) {
-        // In key order, with each platform's ordinal: ordering by the ordinal in SQL took a
-        // sort (SQLite's key is (release_id, platform)), dearer than ordering the few rows here.
-        let platform_rows: Vec<OrderedText> = for_releases(
-            backend,
-            "SELECT release_id, platform AS value, ordinal FROM release_platforms WHERE release_id",
-            chunk,
-            "",
-        )
-        .load(conn)?;
-        let mut ordered: HashMap<String, Vec<(i32, String)>> = HashMap::new();
-        for row in platform_rows {
-            ordered
-                .entry(row.release_id)
-                .or_default()
-                .push((row.ordinal, row.value));
+        // Platforms, notes and metadata in one statement (one round trip on PostgreSQL
+        // instead of three), each row in its own shape; ordered here: they are few, and an
+        // ORDER BY over the union would sort in a temporary B-tree.
+        let mut ordered_platforms: HashMap<String, Vec<(i32, String)>> = HashMap::new();
+        let mut ordered_notes: HashMap<String, Vec<(PrimitiveDateTime, i32, String)>> =
+            HashMap::new();
+        for row in side_rows(backend, chunk).load::<SideRow>(conn)? {
+            match (row.kind, row.created_at) {
+                (SIDE_PLATFORM, _) => ordered_platforms
+                    .entry(row.release_id)
+                    .or_default()
+                    .push((row.ordinal, row.name)),
+                (SIDE_NOTE, Some(at)) => ordered_notes.entry(row.release_id).or_default().push((
+                    at,
+                    row.ordinal,
+                    row.value,
+                )),
+                (SIDE_METADATA, _) => {
+                    metadata
+                        .entry(row.release_id)
+                        .or_default()
+                        .insert(row.name, row.value);
+                }
+                (kind, _) => {
+                    return Err(StorageError::Corrupt(format!(
+                        "release {} has a related row of kind {kind}",
+                        row.release_id
+                    )))
+                }
+            }
         }
-        for (release_id, mut rows) in ordered {
+        for (release_id, mut rows) in ordered_platforms {
             rows.sort_unstable();
             platforms.insert(release_id, rows.into_iter().map(|(_, p)| p).collect());
         }
-        let note_rows: Vec<ReleaseText> = for_releases(
-            backend,
-            "SELECT release_id, body AS value FROM release_notes WHERE release_id",
-            chunk,
-            " ORDER BY release_id, created_at, ordinal",
-        )
-        .load(conn)?;
-        for row in note_rows {
-            notes.entry(row.release_id).or_default().push(row.value);
-        }
-        let metadata_rows: Vec<ReleaseEntry> = for_releases(
-            backend,
-            "SELECT release_id, \"key\", \"value\" FROM release_metadata WHERE release_id",
-            chunk,
-            "",
-        )
-        .load(conn)?;
-        for row in metadata_rows {
-            metadata
-                .entry(row.release_id)
-                .or_default()
-                .insert(row.key, row.value);
+        for (release_id, mut rows) in ordered_notes {
+            rows.sort_unstable_by_key(|(at, ordinal, _)| (*at, *ordinal));
+            notes.insert(release_id, rows.into_iter().map(|(_, _, n)| n).collect());
         }
         let package_rows: Vec<PackageRow> = for_releases(
             backend,
