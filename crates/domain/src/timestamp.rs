@@ -56,7 +56,7 @@ impl std::fmt::Display for Seconds {
         }
         // Digits into a fixed buffer: a page of releases writes hundreds of these, and
         // `write!` with padding goes through the formatter's generic machinery for each field
-        // (5 % of a page's CPU in the 2026-12-07 profile).
+        // (5 % of a page's CPU in the 2026-12-06 profile).
         let mut out = *b"0000-00-00T00:00:00Z";
         let mut put = |at: usize, width: usize, mut n: u16| {
             for i in (at..at + width).rev() {

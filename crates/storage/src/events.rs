@@ -36,7 +36,8 @@ use crate::stored_time::StoredTime;
 /// The advisory lock key that orders event commits on PostgreSQL (any constant unused elsewhere).
 const EVENTS_LOCK: i64 = 0x0053_4849_5045_5654;
 
-/// Rows per multi-row INSERT: few statements, far below either backend's bound-parameter limit.
+/// Rows per multi-row INSERT of events or tags on PostgreSQL: few statements (round trips), far
+/// below its bound-parameter limit.
 const INSERT_CHUNK: usize = 200;
 
 /// Rows per multi-row INSERT of events or tags on SQLite. Only full chunks go in that way, so

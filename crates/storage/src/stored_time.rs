@@ -1,11 +1,11 @@
 //! Times as the database stores them, read back without `time`'s format machinery.
 //!
 //! SQLite keeps a `TIMESTAMP` as text. diesel reads it by trying its format descriptions one
-//! after another through `time`'s generic parser: about a microsecond a value, and a page of ten
-//! releases with their packages reads some eighty of them (7 % of the page's CPU, 2026-12-07
-//! profile). [`StoredTime`] and [`MaybeStoredTime`] read the one shape diesel writes with a
-//! hand-written parser and leave anything else (a time some other tool wrote, a Julian day
-//! number) to diesel. PostgreSQL's binary timestamps go through diesel unchanged.
+//! after another through `time`'s generic parser: a quarter of a microsecond a value, and a
+//! page of ten releases with their packages reads some eighty of them (7 % of the page's CPU,
+//! 2026-12-06 profile). [`StoredTime`] and [`MaybeStoredTime`] read the one shape diesel
+//! writes with a hand-written parser and leave anything else (a time some other tool wrote, a
+//! Julian day number) to diesel. PostgreSQL's binary timestamps go through diesel unchanged.
 //!
 //! Row structs use them as `#[diesel(deserialize_as = …)]` on their `PrimitiveDateTime` fields.
 

@@ -370,7 +370,8 @@ struct SideRow {
 }
 
 /// The platforms, notes and metadata of the releases in `ids`, as one `UNION ALL` of three
-/// key lookups (each by its table's index on `release_id`), in no particular order.
+/// key lookups (each by its table's index on `release_id`), in no particular order. The
+/// literal kinds 0, 1 and 2 are [`SIDE_PLATFORM`], [`SIDE_NOTE`] and [`SIDE_METADATA`].
 fn side_rows(backend: Backend, ids: &[String]) -> DynamicQuery {
     let mut sql = Sql::new(backend);
     let ids = || ids.iter().map(|id| Value::Text(id.clone()));
