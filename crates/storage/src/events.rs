@@ -432,15 +432,13 @@ fn insert_events_chunk(
             sql.push(", ");
         }
         sql.push("(")
-            .bind(Value::BigInt(*id))
-            .push(", ")
-            .bind(Value::Text(event.kind.to_owned()))
-            .push(", ")
-            .bind(Value::Timestamp(at))
-            .push(", ")
-            .bind(Value::OptText(event.actor.clone()))
-            .push(", ")
-            .bind(Value::Text(event.data.clone()))
+            .bind_row([
+                Value::BigInt(*id),
+                Value::Text(event.kind.to_owned()),
+                Value::Timestamp(at),
+                Value::OptText(event.actor.clone()),
+                Value::Text(event.data.clone()),
+            ])
             .push(")");
     }
     sql.into_query().execute(conn)?;
@@ -459,11 +457,11 @@ fn insert_tags_chunk(
             sql.push(", ");
         }
         sql.push("(")
-            .bind(Value::BigInt(*id))
-            .push(", ")
-            .bind(Value::Text((*name).to_owned()))
-            .push(", ")
-            .bind(Value::Text((*value).to_owned()))
+            .bind_row([
+                Value::BigInt(*id),
+                Value::Text((*name).to_owned()),
+                Value::Text((*value).to_owned()),
+            ])
             .push(")");
     }
     sql.into_query().execute(conn)?;

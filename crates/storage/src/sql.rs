@@ -81,6 +81,18 @@ impl Sql {
         self
     }
 
+    /// Appends `?, ?, …` binding `values` in order: one row's values in an INSERT (no
+    /// parentheses, no padding).
+    pub fn bind_row(&mut self, values: impl IntoIterator<Item = Value>) -> &mut Self {
+        for (i, value) in values.into_iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.bind(value);
+        }
+        self
+    }
+
     /// Appends `(?, ?, …)` binding `values`, padded with copies of the last one to the next of
     /// a few fixed lengths, so lists of similar lengths share one prepared statement. An empty
     /// list is `(NULL)`, which `IN` never matches, on both backends.
@@ -342,6 +354,19 @@ mod tests {
         sql.push("SELECT 1 FROM t");
         conditions.write_where(&mut sql);
         assert_eq!(sql.text(), "SELECT 1 FROM t WHERE a = ? AND b = ?");
+    }
+
+    #[test]
+    fn a_row_binds_its_values_in_order_without_parentheses_or_padding() {
+        let mut sql = Sql::new(Backend::Postgres);
+        sql.push("VALUES (")
+            .bind_row([Value::BigInt(7), Value::Bool(true), Value::BigInt(9)])
+            .push(")");
+        assert_eq!(sql.text(), "VALUES ($1, $2, $3)");
+        assert_eq!(sql.binds.len(), 3);
+        let mut sqlite = Sql::new(Backend::Sqlite);
+        sqlite.bind_row([Value::BigInt(1)]);
+        assert_eq!(sqlite.text(), "?");
     }
 
     #[test]

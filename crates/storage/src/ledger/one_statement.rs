@@ -39,38 +39,30 @@ pub(crate) fn insert_release_postgres(
          duration_secs, status, has_rollback, recorded_by, callback) VALUES ",
     );
     tuples(&mut sql, &rows.releases, |sql, row| {
-        sql.bind(Value::Text(row.id.clone()))
-            .push(", ")
-            .bind(Value::Text(row.user_name.to_owned()))
-            .push(", ")
-            .bind(Value::OptText(row.team.map(str::to_owned)))
-            .push(", ")
-            .bind(Value::Text(row.refs.clone()))
-            .push(", ")
-            .bind(Value::Timestamp(row.stime))
-            .push(", ")
-            .bind(Value::OptTimestamp(row.ftime))
-            .push(", ")
-            .bind(Value::OptBigInt(row.duration_secs))
-            .push(", ")
-            .bind(Value::OptText(row.status.map(str::to_owned)))
-            .push(", ")
-            .bind(Value::Bool(row.has_rollback))
-            .push(", ")
-            .bind(Value::OptText(row.recorded_by.map(str::to_owned)))
-            .push(", ")
-            .bind(Value::OptText(row.callback.map(str::to_owned)));
+        sql.bind_row([
+            Value::Text(row.id.clone()),
+            Value::Text(row.user_name.to_owned()),
+            Value::OptText(row.team.map(str::to_owned)),
+            Value::Text(row.refs.clone()),
+            Value::Timestamp(row.stime),
+            Value::OptTimestamp(row.ftime),
+            Value::OptBigInt(row.duration_secs),
+            Value::OptText(row.status.map(str::to_owned)),
+            Value::Bool(row.has_rollback),
+            Value::OptText(row.recorded_by.map(str::to_owned)),
+            Value::OptText(row.callback.map(str::to_owned)),
+        ]);
     });
     sql.push("), ");
 
     if !rows.platforms.is_empty() {
         sql.push("pl AS (INSERT INTO release_platforms (release_id, platform, ordinal) VALUES ");
         tuples(&mut sql, &rows.platforms, |sql, row| {
-            sql.bind(Value::Text(row.release_id.to_owned()))
-                .push(", ")
-                .bind(Value::Text(row.platform.to_owned()))
-                .push(", ")
-                .bind(Value::Integer(row.ordinal));
+            sql.bind_row([
+                Value::Text(row.release_id.to_owned()),
+                Value::Text(row.platform.to_owned()),
+                Value::Integer(row.ordinal),
+            ]);
         });
         sql.push("), ");
     }
@@ -79,26 +71,24 @@ pub(crate) fn insert_release_postgres(
             "n AS (INSERT INTO release_notes (id, release_id, created_at, ordinal, body) VALUES ",
         );
         tuples(&mut sql, &rows.notes, |sql, row| {
-            sql.bind(Value::Text(row.id.clone()))
-                .push(", ")
-                .bind(Value::Text(row.release_id.to_owned()))
-                .push(", ")
-                .bind(Value::Timestamp(row.created_at))
-                .push(", ")
-                .bind(Value::Integer(row.ordinal))
-                .push(", ")
-                .bind(Value::Text(row.body.to_owned()));
+            sql.bind_row([
+                Value::Text(row.id.clone()),
+                Value::Text(row.release_id.to_owned()),
+                Value::Timestamp(row.created_at),
+                Value::Integer(row.ordinal),
+                Value::Text(row.body.to_owned()),
+            ]);
         });
         sql.push("), ");
     }
     if !rows.metadata.is_empty() {
         sql.push("m AS (INSERT INTO release_metadata (release_id, key, value) VALUES ");
         tuples(&mut sql, &rows.metadata, |sql, row| {
-            sql.bind(Value::Text(row.release_id.to_owned()))
-                .push(", ")
-                .bind(Value::Text(row.key.to_owned()))
-                .push(", ")
-                .bind(Value::Text(row.value.to_owned()));
+            sql.bind_row([
+                Value::Text(row.release_id.to_owned()),
+                Value::Text(row.key.to_owned()),
+                Value::Text(row.value.to_owned()),
+            ]);
         });
         sql.push("), ");
     }
@@ -137,29 +127,20 @@ fn push_package_insert(sql: &mut Sql, rows: &[NewPackageRow<'_>]) {
 /// Binds a package row's values, separated by commas, in [`PACKAGES_INTO`]'s order: for a
 /// new release's packages here, and a package added to a release (`change`).
 pub(super) fn push_package_values(sql: &mut Sql, row: &NewPackageRow<'_>) {
-    sql.bind(Value::Text(row.id.clone()))
-        .push(", ")
-        .bind(Value::Text(row.release_id.to_owned()))
-        .push(", ")
-        .bind(Value::Timestamp(row.created_at))
-        .push(", ")
-        .bind(Value::Integer(row.ordinal))
-        .push(", ")
-        .bind(Value::Text(row.name.to_owned()))
-        .push(", ")
-        .bind(Value::Text(row.version.to_owned()))
-        .push(", ")
-        .bind(Value::Text(row.status.to_owned()))
-        .push(", ")
-        .bind(Value::Bool(row.rollback))
-        .push(", ")
-        .bind(Value::OptText(row.diff_url.map(str::to_owned)))
-        .push(", ")
-        .bind(Value::OptTimestamp(row.stime))
-        .push(", ")
-        .bind(Value::OptTimestamp(row.ftime))
-        .push(", ")
-        .bind(Value::OptBigInt(row.duration_secs));
+    sql.bind_row([
+        Value::Text(row.id.clone()),
+        Value::Text(row.release_id.to_owned()),
+        Value::Timestamp(row.created_at),
+        Value::Integer(row.ordinal),
+        Value::Text(row.name.to_owned()),
+        Value::Text(row.version.to_owned()),
+        Value::Text(row.status.to_owned()),
+        Value::Bool(row.rollback),
+        Value::OptText(row.diff_url.map(str::to_owned)),
+        Value::OptTimestamp(row.stime),
+        Value::OptTimestamp(row.ftime),
+        Value::OptBigInt(row.duration_secs),
+    ]);
 }
 
 /// Appends `(…), (…)`, one parenthesised tuple per row, written by `each`.
