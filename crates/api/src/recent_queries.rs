@@ -54,12 +54,16 @@ impl RecentQueries {
         }
         let tick = self.tick.fetch_add(1, Ordering::Relaxed);
         let mut products = self.products.lock().unwrap_or_else(PoisonError::into_inner);
-        if !products.contains_key(query.product.as_str()) && products.len() >= MAX_PRODUCTS {
-            return;
+        // Looked up before `entry`, which would copy the product's name on every request.
+        if !products.contains_key(query.product.as_str()) {
+            if products.len() >= MAX_PRODUCTS {
+                return;
+            }
+            products.insert(Box::from(query.product.as_str()), Recent::default());
         }
-        let recent = products
-            .entry(Box::from(query.product.as_str()))
-            .or_default();
+        let Some(recent) = products.get_mut(query.product.as_str()) else {
+            return;
+        };
         if recent.queries.len() >= PER_PRODUCT && !tick.is_multiple_of(SAMPLE_WHEN_FULL) {
             return;
         }

@@ -4,6 +4,8 @@
 //! naming the parameter, before a handler could pass it to the database. Bodies are checked
 //! by the domain's constructors (`shiplog_domain::input`).
 
+use std::borrow::Cow;
+
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
@@ -79,10 +81,10 @@ fn url_problem_naming(
 }
 
 /// A path segment with its `%XX` escapes decoded (invalid UTF-8 replaced, which is no
-/// control character).
-fn percent_decoded(segment: &str) -> String {
+/// control character). Borrowed when it has none, as nearly every segment has.
+fn percent_decoded(segment: &str) -> Cow<'_, str> {
     if !segment.contains('%') {
-        return segment.to_owned();
+        return Cow::Borrowed(segment);
     }
     let bytes = segment.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -104,7 +106,7 @@ fn percent_decoded(segment: &str) -> String {
             }
         }
     }
-    String::from_utf8_lossy(&out).into_owned()
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
 }
 
 #[cfg(test)]

@@ -7,8 +7,6 @@
 //! as JSON only, so the XML protocol answers them with the empty document. Whether anything is served at all was decided before, by the rule set and the
 //! [`serving`](super::serving) policy.
 
-use std::fmt::Write as _;
-
 use serde_json::Value;
 
 use super::addons_xml::addons_xml;
@@ -27,6 +25,11 @@ pub const EMPTY_UPDATES: &str = "<?xml version=\"1.0\"?>\n<updates>\n</updates>"
 
 /// Escapes a value for a double-quoted XML attribute.
 fn escape(value: &str, out: &mut String) {
+    // Most values (versions, build ids, URLs, hashes) need no escaping: copied in one go.
+    if !value.contains(['&', '<', '>', '"']) {
+        out.push_str(value);
+        return;
+    }
     for c in value.chars() {
         match c {
             '&' => out.push_str("&amp;"),
@@ -49,17 +52,73 @@ pub(crate) fn attribute_text(value: &Value) -> String {
 }
 
 pub(crate) fn attribute(out: &mut String, name: &str, value: &str) {
-    let _ = write!(out, " {name}=\"");
+    out.push(' ');
+    out.push_str(name);
+    out.push_str("=\"");
     escape(value, out);
     out.push('"');
 }
 
-/// `%LOCALE%`/`%locale%` and friends, replaced.
-fn interpolate(template: &str, replacements: &[(&str, &str)]) -> String {
-    let mut text = template.to_owned();
-    for (name, value) in replacements {
-        text = text.replace(&format!("%{name}%"), value);
-        text = text.replace(&format!("%{}%", name.to_ascii_lowercase()), value);
+/// [`attribute`] with a blob value as [`attribute_text`] reads it (an empty value when it is
+/// missing), without copying a string value first.
+fn attribute_of(out: &mut String, name: &str, value: Option<&Value>) {
+    match value {
+        Some(Value::String(s)) => attribute(out, name, s),
+        Some(other) => attribute(out, name, &attribute_text(other)),
+        None => attribute(out, name, ""),
+    }
+}
+
+/// A placeholder a blob's templates may hold, in the two spellings Balrog replaces.
+#[derive(Clone, Copy)]
+struct Placeholder {
+    upper: &'static str,
+    lower: &'static str,
+}
+
+const LOCALE: Placeholder = Placeholder {
+    upper: "%LOCALE%",
+    lower: "%locale%",
+};
+const VERSION: Placeholder = Placeholder {
+    upper: "%VERSION%",
+    lower: "%version%",
+};
+const OS: Placeholder = Placeholder {
+    upper: "%OS%",
+    lower: "%os%",
+};
+const OS_FTP: Placeholder = Placeholder {
+    upper: "%OS_FTP%",
+    lower: "%os_ftp%",
+};
+const OS_BOUNCER: Placeholder = Placeholder {
+    upper: "%OS_BOUNCER%",
+    lower: "%os_bouncer%",
+};
+const FILENAME: Placeholder = Placeholder {
+    upper: "%FILENAME%",
+    lower: "%filename%",
+};
+const PRODUCT: Placeholder = Placeholder {
+    upper: "%PRODUCT%",
+    lower: "%product%",
+};
+
+/// `%LOCALE%`/`%locale%` and friends, replaced one after another in the order given (so a
+/// value may itself hold a later placeholder, as in Balrog). A template without `%`, the
+/// common case, is returned as it is.
+fn interpolate(template: String, replacements: &[(Placeholder, &str)]) -> String {
+    if !template.contains('%') {
+        return template;
+    }
+    let mut text = template;
+    for (placeholder, value) in replacements {
+        for pattern in [placeholder.upper, placeholder.lower] {
+            if text.contains(pattern) {
+                text = text.replace(pattern, value);
+            }
+        }
     }
     text
 }
@@ -92,11 +151,11 @@ fn desupport_xml(data: &Value, update_type: &str, query: &Query<'_>) -> String {
     let target = query.build_target.unwrap_or("");
     let os = target.split('_').next().unwrap_or(target);
     let details = interpolate(
-        text(data, "detailsUrl").unwrap_or(""),
+        text(data, "detailsUrl").unwrap_or("").to_owned(),
         &[
-            ("LOCALE", query.locale.unwrap_or("")),
-            ("VERSION", query.version),
-            ("OS", os),
+            (LOCALE, query.locale.unwrap_or("")),
+            (VERSION, query.version),
+            (OS, os),
         ],
     );
     let mut line = String::from("    <update");
@@ -185,9 +244,10 @@ fn app_xml(
     };
     let param = |key: &str| locale_or_top(data, target, locale, key).map(attribute_text);
     let build = build_id(data, target, locale).unwrap_or("").to_owned();
-    let with_locale = |value: String| interpolate(&value, &[("LOCALE", locale)]);
+    let with_locale = |value: String| interpolate(value, &[(LOCALE, locale)]);
 
-    let mut line = String::from("    <update");
+    let mut xml = String::with_capacity(1024);
+    xml.push_str("<?xml version=\"1.0\"?>\n<updates>\n    <update");
     if schema == 9 {
         let mut attrs: Vec<(String, String)> = Vec::new();
         let mut set_attr = |key: &str, value: String| match attrs.iter_mut().find(|(k, _)| k == key)
@@ -226,10 +286,10 @@ fn app_xml(
             } else {
                 value
             };
-            attribute(&mut line, &key, &value);
+            attribute(&mut xml, &key, &value);
         }
     } else {
-        attribute(&mut line, "type", update_type);
+        attribute(&mut xml, "type", update_type);
         let versions: &[(&str, &str)] = if schema == 1 {
             &[("version", "appv"), ("extensionVersion", "extv")]
         } else {
@@ -242,18 +302,18 @@ fn app_xml(
         for (name, key) in versions {
             // Balrog prints a missing value as "None"; shiplog leaves the attribute out.
             if let Some(value) = param(key) {
-                attribute(&mut line, name, &value);
+                attribute(&mut xml, name, &value);
             }
         }
-        attribute(&mut line, "buildID", &build);
+        attribute(&mut xml, "buildID", &build);
         for (name, key) in [("detailsURL", "detailsUrl"), ("licenseURL", "licenseUrl")] {
             if let Some(value) = data.get(key) {
-                attribute(&mut line, name, &with_locale(attribute_text(value)));
+                attribute(&mut xml, name, &with_locale(attribute_text(value)));
             }
         }
         if schema >= 2 {
             if locale_entry.get("isOSUpdate").and_then(Value::as_bool) == Some(true) {
-                attribute(&mut line, "isOSUpdate", "true");
+                attribute(&mut xml, "isOSUpdate", "true");
             }
             let (optional, interpolable) = optional_attributes(schema);
             for name in optional {
@@ -264,40 +324,31 @@ fn app_xml(
                     } else {
                         value
                     };
-                    attribute(&mut line, name, &value);
+                    attribute(&mut xml, name, &value);
                 }
             }
         }
     }
-    line.push('>');
+    xml.push('>');
 
-    let mut lines = vec![
-        "<?xml version=\"1.0\"?>".to_owned(),
-        "<updates>".to_owned(),
-        line,
-    ];
     let patch_lists: &[(&str, &str)] = if schema <= 2 {
         &[("complete", "complete"), ("partial", "partial")]
     } else {
         &[("completes", "complete"), ("partials", "partial")]
     };
     for (key, patch_type) in patch_lists {
-        let candidates: Vec<&Value> = match locale_entry.get(*key) {
-            Some(Value::Array(items)) => items.iter().collect(),
-            Some(single @ Value::Object(_)) => vec![single],
-            _ => Vec::new(),
+        let candidates: &[Value] = match locale_entry.get(*key) {
+            Some(Value::Array(items)) => items,
+            Some(single @ Value::Object(_)) => std::slice::from_ref(single),
+            _ => &[],
         };
         // The first patch that applies to this client; at most one of each type.
-        if let Some(xml) = candidates
-            .into_iter()
-            .find_map(|patch| patch_xml(set, data, schema, key, patch_type, patch, query))
-        {
-            lines.push(xml);
-        }
+        let _ = candidates.iter().any(|patch| {
+            patch_xml(set, data, schema, key, patch_type, patch, query, &mut xml).is_some()
+        });
     }
-    lines.push("    </update>".to_owned());
-    lines.push("</updates>".to_owned());
-    lines.join("\n")
+    xml.push_str("\n    </update>\n</updates>");
+    xml
 }
 
 /// Whether a schema 9 `updateLine` group's `for` conditions all hold for the query.
@@ -330,8 +381,10 @@ fn update_line_applies(group: &Value, query: &Query<'_>) -> bool {
     })
 }
 
-/// One `<patch>` line, or `None` when the patch does not apply (its `from` release is not the
-/// client's build, or no URL can be found for it).
+/// Appends one `<patch>` line (after a line break) to `out`; `None`, with nothing written, when
+/// the patch does not apply (its `from` release is not the client's build, or no URL can be
+/// found for it).
+#[allow(clippy::too_many_arguments)]
 fn patch_xml(
     set: &RuleSet,
     data: &Value,
@@ -340,7 +393,8 @@ fn patch_xml(
     patch_type: &str,
     patch: &Value,
     query: &Query<'_>,
-) -> Option<String> {
+    out: &mut String,
+) -> Option<()> {
     let from = text(patch, "from").unwrap_or("*");
     if from != "*" {
         let from_release = set.release(from)?;
@@ -361,20 +415,19 @@ fn patch_xml(
         return None;
     }
     let url = set.pass_on_force(url, query.force);
-    let mut xml = String::from("        <patch");
-    attribute(&mut xml, "type", patch_type);
-    attribute(&mut xml, "URL", &url);
-    let field = |value: Option<&Value>| value.map(attribute_text).unwrap_or_default();
-    attribute(&mut xml, "hashFunction", &field(data.get("hashFunction")));
-    attribute(&mut xml, "hashValue", &field(patch.get("hashValue")));
-    attribute(&mut xml, "size", &field(patch.get("filesize")));
+    out.push_str("\n        <patch");
+    attribute(out, "type", patch_type);
+    attribute(out, "URL", &url);
+    attribute_of(out, "hashFunction", data.get("hashFunction"));
+    attribute_of(out, "hashValue", patch.get("hashValue"));
+    attribute_of(out, "size", patch.get("filesize"));
     if schema >= 8 {
         if let Some(proof) = patch.get("binTransInclusionProof") {
-            attribute(&mut xml, "binTransInclusionProof", &attribute_text(proof));
+            attribute_of(out, "binTransInclusionProof", Some(proof));
         }
     }
-    xml.push_str("/>");
-    Some(xml)
+    out.push_str("/>");
+    Some(())
 }
 
 /// A patch URL from the blob's `fileUrls` templates.
@@ -408,13 +461,13 @@ fn file_url(
         let filename = lookup("ftpFilenames");
         let product = lookup("bouncerProducts");
         return Some(interpolate(
-            template,
+            template.to_owned(),
             &[
-                ("LOCALE", locale),
-                ("OS_FTP", os_ftp),
-                ("FILENAME", &filename),
-                ("PRODUCT", &product),
-                ("OS_BOUNCER", os_bouncer),
+                (LOCALE, locale),
+                (OS_FTP, os_ftp),
+                (FILENAME, &filename),
+                (PRODUCT, &product),
+                (OS_BOUNCER, os_bouncer),
             ],
         ));
     }
@@ -430,12 +483,8 @@ fn file_url(
         })?;
     let template = block.get(patch_key).and_then(|k| text(k, from))?;
     Some(interpolate(
-        template,
-        &[
-            ("LOCALE", locale),
-            ("OS_FTP", os_ftp),
-            ("OS_BOUNCER", os_bouncer),
-        ],
+        template.to_owned(),
+        &[(LOCALE, locale), (OS_FTP, os_ftp), (OS_BOUNCER, os_bouncer)],
     ))
 }
 
@@ -448,6 +497,41 @@ mod tests {
     use crate::balrog::query::Force;
     use crate::balrog::rule::{Rule, RuleFields};
     use serde_json::json;
+
+    #[test]
+    fn placeholders_are_replaced_in_both_spellings_one_after_another() {
+        let template = "https://x/%LOCALE%/%locale%/%OS_FTP%/%os_bouncer%/%PRODUCT%".to_owned();
+        // A value holding a later placeholder gets it replaced too, as Balrog's chain of
+        // `replace` calls does.
+        let text = interpolate(
+            template,
+            &[(LOCALE, "%OS_FTP%"), (OS_FTP, "win64"), (OS_BOUNCER, "win")],
+        );
+        assert_eq!(text, "https://x/win64/win64/win64/win/%PRODUCT%");
+        assert_eq!(
+            interpolate("no placeholders".to_owned(), &[(LOCALE, "de")]),
+            "no placeholders"
+        );
+        assert_eq!(
+            interpolate("100% %Locale%".to_owned(), &[(LOCALE, "de")]),
+            "100% %Locale%"
+        );
+    }
+
+    #[test]
+    fn attribute_values_are_escaped_only_where_they_need_it() {
+        let mut out = String::new();
+        attribute(&mut out, "a", "plain-1.0");
+        attribute(&mut out, "b", "x&y<z>\"q\" ü");
+        attribute_of(&mut out, "c", Some(&json!(true)));
+        attribute_of(&mut out, "d", Some(&json!(null)));
+        attribute_of(&mut out, "e", Some(&json!(12)));
+        attribute_of(&mut out, "f", None);
+        assert_eq!(
+            out,
+            " a=\"plain-1.0\" b=\"x&amp;y&lt;z&gt;&quot;q&quot; ü\" c=\"true\" d=\"None\" e=\"12\" f=\"\""
+        );
+    }
 
     fn named(name: &str, data: Value) -> NamedRelease {
         NamedRelease {
