@@ -8,12 +8,15 @@
 //! ERROR line stays something an operator should act on.
 
 use std::io::Write;
+use std::sync::{Arc, OnceLock};
 
 use clap::{Args, ValueEnum};
 use log::kv::{Key, Value, VisitSource};
 use serde_json::{Map, Value as Json};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+
+use crate::log_sink::{Sink, SinkWriter};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -35,9 +38,29 @@ pub struct LogArgs {
     pub log_format: LogFormat,
 }
 
+/// The batched stderr every line goes to, once [`init`] ran.
+static SINK: OnceLock<Arc<Sink>> = OnceLock::new();
+
 /// Installs the logger; call once, first thing.
 pub fn init(format: LogFormat) {
-    let inner = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+    let mut builder =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
+    // Without a writer thread (none could be started), lines go to stderr one by one.
+    if let Ok(sink) = Sink::start(Box::new(std::io::stderr())) {
+        builder.target(env_logger::Target::Pipe(Box::new(SinkWriter(Arc::clone(
+            &sink,
+        )))));
+        let _ = SINK.set(sink);
+        // A panic's own message goes straight to stderr: the lines logged before it go first.
+        let report = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if let Some(sink) = SINK.get() {
+                sink.drain();
+            }
+            report(info);
+        }));
+    }
+    let inner = builder
         .format(move |buf, record| {
             let line = match format {
                 LogFormat::Text => text_line(record),
@@ -51,17 +74,25 @@ pub fn init(format: LogFormat) {
         .write_style(env_logger::WriteStyle::Always)
         .build();
     let max = inner.filter();
-    if log::set_boxed_logger(Box::new(Demoting { inner })).is_ok() {
+    let sink = SINK.get().cloned();
+    if log::set_boxed_logger(Box::new(Demoting { inner, sink })).is_ok() {
         log::set_max_level(max);
     }
+}
+
+/// Writes out every line logged so far; call before the process ends.
+pub fn finish() {
+    log::logger().flush();
 }
 
 /// Where actix logs a connection's protocol errors.
 const PROTOCOL_ERRORS: &str = "actix_http::h1::dispatcher";
 
-/// env_logger, with actix's protocol errors demoted to DEBUG.
+/// env_logger, with actix's protocol errors demoted to DEBUG, writing to the batched `sink`
+/// (stderr directly when there is none). Warnings and errors are written out at once.
 struct Demoting {
     inner: env_logger::Logger,
+    sink: Option<Arc<Sink>>,
 }
 
 impl log::Log for Demoting {
@@ -88,11 +119,17 @@ impl log::Log for Demoting {
             }
         } else if self.inner.matches(record) {
             self.inner.log(record);
+            if record.level() <= log::Level::Warn {
+                self.flush();
+            }
         }
     }
 
     fn flush(&self) {
         self.inner.flush();
+        if let Some(sink) = &self.sink {
+            sink.drain();
+        }
     }
 }
 
@@ -214,7 +251,7 @@ mod tests {
             .parse_filters(filter)
             .target(env_logger::Target::Pipe(Box::new(out.clone())))
             .build();
-        Demoting { inner }.log(
+        Demoting { inner, sink: None }.log(
             &Record::builder()
                 .level(Level::Error)
                 .target(target)

@@ -8,6 +8,7 @@ mod delivery;
 mod import;
 mod import_balrog;
 mod import_orlo;
+mod log_sink;
 mod logging;
 mod ops;
 mod query_words;
@@ -62,6 +63,7 @@ fn main() -> ExitCode {
         Command::Backup(args) => backup(&args),
         Command::Completions(args) => completions(args.shell),
     };
+    logging::finish();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {

@@ -4,6 +4,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
 
 mod common;
 
@@ -345,8 +346,22 @@ fn token_block(stdout: &mut BufReader<ChildStdout>) -> (String, String) {
     (block, token)
 }
 
+/// Stops the server as an operator does, with SIGTERM (it writes out its last log lines as it
+/// exits; `kill -9` may lose the last few milliseconds of them), and answers its log.
 fn stop(mut server: Running) -> String {
-    server.0.kill().expect("stops");
+    let status = Command::new("kill")
+        .args(["-s", "TERM", &server.0.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.0.try_wait().expect("wait").is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "shiplog still runs after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let mut log = String::new();
     server
         .0
