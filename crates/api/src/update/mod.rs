@@ -87,11 +87,24 @@ impl Face for Update {
     }
 }
 
-/// Non-ASCII characters become `?`, as Balrog encodes them.
+/// Non-ASCII characters become `?`, as Balrog encodes them. Nearly every segment is ASCII
+/// already and is copied as it is (collecting chars one by one was 2 % of an update check).
 fn ascii(text: &str) -> String {
+    if text.is_ascii() {
+        return text.to_owned();
+    }
     text.chars()
         .map(|c| if c.is_ascii() { c } else { '?' })
         .collect()
+}
+
+/// The locale without the "x86 " some Avast versions put in it.
+fn without_x86_prefix(locale: String) -> String {
+    if locale.contains("x86 ") {
+        locale.replace("x86 ", "")
+    } else {
+        locale
+    }
 }
 
 /// `ISET:SSE3,MEM:8192,JAWS:1` (new form) or `SSE3` / `SSE3,8192` (old form). Unreadable parts
@@ -174,7 +187,7 @@ fn parse_url(
         build_id: Some(value(2)),
         build_target: Some(value(3)),
         // Some Avast versions prepend "x86 " to the locale.
-        locale: Some(value(4).replace("x86 ", "")),
+        locale: Some(without_x86_prefix(value(4))),
         channel: Some(value(5)),
         // Version 1 URLs carry no osVersion; Balrog reads it as "".
         os_version: (form == "1").then(String::new),
