@@ -132,20 +132,35 @@ struct PackageCells(
 );
 
 /// A boolean as the JSON of either backend writes it: `true`/`false` on PostgreSQL, `1`/`0` on
-/// SQLite, which stores booleans as integers.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Flag {
-    Bool(bool),
-    Int(i64),
+/// SQLite, which stores booleans as integers. Read by a visitor of its own: serde's untagged
+/// enums buffer every value first, which was 1.6 % of a by-id read on SQLite.
+struct Flag(bool);
+
+impl<'de> Deserialize<'de> for Flag {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Flag, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Flag;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a boolean, or an integer for one")
+            }
+            fn visit_bool<E: serde::de::Error>(self, value: bool) -> Result<Flag, E> {
+                Ok(Flag(value))
+            }
+            fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<Flag, E> {
+                Ok(Flag(value != 0))
+            }
+            fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<Flag, E> {
+                Ok(Flag(value != 0))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 impl Flag {
     fn is_set(&self) -> bool {
-        match self {
-            Flag::Bool(b) => *b,
-            Flag::Int(n) => *n != 0,
-        }
+        self.0
     }
 }
 
@@ -259,5 +274,27 @@ impl WholeRow {
             user: row.user_name,
             team: row.team,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Flag;
+
+    #[test]
+    fn flags_read_as_either_backend_writes_them() {
+        for (json, set) in [
+            ("true", true),
+            ("false", false),
+            ("1", true),
+            ("0", false),
+            ("-1", true),
+        ] {
+            let flag: Flag = serde_json::from_str(json).expect(json);
+            assert_eq!(flag.is_set(), set, "{json}");
+        }
+        for bad in ["\"1\"", "null", "1.5", "[]"] {
+            assert!(serde_json::from_str::<Flag>(bad).is_err(), "{bad}");
+        }
     }
 }
