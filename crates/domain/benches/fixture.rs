@@ -17,16 +17,23 @@ fn rule(rule_id: i64, value: serde_json::Value) -> Rule {
     }
 }
 
+/// A schema 4 app release as Firefox's look: the patch URL from a `fileUrls` template and the
+/// details URL with the client's locale put in (evaluation reads none of these; rendering the
+/// answer does).
 fn release(name: &str, product: &str, version: &str) -> NamedRelease {
     let locale = json!({"buildID": "20180620000000",
-        "completes": [{"from": "*", "filesize": 1, "hashValue": "h", "fileUrl": "https://x/c.mar"}]});
+        "completes": [{"from": "*", "filesize": 41_000_000, "hashValue": "c0ffee"}]});
     NamedRelease {
         id: ReleaseId::new(),
         name: name.into(),
         product: product.into(),
         data: json!({"name": name, "schema_version": 4, "hashFunction": "sha512",
-            "appVersion": version,
-            "platforms": {"WINNT_x86_64-msvc": {"locales": {"en-US": locale, "de": locale}}}}),
+            "appVersion": version, "displayVersion": version, "platformVersion": version,
+            "detailsUrl": format!("https://www.example.com/%LOCALE%/firefox/{version}/releasenotes/"),
+            "fileUrls": {"*": {"completes": {"*": format!(
+                "https://download.example.com/?product=firefox-{version}-complete&os=%OS_BOUNCER%&lang=%LOCALE%")}}},
+            "platforms": {"WINNT_x86_64-msvc": {"OS_BOUNCER": "win64", "OS_FTP": "win64",
+                "locales": {"en-US": locale, "de": locale}}}}),
         read_only: false,
         data_version: 1,
     }

@@ -26,7 +26,10 @@ pub const EMPTY_UPDATES: &str = "<?xml version=\"1.0\"?>\n<updates>\n</updates>"
 /// Escapes a value for a double-quoted XML attribute.
 fn escape(value: &str, out: &mut String) {
     // Most values (versions, build ids, URLs, hashes) need no escaping: copied in one go.
-    if !value.contains(['&', '<', '>', '"']) {
+    if !value
+        .bytes()
+        .any(|b| matches!(b, b'&' | b'<' | b'>' | b'"'))
+    {
         out.push_str(value);
         return;
     }
@@ -115,7 +118,12 @@ fn interpolate(template: String, replacements: &[(Placeholder, &str)]) -> String
     let mut text = template;
     for (placeholder, value) in replacements {
         for pattern in [placeholder.upper, placeholder.lower] {
-            if text.contains(pattern) {
+            // Every placeholder starts with `%`: looking only where one is is cheaper than a
+            // substring search for each of them.
+            if text
+                .match_indices('%')
+                .any(|(at, _)| text[at..].starts_with(pattern))
+            {
                 text = text.replace(pattern, value);
             }
         }
