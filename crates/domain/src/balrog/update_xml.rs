@@ -118,12 +118,7 @@ fn interpolate(template: String, replacements: &[(Placeholder, &str)]) -> String
     let mut text = template;
     for (placeholder, value) in replacements {
         for pattern in [placeholder.upper, placeholder.lower] {
-            // Every placeholder starts with `%`: looking only where one is is cheaper than a
-            // substring search for each of them.
-            if text
-                .match_indices('%')
-                .any(|(at, _)| text[at..].starts_with(pattern))
-            {
+            if text.contains(pattern) {
                 text = text.replace(pattern, value);
             }
         }

@@ -133,7 +133,7 @@ struct PackageCells(
 
 /// A boolean as the JSON of either backend writes it: `true`/`false` on PostgreSQL, `1`/`0` on
 /// SQLite, which stores booleans as integers. Read by a visitor of its own: serde's untagged
-/// enums buffer every value first, which was 1.6 % of a by-id read on SQLite.
+/// enums buffer every value first, which was 1 to 1.6 % of a by-id read on SQLite.
 struct Flag(bool);
 
 impl<'de> Deserialize<'de> for Flag {
