@@ -227,23 +227,8 @@ fn json_line(record: &log::Record<'_>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::log_sink::Captured;
     use log::{Level, Log, Record};
-    use std::io::Write;
-    use std::sync::{Arc, Mutex};
-
-    /// A log destination the test can read.
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().expect("buffer").extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
 
     fn logged(filter: &str, target: &str) -> String {
         let out = Captured::default();
@@ -258,8 +243,7 @@ mod tests {
                 .args(format_args!("stream error: request parse error"))
                 .build(),
         );
-        let bytes = out.0.lock().expect("buffer").clone();
-        String::from_utf8(bytes).expect("text")
+        out.text()
     }
 
     #[test]

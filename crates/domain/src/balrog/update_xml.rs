@@ -79,34 +79,25 @@ struct Placeholder {
     lower: &'static str,
 }
 
-const LOCALE: Placeholder = Placeholder {
-    upper: "%LOCALE%",
-    lower: "%locale%",
-};
-const VERSION: Placeholder = Placeholder {
-    upper: "%VERSION%",
-    lower: "%version%",
-};
-const OS: Placeholder = Placeholder {
-    upper: "%OS%",
-    lower: "%os%",
-};
-const OS_FTP: Placeholder = Placeholder {
-    upper: "%OS_FTP%",
-    lower: "%os_ftp%",
-};
-const OS_BOUNCER: Placeholder = Placeholder {
-    upper: "%OS_BOUNCER%",
-    lower: "%os_bouncer%",
-};
-const FILENAME: Placeholder = Placeholder {
-    upper: "%FILENAME%",
-    lower: "%filename%",
-};
-const PRODUCT: Placeholder = Placeholder {
-    upper: "%PRODUCT%",
-    lower: "%product%",
-};
+/// Placeholder constants, each from its name in both spellings.
+macro_rules! placeholders {
+    ($($name:ident = $upper:literal, $lower:literal;)*) => {
+        $(const $name: Placeholder = Placeholder {
+            upper: concat!("%", $upper, "%"),
+            lower: concat!("%", $lower, "%"),
+        };)*
+    };
+}
+
+placeholders! {
+    LOCALE = "LOCALE", "locale";
+    VERSION = "VERSION", "version";
+    OS = "OS", "os";
+    OS_FTP = "OS_FTP", "os_ftp";
+    OS_BOUNCER = "OS_BOUNCER", "os_bouncer";
+    FILENAME = "FILENAME", "filename";
+    PRODUCT = "PRODUCT", "product";
+}
 
 /// `%LOCALE%`/`%locale%` and friends, replaced one after another in the order given (so a
 /// value may itself hold a later placeholder, as in Balrog). A template without `%`, the
