@@ -102,15 +102,17 @@ impl Write for SinkWriter {
     }
 }
 
-/// A log output tests can read back (this module's and `logging`'s).
+/// A log output tests can read back (this module's and `logging`'s), and wait on.
 #[cfg(test)]
 #[derive(Clone, Default)]
-pub struct Captured(pub Arc<Mutex<Vec<u8>>>);
+pub struct Captured(Arc<(Mutex<Vec<u8>>, Condvar)>);
 
 #[cfg(test)]
 impl Write for Captured {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("buffer").extend_from_slice(buf);
+        let (bytes, written) = &*self.0;
+        bytes.lock().expect("buffer").extend_from_slice(buf);
+        written.notify_all();
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -121,14 +123,23 @@ impl Write for Captured {
 #[cfg(test)]
 impl Captured {
     pub fn text(&self) -> String {
-        String::from_utf8(self.0.lock().expect("buffer").clone()).expect("text")
+        String::from_utf8(self.0 .0.lock().expect("buffer").clone()).expect("text")
+    }
+
+    /// The text once `done` holds for it, woken by each write; fails the test after `limit`.
+    pub fn text_when(&self, limit: Duration, done: impl Fn(&str) -> bool) -> String {
+        let (bytes, written) = &*self.0;
+        let text = |b: &Vec<u8>| String::from_utf8(b.clone()).expect("text");
+        let (bytes, timeout) = written
+            .wait_timeout_while(bytes.lock().expect("buffer"), limit, |b| !done(&text(b)))
+            .expect("buffer");
+        assert!(!timeout.timed_out(), "written: {}", text(&bytes));
+        text(&bytes)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::time::Instant;
-
     use super::*;
 
     #[test]
@@ -138,13 +149,9 @@ mod tests {
         for i in 0..100 {
             sink.append(format!("line {i}\n").as_bytes());
         }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while out.text().lines().count() < 100 {
-            assert!(Instant::now() < deadline, "written: {}", out.text());
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        let written = out.text_when(Duration::from_secs(10), |text| text.lines().count() >= 100);
         let expected: String = (0..100).map(|i| format!("line {i}\n")).collect();
-        assert_eq!(out.text(), expected);
+        assert_eq!(written, expected);
     }
 
     #[test]
@@ -166,6 +173,6 @@ mod tests {
         let line = vec![b'x'; MAX_BUFFERED];
         sink.append(&line);
         // Written before `append` returned, not by the writer thread later.
-        assert_eq!(out.0.lock().expect("buffer").len(), MAX_BUFFERED);
+        assert_eq!(out.text().len(), MAX_BUFFERED);
     }
 }
