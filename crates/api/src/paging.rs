@@ -15,34 +15,6 @@ pub enum Position {
     Page { page: i64, limit: i64 },
 }
 
-/// The list's total when an offset page tells it without counting: a page shorter than its
-/// limit (or an unlimited one) ends the list. A non-empty page past the end cannot happen, so
-/// an empty page says nothing (the caller counts).
-pub fn total_from_page(limit: Option<i64>, offset: i64, shown: usize) -> Option<i64> {
-    let shown = i64::try_from(shown).unwrap_or(i64::MAX);
-    match limit {
-        _ if shown == 0 => None,
-        None => Some(offset + shown),
-        Some(limit) if shown < limit => Some(offset + shown),
-        Some(_) => None,
-    }
-}
-
-/// The total of an offset-paged list: told by the page when it can be ([`total_from_page`]),
-/// otherwise counted by `count` (only for a full page).
-pub fn offset_total<E>(
-    limit: Option<i64>,
-    offset: i64,
-    shown: usize,
-    count: impl FnOnce() -> Result<i64, E>,
-) -> Result<i64, E> {
-    match total_from_page(limit, offset, shown) {
-        Some(total) => Ok(total),
-        None if shown == 0 => Ok(0),
-        None => count(),
-    }
-}
-
 /// Adds `X-Total-Count` alone: for a list that is never paged.
 pub fn total_count(response: &mut HttpResponseBuilder, total: usize) {
     response.insert_header(("X-Total-Count", total.to_string()));

@@ -165,6 +165,18 @@ fn queries(c: &mut Criterion) {
         };
         b.iter(|| store.list_releases(&filter, &page).expect("list"))
     });
+    // The HTTP bench's page row: one user's ten newest, and the count behind `X-Total-Count`.
+    group.bench_function("GET /releases?user&limit=10 (with its count)", |b| {
+        let filter = ReleaseFilter {
+            user: Some("user-7".into()),
+            ..Default::default()
+        };
+        let ten = Page {
+            limit: Some(10),
+            ..Page::default()
+        };
+        b.iter(|| store.list_releases_counted(&filter, &ten).expect("list"))
+    });
     group.bench_function("GET /info/packages/versions", |b| {
         b.iter(|| store.current_versions(None, false).expect("versions"))
     });

@@ -95,6 +95,20 @@ pub struct Page {
     pub ascending: bool,
 }
 
+impl Page {
+    /// The list's total when this page, holding `shown` items, tells it without counting: a
+    /// page shorter than its limit (or an unlimited one) ends the list. A full page, or an
+    /// empty one after an offset (past the end, or not), says nothing: the list is counted.
+    pub fn total_after(&self, shown: usize) -> Option<i64> {
+        let shown = i64::try_from(shown).unwrap_or(i64::MAX);
+        match self.limit {
+            Some(limit) if shown >= limit => None,
+            _ if shown == 0 && self.offset > 0 => None,
+            _ => Some(self.offset.saturating_add(shown)),
+        }
+    }
+}
+
 impl Default for Page {
     /// Orlo's default: the newest 100.
     fn default() -> Self {
@@ -180,4 +194,33 @@ pub struct DateBucket {
     pub rollback: bool,
     pub successful: i64,
     pub failed: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Page;
+
+    fn page(limit: Option<i64>, offset: i64) -> Page {
+        Page {
+            limit,
+            offset,
+            ascending: false,
+        }
+    }
+
+    #[test]
+    fn a_page_tells_its_total_only_when_it_ends_the_list() {
+        // Shorter than its limit: the list ends here.
+        assert_eq!(page(Some(10), 0).total_after(3), Some(3));
+        assert_eq!(page(Some(10), 20).total_after(3), Some(23));
+        assert_eq!(page(None, 5).total_after(7), Some(12));
+        // Nothing at all from the start: an empty list.
+        assert_eq!(page(Some(10), 0).total_after(0), Some(0));
+        assert_eq!(page(None, 0).total_after(0), Some(0));
+        // A full page, a page of none asked for, or nothing after an offset: count.
+        assert_eq!(page(Some(10), 0).total_after(10), None);
+        assert_eq!(page(Some(0), 0).total_after(0), None);
+        assert_eq!(page(Some(10), 30).total_after(0), None);
+        assert_eq!(page(None, 30).total_after(0), None);
+    }
 }

@@ -457,6 +457,74 @@ fn listings_filter_order_and_page() {
 /// alone fill them (SQLite reads those first) or not: common, middling and rare values, both
 /// orders, offsets, and start times shared by two releases.
 #[test]
+fn a_counted_page_carries_the_total_of_its_list() {
+    each_backend(|store| {
+        let t0 = datetime!(2021-06-01 12:00 UTC);
+        for i in 0..7 {
+            let user = if i < 5 { "alice" } else { "bob" };
+            let mut new = release(user, &["eu"], t0 + Duration::hours(i));
+            new.packages = vec![NewPackage::new("web", &format!("1.{i}"))];
+            store.insert_release(&new).expect("insert");
+        }
+        let alice = ReleaseFilter {
+            user: Some("alice".into()),
+            ..Default::default()
+        };
+        let page = |limit: Option<i64>, offset: i64| Page {
+            limit,
+            offset,
+            ascending: false,
+        };
+        let counted = |filter: &ReleaseFilter, page: Page| {
+            let (releases, total) = store
+                .list_releases_counted(filter, &page)
+                .expect("counted page");
+            assert_eq!(
+                releases,
+                store.list_releases(filter, &page).expect("page"),
+                "{page:?}"
+            );
+            (releases.len(), total)
+        };
+        // A full page is counted; a short one, or the whole list, tells its total.
+        assert_eq!(counted(&alice, page(Some(2), 0)), (2, 5));
+        assert_eq!(counted(&alice, page(Some(2), 4)), (1, 5));
+        assert_eq!(counted(&alice, page(None, 1)), (4, 5));
+        assert_eq!(counted(&ReleaseFilter::default(), page(Some(7), 0)), (7, 7));
+        // Past the end the page is empty and the list still counted; no match at all is 0.
+        assert_eq!(counted(&alice, page(Some(2), 9)), (0, 5));
+        let nobody = ReleaseFilter {
+            user: Some("carol".into()),
+            ..Default::default()
+        };
+        assert_eq!(counted(&nobody, page(Some(2), 0)), (0, 0));
+        assert_eq!(
+            store.count_releases(&alice).expect("count"),
+            5,
+            "the count alone agrees"
+        );
+
+        let web = PackageFilter {
+            name: Some("web".into()),
+            ..Default::default()
+        };
+        let packages = |page: Page| {
+            let (packages, total) = store
+                .list_packages_counted(&web, &page)
+                .expect("counted packages");
+            assert_eq!(
+                packages,
+                store.list_packages(&web, &page).expect("packages")
+            );
+            (packages.len(), total)
+        };
+        assert_eq!(packages(page(Some(3), 0)), (3, 7));
+        assert_eq!(packages(page(Some(3), 6)), (1, 7));
+        assert_eq!(packages(page(Some(3), 8)), (0, 7));
+    });
+}
+
+#[test]
 fn filtered_pages_are_the_same_for_common_and_rare_values() {
     each_backend(|store| {
         let t0 = datetime!(2022-03-01 00:00 UTC);

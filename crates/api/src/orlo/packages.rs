@@ -11,7 +11,7 @@ use super::releases::release_id;
 use super::Orlo;
 use crate::blocking::with_store;
 use crate::identity::Caller;
-use crate::paging::{offset_total, paged, Position};
+use crate::paging::{paged, Position};
 use crate::state::AppState;
 use crate::write_queue::with_writer;
 
@@ -189,11 +189,7 @@ pub async fn list_packages(
     let (filter, page) = package_query(&pairs(req.query_string())?)?;
     let (limit, offset) = (page.limit, page.offset);
     let (packages, total) = with_store(&state.store, move |store| {
-        let packages = store.list_packages(&filter, &page)?;
-        let total = offset_total(page.limit, page.offset, packages.len(), || {
-            store.count_packages(&filter)
-        })?;
-        Ok((packages, total))
+        store.list_packages_counted(&filter, &page)
     })
     .await?;
     if packages.is_empty() {

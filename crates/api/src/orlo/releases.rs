@@ -12,7 +12,7 @@ use super::params::{pairs, release_query};
 use super::Orlo;
 use crate::blocking::{cpu_bound, with_store, with_store_point_read};
 use crate::identity::Caller;
-use crate::paging::{offset_total, paged, Position};
+use crate::paging::{paged, Position};
 use crate::state::AppState;
 use crate::webhooks::destination::check_destination;
 use crate::write_queue::with_writer;
@@ -132,11 +132,7 @@ pub async fn list_releases(
     let (filter, page) = release_query(&pairs(req.query_string())?)?;
     let (limit, offset) = (page.limit, page.offset);
     let (releases, total) = with_store(&state.store, move |store| {
-        let releases = store.list_releases(&filter, &page)?;
-        let total = offset_total(page.limit, page.offset, releases.len(), || {
-            store.count_releases(&filter)
-        })?;
-        Ok((releases, total))
+        store.list_releases_counted(&filter, &page)
     })
     .await?;
     if releases.is_empty() {

@@ -52,11 +52,8 @@ pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
         offset: (number - 1) * PAGE,
         ascending: false,
     };
-    let (total, releases) = with_store(&state.store, move |store| {
-        Ok((
-            store.count_releases(&filter)?,
-            store.list_releases(&filter, &page)?,
-        ))
+    let (releases, total) = with_store(&state.store, move |store| {
+        store.list_releases_counted(&filter, &page)
     })
     .await?;
     let link = |n: i64| {

@@ -8,6 +8,7 @@ use shiplog_domain::{
 use time::OffsetDateTime;
 
 use super::change::{Change, Read, RowWrite, Subject, Summary};
+use super::count::{packages_count, with_total};
 use super::filter::packages_query;
 use super::one_statement::{push_package_values, PACKAGES_INTO};
 use super::rows::{from_db, to_db, NewPackageRow, PackageRow};
@@ -15,7 +16,7 @@ use crate::connection::{AnyConnection, Backend, Store};
 use crate::error::{StorageError, StorageResult};
 use crate::query::{PackageFilter, Page};
 use crate::schema::packages;
-use crate::sql::{Sql, Value};
+use crate::sql::{DynamicQuery, Sql, Value};
 
 /// Where package `id` is among `release`'s packages, checked in Orlo's order: after the release,
 /// that the package exists at all, then that it is this release's.
@@ -32,6 +33,12 @@ fn position(conn: &mut AnyConnection, release: &Release, id: PackageId) -> Stora
         Some(_) => StorageError::PackageNotInRelease,
         None => StorageError::PackageNotFound,
     })
+}
+
+/// The packages `query` selects.
+fn load_packages(conn: &mut AnyConnection, query: DynamicQuery) -> StorageResult<Vec<Package>> {
+    let rows: Vec<PackageRow> = query.load(conn)?;
+    rows.into_iter().map(PackageRow::into_domain).collect()
 }
 
 /// A time as a read of it from the database gives it back (to the microsecond).
@@ -169,9 +176,21 @@ impl Store {
         page: &Page,
     ) -> StorageResult<Vec<Package>> {
         let query = packages_query(self.backend(), filter, page).into_query();
-        self.read(|conn| {
-            let rows: Vec<PackageRow> = query.load(conn)?;
-            rows.into_iter().map(PackageRow::into_domain).collect()
+        self.read(|conn| load_packages(conn, query))
+    }
+
+    /// A page of packages as [`Store::list_packages`] reads it, with the number of packages
+    /// matching `filter` in all, both from one snapshot on SQLite (see `ledger::count`).
+    pub fn list_packages_counted(
+        &self,
+        filter: &PackageFilter,
+        page: &Page,
+    ) -> StorageResult<(Vec<Package>, i64)> {
+        let query = packages_query(self.backend(), filter, page).into_query();
+        let count = packages_count(self.backend(), filter);
+        self.read_related(|conn| {
+            let packages = load_packages(conn, query)?;
+            with_total(conn, page, packages, count)
         })
     }
 

@@ -9,6 +9,7 @@ use time::{OffsetDateTime, PrimitiveDateTime};
 
 use super::bulk::insert_releases;
 use super::change::{Change, RowWrite, Subject};
+use super::count::{releases_count, with_total};
 use super::filter::{newest_first_probe, releases_query, PACKAGE_COLUMNS};
 use super::one_statement::insert_release_postgres;
 use super::rows::{from_db, parse_uuid, to_db, PackageRow, ReleaseRow};
@@ -164,17 +165,22 @@ impl Store {
         filter: &ReleaseFilter,
         page: &Page,
     ) -> StorageResult<Vec<Release>> {
-        let probe = newest_first_probe(self.backend(), filter, page).map(Sql::into_query);
-        let query = releases_query(self.backend(), filter, page).into_query();
+        let read = PageRead::new(self.backend(), filter, page);
+        self.read_related(|conn| read.run(conn))
+    }
+
+    /// A page of releases as [`Store::list_releases`] reads it, with the number of releases
+    /// matching `filter` in all, both from one snapshot on SQLite (see `ledger::count`).
+    pub fn list_releases_counted(
+        &self,
+        filter: &ReleaseFilter,
+        page: &Page,
+    ) -> StorageResult<(Vec<Release>, i64)> {
+        let read = PageRead::new(self.backend(), filter, page);
+        let count = releases_count(self.backend(), filter);
         self.read_related(|conn| {
-            if let Some(probe) = probe {
-                let rows: Vec<ReleaseRow> = probe.load(conn)?;
-                if page.limit == i64::try_from(rows.len()).ok() {
-                    return hydrate(conn, rows);
-                }
-            }
-            let rows: Vec<ReleaseRow> = query.load(conn)?;
-            hydrate(conn, rows)
+            let releases = read.run(conn)?;
+            with_total(conn, page, releases, count)
         })
     }
 
@@ -262,6 +268,57 @@ impl Store {
             };
             Ok(updated(release, writes))
         })
+    }
+}
+
+/// The statements of a page of releases, built before a connection is taken.
+struct PageRead {
+    /// The page read from the newest releases first, when worth trying (`newest_first_probe`).
+    probe: Option<DynamicQuery>,
+    query: DynamicQuery,
+    limit: Option<i64>,
+    /// SQLite: each query reads its releases whole (`whole::page_sqlite`). PostgreSQL: each
+    /// reads release rows, and `hydrate` their related rows.
+    whole: bool,
+}
+
+impl PageRead {
+    fn new(backend: Backend, filter: &ReleaseFilter, page: &Page) -> PageRead {
+        let whole = backend == Backend::Sqlite;
+        let finish = |sql: Sql| {
+            if whole {
+                whole::page_sqlite(&sql, page.ascending).into_query()
+            } else {
+                sql.into_query()
+            }
+        };
+        PageRead {
+            probe: newest_first_probe(backend, filter, page).map(finish),
+            query: finish(releases_query(backend, filter, page)),
+            limit: page.limit,
+            whole,
+        }
+    }
+
+    fn run(self, conn: &mut AnyConnection) -> StorageResult<Vec<Release>> {
+        let full = |n: usize| self.limit == i64::try_from(n).ok();
+        if self.whole {
+            if let Some(probe) = self.probe {
+                let releases = load_whole(conn, probe)?;
+                if full(releases.len()) {
+                    return Ok(releases);
+                }
+            }
+            return load_whole(conn, self.query);
+        }
+        if let Some(probe) = self.probe {
+            let rows: Vec<ReleaseRow> = probe.load(conn)?;
+            if full(rows.len()) {
+                return hydrate(conn, rows);
+            }
+        }
+        let rows: Vec<ReleaseRow> = self.query.load(conn)?;
+        hydrate(conn, rows)
     }
 }
 
