@@ -152,8 +152,26 @@ pub(crate) fn packages_query(backend: Backend, f: &PackageFilter, page: &Page) -
     sql
 }
 
+/// How a condition on a release's platforms or packages is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Related {
+    /// `r.id IN (SELECT release_id …)`: SQLite collects every matching id first (into a
+    /// temporary index on SQLite), then looks releases up by it. Right when the releases looked
+    /// at are many or the matches few.
+    Collected,
+    /// `EXISTS (SELECT … WHERE release_id = r.id …)`: one index seek per release looked at.
+    /// Right for [`newest_first_probe`], which looks at a bounded number of releases: for a
+    /// package name most releases have, collecting its ids took four times as long as the
+    /// probe's seeks (8.3 against 1.9 ms on 25,000 releases).
+    PerRelease,
+}
+
 /// Every condition of a release filter, on releases aliased `r`.
 pub(crate) fn release_conditions(backend: Backend, f: &ReleaseFilter) -> Conditions {
+    conditions_of(backend, f, Related::Collected)
+}
+
+fn conditions_of(backend: Backend, f: &ReleaseFilter, related: Related) -> Conditions {
     let mut out = Conditions::new(backend);
     if let Some(id) = f.id {
         eq_text(&mut out, "r.id", &id.to_string());
@@ -169,10 +187,17 @@ pub(crate) fn release_conditions(backend: Backend, f: &ReleaseFilter) -> Conditi
         None => {}
     }
     if let Some(platform) = &f.platform {
-        out.and()
-            .push("r.id IN (SELECT rp.release_id FROM release_platforms rp WHERE rp.platform = ")
-            .bind(Value::Text(platform.clone()))
-            .push(")");
+        let sql = out.and();
+        match related {
+            Related::Collected => sql.push(
+                "r.id IN (SELECT rp.release_id FROM release_platforms rp WHERE rp.platform = ",
+            ),
+            Related::PerRelease => sql.push(
+                "EXISTS (SELECT 1 FROM release_platforms rp \
+                 WHERE rp.release_id = r.id AND rp.platform = ",
+            ),
+        };
+        sql.bind(Value::Text(platform.clone())).push(")");
     }
     if let Some(reference) = &f.reference {
         // Case-insensitive on both backends, as Orlo's LIKE was on SQLite.
@@ -191,7 +216,14 @@ pub(crate) fn release_conditions(backend: Backend, f: &ReleaseFilter) -> Conditi
     if !f.package.is_empty() {
         let matching = package_conditions(backend, &f.package);
         let sql = out.and();
-        sql.push("r.id IN (SELECT p.release_id FROM packages p WHERE ");
+        match related {
+            Related::Collected => {
+                sql.push("r.id IN (SELECT p.release_id FROM packages p WHERE ");
+            }
+            Related::PerRelease => {
+                sql.push("EXISTS (SELECT 1 FROM packages p WHERE p.release_id = r.id AND ");
+            }
+        }
         matching.write_all(sql);
         sql.push(")");
         if f.package.rollback == Some(false) {
@@ -205,16 +237,16 @@ pub(crate) fn release_conditions(backend: Backend, f: &ReleaseFilter) -> Conditi
 pub(crate) fn releases_query(backend: Backend, f: &ReleaseFilter, page: &Page) -> Sql {
     let mut from = Sql::new(backend);
     from.push("releases r");
-    releases_from(f, page, &from)
+    releases_from(f, page, &from, Related::Collected)
 }
 
 /// The page of releases matching `f`, read from `from` (a table or subquery named `r`).
-fn releases_from(f: &ReleaseFilter, page: &Page, from: &Sql) -> Sql {
+fn releases_from(f: &ReleaseFilter, page: &Page, from: &Sql, related: Related) -> Sql {
     let backend = from.backend();
     let mut sql = Sql::new(backend);
     sql.push("SELECT ").push(RELEASE_COLUMNS).push(" FROM ");
     sql.append(from);
-    release_conditions(backend, f).write_where(&mut sql);
+    conditions_of(backend, f, related).write_where(&mut sql);
     sql.push(if page.ascending {
         " ORDER BY r.stime ASC, r.id ASC"
     } else {
@@ -242,7 +274,7 @@ fn probe_size(wanted: i64) -> i64 {
 /// always collects every matching release, looks each one up and sorts them all: right for a
 /// rare value, slow for a common one (a platform most releases go to meant thousands of
 /// lookups for a page of 100). Walking the newest releases in order and keeping the matches
-/// reads a few hundred rows instead.
+/// reads a few hundred rows instead, each checked by an index seek ([`Related::PerRelease`]).
 ///
 /// The probe's answer is exact when it fills the page: the matches among the newest releases
 /// come, in the page's order, before every other match, so when they reach past the page's
@@ -274,5 +306,5 @@ pub(crate) fn newest_first_probe(backend: Backend, f: &ReleaseFilter, page: &Pag
         .push(" LIMIT ")
         .bind(Value::BigInt(probe_size(wanted)))
         .push(") r");
-    Some(releases_from(f, page, &newest))
+    Some(releases_from(f, page, &newest, Related::PerRelease))
 }
