@@ -10,9 +10,9 @@ use time::{OffsetDateTime, PrimitiveDateTime};
 use super::bulk::insert_releases;
 use super::change::{Change, RowWrite, Subject};
 use super::count::{releases_count, with_total};
-use super::filter::{newest_first_probe, releases_query, PACKAGE_COLUMNS};
+use super::filter::{newest_first_probe, releases_query};
 use super::one_statement::insert_release_postgres;
-use super::rows::{from_db, parse_uuid, to_db, PackageRow, ReleaseRow};
+use super::rows::{from_db, parse_uuid, to_db, ReleaseRow};
 use super::whole::{self, WholeRow};
 use crate::connection::{AnyConnection, Backend, Store};
 use crate::error::{StorageError, StorageResult};
@@ -156,8 +156,9 @@ impl Store {
     }
 
     /// Releases matching the filter, newest first unless the page says otherwise, each with
-    /// everything it holds. One query for the page, then one per related table, read as
-    /// `Store::read_related` reads. On SQLite a page filtered by platform or package is first
+    /// everything it holds, read as `Store::read_related` reads: on SQLite one statement, on
+    /// PostgreSQL one for the releases and one for all they hold. On SQLite a page filtered
+    /// by platform or package is first
     /// read from the newest releases alone, and again from all of them when that does not fill
     /// it (see `newest_first_probe`).
     pub fn list_releases(
@@ -405,10 +406,11 @@ pub(crate) fn ordinal_i32(ordinal: usize) -> i32 {
 const SIDE_PLATFORM: i32 = 0;
 const SIDE_NOTE: i32 = 1;
 const SIDE_METADATA: i32 = 2;
+const SIDE_PACKAGE: i32 = 3;
 
 /// A row of [`side_rows`]: a platform (`name`, `ordinal`), a note (`value`, `created_at`,
-/// `ordinal`) or a metadata entry (`name`, `value`) of release `release_id`, told apart by
-/// `kind`.
+/// `ordinal`), a metadata entry (`name`, `value`) or a package (`value`, its cells as JSON,
+/// with `created_at` and `ordinal`) of release `release_id`, told apart by `kind`.
 #[derive(QueryableByName)]
 struct SideRow {
     #[diesel(sql_type = Text)]
@@ -426,9 +428,11 @@ struct SideRow {
     created_at: Option<PrimitiveDateTime>,
 }
 
-/// The platforms, notes and metadata of the releases in `ids`, as one `UNION ALL` of three
-/// key lookups (each by its table's index on `release_id`), in no particular order. The
-/// literal kinds 0, 1 and 2 are [`SIDE_PLATFORM`], [`SIDE_NOTE`] and [`SIDE_METADATA`].
+/// The platforms, notes, metadata and packages of the releases in `ids`, as one `UNION ALL` of
+/// four key lookups (each by its table's index on `release_id`), in no particular order. The
+/// literal kinds 0 to 3 are [`SIDE_PLATFORM`], [`SIDE_NOTE`], [`SIDE_METADATA`] and
+/// [`SIDE_PACKAGE`]. A package's columns travel as one JSON array, so that every row has the
+/// same shape.
 fn side_rows(backend: Backend, ids: &[String]) -> DynamicQuery {
     let mut sql = Sql::new(backend);
     let ids = || ids.iter().map(|id| Value::Text(id.clone()));
@@ -446,22 +450,16 @@ fn side_rows(backend: Backend, ids: &[String]) -> DynamicQuery {
         " UNION ALL SELECT release_id, 2, \"key\", \"value\", 0, CAST(NULL AS TIMESTAMP) \
          FROM release_metadata WHERE release_id IN ",
     )
+    .bind_list(ids())
+    .push(" UNION ALL SELECT p.release_id, 3, CAST('' AS TEXT), ")
+    .push(whole::package_json(backend))
+    .push(", p.ordinal, p.created_at FROM packages p WHERE p.release_id IN ")
     .bind_list(ids());
     sql.into_key_lookup()
 }
 
-/// `select` for the releases in `ids`, then `order`. The id list is padded to one of a few
-/// lengths (see `Sql::bind_list`), so the statement stays prepared.
-fn for_releases(backend: Backend, select: &str, ids: &[String], order: &str) -> DynamicQuery {
-    let mut sql = Sql::new(backend);
-    sql.push(select)
-        .push(" IN ")
-        .bind_list(ids.iter().map(|id| Value::Text(id.clone())))
-        .push(order);
-    sql.into_key_lookup()
-}
-
-/// Loads everything the given releases hold, one query per related table, and assembles them.
+/// Loads everything the given releases hold, one statement per chunk of ids ([`side_rows`]),
+/// and assembles them: PostgreSQL's pages (SQLite reads a page whole, see `PageRead`).
 fn hydrate(conn: &mut AnyConnection, rows: Vec<ReleaseRow>) -> StorageResult<Vec<Release>> {
     if rows.is_empty() {
         return Ok(Vec::new());
@@ -473,11 +471,13 @@ fn hydrate(conn: &mut AnyConnection, rows: Vec<ReleaseRow>) -> StorageResult<Vec
     let mut metadata: HashMap<String, Metadata> = HashMap::new();
     let mut packages_by_release: HashMap<String, Vec<Package>> = HashMap::new();
     for chunk in ids.chunks(ID_CHUNK) {
-        // Platforms, notes and metadata in one statement (one round trip on PostgreSQL
-        // instead of three), each row in its own shape; ordered here: they are few, and an
-        // ORDER BY over the union would sort in a temporary B-tree.
+        // Platforms, notes, metadata and packages in one statement (one round trip on
+        // PostgreSQL instead of four); ordered here: they are few, and an ORDER BY over the
+        // union would sort them all again.
         let mut ordered_platforms: HashMap<String, Vec<(i32, String)>> = HashMap::new();
         let mut ordered_notes: HashMap<String, Vec<(PrimitiveDateTime, i32, String)>> =
+            HashMap::new();
+        let mut ordered_packages: HashMap<String, Vec<(PrimitiveDateTime, i32, String)>> =
             HashMap::new();
         for row in side_rows(backend, chunk).load::<SideRow>(conn)? {
             match (row.kind, row.created_at) {
@@ -496,6 +496,10 @@ fn hydrate(conn: &mut AnyConnection, rows: Vec<ReleaseRow>) -> StorageResult<Vec
                         .or_default()
                         .insert(row.name, row.value);
                 }
+                (SIDE_PACKAGE, Some(at)) => ordered_packages
+                    .entry(row.release_id)
+                    .or_default()
+                    .push((at, row.ordinal, row.value)),
                 (kind, _) => {
                     return Err(StorageError::Corrupt(format!(
                         "release {} has a related row of kind {kind}",
@@ -512,19 +516,14 @@ fn hydrate(conn: &mut AnyConnection, rows: Vec<ReleaseRow>) -> StorageResult<Vec
             rows.sort_unstable_by_key(|(at, ordinal, _)| (*at, *ordinal));
             notes.insert(release_id, rows.into_iter().map(|(_, _, n)| n).collect());
         }
-        let package_rows: Vec<PackageRow> = for_releases(
-            backend,
-            &format!("SELECT {PACKAGE_COLUMNS} FROM packages p WHERE p.release_id"),
-            chunk,
-            " ORDER BY p.release_id, p.created_at, p.ordinal",
-        )
-        .load(conn)?;
-        for row in package_rows {
-            let package = row.into_domain()?;
-            packages_by_release
-                .entry(package.release_id.to_string())
-                .or_default()
-                .push(package);
+        for (release_id, mut rows) in ordered_packages {
+            rows.sort_unstable_by_key(|(at, ordinal, _)| (*at, *ordinal));
+            let id = parse_uuid(&release_id)?;
+            let packages = rows
+                .iter()
+                .map(|(_, _, cells)| whole::package_from_json(cells, id))
+                .collect::<StorageResult<Vec<Package>>>()?;
+            packages_by_release.insert(release_id, packages);
         }
     }
     rows.into_iter()

@@ -19,7 +19,7 @@
 use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 use diesel::QueryableByName;
 use serde::Deserialize;
-use shiplog_domain::{Metadata, Package, Release};
+use shiplog_domain::{Metadata, Package, Release, ReleaseId};
 use time::PrimitiveDateTime;
 
 use super::filter::RELEASE_COLUMNS;
@@ -29,6 +29,23 @@ use crate::error::{StorageError, StorageResult};
 use crate::sql::{Sql, Value};
 use crate::stored_time::parse_stored_time;
 
+/// A package of the packages aliased `p` as the cells of a JSON array, in [`PackageCells`]
+/// order: `concat!`ed into the statements that read packages as JSON.
+macro_rules! package_cells {
+    () => {
+        "p.created_at, p.ordinal, p.id, p.name, p.version, p.status, p.rollback, p.diff_url, \
+         p.stime, p.ftime, p.duration_secs"
+    };
+}
+
+/// A package of the packages aliased `p` as one JSON array ([`package_from_json`] reads it).
+pub(crate) fn package_json(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => concat!("json_array(", package_cells!(), ")"),
+        Backend::Postgres => concat!("json_build_array(", package_cells!(), ")::text"),
+    }
+}
+
 /// The related rows of the release aliased `r`, one JSON text column each (`platforms`,
 /// `notes`, `metadata`, `packages`; SQL NULL or an empty array when there are none).
 fn related_columns(backend: Backend) -> &'static str {
@@ -37,26 +54,30 @@ fn related_columns(backend: Backend) -> &'static str {
         // dearest part of the statement. The rows carry their sort keys instead, and
         // `into_release` orders them.
         Backend::Sqlite => {
-            ", (SELECT json_group_array(json_array(rp.ordinal, rp.platform)) \
+            concat!(
+                ", (SELECT json_group_array(json_array(rp.ordinal, rp.platform)) \
                FROM release_platforms rp WHERE rp.release_id = r.id) AS platforms, \
              (SELECT json_group_array(json_array(n.created_at, n.ordinal, n.body)) \
                FROM release_notes n WHERE n.release_id = r.id) AS notes, \
              (SELECT json_group_object(m.\"key\", m.\"value\") \
                FROM release_metadata m WHERE m.release_id = r.id) AS metadata, \
-             (SELECT json_group_array(json_array(p.created_at, p.ordinal, p.id, p.name, p.version, \
-               p.status, p.rollback, p.diff_url, p.stime, p.ftime, p.duration_secs)) \
-               FROM packages p WHERE p.release_id = r.id) AS packages"
+             (SELECT json_group_array(json_array(",
+                package_cells!(),
+                ")) FROM packages p WHERE p.release_id = r.id) AS packages"
+            )
         }
         Backend::Postgres => {
-            ", (SELECT json_agg(json_build_array(rp.ordinal, rp.platform))::text \
+            concat!(
+                ", (SELECT json_agg(json_build_array(rp.ordinal, rp.platform))::text \
                FROM release_platforms rp WHERE rp.release_id = r.id) AS platforms, \
              (SELECT json_agg(json_build_array(n.created_at, n.ordinal, n.body))::text \
                FROM release_notes n WHERE n.release_id = r.id) AS notes, \
              (SELECT json_object_agg(m.\"key\", m.\"value\")::text \
                FROM release_metadata m WHERE m.release_id = r.id) AS metadata, \
-             (SELECT json_agg(json_build_array(p.created_at, p.ordinal, p.id, p.name, p.version, \
-               p.status, p.rollback, p.diff_url, p.stime, p.ftime, p.duration_secs))::text \
-               FROM packages p WHERE p.release_id = r.id) AS packages"
+             (SELECT json_agg(json_build_array(",
+                package_cells!(),
+                "))::text FROM packages p WHERE p.release_id = r.id) AS packages"
+            )
         }
     }
 }
@@ -157,6 +178,45 @@ struct PackageCells(
     Option<i64>,
 );
 
+impl PackageCells {
+    fn into_package(self, release_id: ReleaseId) -> StorageResult<Package> {
+        let PackageCells(
+            _,
+            _,
+            pid,
+            name,
+            version,
+            status,
+            rollback,
+            diff_url,
+            stime,
+            ftime,
+            duration,
+        ) = self;
+        Ok(Package {
+            id: parse_uuid(&pid)?,
+            release_id,
+            status: status.parse().map_err(|_| {
+                StorageError::Corrupt(format!("package {pid} has status {status:?}"))
+            })?,
+            name,
+            version,
+            rollback: rollback.is_set(),
+            diff_url,
+            stime: optional_time(stime, &format_args!("package {pid}"))?.map(from_db),
+            ftime: optional_time(ftime, &format_args!("package {pid}"))?.map(from_db),
+            duration,
+        })
+    }
+}
+
+/// A package of release `release_id` from the JSON array [`package_json`] wrote.
+pub(crate) fn package_from_json(text: &str, release_id: ReleaseId) -> StorageResult<Package> {
+    let cells: PackageCells = serde_json::from_str(text)
+        .map_err(|e| StorageError::Corrupt(format!("a package of release {release_id}: {e}")))?;
+    cells.into_package(release_id)
+}
+
 /// A boolean as the JSON of either backend writes it: `true`/`false` on PostgreSQL, `1`/`0` on
 /// SQLite, which stores booleans as integers. Read by a visitor of its own: serde's untagged
 /// enums buffer every value first, which was 1 to 1.6 % of a by-id read on SQLite.
@@ -252,36 +312,7 @@ impl WholeRow {
         })?;
         let packages = cells
             .into_iter()
-            .map(
-                |PackageCells(
-                    _,
-                    _,
-                    pid,
-                    name,
-                    version,
-                    status,
-                    rollback,
-                    diff_url,
-                    stime,
-                    ftime,
-                    duration,
-                )| {
-                    Ok(Package {
-                        id: parse_uuid(&pid)?,
-                        release_id,
-                        status: status.parse().map_err(|_| {
-                            StorageError::Corrupt(format!("package {pid} has status {status:?}"))
-                        })?,
-                        name,
-                        version,
-                        rollback: rollback.is_set(),
-                        diff_url,
-                        stime: optional_time(stime, &format_args!("package {pid}"))?.map(from_db),
-                        ftime: optional_time(ftime, &format_args!("package {pid}"))?.map(from_db),
-                        duration,
-                    })
-                },
-            )
+            .map(|cells| cells.into_package(release_id))
             .collect::<StorageResult<Vec<Package>>>()?;
         let references: Vec<String> = serde_json::from_str(&row.refs).map_err(|_| {
             StorageError::Corrupt(format!("release {id} has references {:?}", row.refs))
