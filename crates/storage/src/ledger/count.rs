@@ -1,8 +1,8 @@
 //! How many releases or packages a filter matches, for the `X-Total-Count` and `Link` headers
 //! of paged listings. A page and its count are read together (`list_releases_counted`,
 //! `list_packages_counted`): on one connection, on SQLite in one snapshot, so the total agrees
-//! with the page; and only when the page is full, since a shorter one already tells the total
-//! (`Page::total_after`).
+//! with the page; and only when the page does not tell the total itself: when it is full, or
+//! empty after an offset (`Page::total_after`).
 
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
@@ -34,6 +34,7 @@ impl Store {
     }
 }
 
+/// `SELECT COUNT(*) AS n` of the releases matching `filter`.
 pub(crate) fn releases_count(backend: Backend, filter: &ReleaseFilter) -> Sql {
     let mut sql = Sql::new(backend);
     sql.push("SELECT COUNT(*) AS n FROM releases r");
@@ -41,6 +42,7 @@ pub(crate) fn releases_count(backend: Backend, filter: &ReleaseFilter) -> Sql {
     sql
 }
 
+/// `SELECT COUNT(*) AS n` of the packages matching `filter`.
 pub(crate) fn packages_count(backend: Backend, filter: &PackageFilter) -> Sql {
     let mut sql = Sql::new(backend);
     sql.push("SELECT COUNT(*) AS n FROM packages p");

@@ -155,8 +155,8 @@ pub(crate) fn packages_query(backend: Backend, f: &PackageFilter, page: &Page) -
 /// How a condition on a release's platforms or packages is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Related {
-    /// `r.id IN (SELECT release_id …)`: SQLite collects every matching id first (into a
-    /// temporary index on SQLite), then looks releases up by it. Right when the releases looked
+    /// `r.id IN (SELECT release_id …)`: every matching id is collected first (on SQLite into
+    /// a temporary index), then releases are looked up by it. Right when the releases looked
     /// at are many or the matches few.
     Collected,
     /// `EXISTS (SELECT … WHERE release_id = r.id …)`: one index seek per release looked at.

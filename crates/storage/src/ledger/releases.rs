@@ -157,10 +157,9 @@ impl Store {
 
     /// Releases matching the filter, newest first unless the page says otherwise, each with
     /// everything it holds, read as `Store::read_related` reads: on SQLite one statement, on
-    /// PostgreSQL one for the releases and one for all they hold. On SQLite a page filtered
-    /// by platform or package is first
-    /// read from the newest releases alone, and again from all of them when that does not fill
-    /// it (see `newest_first_probe`).
+    /// PostgreSQL one for the releases and one for all they hold. On SQLite a page filtered by
+    /// platform or package is first read from the newest releases alone, and again from all of
+    /// them when that does not fill it (see `newest_first_probe`).
     pub fn list_releases(
         &self,
         filter: &ReleaseFilter,
