@@ -273,13 +273,14 @@ impl Store {
 
 /// The statements of a page of releases, built before a connection is taken.
 struct PageRead {
-    /// The page read from the newest releases first, when worth trying (`newest_first_probe`).
+    /// The page read from the newest releases first, when worth trying (`newest_first_probe`,
+    /// SQLite only).
     probe: Option<DynamicQuery>,
     query: DynamicQuery,
     limit: Option<i64>,
-    /// SQLite: each query reads its releases whole (`whole::page_sqlite`). PostgreSQL: each
-    /// reads release rows, and `hydrate` their related rows.
-    whole: bool,
+    /// How a query's releases are read: on SQLite whole, in one statement
+    /// (`whole::page_sqlite`); on PostgreSQL as release rows, then `hydrate`d.
+    load: fn(&mut AnyConnection, DynamicQuery) -> StorageResult<Vec<Release>>,
 }
 
 impl PageRead {
@@ -296,29 +297,18 @@ impl PageRead {
             probe: newest_first_probe(backend, filter, page).map(finish),
             query: finish(releases_query(backend, filter, page)),
             limit: page.limit,
-            whole,
+            load: if whole { load_whole } else { load_hydrated },
         }
     }
 
     fn run(self, conn: &mut AnyConnection) -> StorageResult<Vec<Release>> {
-        let full = |n: usize| self.limit == i64::try_from(n).ok();
-        if self.whole {
-            if let Some(probe) = self.probe {
-                let releases = load_whole(conn, probe)?;
-                if full(releases.len()) {
-                    return Ok(releases);
-                }
-            }
-            return load_whole(conn, self.query);
-        }
         if let Some(probe) = self.probe {
-            let rows: Vec<ReleaseRow> = probe.load(conn)?;
-            if full(rows.len()) {
-                return hydrate(conn, rows);
+            let releases = (self.load)(conn, probe)?;
+            if self.limit == i64::try_from(releases.len()).ok() {
+                return Ok(releases);
             }
         }
-        let rows: Vec<ReleaseRow> = self.query.load(conn)?;
-        hydrate(conn, rows)
+        (self.load)(conn, self.query)
     }
 }
 
@@ -389,6 +379,12 @@ pub(crate) fn load_release(conn: &mut AnyConnection, id: ReleaseId) -> StorageRe
 fn load_whole(conn: &mut AnyConnection, query: DynamicQuery) -> StorageResult<Vec<Release>> {
     let rows: Vec<WholeRow> = query.load(conn)?;
     rows.into_iter().map(WholeRow::into_release).collect()
+}
+
+/// The release rows `query` selects, with everything they hold (`hydrate`).
+fn load_hydrated(conn: &mut AnyConnection, query: DynamicQuery) -> StorageResult<Vec<Release>> {
+    let rows: Vec<ReleaseRow> = query.load(conn)?;
+    hydrate(conn, rows)
 }
 
 /// The filterable facts of a release's events: its platforms and team.
