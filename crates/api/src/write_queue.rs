@@ -9,10 +9,12 @@
 //! busy while writes keep coming, and wakes the request's worker with the answer.
 //!
 //! **Group commit.** When several writes are waiting, the thread takes up to [`MAX_GROUP`] of
-//! them and runs them as one transaction (`Store::write_group`): each in a savepoint of its own,
-//! so one that fails is undone alone and answered with its own error, and one commit for all.
-//! No request is answered before that commit: if it fails, every write of the group is answered
-//! with the failure, and none of them was kept.
+//! them and runs them as one transaction (`Store::write_group`), with one commit for all. One
+//! that fails is undone alone and answered with its own error: the store then rolls the group
+//! back and runs every write of it again, each in a savepoint, so a queued write keeps what it
+//! needs to run twice and answers with its last run's outcome. No request is answered before
+//! that commit: if it fails, every write of the group is answered with the failure, and none of
+//! them was kept.
 //!
 //! PostgreSQL keeps concurrent writers: there `with_writer` is the blocking pool.
 
@@ -29,10 +31,52 @@ use crate::blocking::with_store;
 /// answer, and how much one failed commit takes with it.
 pub const MAX_GROUP: usize = 64;
 
-/// A queued write. Running it makes the write and returns how to answer its request once the
-/// commit is known (`None`: it committed, or the write ran on its own; else why it did not).
-type Job = Box<dyn FnOnce() -> Answer + Send>;
-type Answer = Box<dyn FnOnce(Option<&str>) + Send>;
+/// A queued write: made by [`QueuedWrite::run`] (again if its group is rolled back and runs
+/// once more), then answered once the commit is known.
+type Job = Box<dyn QueuedWrite>;
+
+trait QueuedWrite: Send {
+    /// Makes the write, keeping its outcome in place of an earlier run's.
+    fn run(&mut self);
+    /// Answers the request with the last run's outcome, or with why its group did not commit
+    /// (`failure`; `None` when it committed or the write ran on its own).
+    fn answer(self: Box<Self>, failure: Option<&str>);
+}
+
+/// A request's write, `f` with the store it runs against, and where its answer goes.
+struct Write<F, T> {
+    store: Store,
+    f: F,
+    outcome: Option<Result<T, StorageError>>,
+    reply: tokio::sync::oneshot::Sender<Result<T, StorageError>>,
+}
+
+impl<F, T> QueuedWrite for Write<F, T>
+where
+    F: Fn(&Store) -> Result<T, StorageError> + Send,
+    T: Send,
+{
+    fn run(&mut self) {
+        let (f, store) = (&self.f, &self.store);
+        self.outcome = Some(catch_unwind(AssertUnwindSafe(|| f(store))).unwrap_or_else(|_| {
+            Err(StorageError::Corrupt(
+                "a write panicked (see the log)".to_owned(),
+            ))
+        }));
+    }
+
+    fn answer(self: Box<Self>, failure: Option<&str>) {
+        let result = match (self.outcome, failure) {
+            (None, _) => Err(StorageError::Corrupt(
+                "the write was answered before it ran".to_owned(),
+            )),
+            (Some(Ok(_)), Some(reason)) => Err(StorageError::NotCommitted(reason.to_owned())),
+            (Some(result), _) => result,
+        };
+        // The request may have gone (its client hung up): the write stands all the same.
+        let _ = self.reply.send(result);
+    }
+}
 
 /// The queue and its thread, started on the first write.
 #[derive(Default)]
@@ -85,13 +129,12 @@ fn run(store: &Store, jobs: &mpsc::Receiver<Job>) {
         }
         if batch.len() > 1 {
             let grouped = store.write_group(|| {
-                std::mem::take(&mut batch)
-                    .into_iter()
-                    .map(|job| job())
-                    .collect::<Vec<_>>()
+                for job in &mut batch {
+                    job.run();
+                }
             });
             match grouped {
-                Ok((answers, committed)) => {
+                Ok(((), committed)) => {
                     let failure = committed.err().map(|err| match err {
                         StorageError::NotCommitted(reason) => reason,
                         other => other.to_string(),
@@ -99,20 +142,22 @@ fn run(store: &Store, jobs: &mpsc::Receiver<Job>) {
                     if let Some(reason) = &failure {
                         log::error!(
                             "a group of {} writes was not committed: {reason}",
-                            answers.len()
+                            batch.len()
                         );
                     }
-                    for answer in answers {
-                        answer(failure.as_deref());
+                    for job in batch {
+                        job.answer(failure.as_deref());
                     }
+                    continue;
                 }
-                // The group could not start (no connection, or the write lock not taken in
-                // time): `batch` is untouched, and each write tries on its own below.
+                // The group got no transaction (no connection, or the write lock not taken in
+                // time): none of it stands, and each write tries on its own below.
                 Err(err) => log::warn!("a group of {} writes could not start: {err}", batch.len()),
             }
         }
-        for job in batch {
-            job()(None);
+        for mut job in batch {
+            job.run();
+            job.answer(None);
         }
     }
 }
@@ -140,14 +185,15 @@ impl Drop for WriteQueue {
 /// blocking pool. Errors (and a panic, as a storage error) come back as from
 /// [`with_store`]. Only for writes that hold the write connection for most of their time: a
 /// request that reads much before writing keeps to [`with_store`], so its reads run beside
-/// other writes.
+/// other writes. `f` may run twice, when its group is rolled back for another write's failure
+/// and runs again: it must make the same write each time.
 pub(crate) async fn with_writer<T, F>(
     queue: &WriteQueue,
     store: &Store,
     f: F,
 ) -> Result<T, StorageError>
 where
-    F: FnOnce(&Store) -> Result<T, StorageError> + Send + 'static,
+    F: Fn(&Store) -> Result<T, StorageError> + Send + 'static,
     T: Send + 'static,
 {
     if store.backend() != Backend::Sqlite {
@@ -156,26 +202,21 @@ where
     let Some(sender) = queue.sender(store) else {
         return with_store(store, f).await;
     };
-    let (answer, answered) = tokio::sync::oneshot::channel();
-    let store = store.clone();
-    let job: Job = Box::new(move || {
-        let result = catch_unwind(AssertUnwindSafe(|| f(&store))).unwrap_or_else(|_| {
-            Err(StorageError::Corrupt(
-                "a write panicked (see the log)".to_owned(),
-            ))
-        });
-        Box::new(move |failure: Option<&str>| {
-            let result = match (result, failure) {
-                (Ok(_), Some(reason)) => Err(StorageError::NotCommitted(reason.to_owned())),
-                (result, _) => result,
-            };
-            // The request may have gone (its client hung up): the write stands all the same.
-            let _ = answer.send(result);
-        })
+    let (reply, answered) = tokio::sync::oneshot::channel();
+    let job: Job = Box::new(Write {
+        store: store.clone(),
+        f,
+        outcome: None,
+        reply,
     });
-    if let Err(mpsc::SendError(job)) = sender.send(job) {
+    if let Err(mpsc::SendError(mut job)) = sender.send(job) {
         // The thread is gone (it only ends with the state); run the write as any other.
-        actix_web::web::block(move || job()(None)).await.ok();
+        actix_web::web::block(move || {
+            job.run();
+            job.answer(None);
+        })
+        .await
+        .ok();
     }
     let result = answered.await.unwrap_or_else(|_| {
         Err(StorageError::Corrupt(

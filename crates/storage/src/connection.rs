@@ -346,23 +346,29 @@ impl Store {
     }
 
     /// Runs `body`, and every write it makes on this thread through this store (or a copy of
-    /// it, such as [`Store::acting_as`]'s) joins one transaction: each write in a savepoint of
-    /// its own, so a failed one is undone alone, and one commit for all when `body` returns
-    /// (group commit). Returns what `body` returned and the commit's outcome: when that is an
-    /// error, none of the group's writes were kept, whatever each of them returned. A caller
-    /// must not report a write done before the group has committed.
+    /// it, such as [`Store::acting_as`]'s) joins one transaction, with one commit for all when
+    /// `body` returns (group commit). Returns what `body` returned and the commit's outcome:
+    /// when that is an error, none of the group's writes were kept, whatever each of them
+    /// returned. A caller must not report a write done before the group has committed.
+    ///
+    /// A write that fails is undone alone: the writes first run without savepoints, and when
+    /// one fails, the transaction is rolled back and `body` runs again from the start with each
+    /// write in a savepoint of its own. So `body` must be able to run twice, making the same
+    /// writes; what it returns is the last run's.
     ///
     /// Only SQLite groups (its writes take turns on one connection anyway, and a commit is most
-    /// of a small write's cost); on PostgreSQL `body` runs as is, each write committing on its
-    /// own. An error before `body` runs (the database away, the write lock not taken within the
-    /// busy timeout) is returned as is and `body` does not run.
+    /// of a small write's cost); on PostgreSQL `body` runs once as is, each write committing on
+    /// its own. An error instead of a value (the database away, the write lock not taken within
+    /// the busy timeout) means none of the group stands; `body` may have run once before it.
     pub fn write_group<R>(
         &self,
-        body: impl FnOnce() -> R,
+        mut body: impl FnMut() -> R,
     ) -> StorageResult<(R, StorageResult<()>)> {
         let Some(writer) = &self.writer else {
             return Ok((body(), Ok(())));
         };
+        // Set by either run of the group's body: after a run that was rolled back this may
+        // count a change that was not kept, which costs the identity caches one reload.
         GROUP_TOUCHED_IDENTITY.with(|t| t.set(false));
         let (value, committed) = writer.group(body)?;
         if GROUP_TOUCHED_IDENTITY.with(|t| t.replace(false)) && committed.is_ok() {
@@ -427,11 +433,19 @@ pub(crate) fn write_transaction<T>(
     conn: &mut AnyConnection,
     f: impl FnOnce(&mut AnyConnection) -> StorageResult<T>,
 ) -> StorageResult<T> {
+    // A write of a group's first pass runs bare in the group's transaction; if it fails, the
+    // group rolls back and runs again, this time with a savepoint for each write (see
+    // `write_connection`).
+    let mut bare = false;
     match conn {
         AnyConnection::Sqlite(inner) => {
+            let bare_write = crate::write_connection::take_bare();
             if in_transaction(inner)? {
-                // Inside a group's transaction (`write_group`): a savepoint of it.
-                AnsiTransactionManager::begin_transaction(inner)?
+                bare = bare_write;
+                if !bare {
+                    // Inside a group's transaction (`write_group`): a savepoint of it.
+                    AnsiTransactionManager::begin_transaction(inner)?
+                }
             } else {
                 AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?
             }
@@ -447,7 +461,11 @@ pub(crate) fn write_transaction<T>(
         crate::events::flush(conn, pending)?;
         Ok(value)
     });
-    let result = finish_transaction(conn, result);
+    let result = if bare {
+        result
+    } else {
+        finish_transaction(conn, result)
+    };
     if result.is_ok() && Backend::of(conn) == Backend::Postgres {
         crate::callbacks::unpark_committed(conn);
     }
