@@ -58,11 +58,13 @@ where
 {
     fn run(&mut self) {
         let (f, store) = (&self.f, &self.store);
-        self.outcome = Some(catch_unwind(AssertUnwindSafe(|| f(store))).unwrap_or_else(|_| {
-            Err(StorageError::Corrupt(
-                "a write panicked (see the log)".to_owned(),
-            ))
-        }));
+        self.outcome = Some(
+            catch_unwind(AssertUnwindSafe(|| f(store))).unwrap_or_else(|_| {
+                Err(StorageError::Corrupt(
+                    "a write panicked (see the log)".to_owned(),
+                ))
+            }),
+        );
     }
 
     fn answer(self: Box<Self>, failure: Option<&str>) {
