@@ -98,8 +98,9 @@ fn with_connect_timeout(url: &str) -> String {
 }
 
 /// `url` with `sslmode=allow` added when it names a server on this machine by a loopback
-/// address and nothing chooses the TLS mode (no `sslmode`, `requiressl` or `service` in its
-/// query, none in the environment: `env_sets_tls`).
+/// address and nothing chooses the TLS mode or the host otherwise (no `sslmode`,
+/// `requiressl`, `service`, `host` or `hostaddr` in its query; nothing in the environment:
+/// `env_sets_tls`).
 ///
 /// libpq's own default is `sslmode=prefer`: TLS whenever the server offers it, which Debian's
 /// PostgreSQL does out of the box even on 127.0.0.1. On loopback the traffic never leaves the
