@@ -3,6 +3,7 @@
 mod backup;
 mod balrog;
 mod callbacks;
+mod checkpoints;
 mod connection;
 mod error;
 mod events;

@@ -41,6 +41,7 @@ use diesel::r2d2::R2D2Connection;
 use diesel::Connection;
 use r2d2::ManageConnection;
 
+use crate::checkpoints::{Checkpoints, WRITER_MARK};
 use crate::connection::{AnyConnection, Manager};
 use crate::error::{StorageError, StorageResult};
 
@@ -97,13 +98,27 @@ pub(crate) fn take_bare() -> bool {
 pub(crate) struct WriteConnection {
     manager: Manager,
     conn: Mutex<Option<AnyConnection>>,
+    /// The thread that checkpoints the WAL after commits; `None` if it could not start, and
+    /// then the write connection checkpoints by itself, as SQLite does by default.
+    checkpoints: Option<Checkpoints>,
 }
 
 impl WriteConnection {
     pub(crate) fn new(manager: Manager) -> WriteConnection {
+        let checkpoints = Checkpoints::start(manager.clone())
+            .inspect_err(|err| log::warn!("no background checkpoints: {err}"))
+            .ok();
         WriteConnection {
             manager,
             conn: Mutex::new(None),
+            checkpoints,
+        }
+    }
+
+    /// Hands the WAL's checkpoint to the background thread after a commit.
+    fn committed(&self) {
+        if let Some(checkpoints) = &self.checkpoints {
+            checkpoints.nudge();
         }
     }
 
@@ -111,11 +126,16 @@ impl WriteConnection {
     /// statement journal, where SQLite copies each page a savepoint's write first changes, so
     /// that the savepoint can be undone alone. Every write of a group has a savepoint, and
     /// past 64 KiB that journal went to a temporary file: half of the write thread's time was
-    /// `pwrite` calls into it. It lives only until its savepoint is released.
+    /// `pwrite` calls into it. It lives only until its savepoint is released. With the
+    /// checkpoint thread running, its own automatic checkpoint waits for a larger WAL (see
+    /// `checkpoints`).
     fn open(&self) -> StorageResult<AnyConnection> {
         let mut conn = self.manager.connect()?;
         if let AnyConnection::Sqlite(inner) = &mut conn {
             inner.batch_execute("PRAGMA temp_store = MEMORY")?;
+            if self.checkpoints.is_some() {
+                inner.batch_execute(&format!("PRAGMA wal_autocheckpoint = {WRITER_MARK}"))?;
+            }
         }
         Ok(conn)
     }
@@ -171,6 +191,10 @@ impl WriteConnection {
         let result = f(conn);
         if conn.is_broken() {
             *slot = None;
+        }
+        drop(slot);
+        if result.is_ok() {
+            self.committed();
         }
         result
     }
@@ -266,6 +290,9 @@ impl WriteConnection {
                 *slot = Some(conn);
             }
             drop(slot);
+            if committed.is_ok() {
+                self.committed();
+            }
             return match value {
                 Ok(value) => Ok((value, committed)),
                 Err(panic) => resume_unwind(panic),
