@@ -21,6 +21,22 @@ pub(crate) enum AnyConnection {
     Sqlite(SqliteConnection),
 }
 
+/// Runs `$run` with `$c` bound to the backend's own connection inside `$conn` (an
+/// `&mut AnyConnection`), for a DSL statement that reads the same on both backends. Needed
+/// where diesel's `MultiBackend` cannot express the statement (`RETURNING`, `ON CONFLICT`), and
+/// worth it on hot paths: through `AnyConnection` diesel builds and hashes a statement's SQL
+/// text on every run to find it in the statement cache, while the backend's own connection
+/// finds it by its type (half the cost of a new release's event on SQLite's write thread).
+macro_rules! on_backend {
+    ($conn:expr, $c:ident => $run:expr) => {
+        match &mut *$conn {
+            $crate::connection::AnyConnection::Sqlite($c) => $run,
+            $crate::connection::AnyConnection::Postgresql($c) => $run,
+        }
+    };
+}
+pub(crate) use on_backend;
+
 /// Which database engine a store talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

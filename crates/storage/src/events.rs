@@ -26,7 +26,7 @@ use serde_json::Value as Json;
 use shiplog_domain::event::TypePattern;
 use time::{OffsetDateTime, PrimitiveDateTime};
 
-use crate::connection::{AnyConnection, Backend, Store};
+use crate::connection::{on_backend, AnyConnection, Backend, Store};
 use crate::error::{StorageError, StorageResult};
 use crate::ledger::{from_db, to_db};
 use crate::schema::{event_tags, events, sqlite_sequence};
@@ -280,19 +280,6 @@ fn settled_bound(conn: &mut AnyConnection) -> StorageResult<Option<i64>> {
 struct IdRow {
     #[diesel(sql_type = BigInt)]
     id: i64,
-}
-
-/// Runs a DSL statement (`$run`, with `$c` the backend's own connection) on either backend.
-/// The backend's statement cache then finds a prepared statement by its type; through
-/// `AnyConnection` diesel builds and hashes the statement's SQL text on every run, which was
-/// half the cost of a new release's event on SQLite's write thread.
-macro_rules! on_backend {
-    ($conn:expr, $c:ident => $run:expr) => {
-        match &mut *$conn {
-            AnyConnection::Sqlite($c) => $run,
-            AnyConnection::Postgresql($c) => $run,
-        }
-    };
 }
 
 /// Inserts the transaction's events, with increasing ids, just before it commits.

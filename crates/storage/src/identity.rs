@@ -28,7 +28,7 @@ use crate::balrog::governance::{list_roles, revoke_role};
 use crate::balrog::history::{record_delete, record_insert, record_update};
 use crate::balrog::scheduled::{refuse_if_pending, refuse_update_if_pending};
 use crate::balrog::{BalrogRefusal, SignoffTarget, Writer};
-use crate::connection::{AnyConnection, Store};
+use crate::connection::{on_backend, AnyConnection, Store};
 use crate::error::{StorageError, StorageResult};
 use crate::schema::{identity_version, permissions, tokens, users};
 use crate::stored_time::{MaybeStoredTime, StoredTime};
@@ -254,10 +254,7 @@ fn ensure_user(
         .on_conflict(users::name)
         .do_nothing();
     // MultiBackend has no ON CONFLICT support; both dialects take the same statement.
-    match conn {
-        AnyConnection::Postgresql(c) => statement.execute(c)?,
-        AnyConnection::Sqlite(c) => statement.execute(c)?,
-    };
+    on_backend!(conn, c => statement.execute(c)?);
     Ok(())
 }
 
@@ -447,10 +444,7 @@ fn insert_token(
         tokens::expires_at.eq(expires_at.map(to_db)),
     ));
     // MultiBackend has no RETURNING support; both dialects take the same statement.
-    let id: i64 = match conn {
-        AnyConnection::Postgresql(c) => statement.returning(tokens::id).get_result(c)?,
-        AnyConnection::Sqlite(c) => statement.returning(tokens::id).get_result(c)?,
-    };
+    let id: i64 = on_backend!(conn, c => statement.returning(tokens::id).get_result(c)?);
     Ok(TokenInfo {
         id,
         user: user.to_owned(),

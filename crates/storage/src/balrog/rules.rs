@@ -15,7 +15,7 @@ use super::rows::{RuleRow, RuleValues};
 use super::scheduled::{refuse_if_pending, refuse_update_if_pending};
 use super::signoffs::SignoffTarget;
 use super::writer::{Subject, Writer};
-use crate::connection::{AnyConnection, Store};
+use crate::connection::{on_backend, AnyConnection, Store};
 use crate::error::{StorageError, StorageResult};
 use crate::schema::{releases, rules};
 use crate::sql::Sql;
@@ -213,11 +213,8 @@ pub(crate) fn insert_rule(
     let values = RuleValues::new(fields, 1);
     let statement = diesel::insert_into(rules::table).values(&values);
     // MultiBackend has no RETURNING support; both dialects take the same statement.
-    let rule_id: i64 = match conn {
-        AnyConnection::Postgresql(c) => statement.returning(rules::rule_id).get_result(c),
-        AnyConnection::Sqlite(c) => statement.returning(rules::rule_id).get_result(c),
-    }
-    .map_err(|e| constraint_refusal(e.into(), fields))?;
+    let rule_id: i64 = on_backend!(conn, c => statement.returning(rules::rule_id).get_result(c))
+        .map_err(|e| constraint_refusal(e.into(), fields))?;
     let rule = Rule {
         rule_id,
         fields: fields.clone(),

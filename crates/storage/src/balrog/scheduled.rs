@@ -34,7 +34,7 @@ use super::sc_required::{
     check_signoffs, required_json, required_signoffs, user_holds_role, Required,
 };
 use super::writer::Writer;
-use crate::connection::{AnyConnection, Store};
+use crate::connection::{on_backend, AnyConnection, Store};
 use crate::error::{StorageError, StorageResult};
 use crate::events::{emit, Tags};
 use crate::identity::{
@@ -1010,14 +1010,9 @@ impl Store {
                 sc_data_version: 1,
             };
             let statement = diesel::insert_into(scheduled_changes::table).values(&row);
-            let inserted = match conn {
-                AnyConnection::Postgresql(c) => statement
-                    .returning(scheduled_changes::sc_id)
-                    .get_result::<i64>(c),
-                AnyConnection::Sqlite(c) => statement
-                    .returning(scheduled_changes::sc_id)
-                    .get_result::<i64>(c),
-            };
+            let inserted = on_backend!(conn, c => statement
+                .returning(scheduled_changes::sc_id)
+                .get_result::<i64>(c));
             let sc_id = match inserted {
                 Ok(id) => id,
                 // Another writer scheduled a change for the same row in between.

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 
 use super::releases::ordinal_i32;
 use super::rows::{to_db, MetadataRow, NewPackageRow, NewReleaseRow, NoteRow, PlatformRow};
-use crate::connection::AnyConnection;
+use crate::connection::{on_backend, AnyConnection};
 use crate::error::{StorageError, StorageResult};
 use crate::events::{emit, Tags};
 use crate::schema::{packages, release_metadata, release_notes, release_platforms, releases};
@@ -27,22 +27,10 @@ const MAX_PARAMS: usize = 30_000;
 macro_rules! insert_chunked {
     ($conn:expr, $table:expr, $rows:expr, $columns:expr) => {
         if let [row] = $rows.as_slice() {
-            match &mut *$conn {
-                AnyConnection::Postgresql(c) => {
-                    diesel::insert_into($table).values(row).execute(c)?
-                }
-                AnyConnection::Sqlite(c) => diesel::insert_into($table).values(row).execute(c)?,
-            };
+            on_backend!($conn, c => diesel::insert_into($table).values(row).execute(c)?);
         } else {
             for chunk in $rows.chunks((MAX_PARAMS / $columns).max(1)) {
-                match &mut *$conn {
-                    AnyConnection::Postgresql(c) => {
-                        diesel::insert_into($table).values(chunk).execute(c)?
-                    }
-                    AnyConnection::Sqlite(c) => {
-                        diesel::insert_into($table).values(chunk).execute(c)?
-                    }
-                };
+                on_backend!($conn, c => diesel::insert_into($table).values(chunk).execute(c)?);
             }
         }
     };
