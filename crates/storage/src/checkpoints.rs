@@ -110,27 +110,39 @@ mod tests {
             .into()
     }
 
-    #[test]
-    fn commits_reach_the_database_file_long_before_the_writers_own_checkpoint() {
-        let db = TestDb::sqlite();
+    /// A store (with its write connection, so with the checkpoint thread) on `db`, with a
+    /// table of blobs to fill.
+    fn store_with_blobs(db: &TestDb) -> Store {
         let store = Store::connect(db.url(), &PoolOptions::default()).expect("open");
         store
             .write(|conn| Ok(conn.batch_execute("CREATE TABLE blobs (b BLOB NOT NULL)")?))
             .expect("create");
+        store
+    }
+
+    /// Commits `count` blobs of nearly a page each (about `count` pages of WAL).
+    fn commit_blobs(store: &Store, count: u32) {
+        store
+            .write(|conn| {
+                Ok(conn.batch_execute(&format!(
+                    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n \
+                     WHERE i < {count}) INSERT INTO blobs SELECT zeroblob(4000) FROM n"
+                ))?)
+            })
+            .expect("insert");
+    }
+
+    #[test]
+    fn commits_reach_the_database_file_long_before_the_writers_own_checkpoint() {
+        let db = TestDb::sqlite();
+        let store = store_with_blobs(&db);
         let file = database_file(&db);
         let size = || std::fs::metadata(&file).map_or(0, |m| m.len());
         let before = size();
         // About 200 pages: far below the writer's mark (and below SQLite's default of 1,000),
         // so only the checkpoint thread copies them into the database file.
         for _ in 0..10 {
-            store
-                .write(|conn| {
-                    Ok(conn.batch_execute(
-                        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n \
-                         WHERE i < 20) INSERT INTO blobs SELECT zeroblob(4000) FROM n",
-                    )?)
-                })
-                .expect("insert");
+            commit_blobs(&store, 20);
         }
         let deadline = Instant::now() + Duration::from_secs(30);
         while size() < before + 150 * 4096 {
@@ -146,10 +158,7 @@ mod tests {
     #[test]
     fn a_steady_stream_of_writes_keeps_the_wal_within_the_writers_mark() {
         let db = TestDb::sqlite();
-        let store = Store::connect(db.url(), &PoolOptions::default()).expect("open");
-        store
-            .write(|conn| Ok(conn.batch_execute("CREATE TABLE blobs (b BLOB NOT NULL)")?))
-            .expect("create");
+        let store = store_with_blobs(&db);
         let mut wal = database_file(&db).into_os_string();
         wal.push("-wal");
         let wal_size = || std::fs::metadata(&wal).map_or(0, |m| m.len());
@@ -163,14 +172,7 @@ mod tests {
         let commits = 3 * WRITER_MARK / 100;
         let mut largest = 0;
         for _ in 0..commits {
-            store
-                .write(|conn| {
-                    Ok(conn.batch_execute(
-                        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n \
-                         WHERE i < 100) INSERT INTO blobs SELECT zeroblob(4000) FROM n",
-                    )?)
-                })
-                .expect("insert");
+            commit_blobs(&store, 100);
             largest = largest.max(wal_size());
         }
         let bound = u64::from(2 * WRITER_MARK) * page_and_header;
