@@ -5,11 +5,15 @@
 //! packages by the domain rule, see `packages::Summary`), so counting is a GROUP BY over releases
 //! rather than an aggregate over every package. Only SUCCESSFUL and FAILED releases count, as
 //! in Orlo.
+//!
+//! Groups are by status alone, the rollbacks among them summed (`SUM` of the flag): the status
+//! index is (status, stime, has_rollback), in start-time order within a status so that a page
+//! of one status reads newest first, and grouping by both columns would sort them again.
 
 use std::collections::BTreeMap;
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Text};
+use diesel::sql_types::{BigInt, Text};
 use time::{Date, Month};
 
 use super::filter::release_conditions;
@@ -18,33 +22,56 @@ use crate::error::{StorageError, StorageResult};
 use crate::query::{DateBucket, DateUnit, ReleaseCounts, ReleaseFilter, StatsSubject};
 use crate::sql::{Conditions, Sql, Value};
 
-/// One group of counted releases.
+/// One group of counted releases: `n` of one status, `rollbacks` of them with a rollback.
 #[derive(QueryableByName)]
 struct Group {
     #[diesel(sql_type = Text)]
     key: String,
     #[diesel(sql_type = Text)]
     name: String,
-    #[diesel(sql_type = Bool)]
-    rollback: bool,
     #[diesel(sql_type = Text)]
     status: String,
     #[diesel(sql_type = BigInt)]
     n: i64,
+    #[diesel(sql_type = BigInt)]
+    rollbacks: i64,
 }
+
+impl Group {
+    /// `(rollback, count)` for the group's releases without and with a rollback, leaving out
+    /// an empty side.
+    fn by_rollback(&self) -> impl Iterator<Item = (bool, i64)> {
+        [(false, self.n - self.rollbacks), (true, self.rollbacks)]
+            .into_iter()
+            .filter(|&(_, n)| n > 0)
+    }
+}
+
+/// The counted columns every statistics query selects after its key and name.
+const COUNTS: &str = "r.status AS status, COUNT(*) AS n, \
+     SUM(CASE WHEN r.has_rollback THEN 1 ELSE 0 END) AS rollbacks";
 
 /// `(date path, package name, rollback)`: what a by-date bucket is keyed by.
 type BucketKey = (Vec<i64>, Option<String>, bool);
 
 const COUNTED: &str = "r.status IN ('SUCCESSFUL', 'FAILED')";
 
+/// [`COUNTED`] written so that SQLite does not pick the status index for it (`+` makes the
+/// column an expression): counts per user or team read their own index, (user_name, status,
+/// has_rollback), whole. Without statistics SQLite's planner otherwise guessed the two
+/// statuses to be rare and went through the status index with a sort (per team 4.5 → 26 ms on
+/// 67,000 releases).
+const COUNTED_OFF_INDEX: &str = "+r.status IN ('SUCCESSFUL', 'FAILED')";
+
 impl ReleaseCounts {
-    fn add(&mut self, rollback: bool, status: &str, n: i64) {
-        match (rollback, status) {
-            (false, "SUCCESSFUL") => self.normal_successful += n,
-            (false, _) => self.normal_failed += n,
-            (true, "SUCCESSFUL") => self.rollback_successful += n,
-            (true, _) => self.rollback_failed += n,
+    fn add(&mut self, group: &Group) {
+        for (rollback, n) in group.by_rollback() {
+            match (rollback, group.status.as_str()) {
+                (false, "SUCCESSFUL") => self.normal_successful += n,
+                (false, _) => self.normal_failed += n,
+                (true, "SUCCESSFUL") => self.rollback_successful += n,
+                (true, _) => self.rollback_failed += n,
+            }
         }
     }
 }
@@ -55,11 +82,12 @@ fn counted_releases(
     sql: &mut Sql,
     filter: &ReleaseFilter,
     join: &str,
+    counted: &str,
     extra: impl FnOnce(&mut Conditions),
 ) {
     sql.push(" FROM releases r").push(join);
     let mut conditions = release_conditions(sql.backend(), filter);
-    conditions.and().push(COUNTED);
+    conditions.and().push(counted);
     extra(&mut conditions);
     conditions.write_where(sql);
 }
@@ -135,12 +163,12 @@ impl Store {
     /// Release outcomes overall, for the releases matching `filter`.
     pub fn release_counts(&self, filter: &ReleaseFilter) -> StorageResult<ReleaseCounts> {
         let mut sql = Sql::new(self.backend());
-        sql.push("SELECT '' AS key, '' AS name, r.has_rollback AS rollback, r.status AS status, COUNT(*) AS n");
-        counted_releases(&mut sql, filter, "", |_| {});
-        sql.push(" GROUP BY r.status, r.has_rollback");
+        sql.push("SELECT '' AS key, '' AS name, ").push(COUNTS);
+        counted_releases(&mut sql, filter, "", COUNTED, |_| {});
+        sql.push(" GROUP BY r.status");
         let mut counts = ReleaseCounts::default();
         for group in self.groups(sql)? {
-            counts.add(group.rollback, &group.status, group.n);
+            counts.add(&group);
         }
         Ok(counts)
     }
@@ -167,11 +195,16 @@ impl Store {
                 " JOIN (SELECT DISTINCT release_id, name FROM packages) pk ON pk.release_id = r.id",
             ),
         };
+        let counted = match (self.backend(), subject) {
+            (Backend::Sqlite, StatsSubject::User | StatsSubject::Team) => COUNTED_OFF_INDEX,
+            _ => COUNTED,
+        };
         let mut sql = Sql::new(self.backend());
-        sql.push("SELECT ").push(key).push(
-            " AS key, '' AS name, r.has_rollback AS rollback, r.status AS status, COUNT(*) AS n",
-        );
-        counted_releases(&mut sql, filter, join, |conditions| {
+        sql.push("SELECT ")
+            .push(key)
+            .push(" AS key, '' AS name, ")
+            .push(COUNTS);
+        counted_releases(&mut sql, filter, join, counted, |conditions| {
             conditions.and().push(key).push(" IS NOT NULL");
             if let Some(name) = only {
                 conditions
@@ -181,15 +214,10 @@ impl Store {
                     .bind(Value::Text(name.to_owned()));
             }
         });
-        sql.push(" GROUP BY ")
-            .push(key)
-            .push(", r.has_rollback, r.status");
+        sql.push(" GROUP BY ").push(key).push(", r.status");
         let mut counts: BTreeMap<String, ReleaseCounts> = BTreeMap::new();
         for group in self.groups(sql)? {
-            counts
-                .entry(group.key)
-                .or_default()
-                .add(group.rollback, &group.status, group.n);
+            counts.entry(group.key.clone()).or_default().add(&group);
         }
         match only {
             Some(name) => {
@@ -250,31 +278,34 @@ impl Store {
         } else {
             "'' AS name, "
         });
-        sql.push("r.has_rollback AS rollback, r.status AS status, COUNT(*) AS n");
+        sql.push(COUNTS);
         let join = if by_package {
             " JOIN packages p ON p.release_id = r.id"
         } else {
             ""
         };
-        counted_releases(&mut sql, filter, join, |conditions| {
+        counted_releases(&mut sql, filter, join, COUNTED, |conditions| {
             if by_package {
                 conditions.and().push("p.stime IS NOT NULL");
             }
         });
         sql.push(" GROUP BY ").push(&group_key);
         sql.push(if by_package { ", p.name" } else { "" });
-        sql.push(", r.has_rollback, r.status");
+        sql.push(", r.status");
         // Buckets finer than the unit (days for weeks) fold together here.
         let mut folded: BTreeMap<BucketKey, (i64, i64)> = BTreeMap::new();
         for group in self.groups(sql)? {
             let path = date_path(unit, &group.key)?;
-            let entry = folded
-                .entry((path, by_package.then_some(group.name), group.rollback))
-                .or_default();
-            if group.status == "SUCCESSFUL" {
-                entry.0 += group.n;
-            } else {
-                entry.1 += group.n;
+            let package = by_package.then(|| group.name.clone());
+            for (rollback, n) in group.by_rollback() {
+                let entry = folded
+                    .entry((path.clone(), package.clone(), rollback))
+                    .or_default();
+                if group.status == "SUCCESSFUL" {
+                    entry.0 += n;
+                } else {
+                    entry.1 += n;
+                }
             }
         }
         Ok(folded
