@@ -23,8 +23,9 @@
 //! values. A mark of 4,000 or 8,000 pages gained half of that, 32,000 no more than 16,000, and
 //! gathering for 5, 10 or 50 ms instead of 20 less.
 
-use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
-use std::time::Duration;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use r2d2::ManageConnection;
@@ -43,6 +44,10 @@ pub(crate) const WRITER_MARK: u32 = 16_000;
 /// The write connection's handle on the checkpoint thread.
 pub(crate) struct Checkpoints {
     nudges: SyncSender<()>,
+    /// How many checkpoints the thread has finished: counted always (one lock a checkpoint),
+    /// read only by tests, which wait on it instead of polling the files.
+    #[cfg_attr(not(test), allow(dead_code))]
+    finished: Arc<(Mutex<u64>, Condvar)>,
 }
 
 impl Checkpoints {
@@ -50,10 +55,30 @@ impl Checkpoints {
     /// dropped, without touching the database again.
     pub(crate) fn start(manager: Manager) -> std::io::Result<Checkpoints> {
         let (nudges, nudged) = mpsc::sync_channel(1);
+        let finished = Arc::new((Mutex::new(0), Condvar::new()));
+        let counted = Arc::clone(&finished);
         std::thread::Builder::new()
             .name("sqlite-checkpoints".to_owned())
-            .spawn(move || run(&manager, &nudged))?;
-        Ok(Checkpoints { nudges })
+            .spawn(move || run(&manager, &nudged, &counted))?;
+        Ok(Checkpoints { nudges, finished })
+    }
+
+    /// How many checkpoints the thread has finished so far.
+    #[cfg(test)]
+    pub(crate) fn finished(&self) -> u64 {
+        *self.finished.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits until the thread has finished more than `seen` checkpoints, or until `timeout`.
+    #[cfg(test)]
+    pub(crate) fn wait_past(&self, seen: u64, timeout: Duration) {
+        let (count, changed) = &*self.finished;
+        let guard = count.lock().unwrap_or_else(|p| p.into_inner());
+        drop(
+            changed
+                .wait_timeout_while(guard, timeout, |done| *done <= seen)
+                .unwrap_or_else(|p| p.into_inner()),
+        );
     }
 
     /// Tells the thread a transaction committed. Never blocks: a nudge already waiting covers
@@ -63,15 +88,16 @@ impl Checkpoints {
     }
 }
 
-fn run(manager: &Manager, nudged: &Receiver<()>) {
+fn run(manager: &Manager, nudged: &Receiver<()>, finished: &(Mutex<u64>, Condvar)) {
     let mut conn: Option<AnyConnection> = None;
     while nudged.recv().is_ok() {
-        std::thread::sleep(GATHER);
+        // Gather the nudges of the next GATHER; a dropped store ends the thread at once.
+        let until = Instant::now() + GATHER;
         loop {
-            match nudged.try_recv() {
+            match nudged.recv_timeout(until.saturating_duration_since(Instant::now())) {
                 Ok(()) => {}
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => return,
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => return,
             }
         }
         let open = match conn.take() {
@@ -90,6 +116,9 @@ fn run(manager: &Manager, nudged: &Receiver<()>) {
             Ok(AnyConnection::Postgresql(_)) => return,
             Err(err) => log::debug!("background checkpoint: no connection: {err}"),
         }
+        let (count, changed) = finished;
+        *count.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        changed.notify_all();
     }
 }
 
@@ -144,14 +173,22 @@ mod tests {
         for _ in 0..10 {
             commit_blobs(&store, 20);
         }
+        let checkpoints = store.checkpoints().expect("a checkpoint thread");
         let deadline = Instant::now() + Duration::from_secs(30);
-        while size() < before + 150 * 4096 {
+        loop {
+            // Read the count before the size: a checkpoint finishing in between still wakes
+            // the wait below.
+            let seen = checkpoints.finished();
+            if size() >= before + 150 * 4096 {
+                break;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
             assert!(
-                Instant::now() < deadline,
+                !left.is_zero(),
                 "the database file stayed at {} bytes (from {before})",
                 size()
             );
-            std::thread::sleep(Duration::from_millis(10));
+            checkpoints.wait_past(seen, left);
         }
     }
 

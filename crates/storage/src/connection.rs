@@ -344,6 +344,12 @@ impl Store {
         }
     }
 
+    /// SQLite's checkpoint thread, for tests that wait on it.
+    #[cfg(test)]
+    pub(crate) fn checkpoints(&self) -> Option<&crate::checkpoints::Checkpoints> {
+        self.writer.as_ref().and_then(|w| w.checkpoints())
+    }
+
     /// The actor set with [`Store::acting_as`], if any.
     pub(crate) fn actor(&self) -> Option<&str> {
         self.actor.as_deref()

@@ -115,6 +115,12 @@ impl WriteConnection {
         }
     }
 
+    /// The checkpoint thread's handle, if it started.
+    #[cfg(test)]
+    pub(crate) fn checkpoints(&self) -> Option<&Checkpoints> {
+        self.checkpoints.as_ref()
+    }
+
     /// Hands the WAL's checkpoint to the background thread after a commit.
     fn committed(&self) {
         if let Some(checkpoints) = &self.checkpoints {
