@@ -6,9 +6,12 @@
 //! rather than an aggregate over every package. Only SUCCESSFUL and FAILED releases count, as
 //! in Orlo.
 //!
-//! Groups are by status alone, the rollbacks among them summed (`SUM` of the flag): the status
-//! index is (status, stime, has_rollback), in start-time order within a status so that a page
-//! of one status reads newest first, and grouping by both columns would sort them again.
+//! Groups are by subject (or bucket) alone, the outcomes counted in each by `COUNT(*) FILTER`:
+//! the indexes the counts read are in start-time order after their subject — (status, stime,
+//! has_rollback) so that a page of one status reads newest first, (user_name, stime, status,
+//! has_rollback) and the team's likewise so that a new release goes into one place per subject
+//! — and grouping by subject and status would sort every counted release again (per user 18 →
+//! 34 ms on 67,000 releases, against 11 ms counted this way).
 
 use std::collections::BTreeMap;
 
@@ -22,34 +25,51 @@ use crate::error::{StorageError, StorageResult};
 use crate::query::{DateBucket, DateUnit, ReleaseCounts, ReleaseFilter, StatsSubject};
 use crate::sql::{Conditions, Sql, Value};
 
-/// One group of counted releases: `n` of one status, `rollbacks` of them with a rollback.
+/// One group of counted releases (all of them successful or failed, see [`COUNTED`]): `n` in
+/// all, `successful` of them successful, `rollbacks` with a rollback, `successful_rollbacks`
+/// both.
 #[derive(QueryableByName)]
 struct Group {
     #[diesel(sql_type = Text)]
     key: String,
     #[diesel(sql_type = Text)]
     name: String,
-    #[diesel(sql_type = Text)]
-    status: String,
     #[diesel(sql_type = BigInt)]
     n: i64,
     #[diesel(sql_type = BigInt)]
+    successful: i64,
+    #[diesel(sql_type = BigInt)]
     rollbacks: i64,
+    #[diesel(sql_type = BigInt)]
+    successful_rollbacks: i64,
 }
 
 impl Group {
-    /// `(rollback, count)` for the group's releases without and with a rollback, leaving out
-    /// an empty side.
-    fn by_rollback(&self) -> impl Iterator<Item = (bool, i64)> {
-        [(false, self.n - self.rollbacks), (true, self.rollbacks)]
-            .into_iter()
-            .filter(|&(_, n)| n > 0)
+    /// `(rollback, successful, failed)` for the group's releases without and with a rollback,
+    /// leaving out a side with none.
+    fn by_rollback(&self) -> impl Iterator<Item = (bool, i64, i64)> {
+        let failed_rollbacks = self.rollbacks - self.successful_rollbacks;
+        let failed = self.n - self.successful;
+        [
+            (
+                false,
+                self.successful - self.successful_rollbacks,
+                failed - failed_rollbacks,
+            ),
+            (true, self.successful_rollbacks, failed_rollbacks),
+        ]
+        .into_iter()
+        .filter(|&(_, successful, failed)| successful + failed > 0)
     }
 }
 
-/// The counted columns every statistics query selects after its key and name.
-const COUNTS: &str = "r.status AS status, COUNT(*) AS n, \
-     SUM(CASE WHEN r.has_rollback THEN 1 ELSE 0 END) AS rollbacks";
+/// The counted columns every statistics query selects after its key and name. `FILTER` is
+/// standard SQL, in PostgreSQL since 9.4 and SQLite since 3.30; in SQLite it was also the
+/// cheapest of the forms measured (`SUM(CASE …)` half as fast again).
+const COUNTS: &str = "COUNT(*) AS n, \
+     COUNT(*) FILTER (WHERE r.status = 'SUCCESSFUL') AS successful, \
+     COUNT(*) FILTER (WHERE r.has_rollback) AS rollbacks, \
+     COUNT(*) FILTER (WHERE r.has_rollback AND r.status = 'SUCCESSFUL') AS successful_rollbacks";
 
 /// `(date path, package name, rollback)`: what a by-date bucket is keyed by.
 type BucketKey = (Vec<i64>, Option<String>, bool);
@@ -57,20 +77,21 @@ type BucketKey = (Vec<i64>, Option<String>, bool);
 const COUNTED: &str = "r.status IN ('SUCCESSFUL', 'FAILED')";
 
 /// [`COUNTED`] written so that SQLite does not pick the status index for it (`+` makes the
-/// column an expression): counts per user or team read their own index, (user_name, status,
-/// has_rollback), whole. Without statistics SQLite's planner otherwise guessed the two
-/// statuses to be rare and went through the status index with a sort (per team 4.5 → 26 ms on
-/// 67,000 releases).
+/// column an expression): counts per user or team read their own index, (user_name, stime,
+/// status, has_rollback), whole and in subject order. Without statistics SQLite's planner
+/// otherwise guessed the two statuses to be rare and went through the status index with a sort
+/// (per team 4.5 → 26 ms on 67,000 releases).
 const COUNTED_OFF_INDEX: &str = "+r.status IN ('SUCCESSFUL', 'FAILED')";
 
 impl ReleaseCounts {
     fn add(&mut self, group: &Group) {
-        for (rollback, n) in group.by_rollback() {
-            match (rollback, group.status.as_str()) {
-                (false, "SUCCESSFUL") => self.normal_successful += n,
-                (false, _) => self.normal_failed += n,
-                (true, "SUCCESSFUL") => self.rollback_successful += n,
-                (true, _) => self.rollback_failed += n,
+        for (rollback, successful, failed) in group.by_rollback() {
+            if rollback {
+                self.rollback_successful += successful;
+                self.rollback_failed += failed;
+            } else {
+                self.normal_successful += successful;
+                self.normal_failed += failed;
             }
         }
     }
@@ -165,7 +186,6 @@ impl Store {
         let mut sql = Sql::new(self.backend());
         sql.push("SELECT '' AS key, '' AS name, ").push(COUNTS);
         counted_releases(&mut sql, filter, "", COUNTED, |_| {});
-        sql.push(" GROUP BY r.status");
         let mut counts = ReleaseCounts::default();
         for group in self.groups(sql)? {
             counts.add(&group);
@@ -214,7 +234,7 @@ impl Store {
                     .bind(Value::Text(name.to_owned()));
             }
         });
-        sql.push(" GROUP BY ").push(key).push(", r.status");
+        sql.push(" GROUP BY ").push(key);
         let mut counts: BTreeMap<String, ReleaseCounts> = BTreeMap::new();
         for group in self.groups(sql)? {
             counts.entry(group.key.clone()).or_default().add(&group);
@@ -232,14 +252,17 @@ impl Store {
         Ok(counts)
     }
 
+    /// Every subject that ever appeared, read as a skip scan of the index led by its column:
+    /// the next value is the smallest one greater than the last, one index seek per value
+    /// (`MIN` skips NULLs). A plain `DISTINCT` reads every entry on PostgreSQL, and on SQLite
+    /// whenever its planner does not guess the skip itself (per user 6.6 → 0.2 ms on 67,000
+    /// releases).
     fn subjects(&self, subject: StatsSubject) -> StorageResult<Vec<String>> {
-        let text = match subject {
-            StatsSubject::User => "SELECT DISTINCT user_name AS key FROM releases",
-            StatsSubject::Team => {
-                "SELECT DISTINCT team AS key FROM releases WHERE team IS NOT NULL"
-            }
-            StatsSubject::Platform => "SELECT DISTINCT platform AS key FROM release_platforms",
-            StatsSubject::Package => "SELECT DISTINCT name AS key FROM packages",
+        let (column, table) = match subject {
+            StatsSubject::User => ("user_name", "releases"),
+            StatsSubject::Team => ("team", "releases"),
+            StatsSubject::Platform => ("platform", "release_platforms"),
+            StatsSubject::Package => ("name", "packages"),
         };
         #[derive(QueryableByName)]
         struct Key {
@@ -247,7 +270,19 @@ impl Store {
             key: String,
         }
         let mut sql = Sql::new(self.backend());
-        sql.push(text);
+        sql.push("WITH RECURSIVE s (key) AS (SELECT MIN(")
+            .push(column)
+            .push(") FROM ")
+            .push(table)
+            .push(" UNION ALL SELECT (SELECT MIN(")
+            .push(column)
+            .push(") FROM ")
+            .push(table)
+            .push(" WHERE ")
+            .push(column)
+            .push(
+                " > s.key) FROM s WHERE s.key IS NOT NULL) SELECT key FROM s WHERE key IS NOT NULL",
+            );
         let query = sql.into_query();
         self.read(|conn| {
             Ok(query
@@ -291,21 +326,17 @@ impl Store {
         });
         sql.push(" GROUP BY ").push(&group_key);
         sql.push(if by_package { ", p.name" } else { "" });
-        sql.push(", r.status");
         // Buckets finer than the unit (days for weeks) fold together here.
         let mut folded: BTreeMap<BucketKey, (i64, i64)> = BTreeMap::new();
         for group in self.groups(sql)? {
             let path = date_path(unit, &group.key)?;
             let package = by_package.then(|| group.name.clone());
-            for (rollback, n) in group.by_rollback() {
+            for (rollback, successful, failed) in group.by_rollback() {
                 let entry = folded
                     .entry((path.clone(), package.clone(), rollback))
                     .or_default();
-                if group.status == "SUCCESSFUL" {
-                    entry.0 += n;
-                } else {
-                    entry.1 += n;
-                }
+                entry.0 += successful;
+                entry.1 += failed;
             }
         }
         Ok(folded
@@ -326,6 +357,44 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_group_splits_into_its_four_outcomes() {
+        let group = |n, successful, rollbacks, successful_rollbacks| Group {
+            key: "alice".to_owned(),
+            name: String::new(),
+            n,
+            successful,
+            rollbacks,
+            successful_rollbacks,
+        };
+        // 10 releases: 6 successful (2 with a rollback), 4 failed (1 with a rollback).
+        let mut counts = ReleaseCounts::default();
+        counts.add(&group(10, 6, 3, 2));
+        assert_eq!(
+            (
+                counts.normal_successful,
+                counts.rollback_successful,
+                counts.normal_failed,
+                counts.rollback_failed
+            ),
+            (4, 2, 3, 1)
+        );
+        assert_eq!(
+            group(10, 6, 3, 2).by_rollback().collect::<Vec<_>>(),
+            [(false, 4, 3), (true, 2, 1)]
+        );
+        assert_eq!(
+            group(3, 1, 0, 0).by_rollback().collect::<Vec<_>>(),
+            [(false, 1, 2)],
+            "no rollback side when no release has one"
+        );
+        assert_eq!(
+            group(2, 0, 2, 0).by_rollback().collect::<Vec<_>>(),
+            [(true, 0, 2)],
+            "no plain side when every release has a rollback"
+        );
+    }
 
     #[test]
     fn buckets_become_date_paths() {
