@@ -54,12 +54,41 @@ impl Store {
     pub fn optimize(&self) -> StorageResult<()> {
         let mut conn = self.conn()?;
         let statement = match &*conn {
-            AnyConnection::Postgresql(_) => "ANALYZE releases, packages, release_platforms",
+            AnyConnection::Postgresql(_) => {
+                "VACUUM (ANALYZE, SKIP_LOCKED) releases, packages, release_platforms"
+            }
             // 0x10002: analyse every table that needs it, even on a connection that just opened.
             AnyConnection::Sqlite(_) => "PRAGMA optimize = 0x10002",
         };
         sql_query(statement).execute(&mut conn)?;
         Ok(())
+    }
+
+    /// Settles the ledger's tables after a bulk import. On SQLite that is [`Store::optimize`].
+    /// On PostgreSQL it is `VACUUM (ANALYZE)` of the tables an import fills: besides fresh
+    /// statistics, a vacuum marks the new pages all-visible, and only then can PostgreSQL answer
+    /// from an index alone. Until then a page's `COUNT(*)` (`X-Total-Count`) and the statistics
+    /// visit the table page of every row they count: 3.4 ms against 0.13 ms for a user's 500
+    /// releases. Autovacuum would do the same a minute or more later, or never where it is
+    /// turned off. `SKIP_LOCKED`: a table another instance is vacuuming right now is skipped
+    /// instead of waited for. A vacuum skips the pages already all-visible, so after the first
+    /// one it reads only what is new.
+    pub fn settle_after_import(&self) -> StorageResult<()> {
+        let mut conn = self.conn()?;
+        match &*conn {
+            AnyConnection::Postgresql(_) => {
+                sql_query(
+                    "VACUUM (ANALYZE, SKIP_LOCKED) releases, packages, release_platforms, \
+                     release_notes, release_metadata",
+                )
+                .execute(&mut conn)?;
+                Ok(())
+            }
+            AnyConnection::Sqlite(_) => {
+                drop(conn);
+                self.optimize()
+            }
+        }
     }
 
     /// Reverts every applied migration (used by the round-trip test and by operators starting
@@ -114,10 +143,75 @@ pub(crate) fn embedded_versions() -> (Vec<String>, Vec<String>) {
 
 #[cfg(test)]
 mod tests {
+    use diesel::sql_query;
+    use diesel::sql_types::BigInt;
+    use diesel::{QueryableByName, RunQueryDsl};
+    use shiplog_domain::NewRelease;
+    use std::time::{Duration, Instant};
+
+    use crate::connection::AnyConnection;
+    use crate::testing::TestDb;
+
     #[test]
     fn both_backends_have_the_same_migration_versions() {
         let (pg, sqlite) = super::embedded_versions();
         assert!(!pg.is_empty());
         assert_eq!(pg, sqlite);
+    }
+
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+
+    /// An import of a thousand releases is followed by a vacuum on PostgreSQL (so that indexes
+    /// alone can answer for its pages) and by statistics for SQLite's planner.
+    #[test]
+    fn a_bulk_import_leaves_the_tables_settled() {
+        for db in TestDb::all() {
+            let store = db.store();
+            let start = time::macros::datetime!(2026-01-01 00:00 UTC);
+            let batch: Vec<NewRelease> = (0..1_000)
+                .map(|i| {
+                    let stime = start + time::Duration::minutes(i);
+                    let user = format!("user{}", i % 7);
+                    NewRelease::new(&user, vec!["site".to_owned()], stime).expect("a release")
+                })
+                .collect();
+            store.import_releases(&batch).expect("import");
+            let mut conn = store.conn().expect("connection");
+            match &mut *conn {
+                AnyConnection::Postgresql(pg) => {
+                    // How many pages the vacuum marks depends on the oldest transaction still
+                    // open anywhere on the server (other tests'), so the test checks that it
+                    // ran. Before PostgreSQL 15 its count arrives a moment later.
+                    let mut vacuumed = || -> i64 {
+                        let runs: Count = sql_query(
+                            "SELECT vacuum_count AS n FROM pg_stat_user_tables \
+                             WHERE relid = 'releases'::regclass",
+                        )
+                        .get_result(pg)
+                        .expect("pg_stat_user_tables");
+                        sql_query("SELECT pg_stat_clear_snapshot()")
+                            .execute(pg)
+                            .expect("a fresh snapshot of the statistics");
+                        runs.n
+                    };
+                    let deadline = Instant::now() + Duration::from_secs(10);
+                    while vacuumed() == 0 && Instant::now() < deadline {
+                        std::thread::yield_now();
+                    }
+                    assert_eq!(vacuumed(), 1, "vacuums of releases");
+                }
+                AnyConnection::Sqlite(sqlite) => {
+                    let analysed: Count =
+                        sql_query("SELECT COUNT(*) AS n FROM sqlite_stat1 WHERE tbl = 'releases'")
+                            .get_result(sqlite)
+                            .expect("sqlite_stat1");
+                    assert!(analysed.n > 0, "no statistics for releases");
+                }
+            }
+        }
     }
 }

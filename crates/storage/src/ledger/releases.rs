@@ -70,9 +70,10 @@ impl Store {
             Ok(batch.iter().map(|r| r.id).collect())
         })?;
         if batch.len() >= IMPORT_CHUNK {
-            // A bulk import can change the data's shape enough to mislead the planner.
-            if let Err(err) = self.optimize() {
-                log::warn!("refreshing planner statistics after an import failed: {err}");
+            // A bulk import can change the data's shape enough to mislead the planner, and on
+            // PostgreSQL leaves pages that indexes alone cannot answer for yet.
+            if let Err(err) = self.settle_after_import() {
+                log::warn!("settling the tables after an import failed: {err}");
             }
         }
         Ok(ids)
@@ -106,8 +107,8 @@ impl Store {
             (result, None) => result?,
         };
         if recorded >= IMPORT_CHUNK {
-            if let Err(err) = self.optimize() {
-                log::warn!("refreshing planner statistics after an import failed: {err}");
+            if let Err(err) = self.settle_after_import() {
+                log::warn!("settling the tables after an import failed: {err}");
             }
         }
         Ok(recorded)
