@@ -498,6 +498,22 @@ fn a_counted_page_carries_the_total_of_its_list() {
             ..Default::default()
         };
         assert_eq!(counted(&nobody, page(Some(2), 0)), (0, 0));
+        // Several filters, each value bound in the page and again in its count.
+        let alice_web_in_eu = ReleaseFilter {
+            user: Some("alice".into()),
+            platform: Some("eu".into()),
+            package: PackageFilter {
+                name: Some("web".into()),
+                ..Default::default()
+            },
+            stime: TimeRange {
+                after: Some(t0 + Duration::minutes(30)),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert_eq!(counted(&alice_web_in_eu, page(Some(2), 1)), (2, 4));
+        assert_eq!(counted(&alice_web_in_eu, page(Some(2), 3)), (1, 4));
         assert_eq!(
             store.count_releases(&alice).expect("count"),
             5,

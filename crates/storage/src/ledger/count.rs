@@ -3,6 +3,13 @@
 //! `list_packages_counted`): on one connection, on SQLite in one snapshot, so the total agrees
 //! with the page; and only when the page does not tell the total itself: when it is full, or
 //! empty after an offset (`Page::total_after`).
+//!
+//! On PostgreSQL a page with a limit carries its count as a column ([`Counted`]): a separate
+//! `COUNT(*)` was a third round trip of a page of releases, and a statement of its own saw the
+//! data as it was when that statement started, not the page's. The column costs a count when
+//! the page turns out short as well; such a page's count reads no more rows than the page did.
+//! On SQLite, where a statement costs no round trip, the count stays a statement of its own,
+//! run only when needed.
 
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
@@ -48,6 +55,41 @@ pub(crate) fn packages_count(backend: Backend, filter: &PackageFilter) -> Sql {
     sql.push("SELECT COUNT(*) AS n FROM packages p");
     package_conditions(backend, filter).write_where(&mut sql);
     sql
+}
+
+/// A row of a page read with its count as one more column, `total`
+/// (`filter::releases_query_counted`, `filter::packages_query_counted`).
+pub(crate) struct Counted<T> {
+    pub row: T,
+    pub total: i64,
+}
+
+// By hand: the derive does not take a type parameter as an embedded row.
+impl<T, DB> QueryableByName<DB> for Counted<T>
+where
+    DB: diesel::backend::Backend,
+    T: QueryableByName<DB>,
+    i64: diesel::deserialize::FromSql<BigInt, DB>,
+{
+    fn build<'a>(row: &impl diesel::row::NamedRow<'a, DB>) -> diesel::deserialize::Result<Self> {
+        Ok(Counted {
+            row: T::build(row)?,
+            total: diesel::row::NamedRow::get::<BigInt, i64>(row, "total")?,
+        })
+    }
+}
+
+/// Whether a page should carry its count as a column: on PostgreSQL, when it has a limit (an
+/// unlimited page always tells its total).
+pub(crate) fn count_in_page(backend: Backend, page: &Page) -> bool {
+    backend == Backend::Postgres && page.limit.is_some()
+}
+
+/// The rows of a page read with its count as a column, and that count: `None` for an empty
+/// page, which carries none (`with_total` then tells or counts it).
+pub(crate) fn unzip_counted<T>(rows: Vec<Counted<T>>) -> (Vec<T>, Option<i64>) {
+    let total = rows.first().map(|row| row.total);
+    (rows.into_iter().map(|counted| counted.row).collect(), total)
 }
 
 /// `items`, a page read as `page` asked, with the total of its list: told by the page when it

@@ -120,6 +120,14 @@ pub(crate) fn package_conditions(backend: Backend, f: &PackageFilter) -> Conditi
     out
 }
 
+/// `, (count) AS total` after a select list, when there is a count: a scalar subquery that
+/// does not depend on the row, which PostgreSQL runs once for the statement.
+fn push_total(sql: &mut Sql, total: Option<&Sql>) {
+    if let Some(count) = total {
+        sql.push(", (").append(count).push(") AS total");
+    }
+}
+
 fn page_clause(sql: &mut Sql, page: &Page) {
     match (page.limit, sql.backend()) {
         (Some(limit), _) => {
@@ -138,10 +146,25 @@ fn page_clause(sql: &mut Sql, page: &Page) {
 
 /// Packages matching a filter, newest start first (never-started packages last).
 pub(crate) fn packages_query(backend: Backend, f: &PackageFilter, page: &Page) -> Sql {
+    packages_page(backend, f, page, None)
+}
+
+/// [`packages_query`] with one more column, `total`: `count`, the number of packages the
+/// filter matches in all (see `count::Counted`).
+pub(crate) fn packages_query_counted(
+    backend: Backend,
+    f: &PackageFilter,
+    page: &Page,
+    count: &Sql,
+) -> Sql {
+    packages_page(backend, f, page, Some(count))
+}
+
+fn packages_page(backend: Backend, f: &PackageFilter, page: &Page, total: Option<&Sql>) -> Sql {
     let mut sql = Sql::new(backend);
-    sql.push("SELECT ")
-        .push(PACKAGE_COLUMNS)
-        .push(" FROM packages p");
+    sql.push("SELECT ").push(PACKAGE_COLUMNS);
+    push_total(&mut sql, total);
+    sql.push(" FROM packages p");
     package_conditions(backend, f).write_where(&mut sql);
     sql.push(if page.ascending {
         " ORDER BY (p.stime IS NULL), p.stime ASC, p.id ASC"
@@ -237,14 +260,36 @@ fn conditions_of(backend: Backend, f: &ReleaseFilter, related: Related) -> Condi
 pub(crate) fn releases_query(backend: Backend, f: &ReleaseFilter, page: &Page) -> Sql {
     let mut from = Sql::new(backend);
     from.push("releases r");
-    releases_from(f, page, &from, Related::Collected)
+    releases_from(f, page, &from, Related::Collected, None)
 }
 
-/// The page of releases matching `f`, read from `from` (a table or subquery named `r`).
-fn releases_from(f: &ReleaseFilter, page: &Page, from: &Sql, related: Related) -> Sql {
+/// [`releases_query`] with one more column, `total`: `count`, the number of releases the
+/// filter matches in all (see `count::Counted`).
+pub(crate) fn releases_query_counted(
+    backend: Backend,
+    f: &ReleaseFilter,
+    page: &Page,
+    count: &Sql,
+) -> Sql {
+    let mut from = Sql::new(backend);
+    from.push("releases r");
+    releases_from(f, page, &from, Related::Collected, Some(count))
+}
+
+/// The page of releases matching `f`, read from `from` (a table or subquery named `r`), with
+/// `total` as a column when given.
+fn releases_from(
+    f: &ReleaseFilter,
+    page: &Page,
+    from: &Sql,
+    related: Related,
+    total: Option<&Sql>,
+) -> Sql {
     let backend = from.backend();
     let mut sql = Sql::new(backend);
-    sql.push("SELECT ").push(RELEASE_COLUMNS).push(" FROM ");
+    sql.push("SELECT ").push(RELEASE_COLUMNS);
+    push_total(&mut sql, total);
+    sql.push(" FROM ");
     sql.append(from);
     conditions_of(backend, f, related).write_where(&mut sql);
     sql.push(if page.ascending {
@@ -306,5 +351,5 @@ pub(crate) fn newest_first_probe(backend: Backend, f: &ReleaseFilter, page: &Pag
         .push(" LIMIT ")
         .bind(Value::BigInt(probe_size(wanted)))
         .push(") r");
-    Some(releases_from(f, page, &newest, Related::PerRelease))
+    Some(releases_from(f, page, &newest, Related::PerRelease, None))
 }

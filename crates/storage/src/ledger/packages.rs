@@ -8,8 +8,8 @@ use shiplog_domain::{
 use time::OffsetDateTime;
 
 use super::change::{Change, Read, RowWrite, Subject, Summary};
-use super::count::{packages_count, with_total};
-use super::filter::packages_query;
+use super::count::{count_in_page, packages_count, unzip_counted, with_total, Counted};
+use super::filter::{packages_query, packages_query_counted};
 use super::one_statement::{push_package_values, PACKAGES_INTO};
 use super::rows::{from_db, to_db, NewPackageRow, PackageRow};
 use crate::connection::{AnyConnection, Backend, Store};
@@ -180,14 +180,29 @@ impl Store {
     }
 
     /// A page of packages as [`Store::list_packages`] reads it, with the number of packages
-    /// matching `filter` in all, both from one snapshot on SQLite (see `ledger::count`).
+    /// matching `filter` in all, both from one snapshot (see `ledger::count`).
     pub fn list_packages_counted(
         &self,
         filter: &PackageFilter,
         page: &Page,
     ) -> StorageResult<(Vec<Package>, i64)> {
-        let query = packages_query(self.backend(), filter, page).into_query();
         let count = packages_count(self.backend(), filter);
+        if count_in_page(self.backend(), page) {
+            let query = packages_query_counted(self.backend(), filter, page, &count).into_query();
+            return self.read_related(|conn| {
+                let rows: Vec<Counted<PackageRow>> = query.load(conn)?;
+                let (rows, total) = unzip_counted(rows);
+                let packages = rows
+                    .into_iter()
+                    .map(PackageRow::into_domain)
+                    .collect::<StorageResult<Vec<_>>>()?;
+                match total {
+                    Some(total) => Ok((packages, total)),
+                    None => with_total(conn, page, packages, count),
+                }
+            });
+        }
+        let query = packages_query(self.backend(), filter, page).into_query();
         self.read_related(|conn| {
             let packages = load_packages(conn, query)?;
             with_total(conn, page, packages, count)

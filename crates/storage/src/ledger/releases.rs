@@ -9,8 +9,8 @@ use time::{OffsetDateTime, PrimitiveDateTime};
 
 use super::bulk::insert_releases;
 use super::change::{Change, RowWrite, Subject};
-use super::count::{releases_count, with_total};
-use super::filter::{newest_first_probe, releases_query};
+use super::count::{count_in_page, releases_count, unzip_counted, with_total, Counted};
+use super::filter::{newest_first_probe, releases_query, releases_query_counted};
 use super::one_statement::insert_release_postgres;
 use super::rows::{from_db, parse_uuid, to_db, ReleaseRow};
 use super::whole::{self, WholeRow};
@@ -171,14 +171,26 @@ impl Store {
     }
 
     /// A page of releases as [`Store::list_releases`] reads it, with the number of releases
-    /// matching `filter` in all, both from one snapshot on SQLite (see `ledger::count`).
+    /// matching `filter` in all, both from one snapshot (see `ledger::count`).
     pub fn list_releases_counted(
         &self,
         filter: &ReleaseFilter,
         page: &Page,
     ) -> StorageResult<(Vec<Release>, i64)> {
-        let read = PageRead::new(self.backend(), filter, page);
         let count = releases_count(self.backend(), filter);
+        if count_in_page(self.backend(), page) {
+            let query = releases_query_counted(self.backend(), filter, page, &count).into_query();
+            return self.read_related(|conn| {
+                let rows: Vec<Counted<ReleaseRow>> = query.load(conn)?;
+                let (rows, total) = unzip_counted(rows);
+                let releases = hydrate(conn, rows)?;
+                match total {
+                    Some(total) => Ok((releases, total)),
+                    None => with_total(conn, page, releases, count),
+                }
+            });
+        }
+        let read = PageRead::new(self.backend(), filter, page);
         self.read_related(|conn| {
             let releases = read.run(conn)?;
             with_total(conn, page, releases, count)
