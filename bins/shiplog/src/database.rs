@@ -82,6 +82,13 @@ pub fn open(db: &DatabaseArgs, mode: Open) -> Result<Store, String> {
             crate::chain(&err)
         );
     }
+    match store.configuration_warnings() {
+        Ok(warnings) => warnings.iter().for_each(|warning| log::warn!("{warning}")),
+        Err(err) => log::warn!(
+            "reading the database server's settings failed: {}",
+            crate::chain(&err)
+        ),
+    }
     log::info!("database {url} ({}) is up to date", store.backend().name());
     Ok(store)
 }

@@ -91,6 +91,30 @@ impl Store {
         }
     }
 
+    /// What in the database server's configuration works against shiplog, each as a sentence
+    /// for the start-up log; empty on SQLite and on a PostgreSQL server set up as it ships.
+    /// Today that is autovacuum turned off: rows that changes and retention leave behind are
+    /// then never reclaimed, and pages written since the last vacuum cannot be counted from an
+    /// index alone (shiplog vacuums after bulk imports only, see
+    /// [`Store::settle_after_import`]).
+    pub fn configuration_warnings(&self) -> StorageResult<Vec<String>> {
+        #[derive(QueryableByName)]
+        struct Setting {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            setting: String,
+        }
+        let mut conn = self.conn()?;
+        let AnyConnection::Postgresql(pg) = &mut *conn else {
+            return Ok(Vec::new());
+        };
+        let autovacuum: Setting =
+            sql_query("SELECT setting FROM pg_settings WHERE name = 'autovacuum'")
+                .get_result(pg)?;
+        Ok(autovacuum_warning(&autovacuum.setting)
+            .into_iter()
+            .collect())
+    }
+
     /// Reverts every applied migration (used by the round-trip test and by operators starting
     /// over). Destroys all data.
     pub fn revert_all_migrations(&self) -> StorageResult<usize> {
@@ -101,6 +125,17 @@ impl Store {
             .map_err(|e| StorageError::Migration(e.to_string()))?;
         Ok(reverted.len())
     }
+}
+
+/// The warning for PostgreSQL's `autovacuum` setting, when it is off.
+fn autovacuum_warning(setting: &str) -> Option<String> {
+    (setting != "on").then(|| {
+        "PostgreSQL's autovacuum is off on this server: rows that updates and event retention \
+         leave behind are never reclaimed, and counts and statistics read table pages that a \
+         vacuum would let them skip; turn it on (autovacuum = on, the default) or run VACUUM \
+         (ANALYZE) regularly"
+            .to_owned()
+    })
 }
 
 pub(crate) fn source(conn: &AnyConnection) -> EmbeddedMigrations {
@@ -157,6 +192,34 @@ mod tests {
         let (pg, sqlite) = super::embedded_versions();
         assert!(!pg.is_empty());
         assert_eq!(pg, sqlite);
+    }
+
+    #[test]
+    fn only_autovacuum_turned_off_is_worth_a_warning() {
+        assert_eq!(super::autovacuum_warning("on"), None);
+        let warning = super::autovacuum_warning("off").expect("a warning");
+        assert!(warning.contains("autovacuum is off"), "{warning}");
+    }
+
+    #[test]
+    fn the_configuration_is_read_on_every_backend() {
+        for db in TestDb::all() {
+            let store = db.store();
+            let warnings = store.configuration_warnings().expect("settings read");
+            let mut conn = store.conn().expect("connection");
+            let expected = match &mut *conn {
+                AnyConnection::Postgresql(pg) => {
+                    let on: Count = sql_query(
+                        "SELECT CAST(CAST(current_setting('autovacuum') = 'on' AS INT) AS BIGINT) AS n",
+                    )
+                    .get_result(pg)
+                    .expect("autovacuum");
+                    usize::from(on.n == 0)
+                }
+                AnyConnection::Sqlite(_) => 0,
+            };
+            assert_eq!(warnings.len(), expected, "{warnings:?}");
+        }
     }
 
     #[derive(QueryableByName)]
