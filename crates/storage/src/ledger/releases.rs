@@ -72,7 +72,7 @@ impl Store {
         if batch.len() >= IMPORT_CHUNK {
             // A bulk import can change the data's shape enough to mislead the planner, and on
             // PostgreSQL leaves pages that indexes alone cannot answer for yet.
-            if let Err(err) = self.settle_after_import() {
+            if let Err(err) = self.settle_after_import(batch.len()) {
                 log::warn!("settling the tables after an import failed: {err}");
             }
         }
@@ -107,7 +107,7 @@ impl Store {
             (result, None) => result?,
         };
         if recorded >= IMPORT_CHUNK {
-            if let Err(err) = self.settle_after_import() {
+            if let Err(err) = self.settle_after_import(recorded) {
                 log::warn!("settling the tables after an import failed: {err}");
             }
         }
