@@ -71,7 +71,7 @@ impl Store {
     /// a minute or more later, or never where it is turned off. A vacuum skips the pages already
     /// all-visible, so after the first one it reads only what is new (23 ms for 1,000 releases
     /// imported into 25,000). It analyses the tables too when the import grew them by a tenth or
-    /// more ([`worth_analysing`]): `ANALYZE` samples whole tables (about 200 ms at 25,000
+    /// more (`worth_analysing`): `ANALYZE` samples whole tables (about 200 ms at 25,000
     /// releases), and a smaller import does not change what the planner should assume.
     /// `SKIP_LOCKED`: a table another instance is vacuuming right now is skipped instead of
     /// waited for.
