@@ -85,11 +85,22 @@ pub(crate) fn count_in_page(backend: Backend, page: &Page) -> bool {
     backend == Backend::Postgres && page.limit.is_some()
 }
 
-/// The rows of a page read with its count as a column, and that count: `None` for an empty
-/// page, which carries none (`with_total` then tells or counts it).
-pub(crate) fn unzip_counted<T>(rows: Vec<Counted<T>>) -> (Vec<T>, Option<i64>) {
+/// A page read with its count as a column, made into `items` by `finish`, with the total of its
+/// list: the column's, or for an empty page, which carries none, as [`with_total`] tells or
+/// counts it.
+pub(crate) fn with_counted_total<R, T>(
+    conn: &mut AnyConnection,
+    page: &Page,
+    rows: Vec<Counted<R>>,
+    count: Sql,
+    finish: impl FnOnce(&mut AnyConnection, Vec<R>) -> StorageResult<Vec<T>>,
+) -> StorageResult<(Vec<T>, i64)> {
     let total = rows.first().map(|row| row.total);
-    (rows.into_iter().map(|counted| counted.row).collect(), total)
+    let items = finish(conn, rows.into_iter().map(|counted| counted.row).collect())?;
+    match total {
+        Some(total) => Ok((items, total)),
+        None => with_total(conn, page, items, count),
+    }
 }
 
 /// `items`, a page read as `page` asked, with the total of its list: told by the page when it

@@ -8,7 +8,7 @@ use shiplog_domain::{
 use time::OffsetDateTime;
 
 use super::change::{Change, Read, RowWrite, Subject, Summary};
-use super::count::{count_in_page, packages_count, unzip_counted, with_total, Counted};
+use super::count::{count_in_page, packages_count, with_counted_total, with_total, Counted};
 use super::filter::{packages_query, packages_query_counted};
 use super::one_statement::{push_package_values, PACKAGES_INTO};
 use super::rows::{from_db, to_db, NewPackageRow, PackageRow};
@@ -191,15 +191,9 @@ impl Store {
             let query = packages_query_counted(self.backend(), filter, page, &count).into_query();
             return self.read_related(|conn| {
                 let rows: Vec<Counted<PackageRow>> = query.load(conn)?;
-                let (rows, total) = unzip_counted(rows);
-                let packages = rows
-                    .into_iter()
-                    .map(PackageRow::into_domain)
-                    .collect::<StorageResult<Vec<_>>>()?;
-                match total {
-                    Some(total) => Ok((packages, total)),
-                    None => with_total(conn, page, packages, count),
-                }
+                with_counted_total(conn, page, rows, count, |_, rows| {
+                    rows.into_iter().map(PackageRow::into_domain).collect()
+                })
             });
         }
         let query = packages_query(self.backend(), filter, page).into_query();

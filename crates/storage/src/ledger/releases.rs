@@ -9,7 +9,7 @@ use time::{OffsetDateTime, PrimitiveDateTime};
 
 use super::bulk::insert_releases;
 use super::change::{Change, RowWrite, Subject};
-use super::count::{count_in_page, releases_count, unzip_counted, with_total, Counted};
+use super::count::{count_in_page, releases_count, with_counted_total, with_total, Counted};
 use super::filter::{newest_first_probe, releases_query, releases_query_counted};
 use super::one_statement::insert_release_postgres;
 use super::rows::{from_db, parse_uuid, to_db, ReleaseRow};
@@ -182,12 +182,7 @@ impl Store {
             let query = releases_query_counted(self.backend(), filter, page, &count).into_query();
             return self.read_related(|conn| {
                 let rows: Vec<Counted<ReleaseRow>> = query.load(conn)?;
-                let (rows, total) = unzip_counted(rows);
-                let releases = hydrate(conn, rows)?;
-                match total {
-                    Some(total) => Ok((releases, total)),
-                    None => with_total(conn, page, releases, count),
-                }
+                with_counted_total(conn, page, rows, count, hydrate)
             });
         }
         let read = PageRead::new(self.backend(), filter, page);
