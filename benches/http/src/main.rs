@@ -5,7 +5,8 @@
 //! Usage: `bench-http [--shiplog target/release/shiplog] [--seconds 5] [--connections 16]
 //! [--backend sqlite|postgres|both] [--postgres postgres://…] [--only TEXT] [--perf DIR]`.
 //! `--only` keeps the rows whose name contains TEXT (and the `/ping` rows the ratios need);
-//! `--perf` records a `perf record -g` profile of the server for each row into DIR.
+//! `--perf` records a `perf record -g` profile of the server for each row into DIR (with
+//! `SHIPLOG_BENCH_PERF_CALL_GRAPH=dwarf,16384`, whole call stacks at a lower rate).
 
 mod client;
 mod load;

@@ -96,8 +96,14 @@ impl Profiler {
         if let Some(dir) = output.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
+        // Frame pointers are off in the release build, so `-g` sees only the sampled function;
+        // SHIPLOG_BENCH_PERF_CALL_GRAPH=dwarf,16384 (at a lower rate) records whole stacks.
+        let (call_graph, frequency) = match std::env::var("SHIPLOG_BENCH_PERF_CALL_GRAPH") {
+            Ok(mode) => (format!("--call-graph={mode}"), "499"),
+            Err(_) => ("-g".to_string(), "1999"),
+        };
         let child = Command::new("perf")
-            .args(["record", "-q", "-F", "1999", "-g", "-p"])
+            .args(["record", "-q", "-F", frequency, &call_graph, "-p"])
             .arg(server.child.id().to_string())
             .arg("-o")
             .arg(output)
