@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use shiplog_domain::{NewRelease, Package, PackageStatus, Release, ReleaseStatus};
 use time::OffsetDateTime;
 
+use super::fixed_insert;
 use super::releases::ordinal_i32;
 use super::rows::{to_db, MetadataRow, NewPackageRow, NewReleaseRow, NoteRow, PlatformRow};
 use crate::connection::{on_backend, AnyConnection};
@@ -13,24 +14,33 @@ use crate::error::{StorageError, StorageResult};
 use crate::events::{emit, Tags};
 use crate::schema::{packages, release_metadata, release_notes, release_platforms, releases};
 
-/// Bound parameters per statement: under SQLite's 32,766 and PostgreSQL's 65,535.
+/// Bound parameters per statement on PostgreSQL: under its limit of 65,535.
 const MAX_PARAMS: usize = 30_000;
 
-/// Inserts `rows` into `table` in as few statements as the parameter limit allows.
+/// Inserts `rows` into `table` in as few statements as the backend makes worthwhile.
 ///
-/// `MultiBackend` has no multi-row INSERT, so the statement runs on the inner connection; the
-/// same code compiles for both backends.
-///
-/// A single row goes in as a one-row INSERT: diesel caches that prepared statement per connection,
-/// while it prepares a multi-row INSERT afresh every time (its text depends on the row count).
-/// That is the common case of `POST /releases`.
+/// A single row goes in as a one-row INSERT, which diesel keeps prepared: the common case of
+/// `POST /releases`. On SQLite, where a statement costs no round trip but parsing one does,
+/// more rows go in multi-row INSERTs of fixed lengths and the few left over one by one, every
+/// statement kept prepared (`fixed_insert`). On PostgreSQL, where each statement is a round trip, they go in as few
+/// statements as its parameter limit allows (`MultiBackend` has no multi-row INSERT, so that
+/// one runs on the inner connection).
 macro_rules! insert_chunked {
     ($conn:expr, $table:expr, $rows:expr, $columns:expr) => {
-        if let [row] = $rows.as_slice() {
-            on_backend!($conn, c => diesel::insert_into($table).values(row).execute(c)?);
-        } else {
-            for chunk in $rows.chunks((MAX_PARAMS / $columns).max(1)) {
-                on_backend!($conn, c => diesel::insert_into($table).values(chunk).execute(c)?);
+        match ($rows.as_slice(), &mut *$conn) {
+            ([], _) => {}
+            ([row], conn) => {
+                on_backend!(conn, c => diesel::insert_into($table).values(row).execute(c)?);
+            }
+            (rows, AnyConnection::Sqlite(c)) => {
+                for row in fixed_insert::insert_in_chunks(c, rows)? {
+                    diesel::insert_into($table).values(row).execute(c)?;
+                }
+            }
+            (rows, AnyConnection::Postgresql(c)) => {
+                for chunk in rows.chunks((MAX_PARAMS / $columns).max(1)) {
+                    diesel::insert_into($table).values(chunk).execute(c)?;
+                }
             }
         }
     };
@@ -181,6 +191,7 @@ pub(super) mod tests {
     use std::sync::{Arc, Mutex};
 
     use diesel::connection::{Connection, InstrumentationEvent};
+    use diesel::prelude::*;
     use shiplog_domain::{NewPackage, NewRelease};
     use time::OffsetDateTime;
 
@@ -226,6 +237,41 @@ pub(super) mod tests {
             sink.lock().expect("log").push(entry);
         });
         log
+    }
+
+    /// On SQLite the statements of an import are all prepared by the first one, whatever the
+    /// length of the batch: multi-row INSERTs of a fixed length, then one row at a time.
+    #[test]
+    fn a_second_import_on_sqlite_runs_only_statements_already_prepared() {
+        let db = TestDb::sqlite();
+        let store = db.store();
+        let mut conn = store.conn().expect("connection");
+        let log = log_statements(&mut conn);
+        let mut import = |first: usize, count: usize| {
+            let batch: Vec<NewRelease> = (first..first + count).map(release).collect();
+            write_transaction(&mut conn, |conn| {
+                insert_releases(conn, &batch, OffsetDateTime::now_utc())
+            })
+            .expect("import");
+            std::mem::take(&mut *log.lock().expect("log"))
+        };
+        let prepared: HashSet<String> = import(0, 300)
+            .into_iter()
+            .filter_map(|(cached, sql)| cached.then_some(sql))
+            .collect();
+        let ran: Vec<String> = import(300, 290)
+            .into_iter()
+            .filter_map(|(cached, sql)| (!cached).then_some(sql))
+            .filter(|sql| !sql.starts_with("BEGIN") && !sql.starts_with("COMMIT"))
+            .collect();
+        assert!(ran.len() >= 5, "{ran:#?}");
+        let unprepared: Vec<&String> = ran.iter().filter(|sql| !prepared.contains(*sql)).collect();
+        assert!(unprepared.is_empty(), "{unprepared:#?}");
+        let releases: i64 = crate::schema::releases::table
+            .count()
+            .get_result(&mut conn)
+            .expect("count");
+        assert_eq!(releases, 590);
     }
 
     /// The statements a second release write runs were all prepared by the first, on both

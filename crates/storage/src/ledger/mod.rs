@@ -5,6 +5,7 @@ mod change;
 mod count;
 pub(crate) mod delivery;
 pub(crate) mod filter;
+mod fixed_insert;
 mod info;
 mod one_statement;
 mod packages;
