@@ -13,6 +13,7 @@ use crate::connection::{on_backend, AnyConnection};
 use crate::error::{StorageError, StorageResult};
 use crate::events::{emit, Tags};
 use crate::schema::{packages, release_metadata, release_notes, release_platforms, releases};
+use crate::stored_time::WriteTime;
 
 /// Bound parameters per statement on PostgreSQL: under its limit of 65,535.
 const MAX_PARAMS: usize = 30_000;
@@ -110,8 +111,8 @@ impl<'a> BatchRows<'a> {
                 user_name: &release.user,
                 team: release.team.as_deref(),
                 refs,
-                stime: to_db(release.stime),
-                ftime: release.ftime.map(to_db),
+                stime: WriteTime(to_db(release.stime)),
+                ftime: release.ftime.map(|at| WriteTime(to_db(at))),
                 duration_secs: release.duration(),
                 status: ReleaseStatus::derive(release.packages.iter().map(|p| p.status))
                     .map(PackageStatus::as_str),
@@ -130,7 +131,7 @@ impl<'a> BatchRows<'a> {
                 rows.notes.push(NoteRow {
                     id: uuid::Uuid::now_v7().to_string(),
                     release_id,
-                    created_at,
+                    created_at: WriteTime(created_at),
                     ordinal: ordinal_i32(ordinal),
                     body,
                 });

@@ -13,7 +13,7 @@ use time::{OffsetDateTime, PrimitiveDateTime};
 use super::releases::ordinal_i32;
 use crate::error::{StorageError, StorageResult};
 use crate::schema::{packages, release_metadata, release_notes, release_platforms, releases};
-use crate::stored_time::{MaybeStoredTime, StoredTime};
+use crate::stored_time::{MaybeStoredTime, StoredTime, WriteTime};
 
 /// A UTC instant as stored: a `TIMESTAMP` without zone, truncated to microseconds.
 pub(crate) fn to_db(ts: OffsetDateTime) -> PrimitiveDateTime {
@@ -52,8 +52,8 @@ pub(crate) struct NewReleaseRow<'a> {
     pub user_name: &'a str,
     pub team: Option<&'a str>,
     pub refs: String,
-    pub stime: PrimitiveDateTime,
-    pub ftime: Option<PrimitiveDateTime>,
+    pub stime: WriteTime,
+    pub ftime: Option<WriteTime>,
     pub duration_secs: Option<i64>,
     pub status: Option<&'static str>,
     pub has_rollback: bool,
@@ -115,15 +115,15 @@ impl PackageRow {
 pub(crate) struct NewPackageRow<'a> {
     pub id: String,
     pub release_id: &'a str,
-    pub created_at: PrimitiveDateTime,
+    pub created_at: WriteTime,
     pub ordinal: i32,
     pub name: &'a str,
     pub version: &'a str,
     pub status: &'static str,
     pub rollback: bool,
     pub diff_url: Option<&'a str>,
-    pub stime: Option<PrimitiveDateTime>,
-    pub ftime: Option<PrimitiveDateTime>,
+    pub stime: Option<WriteTime>,
+    pub ftime: Option<WriteTime>,
     pub duration_secs: Option<i64>,
 }
 
@@ -139,15 +139,15 @@ impl<'a> NewPackageRow<'a> {
         NewPackageRow {
             id: package.id.to_string(),
             release_id,
-            created_at,
+            created_at: WriteTime(created_at),
             ordinal: ordinal_i32(ordinal),
             name: &package.name,
             version: &package.version,
             status: package.status.as_str(),
             rollback: package.rollback,
             diff_url: package.diff_url.as_deref(),
-            stime: package.stime.map(to_db),
-            ftime: package.ftime.map(to_db),
+            stime: package.stime.map(|at| WriteTime(to_db(at))),
+            ftime: package.ftime.map(|at| WriteTime(to_db(at))),
             duration_secs: package.duration(),
         }
     }
@@ -166,7 +166,7 @@ pub(crate) struct PlatformRow<'a> {
 pub(crate) struct NoteRow<'a> {
     pub id: String,
     pub release_id: &'a str,
-    pub created_at: PrimitiveDateTime,
+    pub created_at: WriteTime,
     pub ordinal: i32,
     pub body: &'a str,
 }
