@@ -90,7 +90,7 @@ pub(crate) fn render_stored_time(at: PrimitiveDateTime) -> Option<String> {
     let mut fraction = at.nanosecond();
     if fraction != 0 {
         let mut width = 9;
-        while fraction % 10 == 0 {
+        while fraction.is_multiple_of(10) {
             fraction /= 10;
             width -= 1;
         }
