@@ -168,7 +168,7 @@ pub struct Stamp(pub OffsetDateTime);
 
 impl Serialize for Stamp {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(&timestamp::Seconds(self.0))
+        timestamp::serialize_seconds(self.0, serializer)
     }
 }
 
