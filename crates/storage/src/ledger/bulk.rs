@@ -23,9 +23,9 @@ const MAX_PARAMS: usize = 30_000;
 /// A single row goes in as a one-row INSERT, which diesel keeps prepared: the common case of
 /// `POST /releases`. On SQLite, where a statement costs no round trip but parsing one does,
 /// more rows go in multi-row INSERTs of fixed lengths and the few left over one by one, every
-/// statement kept prepared (`fixed_insert`). On PostgreSQL, where each statement is a round trip, they go in as few
-/// statements as its parameter limit allows (`MultiBackend` has no multi-row INSERT, so that
-/// one runs on the inner connection).
+/// statement kept prepared (`fixed_insert`). On PostgreSQL, where each statement is a round
+/// trip, they go in as few statements as its parameter limit allows. `MultiBackend` has no
+/// multi-row INSERT, so every statement runs on the backend's own connection.
 macro_rules! insert_chunked {
     ($conn:expr, $table:expr, $rows:expr, $columns:expr) => {
         match ($rows.as_slice(), &mut *$conn) {

@@ -83,107 +83,91 @@ impl<R: InsertRow, const N: usize> QueryFragment<Sqlite> for FixedInsert<'_, R, 
     }
 }
 
-/// Binds `value` as `$ty`, after a comma unless it is the row's first value.
-macro_rules! bind_all {
-    ($out:expr, $($ty:ty => $value:expr),+ $(,)?) => {{
-        let mut first = true;
-        $(
-            if !first {
-                $out.push_sql(", ");
+/// Implements [`InsertRow`] for `$row`, whose rows go `$into` (the table, then the columns in
+/// the order of the fields listed), each field bound as its SQL type.
+macro_rules! insert_row {
+    ($row:ident, $table:ident, $into:literal, [$($ty:ty => $field:ident),+ $(,)?]) => {
+        impl InsertRow for $row<'_> {
+            const INTO: &'static str = $into;
+            type Key = crate::schema::$table::table;
+
+            fn bind<'b>(&'b self, out: &mut AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+                let mut first = true;
+                $(
+                    if !first {
+                        out.push_sql(", ");
+                    }
+                    first = false;
+                    out.push_bind_param::<$ty, _>(&self.$field)?;
+                )+
+                let _ = first;
+                Ok(())
             }
-            first = false;
-            $out.push_bind_param::<$ty, _>($value)?;
-        )+
-        let _ = first;
-        Ok(())
-    }};
+        }
+    };
 }
 
-impl InsertRow for NewReleaseRow<'_> {
-    const INTO: &'static str = "releases (id, user_name, team, refs, stime, ftime, \
-        duration_secs, status, has_rollback, recorded_by, callback)";
-    type Key = crate::schema::releases::table;
+insert_row!(
+    NewReleaseRow,
+    releases,
+    "releases (id, user_name, team, refs, stime, ftime, duration_secs, status, has_rollback, \
+     recorded_by, callback)",
+    [
+        Text => id,
+        Text => user_name,
+        Nullable<Text> => team,
+        Text => refs,
+        Timestamp => stime,
+        Nullable<Timestamp> => ftime,
+        Nullable<BigInt> => duration_secs,
+        Nullable<Text> => status,
+        Bool => has_rollback,
+        Nullable<Text> => recorded_by,
+        Nullable<Text> => callback,
+    ]
+);
 
-    fn bind<'b>(&'b self, out: &mut AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
-        bind_all!(out,
-            Text => &self.id,
-            Text => &self.user_name,
-            Nullable<Text> => &self.team,
-            Text => &self.refs,
-            Timestamp => &self.stime,
-            Nullable<Timestamp> => &self.ftime,
-            Nullable<BigInt> => &self.duration_secs,
-            Nullable<Text> => &self.status,
-            Bool => &self.has_rollback,
-            Nullable<Text> => &self.recorded_by,
-            Nullable<Text> => &self.callback,
-        )
-    }
-}
+insert_row!(
+    PlatformRow,
+    release_platforms,
+    "release_platforms (release_id, platform, ordinal)",
+    [Text => release_id, Text => platform, Integer => ordinal]
+);
 
-impl InsertRow for PlatformRow<'_> {
-    const INTO: &'static str = "release_platforms (release_id, platform, ordinal)";
-    type Key = crate::schema::release_platforms::table;
+insert_row!(
+    NoteRow,
+    release_notes,
+    "release_notes (id, release_id, created_at, ordinal, body)",
+    [Text => id, Text => release_id, Timestamp => created_at, Integer => ordinal, Text => body]
+);
 
-    fn bind<'b>(&'b self, out: &mut AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
-        bind_all!(out,
-            Text => &self.release_id,
-            Text => &self.platform,
-            Integer => &self.ordinal,
-        )
-    }
-}
+insert_row!(
+    MetadataRow,
+    release_metadata,
+    "release_metadata (release_id, \"key\", value)",
+    [Text => release_id, Text => key, Text => value]
+);
 
-impl InsertRow for NoteRow<'_> {
-    const INTO: &'static str = "release_notes (id, release_id, created_at, ordinal, body)";
-    type Key = crate::schema::release_notes::table;
-
-    fn bind<'b>(&'b self, out: &mut AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
-        bind_all!(out,
-            Text => &self.id,
-            Text => &self.release_id,
-            Timestamp => &self.created_at,
-            Integer => &self.ordinal,
-            Text => &self.body,
-        )
-    }
-}
-
-impl InsertRow for MetadataRow<'_> {
-    const INTO: &'static str = "release_metadata (release_id, \"key\", value)";
-    type Key = crate::schema::release_metadata::table;
-
-    fn bind<'b>(&'b self, out: &mut AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
-        bind_all!(out,
-            Text => &self.release_id,
-            Text => &self.key,
-            Text => &self.value,
-        )
-    }
-}
-
-impl InsertRow for NewPackageRow<'_> {
-    const INTO: &'static str = "packages (id, release_id, created_at, ordinal, name, version, \
-        status, rollback, diff_url, stime, ftime, duration_secs)";
-    type Key = crate::schema::packages::table;
-
-    fn bind<'b>(&'b self, out: &mut AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
-        bind_all!(out,
-            Text => &self.id,
-            Text => &self.release_id,
-            Timestamp => &self.created_at,
-            Integer => &self.ordinal,
-            Text => &self.name,
-            Text => &self.version,
-            Text => &self.status,
-            Bool => &self.rollback,
-            Nullable<Text> => &self.diff_url,
-            Nullable<Timestamp> => &self.stime,
-            Nullable<Timestamp> => &self.ftime,
-            Nullable<BigInt> => &self.duration_secs,
-        )
-    }
-}
+insert_row!(
+    NewPackageRow,
+    packages,
+    "packages (id, release_id, created_at, ordinal, name, version, status, rollback, diff_url, \
+     stime, ftime, duration_secs)",
+    [
+        Text => id,
+        Text => release_id,
+        Timestamp => created_at,
+        Integer => ordinal,
+        Text => name,
+        Text => version,
+        Text => status,
+        Bool => rollback,
+        Nullable<Text> => diff_url,
+        Nullable<Timestamp> => stime,
+        Nullable<Timestamp> => ftime,
+        Nullable<BigInt> => duration_secs,
+    ]
+);
 
 #[cfg(test)]
 mod tests {
