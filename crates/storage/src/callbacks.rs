@@ -101,7 +101,7 @@ pub(crate) fn register(
         .push(", ")
         .bind(Value::Bool(true))
         .push(", 0, ")
-        .bind(Value::Timestamp(to_db(parked(now))))
+        .bind(Value::timestamp(to_db(parked(now))))
         .push(", ")
         .bind(Value::Text(
             release
@@ -110,7 +110,7 @@ pub(crate) fn register(
                 .unwrap_or_else(|| release.user.clone()),
         ))
         .push(", ")
-        .bind(Value::Timestamp(to_db(now)))
+        .bind(Value::timestamp(to_db(now)))
         .push(", ")
         .bind(Value::Text(release.id.to_string()))
         .push(")");
@@ -148,11 +148,11 @@ pub(crate) fn queue(
     let mut unpark = Sql::new(backend);
     unpark
         .push("UPDATE webhooks SET lease_until = ")
-        .bind(Value::Timestamp(to_db(now)))
+        .bind(Value::timestamp(to_db(now)))
         .push(" WHERE id = ")
         .bind(Value::BigInt(hook.id))
         .push(" AND lease_owner IS NULL AND lease_until > ")
-        .bind(Value::Timestamp(to_db(now)));
+        .bind(Value::timestamp(to_db(now)));
     unpark.into_key_lookup().execute(conn)?;
     if backend == Backend::Postgres {
         QUEUED.with(|queued| queued.borrow_mut().push(hook.id));
@@ -188,13 +188,13 @@ pub(crate) fn push_queue_ctes(
         .push(", ")
         .bind(Value::Text(payload))
         .push(", 'pending', 0, ")
-        .bind(Value::Timestamp(to_db(now)))
+        .bind(Value::timestamp(to_db(now)))
         .push(", ")
-        .bind(Value::Timestamp(to_db(now)))
+        .bind(Value::timestamp(to_db(now)))
         .push(" FROM hook RETURNING webhook_id), unparked AS (UPDATE webhooks SET lease_until = ")
-        .bind(Value::Timestamp(to_db(now)))
+        .bind(Value::timestamp(to_db(now)))
         .push(" WHERE id IN (SELECT webhook_id FROM queued) AND lease_owner IS NULL AND lease_until > ")
-        .bind(Value::Timestamp(to_db(now)))
+        .bind(Value::timestamp(to_db(now)))
         .push("), ");
     Ok(())
 }
@@ -239,11 +239,11 @@ pub(crate) fn unpark_after_commit(conn: &mut AnyConnection, hook: i64) {
     let mut unpark = Sql::new(Backend::of(conn));
     unpark
         .push("UPDATE webhooks SET lease_until = ")
-        .bind(Value::Timestamp(to_db(now)))
+        .bind(Value::timestamp(to_db(now)))
         .push(" WHERE id = ")
         .bind(Value::BigInt(hook))
         .push(" AND lease_owner IS NULL AND lease_until > ")
-        .bind(Value::Timestamp(to_db(now)));
+        .bind(Value::timestamp(to_db(now)));
     if let Err(err) = unpark.into_key_lookup().execute(conn) {
         log::warn!("unparking callback {hook} after its commit failed: {err}");
     }

@@ -396,7 +396,7 @@ pub(crate) fn push_event_ctes(sql: &mut Sql, event: &Pending, guard: Option<&str
     sql.push("), e AS (INSERT INTO events (id, type, occurred_at, actor, data) SELECT nextval('events_id_seq'), ")
         .bind(Value::Text(event.kind.to_owned()))
         .push(", ")
-        .bind(Value::Timestamp(to_db(OffsetDateTime::now_utc())))
+        .bind(Value::timestamp(to_db(OffsetDateTime::now_utc())))
         .push(", ")
         .bind(Value::OptText(event.actor.clone()))
         .push(", ")
@@ -435,7 +435,7 @@ fn insert_events_chunk(
             .bind_row([
                 Value::BigInt(*id),
                 Value::Text(event.kind.to_owned()),
-                Value::Timestamp(at),
+                Value::timestamp(at),
                 Value::OptText(event.actor.clone()),
                 Value::Text(event.data.clone()),
             ])

@@ -27,6 +27,7 @@ use diesel::{QueryResult, RunQueryDsl};
 use time::PrimitiveDateTime;
 
 use crate::connection::{Backend, MultiBackend};
+use crate::stored_time::WriteTime;
 
 /// How many distinct query texts a process lets its connections keep prepared.
 pub(crate) const CACHED_TEXTS: usize = 512;
@@ -42,9 +43,22 @@ pub(crate) enum Value {
     OptBigInt(Option<i64>),
     Integer(i32),
     Bool(bool),
-    Timestamp(PrimitiveDateTime),
-    /// A timestamp or SQL NULL.
-    OptTimestamp(Option<PrimitiveDateTime>),
+    /// A time (see [`Value::timestamp`]).
+    Timestamp(WriteTime),
+    /// A time or SQL NULL (see [`Value::opt_timestamp`]).
+    OptTimestamp(Option<WriteTime>),
+}
+
+impl Value {
+    /// A time, bound as a `TIMESTAMP` (on SQLite rendered by hand, see `stored_time`).
+    pub fn timestamp(at: PrimitiveDateTime) -> Value {
+        Value::Timestamp(WriteTime(at))
+    }
+
+    /// A time or SQL NULL.
+    pub fn opt_timestamp(at: Option<PrimitiveDateTime>) -> Value {
+        Value::OptTimestamp(at.map(WriteTime))
+    }
 }
 
 /// SQL text under construction, with its bound values and where each goes.
@@ -442,6 +456,57 @@ mod tests {
             })
             .collect();
         (sums, cached.load(Ordering::SeqCst))
+    }
+
+    #[derive(diesel::QueryableByName)]
+    struct Times {
+        #[diesel(sql_type = diesel::sql_types::Timestamp)]
+        #[diesel(deserialize_as = crate::stored_time::StoredTime)]
+        at: time::PrimitiveDateTime,
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Timestamp>)]
+        #[diesel(deserialize_as = crate::stored_time::MaybeStoredTime)]
+        maybe: Option<time::PrimitiveDateTime>,
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Timestamp>)]
+        #[diesel(deserialize_as = crate::stored_time::MaybeStoredTime)]
+        none: Option<time::PrimitiveDateTime>,
+    }
+
+    /// Times bound by the builder (rendered by hand on SQLite, through diesel on PostgreSQL)
+    /// come back as they went in on both backends, NULL included.
+    #[test]
+    fn bound_times_read_back_unchanged() {
+        for db in crate::testing::TestDb::all() {
+            let store = db.store();
+            let mut conn = store.conn().expect("connection");
+            for at in [
+                time::macros::datetime!(2026-12-07 08:15:00),
+                time::macros::datetime!(2026-12-07 08:15:00.000120),
+                time::macros::datetime!(1999-01-31 23:59:59.999999),
+            ] {
+                let mut sql = Sql::new(db.backend());
+                let cast = match db.backend() {
+                    Backend::Sqlite => "",
+                    Backend::Postgres => "::timestamp",
+                };
+                sql.push("SELECT ")
+                    .bind(Value::timestamp(at))
+                    .push(cast)
+                    .push(" AS at, ")
+                    .bind(Value::opt_timestamp(Some(at)))
+                    .push(cast)
+                    .push(" AS maybe, ")
+                    .bind(Value::opt_timestamp(None))
+                    .push(cast)
+                    .push(" AS none");
+                let row: Times = sql.into_query().get_result(&mut *conn).expect("query");
+                assert_eq!(
+                    (row.at, row.maybe, row.none),
+                    (at, Some(at), None),
+                    "{:?}",
+                    db.backend()
+                );
+            }
+        }
     }
 
     #[test]

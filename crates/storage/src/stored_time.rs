@@ -73,39 +73,33 @@ pub(crate) fn parse_stored_time(text: &str) -> Option<PrimitiveDateTime> {
 /// a fraction of a second, `.` and its digits without trailing zeros. `None` for a year outside
 /// 0–9999, which diesel writes with a sign.
 pub(crate) fn render_stored_time(at: PrimitiveDateTime) -> Option<String> {
-    let year = u32::try_from(at.year()).ok().filter(|y| *y <= 9999)?;
-    // Digits pushed by hand: `write!` with padded fields cost as much as `time`'s formatter.
-    let mut text = String::with_capacity(29);
-    push_digits(&mut text, year, 4);
-    for (separator, value) in [
-        ('-', u8::from(at.month())),
-        ('-', at.day()),
-        (' ', at.hour()),
-        (':', at.minute()),
-        (':', at.second()),
-    ] {
-        text.push(separator);
-        push_digits(&mut text, u32::from(value), 2);
-    }
-    let mut fraction = at.nanosecond();
-    if fraction != 0 {
-        let mut width = 9;
-        while fraction.is_multiple_of(10) {
-            fraction /= 10;
-            width -= 1;
+    let year = u16::try_from(at.year()).ok().filter(|y| *y <= 9999)?;
+    // Digits into a fixed buffer, then one `String`: `write!` with padded fields cost as much
+    // as `time`'s formatter, and pushing characters one by one half as much.
+    let mut out = *b"0000-00-00 00:00:00.000000000";
+    let mut put = |at: usize, width: usize, mut n: u32| {
+        for i in (at..at + width).rev() {
+            out[i] = b'0' + (n % 10) as u8;
+            n /= 10;
         }
-        text.push('.');
-        push_digits(&mut text, fraction, width);
+    };
+    put(0, 4, u32::from(year));
+    put(5, 2, u32::from(u8::from(at.month())));
+    put(8, 2, u32::from(at.day()));
+    put(11, 2, u32::from(at.hour()));
+    put(14, 2, u32::from(at.minute()));
+    put(17, 2, u32::from(at.second()));
+    let mut len = 19;
+    let nanos = at.nanosecond();
+    if nanos != 0 {
+        put(20, 9, nanos);
+        // The fraction without its trailing zeros, as `time`'s `[subsecond]` writes it.
+        len = 29;
+        while out[len - 1] == b'0' {
+            len -= 1;
+        }
     }
-    Some(text)
-}
-
-/// Appends the last `width` decimal digits of `value`, zero-padded.
-fn push_digits(text: &mut String, value: u32, width: u32) {
-    for place in (0..width).rev() {
-        let digit = (value / 10u32.pow(place)) % 10;
-        text.push(char::from(b'0' + u8::try_from(digit).unwrap_or(0)));
-    }
+    std::str::from_utf8(&out[..len]).ok().map(str::to_owned)
 }
 
 /// A time bound as a `TIMESTAMP` value: on SQLite rendered by [`render_stored_time`], on
@@ -123,6 +117,15 @@ impl ToSql<Timestamp, Sqlite> for WriteTime {
             }
             None => <PrimitiveDateTime as ToSql<Timestamp, Sqlite>>::to_sql(&self.0, out),
         }
+    }
+}
+
+impl ToSql<Timestamp, MultiBackend> for WriteTime {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, MultiBackend>) -> serialize::Result {
+        // As the `MultiConnection` derive does for diesel's own types: the connection in use
+        // binds it through its backend's `ToSql` above or below.
+        out.set_value((Timestamp, self));
+        Ok(IsNull::No)
     }
 }
 

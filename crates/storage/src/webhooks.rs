@@ -295,9 +295,9 @@ pub(crate) fn insert_delivery(
         .push(", ")
         .bind(Value::Text(payload.to_owned()))
         .push(", 'pending', 0, ")
-        .bind(Value::Timestamp(to_db(now)))
+        .bind(Value::timestamp(to_db(now)))
         .push(", ")
-        .bind(Value::Timestamp(to_db(now)))
+        .bind(Value::timestamp(to_db(now)))
         .push(") RETURNING id");
     Ok(sql.into_key_lookup().get_result::<IdRow>(conn)?.id)
 }
@@ -329,11 +329,11 @@ impl Store {
             .push(", ")
             .bind(Value::BigInt(cursor))
             .push(", ")
-            .bind(Value::Timestamp(to_db(now)))
+            .bind(Value::timestamp(to_db(now)))
             .push(", ")
             .bind(Value::Text(new.created_by.clone()))
             .push(", ")
-            .bind(Value::Timestamp(to_db(now)))
+            .bind(Value::timestamp(to_db(now)))
             .push(") RETURNING id");
             let id = sql.into_query().get_result::<IdRow>(conn)?.id;
             load_webhook(conn, id)?
@@ -453,7 +453,7 @@ impl Store {
         self.write(|conn| {
             let mut sql = Sql::new(Backend::of(conn));
             sql.push("UPDATE webhook_deliveries SET state = 'pending', next_attempt_at = ")
-                .bind(Value::Timestamp(to_db(now)))
+                .bind(Value::timestamp(to_db(now)))
                 .push(" WHERE id = ")
                 .bind(Value::BigInt(delivery))
                 .push(" AND webhook_id = ")
@@ -535,7 +535,7 @@ impl Store {
         let claimable = self.read(|conn| {
             let mut sql = Sql::new(Backend::of(conn));
             sql.push("SELECT id FROM webhooks WHERE enabled AND lease_until < ")
-                .bind(Value::Timestamp(to_db(now)))
+                .bind(Value::timestamp(to_db(now)))
                 .push(" LIMIT 1");
             Ok(!sql.into_query().load::<IdRow>(conn)?.is_empty())
         })?;
@@ -548,16 +548,16 @@ impl Store {
             sql.push("UPDATE webhooks SET lease_owner = ")
                 .bind(Value::Text(owner.to_owned()))
                 .push(", lease_until = ")
-                .bind(Value::Timestamp(to_db(now + lease)))
+                .bind(Value::timestamp(to_db(now + lease)))
                 .push(" WHERE id = (SELECT id FROM webhooks WHERE enabled AND lease_until < ")
-                .bind(Value::Timestamp(to_db(now)))
+                .bind(Value::timestamp(to_db(now)))
                 .push(" ORDER BY lease_until, id LIMIT 1");
             if backend == Backend::Postgres {
                 sql.push(" FOR UPDATE SKIP LOCKED");
             }
             // Checked again on the locked row: another instance may have claimed it meanwhile.
             sql.push(") AND lease_until < ")
-                .bind(Value::Timestamp(to_db(now)))
+                .bind(Value::timestamp(to_db(now)))
                 .push(" RETURNING ")
                 .push(WEBHOOK_COLUMNS);
             let row = sql
@@ -577,12 +577,12 @@ impl Store {
         self.write(|conn| {
             let mut sql = Sql::new(Backend::of(conn));
             sql.push("UPDATE webhooks SET lease_owner = NULL, lease_until = CASE WHEN release_id IS NULL THEN ")
-                .bind(Value::Timestamp(to_db(now)))
+                .bind(Value::timestamp(to_db(now)))
                 .push(
                     " ELSE COALESCE((SELECT MIN(d.next_attempt_at) FROM webhook_deliveries d \
                      WHERE d.webhook_id = webhooks.id AND d.state = 'pending'), ",
                 )
-                .bind(Value::Timestamp(to_db(crate::callbacks::parked(now))))
+                .bind(Value::timestamp(to_db(crate::callbacks::parked(now))))
                 .push(") END WHERE id = ")
                 .bind(Value::BigInt(webhook))
                 .push(" AND lease_owner = ")
@@ -659,7 +659,7 @@ impl Store {
             sql.push("SELECT id, message_id, payload, attempts FROM webhook_deliveries WHERE webhook_id = ")
                 .bind(Value::BigInt(webhook))
                 .push(" AND state = 'pending' AND next_attempt_at <= ")
-                .bind(Value::Timestamp(to_db(now)))
+                .bind(Value::timestamp(to_db(now)))
                 .push(" ORDER BY id LIMIT ")
                 .bind(Value::BigInt(limit));
             let rows: Vec<Row> = sql.into_query().load(conn)?;
@@ -701,7 +701,7 @@ impl Store {
                 )
                 .bind(Value::BigInt(delivery))
                 .push(", ")
-                .bind(Value::Timestamp(to_db(outcome.at)))
+                .bind(Value::timestamp(to_db(outcome.at)))
                 .push(", ");
             match outcome.status {
                 Some(status) => attempt.bind(Value::BigInt(i64::from(status))),
@@ -714,7 +714,7 @@ impl Store {
                 .bind(Value::OptText(outcome.error.clone()))
                 .push(", ");
             match outcome.next_attempt_at.filter(|_| state == "pending") {
-                Some(next) => attempt.bind(Value::Timestamp(to_db(next))),
+                Some(next) => attempt.bind(Value::timestamp(to_db(next))),
                 None => attempt.push("NULL"),
             };
             attempt
@@ -729,7 +729,7 @@ impl Store {
                 .bind(Value::Text(state.to_owned()))
                 .push(", next_attempt_at = ");
             match outcome.next_attempt_at.filter(|_| state == "pending") {
-                Some(next) => update.bind(Value::Timestamp(to_db(next))),
+                Some(next) => update.bind(Value::timestamp(to_db(next))),
                 None => update.push("NULL"),
             };
             update.push(" WHERE id = ").bind(Value::BigInt(delivery));
@@ -741,7 +741,7 @@ impl Store {
                     .bind(Value::BigInt(webhook));
             } else {
                 hook.push("UPDATE webhooks SET failing_since = COALESCE(failing_since, ")
-                    .bind(Value::Timestamp(to_db(outcome.at)))
+                    .bind(Value::timestamp(to_db(outcome.at)))
                     .push(")");
                 if let Some(reason) = outcome.disable {
                     hook.push(", enabled = ")

@@ -24,41 +24,41 @@ fn time_conditions(out: &mut Conditions, column: &str, range: &TimeRange) {
             out.and()
                 .push(column)
                 .push(" >= ")
-                .bind(Value::Timestamp(to_db(at)));
+                .bind(Value::timestamp(to_db(at)));
             out.and()
                 .push(column)
                 .push(" < ")
-                .bind(Value::Timestamp(to_db(at + Duration::SECOND)));
+                .bind(Value::timestamp(to_db(at + Duration::SECOND)));
         } else {
             out.and()
                 .push(column)
                 .push(" = ")
-                .bind(Value::Timestamp(to_db(at)));
+                .bind(Value::timestamp(to_db(at)));
         }
     }
     if let Some(before) = range.before {
         out.and()
             .push(column)
             .push(" < ")
-            .bind(Value::Timestamp(to_db(before)));
+            .bind(Value::timestamp(to_db(before)));
     }
     if let Some(after) = range.after {
         out.and()
             .push(column)
             .push(" > ")
-            .bind(Value::Timestamp(to_db(after)));
+            .bind(Value::timestamp(to_db(after)));
     }
     if let Some(from) = range.not_before {
         out.and()
             .push(column)
             .push(" >= ")
-            .bind(Value::Timestamp(to_db(from)));
+            .bind(Value::timestamp(to_db(from)));
     }
     if let Some(until) = range.not_after {
         out.and()
             .push(column)
             .push(" <= ")
-            .bind(Value::Timestamp(to_db(until)));
+            .bind(Value::timestamp(to_db(until)));
     }
     match range.is_null {
         Some(true) => {

@@ -44,8 +44,8 @@ pub(crate) fn insert_release_postgres(
             Value::Text(row.user_name.to_owned()),
             Value::OptText(row.team.map(str::to_owned)),
             Value::Text(row.refs.clone()),
-            Value::Timestamp(row.stime.0),
-            Value::OptTimestamp(row.ftime.map(|at| at.0)),
+            Value::Timestamp(row.stime),
+            Value::OptTimestamp(row.ftime),
             Value::OptBigInt(row.duration_secs),
             Value::OptText(row.status.map(str::to_owned)),
             Value::Bool(row.has_rollback),
@@ -74,7 +74,7 @@ pub(crate) fn insert_release_postgres(
             sql.bind_row([
                 Value::Text(row.id.clone()),
                 Value::Text(row.release_id.to_owned()),
-                Value::Timestamp(row.created_at.0),
+                Value::Timestamp(row.created_at),
                 Value::Integer(row.ordinal),
                 Value::Text(row.body.to_owned()),
             ]);
@@ -130,15 +130,15 @@ pub(super) fn push_package_values(sql: &mut Sql, row: &NewPackageRow<'_>) {
     sql.bind_row([
         Value::Text(row.id.clone()),
         Value::Text(row.release_id.to_owned()),
-        Value::Timestamp(row.created_at.0),
+        Value::Timestamp(row.created_at),
         Value::Integer(row.ordinal),
         Value::Text(row.name.to_owned()),
         Value::Text(row.version.to_owned()),
         Value::Text(row.status.to_owned()),
         Value::Bool(row.rollback),
         Value::OptText(row.diff_url.map(str::to_owned)),
-        Value::OptTimestamp(row.stime.map(|at| at.0)),
-        Value::OptTimestamp(row.ftime.map(|at| at.0)),
+        Value::OptTimestamp(row.stime),
+        Value::OptTimestamp(row.ftime),
         Value::OptBigInt(row.duration_secs),
     ]);
 }

@@ -237,9 +237,9 @@ impl Store {
             set.push("status = ")
                 .bind(Value::Text(to.as_str().to_owned()))
                 .push(", stime = ")
-                .bind(Value::OptTimestamp(stime.map(to_db)))
+                .bind(Value::opt_timestamp(stime.map(to_db)))
                 .push(", ftime = ")
-                .bind(Value::OptTimestamp(ftime.map(to_db)))
+                .bind(Value::opt_timestamp(ftime.map(to_db)))
                 .push(", duration_secs = ")
                 .bind(Value::OptBigInt(duration));
             let kind = if to == PackageStatus::InProgress {

@@ -199,7 +199,7 @@ impl Store {
             let mut release = read.release;
             release.stime = from_db(now);
             let mut assignments = Sql::new(Backend::of(conn));
-            assignments.push(", stime = ").bind(Value::Timestamp(now));
+            assignments.push(", stime = ").bind(Value::timestamp(now));
             Ok(release_change(release, assignments, "release.started"))
         })
     }
@@ -215,7 +215,7 @@ impl Store {
             let mut assignments = Sql::new(Backend::of(conn));
             assignments
                 .push(", ftime = ")
-                .bind(Value::Timestamp(to_db(now)))
+                .bind(Value::timestamp(to_db(now)))
                 .push(", duration_secs = ")
                 .bind(Value::BigInt(duration));
             Ok(release_change(release, assignments, "release.finished"))
@@ -235,7 +235,7 @@ impl Store {
                 .push(", ")
                 .bind(Value::Text(release_id.clone()))
                 .push(", ")
-                .bind(Value::Timestamp(now))
+                .bind(Value::timestamp(now))
                 .push(", 0, ")
                 .bind(Value::Text(text.to_owned()));
             let write = RowWrite::Insert {

@@ -170,7 +170,7 @@ fn insert_ticket(
     if let Some(id) = reserved {
         insert.bind(Value::BigInt(id.get())).push(", ");
     }
-    insert.bind(Value::Timestamp(to_db(now)));
+    insert.bind(Value::timestamp(to_db(now)));
     for (_, value) in values {
         insert.push(", ").bind(Value::Text(value));
     }
