@@ -6,6 +6,7 @@ pub mod error;
 pub mod import;
 mod info;
 pub mod json;
+mod json_text;
 mod meta;
 mod packages;
 pub mod params;

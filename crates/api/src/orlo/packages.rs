@@ -1,11 +1,13 @@
 //! Packages: add to a release, start, stop, results, read and list.
 
+use actix_web::http::header::ContentType;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use shiplog_domain::{Action, NewPackage, PackageId, PermissionName};
 
 use super::body::{self, text, AddPackage, StopPackage};
 use super::error::OrloError;
-use super::json::{json_value, CreatedId, ErrorBody, PackageJson, PackageList};
+use super::json::{json_value, CreatedId, ErrorBody, PackageList};
+use super::json_text::package_list;
 use super::params::{package_query, pairs};
 use super::releases::release_id;
 use super::Orlo;
@@ -202,9 +204,9 @@ pub async fn list_packages(
         Position::Offset { limit, offset },
         total,
     );
-    Ok(response.json(PackageList {
-        packages: packages.iter().map(PackageJson::from).collect(),
-    }))
+    Ok(response
+        .content_type(ContentType::json())
+        .body(package_list(packages.iter())))
 }
 
 /// One package.
@@ -224,9 +226,9 @@ pub async fn get_package(
 ) -> Result<HttpResponse, OrloError> {
     let id = package_id(&path)?;
     match with_store(&state.store, move |store| store.find_package(id)).await? {
-        Some(package) => Ok(HttpResponse::Ok().json(PackageList {
-            packages: vec![PackageJson::from(&package)],
-        })),
+        Some(package) => Ok(HttpResponse::Ok()
+            .content_type(ContentType::json())
+            .body(package_list(std::iter::once(&package)))),
         None => Err(OrloError::empty_list("packages")),
     }
 }

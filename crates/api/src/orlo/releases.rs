@@ -1,5 +1,6 @@
 //! Releases: create, read, list, start, stop, notes and metadata.
 
+use actix_web::http::header::ContentType;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use shiplog_domain::release::{check_metadata, check_note};
 use shiplog_domain::{Action, NewRelease, PermissionName, ReleaseId};
@@ -7,7 +8,8 @@ use time::OffsetDateTime;
 
 use super::body::{self, callback, text, AddNote, CreateRelease, MergeMetadata};
 use super::error::OrloError;
-use super::json::{is_json, parse_object, CreatedId, ErrorBody, ReleaseJson, ReleaseList};
+use super::json::{is_json, parse_object, CreatedId, ErrorBody, ReleaseList};
+use super::json_text::release_list;
 use super::params::{pairs, release_query};
 use super::Orlo;
 use crate::blocking::{cpu_bound, with_store, with_store_point_read};
@@ -145,9 +147,9 @@ pub async fn list_releases(
         Position::Offset { limit, offset },
         total,
     );
-    Ok(response.json(ReleaseList {
-        releases: releases.iter().map(ReleaseJson::from).collect(),
-    }))
+    Ok(response
+        .content_type(ContentType::json())
+        .body(release_list(&releases)))
 }
 
 /// One release. Listing filters still apply: a release that does not match them is not found.
@@ -171,9 +173,9 @@ pub async fn get_release(
     let release =
         with_store_point_read(&state.store, move |store| store.find_release(id, &filter)).await?;
     match release {
-        Some(release) => Ok(HttpResponse::Ok().json(ReleaseList {
-            releases: vec![ReleaseJson::from(&release)],
-        })),
+        Some(release) => Ok(HttpResponse::Ok()
+            .content_type(ContentType::json())
+            .body(release_list(std::slice::from_ref(&release)))),
         None => Err(OrloError::empty_list("releases")),
     }
 }
