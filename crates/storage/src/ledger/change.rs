@@ -62,7 +62,6 @@ pub(super) struct Read {
 impl Read {
     fn of(conn: &mut AnyConnection, id: ReleaseId) -> StorageResult<Read> {
         let row: WholeWithSummary = whole::by_id_with_summary(Backend::of(conn), &id.to_string())
-            .into_key_lookup()
             .load::<WholeWithSummary>(conn)?
             .into_iter()
             .next()

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use diesel::prelude::*;
+use diesel::query_dsl::LoadQuery;
 use diesel::sql_types::Text;
 use shiplog_domain::{Metadata, NewRelease, Package, Release, ReleaseId};
 use time::{OffsetDateTime, PrimitiveDateTime};
@@ -141,7 +142,7 @@ impl Store {
         filter: &ReleaseFilter,
     ) -> StorageResult<Option<Release>> {
         if *filter == ReleaseFilter::default() {
-            let query = whole::by_id(self.backend(), &id.to_string()).into_key_lookup();
+            let query = whole::by_id(self.backend(), &id.to_string());
             return self.read(|conn| Ok(load_whole(conn, query)?.into_iter().next()));
         }
         let filter = ReleaseFilter {
@@ -376,7 +377,7 @@ fn release_change(release: Release, assignments: Sql, kind: &'static str) -> Cha
 /// through `change`).
 #[cfg(test)]
 pub(crate) fn load_release(conn: &mut AnyConnection, id: ReleaseId) -> StorageResult<Release> {
-    let query = whole::by_id(Backend::of(conn), &id.to_string()).into_key_lookup();
+    let query = whole::by_id(Backend::of(conn), &id.to_string());
     load_whole(conn, query)?
         .into_iter()
         .next()
@@ -384,7 +385,10 @@ pub(crate) fn load_release(conn: &mut AnyConnection, id: ReleaseId) -> StorageRe
 }
 
 /// The releases a query of `whole` selects, assembled.
-fn load_whole(conn: &mut AnyConnection, query: DynamicQuery) -> StorageResult<Vec<Release>> {
+fn load_whole<Q>(conn: &mut AnyConnection, query: Q) -> StorageResult<Vec<Release>>
+where
+    Q: for<'q> LoadQuery<'q, AnyConnection, WholeRow>,
+{
     let rows: Vec<WholeRow> = query.load(conn)?;
     rows.into_iter().map(WholeRow::into_release).collect()
 }

@@ -26,7 +26,7 @@ use super::filter::RELEASE_COLUMNS;
 use super::rows::{from_db, parse_uuid, ReleaseRow};
 use crate::connection::Backend;
 use crate::error::{StorageError, StorageResult};
-use crate::sql::{Sql, Value};
+use crate::sql::{FixedQuery, Sql, Value};
 use crate::stored_time::parse_stored_time;
 
 /// A package of the packages aliased `p` as the cells of a JSON array, in [`PackageCells`]
@@ -83,19 +83,26 @@ fn related_columns(backend: Backend) -> &'static str {
 }
 
 /// The release with id `id`, whole.
-pub(crate) fn by_id(backend: Backend, id: &str) -> Sql {
-    select_by_id(backend, "", id)
+pub(crate) fn by_id(backend: Backend, id: &str) -> FixedQuery<ById> {
+    select_by_id(backend, "", id).into_fixed()
 }
 
 /// The release with id `id`, whole, with the summary (`status`, `has_rollback`) and the revision
 /// its row stores: for a change of it (`change`).
-pub(crate) fn by_id_with_summary(backend: Backend, id: &str) -> Sql {
+pub(crate) fn by_id_with_summary(backend: Backend, id: &str) -> FixedQuery<ByIdWithSummary> {
     select_by_id(
         backend,
         ", r.status AS stored_status, r.has_rollback AS stored_rollback, r.revision",
         id,
     )
+    .into_fixed()
 }
+
+/// The key [`by_id`]'s statement is kept prepared under.
+pub(crate) struct ById;
+
+/// The key [`by_id_with_summary`]'s statement is kept prepared under.
+pub(crate) struct ByIdWithSummary;
 
 fn select_by_id(backend: Backend, extra: &str, id: &str) -> Sql {
     let mut sql = Sql::new(backend);
