@@ -296,7 +296,7 @@ impl<Conn> RunQueryDsl<Conn> for DynamicQuery {}
 /// alone: it neither writes the text out nor hashes it, which a statement kept under its text
 /// costs on every run (hashing a release's lookup text twice, writing it out and comparing
 /// it were 5 % of the instructions of `GET /releases/{id}` on SQLite). `K` is a marker type
-/// private to the one function that builds the text, so one key never names two texts.
+/// that only the one function building the text uses, so one key never names two texts.
 pub(crate) struct FixedQuery<K> {
     query: DynamicQuery,
     key: PhantomData<fn() -> K>,
