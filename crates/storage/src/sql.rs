@@ -319,6 +319,43 @@ impl<K> Query for FixedQuery<K> {
 
 impl<K, Conn> RunQueryDsl<Conn> for FixedQuery<K> {}
 
+/// `Q` read by position, as rows of the SQL types `ST` (a tuple, nested for an embedded row):
+/// diesel takes each column by its index. A query read by name (`Untyped`, into a
+/// `QueryableByName`) finds every column of every row by comparing its name with each column's
+/// in turn: 4 % of the instructions of a release's read by id, 2.5 % of a page's. The select
+/// list must hold the columns in `ST`'s order; the row type's tests read it both ways.
+pub(crate) struct ByPosition<Q, ST> {
+    query: Q,
+    row: PhantomData<fn() -> ST>,
+}
+
+impl<Q, ST> ByPosition<Q, ST> {
+    pub fn new(query: Q) -> Self {
+        ByPosition {
+            query,
+            row: PhantomData,
+        }
+    }
+}
+
+impl<Q: QueryFragment<MultiBackend>, ST> QueryFragment<MultiBackend> for ByPosition<Q, ST> {
+    fn walk_ast<'b>(&'b self, out: AstPass<'_, 'b, MultiBackend>) -> QueryResult<()> {
+        self.query.walk_ast(out)
+    }
+}
+
+impl<Q: QueryId, ST> QueryId for ByPosition<Q, ST> {
+    // The statement is the query's: the same text, prepared once whichever way it is read.
+    type QueryId = Q::QueryId;
+    const HAS_STATIC_QUERY_ID: bool = Q::HAS_STATIC_QUERY_ID;
+}
+
+impl<Q, ST> Query for ByPosition<Q, ST> {
+    type SqlType = ST;
+}
+
+impl<Q, ST, Conn> RunQueryDsl<Conn> for ByPosition<Q, ST> {}
+
 /// A list of conditions joined by AND.
 #[derive(Debug, Clone)]
 pub(crate) struct Conditions {

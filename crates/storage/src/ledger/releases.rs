@@ -14,13 +14,13 @@ use super::count::{count_in_page, releases_count, with_counted_total, with_total
 use super::filter::{newest_first_probe, releases_query, releases_query_counted};
 use super::one_statement::insert_release_postgres;
 use super::rows::{from_db, parse_uuid, to_db, ReleaseRow};
-use super::whole::{self, WholeRow};
+use super::whole::{self, WholeRow, WholeSql};
 use crate::connection::{AnyConnection, Backend, Store};
 use crate::error::{StorageError, StorageResult};
 use crate::events::Tags;
 use crate::query::{Page, ReleaseFilter};
 use crate::schema::releases;
-use crate::sql::{DynamicQuery, Sql, Value};
+use crate::sql::{ByPosition, DynamicQuery, Sql, Value};
 use crate::stored_time::MaybeStoredTime;
 
 /// Releases written per round of multi-row inserts during an import (bounds memory and lets
@@ -387,9 +387,9 @@ pub(crate) fn load_release(conn: &mut AnyConnection, id: ReleaseId) -> StorageRe
 /// The releases a query of `whole` selects, assembled.
 fn load_whole<Q>(conn: &mut AnyConnection, query: Q) -> StorageResult<Vec<Release>>
 where
-    Q: for<'q> LoadQuery<'q, AnyConnection, WholeRow>,
+    ByPosition<Q, WholeSql>: for<'q> LoadQuery<'q, AnyConnection, WholeRow>,
 {
-    let rows: Vec<WholeRow> = query.load(conn)?;
+    let rows: Vec<WholeRow> = ByPosition::<Q, WholeSql>::new(query).load(conn)?;
     rows.into_iter().map(WholeRow::into_release).collect()
 }
 

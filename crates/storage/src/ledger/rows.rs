@@ -30,6 +30,18 @@ pub(crate) fn parse_uuid<T: std::str::FromStr>(text: &str) -> StorageResult<T> {
         .map_err(|_| StorageError::Corrupt(format!("stored id {text:?} is not a UUID")))
 }
 
+/// The SQL types of a [`ReleaseRow`] read by position (`filter::RELEASE_COLUMNS`).
+pub(crate) type ReleaseSql = (
+    diesel::sql_types::Text,
+    diesel::sql_types::Text,
+    diesel::sql_types::Nullable<diesel::sql_types::Text>,
+    diesel::sql_types::Text,
+    diesel::sql_types::Timestamp,
+    diesel::sql_types::Nullable<diesel::sql_types::Timestamp>,
+    diesel::sql_types::Nullable<diesel::sql_types::BigInt>,
+    diesel::sql_types::Nullable<diesel::sql_types::Text>,
+);
+
 #[derive(Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = releases)]
 pub(crate) struct ReleaseRow {

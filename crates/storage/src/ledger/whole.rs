@@ -17,13 +17,13 @@
 //! `ORDER BY` inside each aggregate made SQLite sort four times per release.
 
 use diesel::sql_types::{BigInt, Bool, Nullable, Text};
-use diesel::QueryableByName;
+use diesel::{Queryable, QueryableByName};
 use serde::Deserialize;
 use shiplog_domain::{Metadata, Package, Release, ReleaseId};
 use time::PrimitiveDateTime;
 
 use super::filter::RELEASE_COLUMNS;
-use super::rows::{from_db, parse_uuid, ReleaseRow};
+use super::rows::{from_db, parse_uuid, ReleaseRow, ReleaseSql};
 use crate::connection::Backend;
 use crate::error::{StorageError, StorageResult};
 use crate::sql::{FixedQuery, Sql, Value};
@@ -152,8 +152,20 @@ pub(crate) struct WholeWithSummary {
     pub revision: i64,
 }
 
-/// A release row with its related rows as JSON.
-#[derive(QueryableByName)]
+/// The SQL types of a [`WholeRow`] read by position: the release's columns, then the four
+/// related columns in [`related_columns`] order.
+pub(crate) type WholeSql = (
+    ReleaseSql,
+    Nullable<Text>,
+    Nullable<Text>,
+    Nullable<Text>,
+    Nullable<Text>,
+);
+
+/// A release row with its related rows as JSON: read by position from [`by_id`] and
+/// [`page_sqlite`] (see `sql::ByPosition`), by name where more columns follow
+/// ([`WholeWithSummary`]).
+#[derive(Queryable, QueryableByName)]
 pub(crate) struct WholeRow {
     #[diesel(embed)]
     release: ReleaseRow,
@@ -343,7 +355,92 @@ impl WholeRow {
 
 #[cfg(test)]
 mod tests {
-    use super::Flag;
+    use diesel::RunQueryDsl;
+    use shiplog_domain::{NewPackage, NewRelease, PackageStatus};
+    use time::OffsetDateTime;
+
+    use super::{by_id, page_sqlite, Flag, WholeRow, WholeSql};
+    use crate::connection::Backend;
+    use crate::ledger::filter::releases_query;
+    use crate::query::{Page, ReleaseFilter};
+    use crate::sql::ByPosition;
+    use crate::testing::TestDb;
+
+    /// A release with every column and every related table filled, some of it NULL.
+    fn everything() -> NewRelease {
+        let mut release = NewRelease::new(
+            "ana",
+            vec!["site1".to_owned(), "site0".to_owned()],
+            OffsetDateTime::now_utc(),
+        )
+        .expect("release");
+        release.team = Some("team \"q\"".to_owned());
+        release.references = vec!["T-1".to_owned(), "T-2".to_owned()];
+        release.notes = vec!["first".to_owned(), "second".to_owned()];
+        release.metadata.insert("k".to_owned(), "v".to_owned());
+        release.ftime = Some(release.stime);
+        release.recorded_by = Some("admin".to_owned());
+        let mut failed = NewPackage::new("pkg2", "2.0");
+        failed.status = PackageStatus::Failed;
+        failed.rollback = true;
+        failed.diff_url = Some("https://example.com/d".to_owned());
+        failed.stime = Some(release.stime);
+        release.packages = vec![NewPackage::new("pkg1", "1.0"), failed];
+        release
+    }
+
+    /// Read by position (as `load_whole` reads), a whole row holds what it holds read by name:
+    /// the select lists keep the columns in `WholeSql`'s order, on both backends and for both
+    /// the lookup by id and SQLite's page.
+    #[test]
+    fn a_whole_row_reads_the_same_by_position_as_by_name() {
+        for db in TestDb::all() {
+            let store = db.store();
+            let id = store.insert_release(&everything()).expect("insert");
+            store
+                .insert_release(&NewRelease::new("bo", vec![], OffsetDateTime::now_utc()).unwrap())
+                .expect("insert a bare release");
+            let mut conn = store.conn().expect("connection");
+            let backend = db.backend();
+            let read = |rows: Vec<WholeRow>| -> Vec<_> {
+                rows.into_iter()
+                    .map(|row| row.into_release().expect("release"))
+                    .collect()
+            };
+            let by_name: Vec<WholeRow> = by_id(backend, &id.to_string())
+                .load(&mut *conn)
+                .expect("by name");
+            let by_position: Vec<WholeRow> =
+                ByPosition::<_, WholeSql>::new(by_id(backend, &id.to_string()))
+                    .load(&mut *conn)
+                    .expect("by position");
+            let (by_name, by_position) = (read(by_name), read(by_position));
+            assert_eq!(by_name.len(), 1);
+            assert_eq!(by_name[0].packages.len(), 2);
+            assert_eq!(by_position, by_name, "{backend:?}");
+            if backend == Backend::Sqlite {
+                let page = Page {
+                    limit: Some(10),
+                    offset: 0,
+                    ascending: false,
+                };
+                let query = || {
+                    page_sqlite(
+                        &releases_query(backend, &ReleaseFilter::default(), &page),
+                        false,
+                    )
+                    .into_query()
+                };
+                let by_name: Vec<WholeRow> = query().load(&mut *conn).expect("page by name");
+                let by_position: Vec<WholeRow> = ByPosition::<_, WholeSql>::new(query())
+                    .load(&mut *conn)
+                    .expect("page by position");
+                let (by_name, by_position) = (read(by_name), read(by_position));
+                assert_eq!(by_name.len(), 2);
+                assert_eq!(by_position, by_name);
+            }
+        }
+    }
 
     #[test]
     fn flags_read_as_either_backend_writes_them() {
