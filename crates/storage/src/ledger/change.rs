@@ -24,11 +24,11 @@ use shiplog_domain::{PackageId, PackageStatus, Release, ReleaseId};
 use time::OffsetDateTime;
 
 use super::releases::release_tags;
-use super::whole::{self, WholeWithSummary};
+use super::whole::{self, WholeWithSummary, WholeWithSummarySql};
 use crate::connection::{AnyConnection, Backend, Store};
 use crate::error::{StorageError, StorageResult};
 use crate::events::{push_event_ctes, Pending};
-use crate::sql::{Sql, Value};
+use crate::sql::{ByPosition, Sql, Value};
 
 /// How many times a change on PostgreSQL tries the optimistic way. Each lost race means another
 /// writer's change of the same release committed meanwhile; after this many, the change takes
@@ -61,7 +61,8 @@ pub(super) struct Read {
 
 impl Read {
     fn of(conn: &mut AnyConnection, id: ReleaseId) -> StorageResult<Read> {
-        let row: WholeWithSummary = whole::by_id_with_summary(Backend::of(conn), &id.to_string())
+        let query = whole::by_id_with_summary(Backend::of(conn), &id.to_string());
+        let row: WholeWithSummary = ByPosition::<_, WholeWithSummarySql>::new(query)
             .load::<WholeWithSummary>(conn)?
             .into_iter()
             .next()

@@ -139,18 +139,18 @@ pub(crate) fn page_sqlite(releases: &Sql, ascending: bool) -> Sql {
     sql
 }
 
-/// A row of [`by_id_with_summary`].
-#[derive(QueryableByName)]
+/// A row of [`by_id_with_summary`], read by position (see `sql::ByPosition`).
+#[derive(Queryable)]
 pub(crate) struct WholeWithSummary {
-    #[diesel(embed)]
     pub whole: WholeRow,
-    #[diesel(sql_type = Nullable<Text>)]
     pub stored_status: Option<String>,
-    #[diesel(sql_type = Bool)]
     pub stored_rollback: bool,
-    #[diesel(sql_type = BigInt)]
     pub revision: i64,
 }
+
+/// The SQL types of a [`WholeWithSummary`]: [`WholeSql`], then the summary's columns in
+/// [`by_id_with_summary`]'s order.
+pub(crate) type WholeWithSummarySql = (WholeSql, Nullable<Text>, Bool, BigInt);
 
 /// The SQL types of a [`WholeRow`] read by position: the release's columns, then the four
 /// related columns in [`related_columns`] order.
@@ -162,9 +162,9 @@ pub(crate) type WholeSql = (
     Nullable<Text>,
 );
 
-/// A release row with its related rows as JSON: read by position from [`by_id`] and
-/// [`page_sqlite`] (see `sql::ByPosition`), by name where more columns follow
-/// ([`WholeWithSummary`]).
+/// A release row with its related rows as JSON, read by position (see `sql::ByPosition`)
+/// from [`by_id`], [`by_id_with_summary`] and [`page_sqlite`]; read by name in a test, which
+/// holds the two ways equal.
 #[derive(Queryable, QueryableByName)]
 pub(crate) struct WholeRow {
     #[diesel(embed)]
@@ -359,7 +359,10 @@ mod tests {
     use shiplog_domain::{NewPackage, NewRelease, PackageStatus};
     use time::OffsetDateTime;
 
-    use super::{by_id, page_sqlite, Flag, WholeRow, WholeSql};
+    use super::{
+        by_id, by_id_with_summary, page_sqlite, Flag, WholeRow, WholeSql, WholeWithSummary,
+        WholeWithSummarySql,
+    };
     use crate::connection::Backend;
     use crate::ledger::filter::releases_query;
     use crate::query::{Page, ReleaseFilter};
@@ -389,9 +392,9 @@ mod tests {
         release
     }
 
-    /// Read by position (as `load_whole` reads), a whole row holds what it holds read by name:
-    /// the select lists keep the columns in `WholeSql`'s order, on both backends and for both
-    /// the lookup by id and SQLite's page.
+    /// Read by position (as the ledger reads), a whole row holds what it holds read by name:
+    /// the select lists keep the columns in `WholeSql`'s order, on both backends, for the
+    /// lookups by id (with the summary too) and SQLite's page.
     #[test]
     fn a_whole_row_reads_the_same_by_position_as_by_name() {
         for db in TestDb::all() {
@@ -418,6 +421,21 @@ mod tests {
             assert_eq!(by_name.len(), 1);
             assert_eq!(by_name[0].packages.len(), 2);
             assert_eq!(by_position, by_name, "{backend:?}");
+            let summary: Vec<WholeWithSummary> = ByPosition::<_, WholeWithSummarySql>::new(
+                by_id_with_summary(backend, &id.to_string()),
+            )
+            .load(&mut *conn)
+            .expect("with summary");
+            let [summary] = <[WholeWithSummary; 1]>::try_from(summary)
+                .ok()
+                .expect("one row");
+            assert_eq!(
+                (summary.stored_status.as_deref(), summary.stored_rollback),
+                (Some("FAILED"), true),
+                "{backend:?}"
+            );
+            assert!(summary.revision >= 0);
+            assert_eq!(read(vec![summary.whole]), by_name, "{backend:?}");
             if backend == Backend::Sqlite {
                 let page = Page {
                     limit: Some(10),
