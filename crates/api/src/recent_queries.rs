@@ -10,13 +10,14 @@
 //! (the recorder is handed the query before they are read). Each instance keeps its own: behind a
 //! load balancer, a preview sees the traffic of the instance that answers it.
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use shiplog_domain::balrog::{OwnedQuery, RuleSet};
+
+use crate::caching::Fnv1a;
 
 /// Distinct queries kept per product.
 pub const PER_PRODUCT: usize = 1_000;
@@ -99,8 +100,11 @@ impl RecentQueries {
     }
 }
 
+/// The query's hash, to keep a product's queries distinct. FNV-1a rather than `DefaultHasher`
+/// (SipHash, 2.7 % of the instructions of an update request on the bench's queries): a query
+/// lost to a collision only goes unrecorded, and the set of hashes is keyed as usual.
 fn hash_of(query: &OwnedQuery) -> u64 {
-    let mut hasher = DefaultHasher::new();
+    let mut hasher = Fnv1a::default();
     query.hash(&mut hasher);
     hasher.finish()
 }
