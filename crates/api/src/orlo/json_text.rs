@@ -21,12 +21,7 @@ use uuid::Uuid;
 pub(crate) fn release_list(releases: &[Release]) -> Vec<u8> {
     let mut out = JsonText::with_capacity(16 + releases.len() * 768);
     out.raw(b"{\"releases\":[");
-    for (i, release) in releases.iter().enumerate() {
-        if i > 0 {
-            out.raw(b",");
-        }
-        out.release(release);
-    }
+    out.separated(releases, JsonText::release);
     out.raw(b"]}");
     out.0
 }
@@ -35,12 +30,7 @@ pub(crate) fn release_list(releases: &[Release]) -> Vec<u8> {
 pub(crate) fn package_list<'a>(packages: impl ExactSizeIterator<Item = &'a Package>) -> Vec<u8> {
     let mut out = JsonText::with_capacity(16 + packages.len() * 320);
     out.raw(b"{\"packages\":[");
-    for (i, package) in packages.enumerate() {
-        if i > 0 {
-            out.raw(b",");
-        }
-        out.package(package);
-    }
+    out.separated(packages, JsonText::package);
     out.raw(b"]}");
     out.0
 }
@@ -79,21 +69,13 @@ impl JsonText {
         self.raw(b",\"notes\":");
         self.strings(&r.notes);
         self.raw(b",\"metadata\":{");
-        for (i, (key, value)) in r.metadata.iter().enumerate() {
-            if i > 0 {
-                self.raw(b",");
-            }
-            self.string(key);
-            self.raw(b":");
-            self.string(value);
-        }
+        self.separated(&r.metadata, |out, (key, value)| {
+            out.string(key);
+            out.raw(b":");
+            out.string(value);
+        });
         self.raw(b"},\"packages\":[");
-        for (i, package) in r.packages.iter().enumerate() {
-            if i > 0 {
-                self.raw(b",");
-            }
-            self.package(package);
-        }
+        self.separated(&r.packages, JsonText::package);
         self.raw(b"],\"status\":");
         self.opt_plain(r.status().map(|s| s.as_str()));
         self.raw(b",\"recorded_by\":");
@@ -189,13 +171,22 @@ impl JsonText {
 
     fn strings(&mut self, items: &[String]) {
         self.raw(b"[");
-        for (i, item) in items.iter().enumerate() {
+        self.separated(items, |out, item| out.string(item));
+        self.raw(b"]");
+    }
+
+    /// `items`, each written by `write`, separated by commas (the brackets are the caller's).
+    fn separated<T>(
+        &mut self,
+        items: impl IntoIterator<Item = T>,
+        mut write: impl FnMut(&mut Self, T),
+    ) {
+        for (i, item) in items.into_iter().enumerate() {
             if i > 0 {
                 self.raw(b",");
             }
-            self.string(item);
+            write(self, item);
         }
-        self.raw(b"]");
     }
 
     /// An id, lowercase and hyphenated, quoted.
