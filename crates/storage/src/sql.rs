@@ -15,7 +15,9 @@
 //! prepared ([`Sql::into_key_lookup`]); a filtered query is prepared each time, because after a
 //! few runs of one prepared statement PostgreSQL may switch to a generic plan, which for a
 //! skewed filter value (a rare status, one busy user) can be far worse than the plan for that
-//! value.
+//! value. A text that depends on the backend alone (a release's lookup by id) is kept on both
+//! backends under a type instead of its text ([`FixedQuery`]), and a query whose select list
+//! is known can be read by column position ([`ByPosition`]).
 
 use std::collections::HashSet;
 use std::hash::{BuildHasher, RandomState};
