@@ -324,7 +324,7 @@ impl<K, Conn> RunQueryDsl<Conn> for FixedQuery<K> {}
 /// `Q` read by position, as rows of the SQL types `ST` (a tuple, nested for an embedded row):
 /// diesel takes each column by its index. A query read by name (`Untyped`, into a
 /// `QueryableByName`) finds every column of every row by comparing its name with each column's
-/// in turn: 4 % of the instructions of a release's read by id, 2.5 % of a page's. The select
+/// in turn: 5 % of the instructions of a release's read by id, 2 % of a page's. The select
 /// list must hold the columns in `ST`'s order; the row type's tests read it both ways.
 pub(crate) struct ByPosition<Q, ST> {
     query: Q,
