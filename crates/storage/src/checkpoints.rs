@@ -30,7 +30,8 @@ use std::time::{Duration, Instant};
 use diesel::connection::SimpleConnection;
 use r2d2::ManageConnection;
 
-use crate::connection::{AnyConnection, Manager};
+use crate::connection::{AnyConnection, Manager, NO_MEMORY_MAP};
+use crate::error::StorageError;
 
 /// How long the thread lets commits gather after a nudge before it checkpoints them.
 const GATHER: Duration = Duration::from_millis(20);
@@ -102,7 +103,7 @@ fn run(manager: &Manager, nudged: &Receiver<()>, finished: &(Mutex<u64>, Condvar
         }
         let open = match conn.take() {
             Some(open) => Ok(open),
-            None => manager.connect(),
+            None => open_connection(manager),
         };
         match open {
             Ok(AnyConnection::Sqlite(mut inner)) => {
@@ -122,6 +123,16 @@ fn run(manager: &Manager, nudged: &Receiver<()>, finished: &(Mutex<u64>, Condvar
     }
 }
 
+/// The thread's connection: it copies pages into the database file and never reads through a
+/// memory map ([`NO_MEMORY_MAP`]).
+fn open_connection(manager: &Manager) -> Result<AnyConnection, StorageError> {
+    let mut conn = manager.connect()?;
+    if let AnyConnection::Sqlite(inner) = &mut conn {
+        inner.batch_execute(NO_MEMORY_MAP)?;
+    }
+    Ok(conn)
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::{Duration, Instant};
@@ -131,6 +142,7 @@ mod tests {
     use super::WRITER_MARK;
     use crate::connection::{PoolOptions, Store};
     use crate::testing::TestDb;
+    use crate::write_connection::tests::memory_map;
 
     fn database_file(db: &TestDb) -> std::path::PathBuf {
         db.url()
@@ -159,6 +171,15 @@ mod tests {
                 ))?)
             })
             .expect("insert");
+    }
+
+    #[test]
+    fn the_checkpoint_connection_does_not_map_the_database() {
+        let db = TestDb::sqlite();
+        let store = store_with_blobs(&db);
+        let manager = store.write_manager().expect("a SQLite store has a writer");
+        let mut conn = super::open_connection(manager).expect("open");
+        assert_eq!(memory_map(&mut conn).expect("pragma"), 0);
     }
 
     #[test]

@@ -42,7 +42,7 @@ use diesel::Connection;
 use r2d2::ManageConnection;
 
 use crate::checkpoints::{Checkpoints, WRITER_MARK};
-use crate::connection::{AnyConnection, Manager};
+use crate::connection::{AnyConnection, Manager, NO_MEMORY_MAP};
 use crate::error::{StorageError, StorageResult};
 
 /// Whether `conn` is back in its group's transaction and nowhere deeper, with a transaction
@@ -115,6 +115,12 @@ impl WriteConnection {
         }
     }
 
+    /// What opens this writer's connections, for tests of how they are set up.
+    #[cfg(test)]
+    pub(crate) fn manager(&self) -> &Manager {
+        &self.manager
+    }
+
     /// The checkpoint thread's handle, if it started.
     #[cfg(test)]
     pub(crate) fn checkpoints(&self) -> Option<&Checkpoints> {
@@ -134,11 +140,13 @@ impl WriteConnection {
     /// past 64 KiB that journal went to a temporary file: half of the write thread's time was
     /// `pwrite` calls into it. It lives only until its savepoint is released. With the
     /// checkpoint thread running, its own automatic checkpoint waits for a larger WAL (see
-    /// `checkpoints`).
+    /// `checkpoints`). It reads the database through its page cache, not a memory map
+    /// ([`NO_MEMORY_MAP`]).
     fn open(&self) -> StorageResult<AnyConnection> {
         let mut conn = self.manager.connect()?;
         if let AnyConnection::Sqlite(inner) = &mut conn {
             inner.batch_execute("PRAGMA temp_store = MEMORY")?;
+            inner.batch_execute(NO_MEMORY_MAP)?;
             if self.checkpoints.is_some() {
                 inner.batch_execute(&format!("PRAGMA wal_autocheckpoint = {WRITER_MARK}"))?;
             }
@@ -319,15 +327,15 @@ impl WriteConnection {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::time::Duration;
 
     use diesel::connection::SimpleConnection;
     use diesel::sql_types::BigInt;
     use diesel::RunQueryDsl;
 
-    use crate::connection::{PoolOptions, Store};
-    use crate::error::StorageError;
+    use crate::connection::{AnyConnection, PoolOptions, Store};
+    use crate::error::{StorageError, StorageResult};
     use crate::testing::TestDb;
 
     #[derive(diesel::QueryableByName)]
@@ -366,6 +374,30 @@ mod tests {
                 Ok(rows.first().map_or(-1, |c| c.n))
             })
             .expect("read")
+    }
+
+    #[derive(diesel::QueryableByName)]
+    struct MemoryMap {
+        #[diesel(sql_type = BigInt)]
+        mmap_size: i64,
+    }
+
+    /// The connection's `mmap_size`: 0 when it reads the database through its page cache.
+    pub(crate) fn memory_map(conn: &mut AnyConnection) -> StorageResult<i64> {
+        let rows: Vec<MemoryMap> = diesel::sql_query("PRAGMA mmap_size").load(conn)?;
+        Ok(rows.first().map_or(-1, |row| row.mmap_size))
+    }
+
+    #[test]
+    fn the_write_connection_reads_without_the_memory_map_that_readers_use() {
+        let db = TestDb::sqlite();
+        let store = store_without_busy_wait(&db);
+        assert_eq!(store.write(memory_map).expect("writer"), 0);
+        assert_eq!(
+            store.read(memory_map).expect("reader"),
+            256 * 1024 * 1024,
+            "a pooled reader maps the database"
+        );
     }
 
     #[test]
