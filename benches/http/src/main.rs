@@ -28,6 +28,9 @@ const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/test";
 const SEEDED_RELEASES: usize = 25_000;
 /// The Orlo workload: 300 releases × 12 writes, then the read cycle, then 1,000-release imports.
 const ORLO_RELEASES: usize = 300;
+/// The writes a second the paced row's reads run beside (their CPU counts in that row too).
+const PACED_WRITES: u32 = 500;
+const PACED_ROW: &str = "GET /releases/{id}, 500 writes/s beside";
 const IMPORTS: usize = 3;
 
 struct Options {
@@ -221,6 +224,29 @@ async fn measure(server: &Server, opts: &Options, backend: &str) -> Result<Vec<R
         "GET /releases?user=…&limit=10",
         load::run(c, |w| scenarios::page(a(), Budget::seconds(secs), w)),
     )
+    .await;
+    // Reads while writes go on: SQLite's readers start cold after each commit (their page
+    // cache dropped, the memory map made anew), which the quiet rows above never show.
+    let ids = seeded.clone();
+    timed(&ctx, &mut rows, PACED_ROW, async {
+        let writes = tokio::spawn(scenarios::paced_writes(
+            a(),
+            Budget::seconds(secs),
+            PACED_WRITES,
+        ));
+        let mut outcome = load::run(c, |w| {
+            scenarios::by_id(a(), Budget::seconds(secs), w, ids.clone())
+        })
+        .await;
+        match writes.await {
+            Ok(written) => outcome.recorder.errors += written.errors,
+            Err(err) => {
+                eprintln!("bench-http: the paced writes' task failed: {err}");
+                outcome.recorder.errors += 1;
+            }
+        }
+        outcome
+    })
     .await;
     timed(
         &ctx,

@@ -1,6 +1,7 @@
 //! The request kinds of the table: what one connection sends, over and over.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -31,6 +32,34 @@ pub async fn create(address: String, budget: Budget, worker: usize) -> Recorder 
     while let Some(n) = budget.next(done) {
         let body = json!({"user": format!("writer{worker}"), "team": "bench",
             "platforms": [format!("site{}", n % 3)], "references": [format!("B-{n}")]})
+        .to_string();
+        rec.call(
+            &mut conn,
+            "POST",
+            "/releases",
+            &headers,
+            body.as_bytes(),
+            OK,
+        )
+        .await;
+        done += 1;
+    }
+    rec
+}
+
+/// `POST /releases` at a steady `per_second` on one connection until `budget` runs out: the
+/// writes a read row runs beside, as deploy scripts keep recording while people read.
+pub async fn paced_writes(address: String, budget: Budget, per_second: u32) -> Recorder {
+    let mut conn = Conn::new(&address);
+    let mut rec = Recorder::default();
+    let headers = auth_headers();
+    let start = tokio::time::Instant::now();
+    let mut done = 0;
+    while let Some(n) = budget.next(done) {
+        let due = start + Duration::from_secs_f64(n as f64 / f64::from(per_second));
+        tokio::time::sleep_until(due).await;
+        let body = json!({"user": format!("paced{}", n % 5), "team": "paced",
+            "platforms": [format!("site{}", n % 3)], "references": [format!("P-{n}")]})
         .to_string();
         rec.call(
             &mut conn,
