@@ -25,42 +25,44 @@ pub async fn ping(address: String, budget: Budget) -> Recorder {
 
 /// `POST /releases`: one new release per request, as a deploy script sends it.
 pub async fn create(address: String, budget: Budget, worker: usize) -> Recorder {
-    let mut conn = Conn::new(&address);
-    let mut rec = Recorder::default();
-    let headers = auth_headers();
-    let mut done = 0;
-    while let Some(n) = budget.next(done) {
-        let body = json!({"user": format!("writer{worker}"), "team": "bench",
-            "platforms": [format!("site{}", n % 3)], "references": [format!("B-{n}")]})
-        .to_string();
-        rec.call(
-            &mut conn,
-            "POST",
-            "/releases",
-            &headers,
-            body.as_bytes(),
-            OK,
-        )
-        .await;
-        done += 1;
-    }
-    rec
+    let user = format!("writer{worker}");
+    record_releases(address, budget, None, |n| release_body(&user, "bench", n)).await
 }
 
 /// `POST /releases` at a steady `per_second` on one connection until `budget` runs out: the
 /// writes a read row runs beside, as deploy scripts keep recording while people read.
 pub async fn paced_writes(address: String, budget: Budget, per_second: u32) -> Recorder {
+    record_releases(address, budget, Some(per_second), |n| {
+        release_body(&format!("paced{}", n % 5), "paced", n)
+    })
+    .await
+}
+
+/// A new release of `user` and `team` on one of three platforms, numbered `n`.
+fn release_body(user: &str, team: &str, n: usize) -> String {
+    json!({"user": user, "team": team,
+        "platforms": [format!("site{}", n % 3)], "references": [format!("{team}-{n}")]})
+    .to_string()
+}
+
+/// Records the releases `body` makes, back to back, or `per_second` of them at a steady pace.
+async fn record_releases(
+    address: String,
+    budget: Budget,
+    per_second: Option<u32>,
+    body: impl Fn(usize) -> String,
+) -> Recorder {
     let mut conn = Conn::new(&address);
     let mut rec = Recorder::default();
     let headers = auth_headers();
     let start = tokio::time::Instant::now();
     let mut done = 0;
     while let Some(n) = budget.next(done) {
-        let due = start + Duration::from_secs_f64(n as f64 / f64::from(per_second));
-        tokio::time::sleep_until(due).await;
-        let body = json!({"user": format!("paced{}", n % 5), "team": "paced",
-            "platforms": [format!("site{}", n % 3)], "references": [format!("P-{n}")]})
-        .to_string();
+        if let Some(rate) = per_second {
+            let due = start + Duration::from_secs_f64(n as f64 / f64::from(rate));
+            tokio::time::sleep_until(due).await;
+        }
+        let body = body(n);
         rec.call(
             &mut conn,
             "POST",
