@@ -32,7 +32,6 @@ const ORLO_RELEASES: usize = 300;
 /// over this many connections.
 const PACED_WRITES: u32 = 500;
 const PACED_CONNECTIONS: u32 = 4;
-const PACED_ROW: &str = "GET /releases/{id}, 500 writes/s beside";
 const IMPORTS: usize = 3;
 
 struct Options {
@@ -232,8 +231,9 @@ async fn measure(server: &Server, opts: &Options, backend: &str) -> Result<Vec<R
     // The writes are paced, each connection waiting for its answer: when they take longer
     // than their share of a second they fall behind, so the row says how many were made.
     let ids = seeded.clone();
+    let paced_row = format!("GET /releases/{{id}}, {PACED_WRITES} writes/s beside");
     let mut written = 0;
-    timed(&ctx, &mut rows, PACED_ROW, async {
+    timed(&ctx, &mut rows, &paced_row, async {
         let writers: Vec<_> = (0..PACED_CONNECTIONS)
             .map(|_| {
                 tokio::spawn(scenarios::paced_writes(
@@ -262,9 +262,9 @@ async fn measure(server: &Server, opts: &Options, backend: &str) -> Result<Vec<R
         outcome
     })
     .await;
-    if let Some(row) = rows.last_mut().filter(|row| row.kind == PACED_ROW) {
+    if let Some(row) = rows.last_mut().filter(|row| row.kind == paced_row) {
         let made = written as f64 / row.outcome.elapsed.as_secs_f64();
-        row.kind = format!("{PACED_ROW} ({made:.0} made)");
+        row.kind = format!("{paced_row} ({made:.0} made)");
     }
     timed(
         &ctx,

@@ -16,10 +16,10 @@
 //! The related rows carry their sort keys (ordinal, recording time) and are ordered here: an
 //! `ORDER BY` inside each aggregate made SQLite sort four times per release.
 
-use diesel::sql_types::{BigInt, Bool, Nullable, Text};
-use diesel::{Queryable, QueryableByName};
 use std::borrow::Cow;
 
+use diesel::sql_types::{BigInt, Bool, Nullable, Text};
+use diesel::{Queryable, QueryableByName};
 use serde::Deserialize;
 use shiplog_domain::{Metadata, Package, Release, ReleaseId};
 use time::PrimitiveDateTime;
