@@ -353,12 +353,20 @@ pub struct DatabaseArgs {
     /// Most database connections held open at once.
     #[arg(long, env = "SHIPLOG_POOL_SIZE", default_value_t = 10)]
     pub pool_size: u32,
+    /// Mebibytes of releases kept whole in memory, by id and revision, so that reads of
+    /// releases that have not changed skip their related rows (0: none).
+    #[arg(long, env = "SHIPLOG_RELEASE_CACHE_MB", default_value_t = DEFAULT_RELEASE_CACHE_MB)]
+    pub release_cache_mb: u64,
 }
+
+/// The default of `--release-cache-mb`: the storage crate's default, in mebibytes.
+const DEFAULT_RELEASE_CACHE_MB: u64 = shiplog_storage::DEFAULT_RELEASE_CACHE_BYTES >> 20;
 
 impl DatabaseArgs {
     pub fn pool_options(&self) -> PoolOptions {
         PoolOptions {
             max_size: self.pool_size,
+            release_cache_bytes: self.release_cache_mb.saturating_mul(1 << 20),
             ..PoolOptions::default()
         }
     }

@@ -189,6 +189,7 @@ mod tests {
             database: DatabaseArgs {
                 database_url: "x.db".into(),
                 pool_size: 1,
+                release_cache_mb: 0,
             },
         };
         assert_eq!(

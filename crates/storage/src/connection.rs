@@ -12,6 +12,7 @@ use r2d2::ManageConnection;
 
 use crate::error::{StorageError, StorageResult};
 use crate::health::Availability;
+use crate::ledger::{ReleaseCache, ReleaseCacheFigures};
 use crate::write_connection::WriteConnection;
 
 /// One connection to either backend; queries are written once against it.
@@ -173,7 +174,13 @@ pub struct PoolOptions {
     pub connection_timeout: Duration,
     /// How long a SQLite writer waits for the write lock before giving up.
     pub sqlite_busy_timeout: Duration,
+    /// About how many bytes of releases to keep whole in memory (see `ledger::cache`); 0 keeps
+    /// none.
+    pub release_cache_bytes: u64,
 }
+
+/// The default size of the release cache: 64 MiB, some 60,000 releases of a few packages each.
+pub const DEFAULT_RELEASE_CACHE_BYTES: u64 = 64 << 20;
 
 impl Default for PoolOptions {
     fn default() -> Self {
@@ -182,6 +189,7 @@ impl Default for PoolOptions {
             min_idle: 1,
             connection_timeout: Duration::from_secs(10),
             sqlite_busy_timeout: Duration::from_secs(10),
+            release_cache_bytes: DEFAULT_RELEASE_CACHE_BYTES,
         }
     }
 }
@@ -286,6 +294,8 @@ pub struct Store {
     /// One permit per pooled connection, handed out in the order callers ask (see
     /// [`Store::admission`]).
     admission: Arc<tokio::sync::Semaphore>,
+    /// Releases read whole, by id and revision (see `ledger::cache`).
+    releases: ReleaseCache,
 }
 
 impl std::fmt::Debug for Store {
@@ -343,6 +353,7 @@ impl Store {
             admission: Arc::new(tokio::sync::Semaphore::new(
                 usize::try_from(max_size.max(1)).unwrap_or(1),
             )),
+            releases: ReleaseCache::new(options.release_cache_bytes),
         })
     }
 
@@ -366,6 +377,17 @@ impl Store {
     #[cfg(test)]
     pub(crate) fn checkpoints(&self) -> Option<&crate::checkpoints::Checkpoints> {
         self.writer.as_ref().and_then(|w| w.checkpoints())
+    }
+
+    /// The releases this process keeps whole (see `ledger::cache`).
+    pub(crate) fn releases(&self) -> &ReleaseCache {
+        &self.releases
+    }
+
+    /// What the process keeps of releases in memory, and how often reads found them there
+    /// (see [`PoolOptions::release_cache_bytes`]).
+    pub fn release_cache(&self) -> ReleaseCacheFigures {
+        self.releases.figures()
     }
 
     /// The actor set with [`Store::acting_as`], if any.

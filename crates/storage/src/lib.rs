@@ -31,7 +31,9 @@ pub use balrog::{
     RequiredSignoffInput, Revisions, RoleGrant, ScheduledRefusal, ScheduledTarget, SignoffTarget,
     Signoffs, StoredRole, Subject, Writer, MAX_REVISION_LIMIT,
 };
-pub use connection::{Backend, PoolOptions, Store, CONNECT_TIMEOUT_SECONDS};
+pub use connection::{
+    Backend, PoolOptions, Store, CONNECT_TIMEOUT_SECONDS, DEFAULT_RELEASE_CACHE_BYTES,
+};
 pub use error::{StorageError, StorageResult};
 pub use events::{Event, EventFilter, MAX_EVENT_LIMIT};
 pub use health::{NotReady, PoolStats, UNAVAILABLE_AFTER};
@@ -41,6 +43,7 @@ pub use identity::{
 };
 pub use ledger::delivery::{DeliveryQuery, DeliveryReport, GroupedFigures};
 pub use ledger::ImportSink;
+pub use ledger::ReleaseCacheFigures;
 pub use query::{
     DateBucket, DateUnit, IntRange, PackageFilter, Page, ReleaseCounts, ReleaseFilter,
     StatsSubject, TimeRange,

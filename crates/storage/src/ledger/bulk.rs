@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use shiplog_domain::{NewRelease, Package, PackageStatus, Release, ReleaseStatus};
 use time::OffsetDateTime;
 
+use super::cache::first_revision;
 use super::fixed_insert;
 use super::releases::ordinal_i32;
 use super::rows::{to_db, MetadataRow, NewPackageRow, NewReleaseRow, NoteRow, PlatformRow};
@@ -55,7 +56,7 @@ pub(crate) fn insert_releases(
 ) -> StorageResult<()> {
     let ids: Vec<String> = batch.iter().map(|r| r.id.to_string()).collect();
     let rows = BatchRows::of(batch, &ids, now)?;
-    insert_chunked!(conn, releases::table, rows.releases, 11);
+    insert_chunked!(conn, releases::table, rows.releases, 12);
     crate::callbacks::register(conn, batch, now)?;
     insert_chunked!(conn, release_platforms::table, rows.platforms, 3);
     insert_chunked!(conn, release_notes::table, rows.notes, 5);
@@ -119,6 +120,7 @@ impl<'a> BatchRows<'a> {
                 has_rollback: release.packages.iter().any(|p| p.rollback),
                 recorded_by: release.recorded_by.as_deref(),
                 callback: release.callback.as_deref(),
+                revision: first_revision(),
             });
             for (ordinal, platform) in release.platforms.iter().enumerate() {
                 rows.platforms.push(PlatformRow {

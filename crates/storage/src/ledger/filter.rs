@@ -14,6 +14,9 @@ use crate::sql::{contains_pattern, Conditions, Sql, Value};
 /// Columns of a release row, in `ReleaseRow` order.
 pub(crate) const RELEASE_COLUMNS: &str =
     "r.id, r.user_name, r.team, r.refs, r.stime, r.ftime, r.duration_secs, r.recorded_by";
+/// What a read selects of each release it wants, in `ReleaseKey` order: its id and the
+/// revision its row stores (see `ledger::cache`).
+pub(crate) const KEY_COLUMNS: &str = "r.id, r.revision";
 /// Columns of a package row, in `PackageRow` order.
 pub(crate) const PACKAGE_COLUMNS: &str =
     "p.id, p.release_id, p.name, p.version, p.status, p.rollback, p.diff_url, p.stime, p.ftime, p.duration_secs";
@@ -256,16 +259,18 @@ fn conditions_of(backend: Backend, f: &ReleaseFilter, related: Related) -> Condi
     out
 }
 
-/// Releases matching a filter, ordered by start time (then id, for stable pages) and paged.
-pub(crate) fn releases_query(backend: Backend, f: &ReleaseFilter, page: &Page) -> Sql {
+/// The ids and revisions ([`KEY_COLUMNS`]) of the releases matching a filter, ordered by start
+/// time (then id, for stable pages) and paged: the releases themselves come whole from
+/// `ledger::cache` or `whole::by_ids`.
+pub(crate) fn release_keys_query(backend: Backend, f: &ReleaseFilter, page: &Page) -> Sql {
     let mut from = Sql::new(backend);
     from.push("releases r");
     releases_from(f, page, &from, Related::Collected, None)
 }
 
-/// [`releases_query`] with one more column, `total`: `count`, the number of releases the
+/// [`release_keys_query`] with one more column, `total`: `count`, the number of releases the
 /// filter matches in all (see `count::Counted`).
-pub(crate) fn releases_query_counted(
+pub(crate) fn release_keys_query_counted(
     backend: Backend,
     f: &ReleaseFilter,
     page: &Page,
@@ -276,8 +281,8 @@ pub(crate) fn releases_query_counted(
     releases_from(f, page, &from, Related::Collected, Some(count))
 }
 
-/// The page of releases matching `f`, read from `from` (a table or subquery named `r`), with
-/// `total` as a column when given.
+/// The keys ([`KEY_COLUMNS`]) of the page of releases matching `f`, read from `from` (a table
+/// or subquery named `r`), with `total` as a column when given.
 fn releases_from(
     f: &ReleaseFilter,
     page: &Page,
@@ -287,7 +292,7 @@ fn releases_from(
 ) -> Sql {
     let backend = from.backend();
     let mut sql = Sql::new(backend);
-    sql.push("SELECT ").push(RELEASE_COLUMNS);
+    sql.push("SELECT ").push(KEY_COLUMNS);
     push_total(&mut sql, total);
     sql.push(" FROM ");
     sql.append(from);
@@ -323,7 +328,7 @@ fn probe_size(wanted: i64) -> i64 {
 ///
 /// The probe's answer is exact when it fills the page: the matches among the newest releases
 /// come, in the page's order, before every other match, so when they reach past the page's
-/// end the page is the same. When it returns fewer rows, the caller runs [`releases_query`].
+/// end the page is the same. When it returns fewer rows, the caller runs [`release_keys_query`].
 pub(crate) fn newest_first_probe(backend: Backend, f: &ReleaseFilter, page: &Page) -> Option<Sql> {
     let limit = page.limit?;
     let wanted = page.offset.checked_add(limit)?;

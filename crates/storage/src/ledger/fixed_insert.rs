@@ -112,7 +112,7 @@ insert_row!(
     NewReleaseRow,
     releases,
     "releases (id, user_name, team, refs, stime, ftime, duration_secs, status, has_rollback, \
-     recorded_by, callback)",
+     recorded_by, callback, revision)",
     [
         Text => id,
         Text => user_name,
@@ -125,6 +125,7 @@ insert_row!(
         Bool => has_rollback,
         Nullable<Text> => recorded_by,
         Nullable<Text> => callback,
+        BigInt => revision,
     ]
 );
 

@@ -1,6 +1,7 @@
 //! The release ledger in SQL: releases with their platforms, notes, metadata and packages.
 
 mod bulk;
+mod cache;
 mod change;
 mod count;
 pub(crate) mod delivery;
@@ -15,6 +16,8 @@ mod stats;
 mod whole;
 
 // The stored time shape is the same for every table; other modules convert through these.
+pub(crate) use cache::ReleaseCache;
+pub use cache::ReleaseCacheFigures;
 #[cfg(test)]
 pub(crate) use releases::load_release;
 pub use releases::ImportSink;

@@ -36,7 +36,7 @@ pub(crate) fn insert_release_postgres(
 
     sql.push(
         "WITH r AS (INSERT INTO releases (id, user_name, team, refs, stime, ftime, \
-         duration_secs, status, has_rollback, recorded_by, callback) VALUES ",
+         duration_secs, status, has_rollback, recorded_by, callback, revision) VALUES ",
     );
     tuples(&mut sql, &rows.releases, |sql, row| {
         sql.bind_row([
@@ -51,6 +51,7 @@ pub(crate) fn insert_release_postgres(
             Value::Bool(row.has_rollback),
             Value::OptText(row.recorded_by.map(str::to_owned)),
             Value::OptText(row.callback.map(str::to_owned)),
+            Value::BigInt(row.revision),
         ]);
     });
     sql.push("), ");

@@ -3,31 +3,32 @@
 use std::collections::HashMap;
 
 use diesel::prelude::*;
-use diesel::query_dsl::LoadQuery;
-use diesel::sql_types::Text;
-use shiplog_domain::{Metadata, NewRelease, Package, Release, ReleaseId};
-use time::{OffsetDateTime, PrimitiveDateTime};
+use diesel::sql_types::{BigInt, Text};
+use shiplog_domain::{Metadata, NewRelease, Release, ReleaseId};
+use time::OffsetDateTime;
 
 use super::bulk::insert_releases;
+use super::cache::ReleaseCache;
 use super::change::{Change, RowWrite, Subject};
 use super::count::{count_in_page, releases_count, with_counted_total, with_total, Counted};
-use super::filter::{newest_first_probe, releases_query, releases_query_counted};
+use super::filter::{
+    newest_first_probe, release_keys_query, release_keys_query_counted, KEY_COLUMNS,
+};
 use super::one_statement::insert_release_postgres;
-use super::rows::{from_db, parse_uuid, to_db, ReleaseRow};
-use super::whole::{self, WholeRow, WholeSql};
+use super::rows::{from_db, parse_uuid, to_db};
+use super::whole::{self, WholeWithRevision, WholeWithRevisionSql};
 use crate::connection::{AnyConnection, Backend, Store};
 use crate::error::{StorageError, StorageResult};
 use crate::events::Tags;
 use crate::query::{Page, ReleaseFilter};
 use crate::schema::releases;
-use crate::sql::{ByPosition, DynamicQuery, Sql, Value};
-use crate::stored_time::MaybeStoredTime;
+use crate::sql::{ByPosition, DynamicQuery, FixedQuery, Sql, Value};
 
 /// Releases written per round of multi-row inserts during an import (bounds memory and lets
 /// progress be reported).
 const IMPORT_CHUNK: usize = 1_000;
 
-/// How many ids go into one `IN (…)` list when loading a page's related rows.
+/// How many ids go into one `IN (…)` list when reading releases whole.
 const ID_CHUNK: usize = 500;
 
 impl Store {
@@ -142,8 +143,14 @@ impl Store {
         filter: &ReleaseFilter,
     ) -> StorageResult<Option<Release>> {
         if *filter == ReleaseFilter::default() {
-            let query = whole::by_id(self.backend(), &id.to_string());
-            return self.read(|conn| Ok(load_whole(conn, query)?.into_iter().next()));
+            let key = key_by_id(self.backend(), &id.to_string());
+            // No snapshot needed: a release read whole carries its own revision.
+            return self.read(|conn| {
+                let keys: Vec<ReleaseKey> = ByPosition::<_, KeySql>::new(key).load(conn)?;
+                Ok(whole_releases(conn, self.releases(), keys)?
+                    .into_iter()
+                    .next())
+            });
         }
         let filter = ReleaseFilter {
             id: Some(id),
@@ -158,17 +165,18 @@ impl Store {
     }
 
     /// Releases matching the filter, newest first unless the page says otherwise, each with
-    /// everything it holds, read as `Store::read_related` reads: on SQLite one statement, on
-    /// PostgreSQL one for the releases and one for all they hold. On SQLite a page filtered by
-    /// platform or package is first read from the newest releases alone, and again from all of
-    /// them when that does not fill it (see `newest_first_probe`).
+    /// everything it holds: the ids and revisions of the page in one statement, then the
+    /// releases from `ledger::cache`, or whole for those it does not hold (`whole::by_ids`),
+    /// read as `Store::read_related` reads. On SQLite a page filtered by platform or package is
+    /// first read from the newest releases alone, and again from all of them when that does
+    /// not fill it (see `newest_first_probe`).
     pub fn list_releases(
         &self,
         filter: &ReleaseFilter,
         page: &Page,
     ) -> StorageResult<Vec<Release>> {
         let read = PageRead::new(self.backend(), filter, page);
-        self.read_related(|conn| read.run(conn))
+        self.read_related(|conn| read.run(conn, self.releases()))
     }
 
     /// A page of releases as [`Store::list_releases`] reads it, with the number of releases
@@ -179,16 +187,20 @@ impl Store {
         page: &Page,
     ) -> StorageResult<(Vec<Release>, i64)> {
         let count = releases_count(self.backend(), filter);
+        let cache = self.releases();
         if count_in_page(self.backend(), page) {
-            let query = releases_query_counted(self.backend(), filter, page, &count).into_query();
+            let query =
+                release_keys_query_counted(self.backend(), filter, page, &count).into_query();
             return self.read_related(|conn| {
-                let rows: Vec<Counted<ReleaseRow>> = query.load(conn)?;
-                with_counted_total(conn, page, rows, count, hydrate)
+                let rows: Vec<Counted<ReleaseKey>> = query.load(conn)?;
+                with_counted_total(conn, page, rows, count, |conn, keys| {
+                    whole_releases(conn, cache, keys)
+                })
             });
         }
         let read = PageRead::new(self.backend(), filter, page);
         self.read_related(|conn| {
-            let releases = read.run(conn)?;
+            let releases = read.run(conn, cache)?;
             with_total(conn, page, releases, count)
         })
     }
@@ -282,43 +294,105 @@ impl Store {
 
 /// The statements of a page of releases, built before a connection is taken.
 struct PageRead {
-    /// The page read from the newest releases first, when worth trying (`newest_first_probe`,
-    /// SQLite only).
+    /// The page's keys read from the newest releases first, when worth trying
+    /// (`newest_first_probe`, SQLite only).
     probe: Option<DynamicQuery>,
     query: DynamicQuery,
     limit: Option<i64>,
-    /// How a query's releases are read: on SQLite whole, in one statement
-    /// (`whole::page_sqlite`); on PostgreSQL as release rows, then `hydrate`d.
-    load: fn(&mut AnyConnection, DynamicQuery) -> StorageResult<Vec<Release>>,
 }
 
 impl PageRead {
     fn new(backend: Backend, filter: &ReleaseFilter, page: &Page) -> PageRead {
-        let whole = backend == Backend::Sqlite;
-        let finish = |sql: Sql| {
-            if whole {
-                whole::page_sqlite(&sql, page.ascending).into_query()
-            } else {
-                sql.into_query()
-            }
-        };
         PageRead {
-            probe: newest_first_probe(backend, filter, page).map(finish),
-            query: finish(releases_query(backend, filter, page)),
+            probe: newest_first_probe(backend, filter, page).map(Sql::into_query),
+            query: release_keys_query(backend, filter, page).into_query(),
             limit: page.limit,
-            load: if whole { load_whole } else { load_hydrated },
         }
     }
 
-    fn run(self, conn: &mut AnyConnection) -> StorageResult<Vec<Release>> {
+    fn run(self, conn: &mut AnyConnection, cache: &ReleaseCache) -> StorageResult<Vec<Release>> {
+        let keys = self.keys(conn)?;
+        whole_releases(conn, cache, keys)
+    }
+
+    fn keys(self, conn: &mut AnyConnection) -> StorageResult<Vec<ReleaseKey>> {
         if let Some(probe) = self.probe {
-            let releases = (self.load)(conn, probe)?;
-            if self.limit == i64::try_from(releases.len()).ok() {
-                return Ok(releases);
+            let keys: Vec<ReleaseKey> = probe.load(conn)?;
+            if self.limit == i64::try_from(keys.len()).ok() {
+                return Ok(keys);
             }
         }
-        (self.load)(conn, self.query)
+        Ok(self.query.load(conn)?)
     }
+}
+
+/// A release a read wants: its id and the revision its row stores ([`KEY_COLUMNS`]).
+#[derive(Queryable, QueryableByName)]
+pub(crate) struct ReleaseKey {
+    #[diesel(sql_type = Text)]
+    id: String,
+    #[diesel(sql_type = BigInt)]
+    revision: i64,
+}
+
+/// The SQL types of a [`ReleaseKey`] read by position.
+type KeySql = (Text, BigInt);
+
+/// The key of the release with id `id` (kept prepared under [`KeyById`]).
+fn key_by_id(backend: Backend, id: &str) -> FixedQuery<KeyById> {
+    let mut sql = Sql::new(backend);
+    sql.push("SELECT ")
+        .push(KEY_COLUMNS)
+        .push(" FROM releases r WHERE r.id = ")
+        .bind(Value::Text(id.to_owned()));
+    sql.into_fixed()
+}
+
+/// The key [`key_by_id`]'s statement is kept prepared under.
+struct KeyById;
+
+/// The releases `keys` names, in their order: from `cache` those it holds at the revision
+/// the key names, the others read whole ([`whole::by_ids`]) and put there. A release gone
+/// between the keys' statement and its own (PostgreSQL reads them in two snapshots) is left
+/// out.
+fn whole_releases(
+    conn: &mut AnyConnection,
+    cache: &ReleaseCache,
+    keys: Vec<ReleaseKey>,
+) -> StorageResult<Vec<Release>> {
+    let mut found = Vec::with_capacity(keys.len());
+    let mut missing = Vec::new();
+    for key in keys {
+        let id: ReleaseId = parse_uuid(&key.id)?;
+        match cache.get(id, key.revision) {
+            Some(release) => found.push(Ok(release)),
+            None => {
+                found.push(Err(id));
+                missing.push(key.id);
+            }
+        }
+    }
+    if missing.is_empty() {
+        return Ok(found.into_iter().flatten().collect());
+    }
+    let backend = Backend::of(conn);
+    let mut read: HashMap<ReleaseId, Release> = HashMap::with_capacity(missing.len());
+    for chunk in missing.chunks(ID_CHUNK) {
+        let rows: Vec<WholeWithRevision> =
+            ByPosition::<_, WholeWithRevisionSql>::new(whole::by_ids(backend, chunk)).load(conn)?;
+        for row in rows {
+            let release = row.whole.into_release()?;
+            cache.put(row.revision, &release);
+            read.insert(release.id, release);
+        }
+    }
+    Ok(found
+        .into_iter()
+        .filter_map(|slot| match slot {
+            Ok(release) => Some(release),
+            Err(id) => read.remove(&id),
+        })
+        .collect())
 }
 
 /// A note or metadata written to `release`, which now reads as `release`: `release.updated`
@@ -377,26 +451,14 @@ fn release_change(release: Release, assignments: Sql, kind: &'static str) -> Cha
 /// through `change`).
 #[cfg(test)]
 pub(crate) fn load_release(conn: &mut AnyConnection, id: ReleaseId) -> StorageResult<Release> {
-    let query = whole::by_id(Backend::of(conn), &id.to_string());
-    load_whole(conn, query)?
-        .into_iter()
+    let query = whole::by_ids(Backend::of(conn), &[id.to_string()]);
+    let rows: Vec<WholeWithRevision> =
+        ByPosition::<_, WholeWithRevisionSql>::new(query).load(conn)?;
+    rows.into_iter()
         .next()
-        .ok_or(StorageError::ReleaseNotFound)
-}
-
-/// The releases a query of `whole` selects, assembled.
-fn load_whole<Q>(conn: &mut AnyConnection, query: Q) -> StorageResult<Vec<Release>>
-where
-    ByPosition<Q, WholeSql>: for<'q> LoadQuery<'q, AnyConnection, WholeRow>,
-{
-    let rows: Vec<WholeRow> = ByPosition::<Q, WholeSql>::new(query).load(conn)?;
-    rows.into_iter().map(WholeRow::into_release).collect()
-}
-
-/// The release rows `query` selects, with everything they hold (`hydrate`).
-fn load_hydrated(conn: &mut AnyConnection, query: DynamicQuery) -> StorageResult<Vec<Release>> {
-    let rows: Vec<ReleaseRow> = query.load(conn)?;
-    hydrate(conn, rows)
+        .ok_or(StorageError::ReleaseNotFound)?
+        .whole
+        .into_release()
 }
 
 /// The filterable facts of a release's events: its platforms and team.
@@ -408,150 +470,4 @@ pub(crate) fn release_tags(release: &Release) -> Tags {
 
 pub(crate) fn ordinal_i32(ordinal: usize) -> i32 {
     i32::try_from(ordinal).unwrap_or(i32::MAX)
-}
-
-const SIDE_PLATFORM: i32 = 0;
-const SIDE_NOTE: i32 = 1;
-const SIDE_METADATA: i32 = 2;
-const SIDE_PACKAGE: i32 = 3;
-
-/// A row of [`side_rows`]: a platform (`name`, `ordinal`), a note (`value`, `created_at`,
-/// `ordinal`), a metadata entry (`name`, `value`) or a package (`value`, its cells as JSON,
-/// with `created_at` and `ordinal`) of release `release_id`, told apart by `kind`.
-#[derive(QueryableByName)]
-struct SideRow {
-    #[diesel(sql_type = Text)]
-    release_id: String,
-    #[diesel(sql_type = diesel::sql_types::Integer)]
-    kind: i32,
-    #[diesel(sql_type = Text)]
-    name: String,
-    #[diesel(sql_type = Text)]
-    value: String,
-    #[diesel(sql_type = diesel::sql_types::Integer)]
-    ordinal: i32,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Timestamp>)]
-    #[diesel(deserialize_as = MaybeStoredTime)]
-    created_at: Option<PrimitiveDateTime>,
-}
-
-/// The platforms, notes, metadata and packages of the releases in `ids`, as one `UNION ALL` of
-/// four key lookups (each by its table's index on `release_id`), in no particular order. The
-/// literal kinds 0 to 3 are [`SIDE_PLATFORM`], [`SIDE_NOTE`], [`SIDE_METADATA`] and
-/// [`SIDE_PACKAGE`]. A package's columns travel as one JSON array, so that every row has the
-/// same shape.
-fn side_rows(backend: Backend, ids: &[String]) -> DynamicQuery {
-    let mut sql = Sql::new(backend);
-    let ids = || ids.iter().map(|id| Value::Text(id.clone()));
-    sql.push(
-        "SELECT release_id, 0 AS kind, platform AS name, CAST('' AS TEXT) AS value, ordinal, \
-         CAST(NULL AS TIMESTAMP) AS created_at FROM release_platforms WHERE release_id IN ",
-    )
-    .bind_list(ids())
-    .push(
-        " UNION ALL SELECT release_id, 1, CAST('' AS TEXT), body, ordinal, created_at \
-         FROM release_notes WHERE release_id IN ",
-    )
-    .bind_list(ids())
-    .push(
-        " UNION ALL SELECT release_id, 2, \"key\", \"value\", 0, CAST(NULL AS TIMESTAMP) \
-         FROM release_metadata WHERE release_id IN ",
-    )
-    .bind_list(ids())
-    .push(" UNION ALL SELECT p.release_id, 3, CAST('' AS TEXT), ")
-    .push(whole::package_json(backend))
-    .push(", p.ordinal, p.created_at FROM packages p WHERE p.release_id IN ")
-    .bind_list(ids());
-    sql.into_key_lookup()
-}
-
-/// Loads everything the given releases hold, one statement per chunk of ids ([`side_rows`]),
-/// and assembles them: PostgreSQL's pages (SQLite reads a page whole, see `PageRead`).
-fn hydrate(conn: &mut AnyConnection, rows: Vec<ReleaseRow>) -> StorageResult<Vec<Release>> {
-    if rows.is_empty() {
-        return Ok(Vec::new());
-    }
-    let backend = Backend::of(conn);
-    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-    let mut platforms: HashMap<String, Vec<String>> = HashMap::new();
-    let mut notes: HashMap<String, Vec<String>> = HashMap::new();
-    let mut metadata: HashMap<String, Metadata> = HashMap::new();
-    let mut packages_by_release: HashMap<String, Vec<Package>> = HashMap::new();
-    for chunk in ids.chunks(ID_CHUNK) {
-        // Platforms, notes, metadata and packages in one statement (one round trip on
-        // PostgreSQL instead of four); ordered here: they are few, and an ORDER BY over the
-        // union would sort them all again.
-        let mut ordered_platforms: HashMap<String, Vec<(i32, String)>> = HashMap::new();
-        let mut ordered_notes: HashMap<String, Vec<(PrimitiveDateTime, i32, String)>> =
-            HashMap::new();
-        let mut ordered_packages: HashMap<String, Vec<(PrimitiveDateTime, i32, String)>> =
-            HashMap::new();
-        for row in side_rows(backend, chunk).load::<SideRow>(conn)? {
-            match (row.kind, row.created_at) {
-                (SIDE_PLATFORM, _) => ordered_platforms
-                    .entry(row.release_id)
-                    .or_default()
-                    .push((row.ordinal, row.name)),
-                (SIDE_NOTE, Some(at)) => ordered_notes.entry(row.release_id).or_default().push((
-                    at,
-                    row.ordinal,
-                    row.value,
-                )),
-                (SIDE_METADATA, _) => {
-                    metadata
-                        .entry(row.release_id)
-                        .or_default()
-                        .insert(row.name, row.value);
-                }
-                (SIDE_PACKAGE, Some(at)) => ordered_packages
-                    .entry(row.release_id)
-                    .or_default()
-                    .push((at, row.ordinal, row.value)),
-                (kind, _) => {
-                    return Err(StorageError::Corrupt(format!(
-                        "release {} has a related row of kind {kind}",
-                        row.release_id
-                    )))
-                }
-            }
-        }
-        for (release_id, mut rows) in ordered_platforms {
-            rows.sort_unstable();
-            platforms.insert(release_id, rows.into_iter().map(|(_, p)| p).collect());
-        }
-        for (release_id, mut rows) in ordered_notes {
-            rows.sort_unstable_by_key(|(at, ordinal, _)| (*at, *ordinal));
-            notes.insert(release_id, rows.into_iter().map(|(_, _, n)| n).collect());
-        }
-        for (release_id, mut rows) in ordered_packages {
-            rows.sort_unstable_by_key(|(at, ordinal, _)| (*at, *ordinal));
-            let id = parse_uuid(&release_id)?;
-            let packages = rows
-                .iter()
-                .map(|(_, _, cells)| whole::package_from_json(cells, id))
-                .collect::<StorageResult<Vec<Package>>>()?;
-            packages_by_release.insert(release_id, packages);
-        }
-    }
-    rows.into_iter()
-        .map(|row| {
-            let references: Vec<String> = serde_json::from_str(&row.refs).map_err(|_| {
-                StorageError::Corrupt(format!("release {} has references {:?}", row.id, row.refs))
-            })?;
-            Ok(Release {
-                id: parse_uuid(&row.id)?,
-                platforms: platforms.remove(&row.id).unwrap_or_default(),
-                notes: notes.remove(&row.id).unwrap_or_default(),
-                metadata: metadata.remove(&row.id).unwrap_or_default(),
-                packages: packages_by_release.remove(&row.id).unwrap_or_default(),
-                user: row.user_name,
-                team: row.team,
-                references,
-                stime: from_db(row.stime),
-                ftime: row.ftime.map(from_db),
-                duration: row.duration_secs,
-                recorded_by: row.recorded_by,
-            })
-        })
-        .collect()
 }

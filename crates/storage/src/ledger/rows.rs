@@ -71,6 +71,8 @@ pub(crate) struct NewReleaseRow<'a> {
     pub has_rollback: bool,
     pub recorded_by: Option<&'a str>,
     pub callback: Option<&'a str>,
+    /// Where the release's revision starts (`cache::first_revision`).
+    pub revision: i64,
 }
 
 /// A release's id with one keyed text of its (a metadata entry; a platform or a package name

@@ -1,17 +1,15 @@
-//! Reading one release whole: the release row with its platforms, notes, metadata and
-//! packages, in one statement, the related rows gathered into JSON by the database.
+//! Reading releases whole: each release row with its platforms, notes, metadata and packages,
+//! in one statement, the related rows gathered into JSON by the database.
 //!
 //! `GET /releases/{id}` took one query per table: five statements, five round trips on
 //! PostgreSQL (which did not share a snapshot) and a read transaction around them on SQLite.
-//! One statement sees one state of the database on both backends without a transaction. On
-//! PostgreSQL it serves over half as many requests again; on SQLite about as many.
+//! One statement sees one state of the database on both backends without a transaction.
 //!
-//! On PostgreSQL pages keep one query per table (`releases::hydrate`). A page of a hundred as
-//! one statement made PostgreSQL run four subqueries per release and plan it all afresh every
-//! time (filtered queries are not kept prepared there, see `sql`): the Orlo read mix served
-//! 43 % fewer requests a second, a page of ten 19 % fewer. On SQLite, where a statement is kept
-//! prepared and a subquery is an index seek in-process, a page is one statement too
-//! ([`page_sqlite`]).
+//! Reads first select the ids and revisions of the releases they want, and read whole
+//! ([`by_ids`]) only those `ledger::cache` does not hold at that revision: a page of
+//! unchanged releases reads no related rows at all. Before the cache, SQLite read a page whole
+//! in one statement and PostgreSQL as release rows plus one `UNION ALL` of the related rows;
+//! [`by_ids`] serves both now, for the misses alone.
 //!
 //! The related rows carry their sort keys (ordinal, recording time) and are ordered here: an
 //! `ORDER BY` inside each aggregate made SQLite sort four times per release.
@@ -28,7 +26,7 @@ use super::filter::RELEASE_COLUMNS;
 use super::rows::{from_db, parse_uuid, ReleaseRow, ReleaseSql};
 use crate::connection::Backend;
 use crate::error::{StorageError, StorageResult};
-use crate::sql::{FixedQuery, Sql, Value};
+use crate::sql::{DynamicQuery, FixedQuery, Sql, Value};
 use crate::stored_time::parse_stored_time;
 
 /// A package of the packages aliased `p` as the cells of a JSON array, in [`PackageCells`]
@@ -38,14 +36,6 @@ macro_rules! package_cells {
         "p.created_at, p.ordinal, p.id, p.name, p.version, p.status, p.rollback, p.diff_url, \
          p.stime, p.ftime, p.duration_secs"
     };
-}
-
-/// A package of the packages aliased `p` as one JSON array ([`package_from_json`] reads it).
-pub(crate) fn package_json(backend: Backend) -> &'static str {
-    match backend {
-        Backend::Sqlite => concat!("json_array(", package_cells!(), ")"),
-        Backend::Postgres => concat!("json_build_array(", package_cells!(), ")::text"),
-    }
 }
 
 /// The related rows of the release aliased `r`, one JSON text column each (`platforms`,
@@ -84,62 +74,47 @@ fn related_columns(backend: Backend) -> &'static str {
     }
 }
 
-/// The release with id `id`, whole.
-pub(crate) fn by_id(backend: Backend, id: &str) -> FixedQuery<ById> {
-    select_by_id(backend, "", id).into_fixed()
+/// The releases with the ids `ids`, whole, each with the revision its row stores (read by
+/// position as [`WholeWithRevision`]), in no particular order: what `ledger::cache` does not
+/// hold. Kept prepared on both backends: a lookup by key, whose `IN` list is padded to a few
+/// lengths (see `sql`).
+pub(crate) fn by_ids(backend: Backend, ids: &[String]) -> DynamicQuery {
+    let mut sql = Sql::new(backend);
+    sql.push("SELECT ")
+        .push(RELEASE_COLUMNS)
+        .push(related_columns(backend))
+        .push(", r.revision FROM releases r WHERE r.id IN ")
+        .bind_list(ids.iter().map(|id| Value::Text(id.clone())));
+    sql.into_key_lookup()
 }
 
 /// The release with id `id`, whole, with the summary (`status`, `has_rollback`) and the revision
 /// its row stores: for a change of it (`change`).
 pub(crate) fn by_id_with_summary(backend: Backend, id: &str) -> FixedQuery<ByIdWithSummary> {
-    select_by_id(
-        backend,
-        ", r.status AS stored_status, r.has_rollback AS stored_rollback, r.revision",
-        id,
-    )
-    .into_fixed()
-}
-
-/// The key [`by_id`]'s statement is kept prepared under.
-pub(crate) struct ById;
-
-/// The key [`by_id_with_summary`]'s statement is kept prepared under.
-pub(crate) struct ByIdWithSummary;
-
-fn select_by_id(backend: Backend, extra: &str, id: &str) -> Sql {
     let mut sql = Sql::new(backend);
     sql.push("SELECT ")
         .push(RELEASE_COLUMNS)
         .push(related_columns(backend))
-        .push(extra)
+        .push(", r.status AS stored_status, r.has_rollback AS stored_rollback, r.revision")
         .push(" FROM releases r WHERE r.id = ")
         .bind(Value::Text(id.to_owned()));
-    sql
+    sql.into_fixed()
 }
 
-/// On SQLite, the page `releases` selects (a query of [`RELEASE_COLUMNS`], ordered and limited
-/// as its page asks), each release whole, in the page's order (`ascending` by start time or
-/// not).
-///
-/// The page is a `MATERIALIZED` common table expression so that the related rows are gathered
-/// for the page's releases only: with the aggregates in the page query itself, SQLite computes
-/// them for every matching release before it sorts and cuts (four times as slow for a common
-/// platform). Ordering ten rows again is cheap.
-pub(crate) fn page_sqlite(releases: &Sql, ascending: bool) -> Sql {
-    let mut sql = Sql::new(Backend::Sqlite);
-    sql.push("WITH r AS MATERIALIZED (")
-        .append(releases)
-        .push(") SELECT ")
-        .push(RELEASE_COLUMNS)
-        .push(related_columns(Backend::Sqlite))
-        .push(" FROM r")
-        .push(if ascending {
-            " ORDER BY r.stime ASC, r.id ASC"
-        } else {
-            " ORDER BY r.stime DESC, r.id DESC"
-        });
-    sql
+/// The key [`by_id_with_summary`]'s statement is kept prepared under.
+pub(crate) struct ByIdWithSummary;
+
+/// A row of [`by_ids`], read by position (see `sql::ByPosition`); read by name in a test.
+#[derive(Queryable, QueryableByName)]
+pub(crate) struct WholeWithRevision {
+    #[diesel(embed)]
+    pub whole: WholeRow,
+    #[diesel(sql_type = BigInt)]
+    pub revision: i64,
 }
+
+/// The SQL types of a [`WholeWithRevision`]: [`WholeSql`], then the revision.
+pub(crate) type WholeWithRevisionSql = (WholeSql, BigInt);
 
 /// A row of [`by_id_with_summary`], read by position (see `sql::ByPosition`).
 #[derive(Queryable)]
@@ -165,8 +140,8 @@ pub(crate) type WholeSql = (
 );
 
 /// A release row with its related rows as JSON, read by position (see `sql::ByPosition`)
-/// from [`by_id`], [`by_id_with_summary`] and [`page_sqlite`]; read by name in a test, which
-/// holds the two ways equal.
+/// from [`by_ids`] and [`by_id_with_summary`]; read by name in a test, which holds the two
+/// ways equal.
 #[derive(Queryable, QueryableByName)]
 pub(crate) struct WholeRow {
     #[diesel(embed)]
@@ -231,13 +206,6 @@ impl PackageCells<'_> {
             duration,
         })
     }
-}
-
-/// A package of release `release_id` from the JSON array [`package_json`] wrote.
-pub(crate) fn package_from_json(text: &str, release_id: ReleaseId) -> StorageResult<Package> {
-    let cells: PackageCells<'_> = serde_json::from_str(text)
-        .map_err(|e| StorageError::Corrupt(format!("a package of release {release_id}: {e}")))?;
-    cells.into_package(release_id)
 }
 
 /// A boolean as the JSON of either backend writes it: `true`/`false` on PostgreSQL, `1`/`0` on
@@ -364,12 +332,9 @@ mod tests {
     use time::OffsetDateTime;
 
     use super::{
-        by_id, by_id_with_summary, page_sqlite, Flag, WholeRow, WholeSql, WholeWithSummary,
-        WholeWithSummarySql,
+        by_id_with_summary, by_ids, Flag, WholeRow, WholeWithRevision, WholeWithRevisionSql,
+        WholeWithSummary, WholeWithSummarySql,
     };
-    use crate::connection::Backend;
-    use crate::ledger::filter::releases_query;
-    use crate::query::{Page, ReleaseFilter};
     use crate::sql::ByPosition;
     use crate::testing::TestDb;
 
@@ -398,13 +363,13 @@ mod tests {
 
     /// Read by position (as the ledger reads), a whole row holds what it holds read by name:
     /// the select lists keep the columns in `WholeSql`'s order, on both backends, for the
-    /// lookups by id (with the summary too) and SQLite's page.
+    /// lookups by id (with the summary or the revision).
     #[test]
     fn a_whole_row_reads_the_same_by_position_as_by_name() {
         for db in TestDb::all() {
             let store = db.store();
             let id = store.insert_release(&everything()).expect("insert");
-            store
+            let bare = store
                 .insert_release(&NewRelease::new("bo", vec![], OffsetDateTime::now_utc()).unwrap())
                 .expect("insert a bare release");
             let mut conn = store.conn().expect("connection");
@@ -414,17 +379,27 @@ mod tests {
                     .map(|row| row.into_release().expect("release"))
                     .collect()
             };
-            let by_name: Vec<WholeRow> = by_id(backend, &id.to_string())
-                .load(&mut *conn)
-                .expect("by name");
-            let by_position: Vec<WholeRow> =
-                ByPosition::<_, WholeSql>::new(by_id(backend, &id.to_string()))
+            let ids = [id.to_string(), bare.to_string()];
+            let by_name: Vec<WholeWithRevision> =
+                by_ids(backend, &ids).load(&mut *conn).expect("by name");
+            let by_position: Vec<WholeWithRevision> =
+                ByPosition::<_, WholeWithRevisionSql>::new(by_ids(backend, &ids))
                     .load(&mut *conn)
                     .expect("by position");
-            let (by_name, by_position) = (read(by_name), read(by_position));
-            assert_eq!(by_name.len(), 1);
+            let revisions = |rows: &[WholeWithRevision]| -> Vec<i64> {
+                rows.iter().map(|row| row.revision).collect()
+            };
+            assert_eq!(revisions(&by_position), revisions(&by_name));
+            let whole = |rows: Vec<WholeWithRevision>| -> Vec<WholeRow> {
+                rows.into_iter().map(|row| row.whole).collect()
+            };
+            let (mut by_name, mut by_position) = (read(whole(by_name)), read(whole(by_position)));
+            by_name.sort_by_key(|release| release.id != id);
+            by_position.sort_by_key(|release| release.id != id);
+            assert_eq!(by_name.len(), 2);
             assert_eq!(by_name[0].packages.len(), 2);
             assert_eq!(by_position, by_name, "{backend:?}");
+            let by_name = &by_name[..1];
             let summary: Vec<WholeWithSummary> = ByPosition::<_, WholeWithSummarySql>::new(
                 by_id_with_summary(backend, &id.to_string()),
             )
@@ -440,27 +415,6 @@ mod tests {
             );
             assert!(summary.revision >= 0);
             assert_eq!(read(vec![summary.whole]), by_name, "{backend:?}");
-            if backend == Backend::Sqlite {
-                let page = Page {
-                    limit: Some(10),
-                    offset: 0,
-                    ascending: false,
-                };
-                let query = || {
-                    page_sqlite(
-                        &releases_query(backend, &ReleaseFilter::default(), &page),
-                        false,
-                    )
-                    .into_query()
-                };
-                let by_name: Vec<WholeRow> = query().load(&mut *conn).expect("page by name");
-                let by_position: Vec<WholeRow> = ByPosition::<_, WholeSql>::new(query())
-                    .load(&mut *conn)
-                    .expect("page by position");
-                let (by_name, by_position) = (read(by_name), read(by_position));
-                assert_eq!(by_name.len(), 2);
-                assert_eq!(by_position, by_name);
-            }
         }
     }
 
@@ -479,7 +433,12 @@ mod tests {
             )
             .replace(r#""2026-12-07T10"#, r#""2026-12-07\u005410"#);
         assert_ne!(plain, escaped);
-        let read = |text: &str| super::package_from_json(text, release_id).expect(text);
+        let read = |text: &str| {
+            serde_json::from_str::<super::PackageCells<'_>>(text)
+                .expect(text)
+                .into_package(release_id)
+                .expect(text)
+        };
         let package = read(plain);
         assert_eq!(package.status, PackageStatus::Failed);
         assert!(package.rollback);
