@@ -193,6 +193,38 @@ impl Collector for Live {
             None,
             u32::from(pool.unreachable),
         )?;
+        let cache = self.store.release_cache();
+        #[allow(clippy::cast_precision_loss)]
+        {
+            encode_gauge(
+                e,
+                "release_cache_releases",
+                "Releases kept whole in memory, by id and revision",
+                None,
+                cache.releases as f64,
+            )?;
+            encode_gauge(
+                e,
+                "release_cache_size",
+                "Estimated size of the releases kept in memory",
+                Some(&Unit::Bytes),
+                cache.bytes as f64,
+            )?;
+            encode_counter(
+                e,
+                "release_cache_hits",
+                "Releases a read found in memory at the revision it wanted",
+                None,
+                cache.hits as f64,
+            )?;
+            encode_counter(
+                e,
+                "release_cache_misses",
+                "Releases a read had to read whole from the database",
+                None,
+                cache.misses as f64,
+            )?;
+        }
         let metric = e.encode_descriptor(
             "storage_errors",
             "Storage failures by kind (unavailable: the database is away or busy past its timeout)",
