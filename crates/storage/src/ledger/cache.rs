@@ -138,6 +138,19 @@ impl ReleaseCache {
         found.map(|entry| Release::clone(&entry.release))
     }
 
+    /// Whether some revision of release `id` is kept; one that is not counts as a miss (the
+    /// caller reads it whole without asking [`ReleaseCache::get`]).
+    pub(crate) fn holds(&self, id: ReleaseId) -> bool {
+        let Some(inner) = &self.inner else {
+            return false;
+        };
+        let held = inner.entries.peek(&id).is_some();
+        if !held {
+            inner.misses.fetch_add(1, Ordering::Relaxed);
+        }
+        held
+    }
+
     /// Keeps `release`, read whole at `revision`. A release larger than the whole cache is not
     /// kept.
     pub(crate) fn put(&self, revision: i64, release: &Release) {
@@ -205,6 +218,7 @@ mod tests {
             "a later revision is read again"
         );
         assert_eq!(cache.get(ReleaseId::new(), 7), None);
+        assert!(cache.holds(read.id));
         let changed = Release {
             notes: vec!["first".into(), "second".into()],
             ..read.clone()

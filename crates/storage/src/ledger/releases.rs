@@ -143,13 +143,22 @@ impl Store {
         filter: &ReleaseFilter,
     ) -> StorageResult<Option<Release>> {
         if *filter == ReleaseFilter::default() {
-            let key = key_by_id(self.backend(), &id.to_string());
-            // No snapshot needed: a release read whole carries its own revision.
+            let cache = self.releases();
+            let id_text = id.to_string();
+            // A release the cache does not hold at all is read whole at once: one statement
+            // (one round trip on PostgreSQL) rather than its key first. No snapshot needed
+            // either way: a release read whole carries its own revision.
+            if !cache.holds(id) {
+                return self.read(|conn| {
+                    Ok(read_whole(conn, cache, std::slice::from_ref(&id_text))?
+                        .into_values()
+                        .next())
+                });
+            }
+            let key = key_by_id(self.backend(), &id_text);
             return self.read(|conn| {
                 let keys: Vec<ReleaseKey> = ByPosition::<_, KeySql>::new(key).load(conn)?;
-                Ok(whole_releases(conn, self.releases(), keys)?
-                    .into_iter()
-                    .next())
+                Ok(whole_releases(conn, cache, keys)?.into_iter().next())
             });
         }
         let filter = ReleaseFilter {
@@ -375,17 +384,7 @@ fn whole_releases(
     if missing.is_empty() {
         return Ok(found.into_iter().flatten().collect());
     }
-    let backend = Backend::of(conn);
-    let mut read: HashMap<ReleaseId, Release> = HashMap::with_capacity(missing.len());
-    for chunk in missing.chunks(ID_CHUNK) {
-        let rows: Vec<WholeWithRevision> =
-            ByPosition::<_, WholeWithRevisionSql>::new(whole::by_ids(backend, chunk)).load(conn)?;
-        for row in rows {
-            let release = row.whole.into_release()?;
-            cache.put(row.revision, &release);
-            read.insert(release.id, release);
-        }
-    }
+    let mut read = read_whole(conn, cache, &missing)?;
     Ok(found
         .into_iter()
         .filter_map(|slot| match slot {
@@ -445,6 +444,27 @@ fn release_change(release: Release, assignments: Sql, kind: &'static str) -> Cha
         subject: Subject::Release,
         callback: true,
     }
+}
+
+/// The releases with the ids `ids` that exist, read whole ([`whole::by_ids`], in chunks) and
+/// put in `cache` at the revision each was read at.
+fn read_whole(
+    conn: &mut AnyConnection,
+    cache: &ReleaseCache,
+    ids: &[String],
+) -> StorageResult<HashMap<ReleaseId, Release>> {
+    let backend = Backend::of(conn);
+    let mut read = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(ID_CHUNK) {
+        let rows: Vec<WholeWithRevision> =
+            ByPosition::<_, WholeWithRevisionSql>::new(whole::by_ids(backend, chunk)).load(conn)?;
+        for row in rows {
+            let release = row.whole.into_release()?;
+            cache.put(row.revision, &release);
+            read.insert(release.id, release);
+        }
+    }
+    Ok(read)
 }
 
 /// One release with everything it holds, read inside a transaction (for tests: the writes read
