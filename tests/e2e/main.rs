@@ -27,6 +27,7 @@ mod orlo_reports;
 mod orloclient;
 mod permissions;
 mod pins;
+mod release_cache;
 mod service;
 mod sticky;
 mod ui;

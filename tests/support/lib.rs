@@ -75,7 +75,8 @@ pub struct TestServer {
     /// Sent as `Authorization: Bearer` with writes that carry no credential of their own.
     default_token: Option<String>,
     store: Store,
-    _db: TestDb,
+    /// The database, dropped with the server that made it (`None` for a second instance).
+    db: Option<TestDb>,
 }
 
 impl TestServer {
@@ -101,6 +102,27 @@ impl TestServer {
     ) -> TestServer {
         let store = db.store();
         seed_users(&store);
+        TestServer::serve(store, Some(db), options, configure)
+    }
+
+    /// A second server on this server's database, as a second shiplog instance runs: a store
+    /// of its own (its own pool and caches) behind its own HTTP service, taking the same
+    /// credentials. The database stays the first server's.
+    pub fn second_instance(&self) -> TestServer {
+        TestServer::serve(
+            self.other_instance(),
+            None,
+            ServerOptions::default(),
+            |state| state,
+        )
+    }
+
+    fn serve(
+        store: Store,
+        db: Option<TestDb>,
+        options: ServerOptions,
+        configure: impl FnOnce(AppState) -> AppState + Send + 'static,
+    ) -> TestServer {
         let kept = store.clone();
         let backend = store.backend();
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
@@ -131,13 +153,13 @@ impl TestServer {
             agent,
             default_token: Some(ADMIN_TOKEN.to_owned()),
             store: kept,
-            _db: db,
+            db,
         }
     }
 
     /// The database's URL, for tests that look at the bytes stored.
     pub fn database_url(&self) -> &str {
-        self._db.url()
+        self.db().url()
     }
 
     /// The store behind the server, for tests that look at what is stored.
@@ -211,7 +233,13 @@ impl TestServer {
 
     /// Another store on the server's database, as a second shiplog instance would open it.
     pub fn other_instance(&self) -> shiplog_storage::Store {
-        self._db.store()
+        self.db().store()
+    }
+
+    fn db(&self) -> &TestDb {
+        self.db
+            .as_ref()
+            .expect("the first server's database (a second instance has none of its own)")
     }
 
     /// Repeats `probe` until it returns `Some`, or fails the test after `limit`: for changes
