@@ -4,11 +4,12 @@
 //! A release's `revision` moves on in the same transaction as every change to it or to the
 //! rows it holds (`change`), so a release read whole at revision N is the release at revision
 //! N for as long as the row exists. A read asks the database for the ids and revisions it
-//! selects, in the snapshot it reads, and takes from here those whose revision matches; the
-//! rest it reads whole, in the same snapshot, and puts here. Nothing is ever invalidated: a
-//! change makes a new revision, and the old entry is simply never asked for again and ages
-//! out. That holds across processes too (several instances on one PostgreSQL), because the
-//! revision comes from the database on every read.
+//! selects and takes from here those whose revision matches; the rest it reads whole, each
+//! with the revision its row has in that statement, and puts here under that revision (a
+//! release not kept at all is read whole at once). Nothing is ever invalidated: a change makes
+//! a new revision, and the old entry is never asked for again; the next read replaces it, or
+//! it is evicted. That holds across processes too (several instances on one PostgreSQL),
+//! because the revision comes from the database on every read.
 //!
 //! Entries are put only by reads, which see committed rows: a write's own view of a release
 //! (in a SQLite group that may still roll back) never lands here. A release recorded anew
