@@ -60,7 +60,7 @@ fn request_ids_are_echoed_or_made() {
 }
 
 /// The value of the sample `name{labels}` (labels exactly as rendered), if present.
-fn sample(text: &str, series: &str) -> Option<f64> {
+pub(crate) fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }

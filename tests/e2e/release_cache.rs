@@ -5,6 +5,8 @@
 use serde_json::{json, Value};
 use shiplog_tests::TestServer;
 
+use crate::ops::sample;
+
 /// The release as `server` answers it by id and as the first of its user's page.
 fn reads(server: &TestServer, id: &str) -> [Value; 2] {
     let by_id = server.get(&format!("/releases/{id}")).expect(200).json();
@@ -13,11 +15,6 @@ fn reads(server: &TestServer, id: &str) -> [Value; 2] {
         .expect(200)
         .json();
     [by_id["releases"][0].clone(), page["releases"][0].clone()]
-}
-
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
 #[test]
