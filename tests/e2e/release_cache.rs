@@ -1,8 +1,10 @@
-//! The release cache over HTTP, on every backend: two instances on one database, each with a
-//! cache of its own. Every write through either is read at once through both, by id and in a
-//! page, and the reads that found a release kept show in `/metrics`.
+//! The release cache and the kept counts over HTTP, on every backend: two instances on one
+//! database, each with a cache of its own. Every write through either is read at once through
+//! both, by id, in a page and in a page's `X-Total-Count`, and the reads that found a release or
+//! a count kept show in `/metrics`.
 
 use serde_json::{json, Value};
+use shiplog_storage::Backend;
 use shiplog_tests::TestServer;
 
 use crate::ops::sample;
@@ -91,5 +93,43 @@ fn a_write_through_either_instance_is_read_at_once_through_both() {
         // Each step read the release four times per instance, twice after the write that
         // moved it on: some reads found it kept.
         assert!(hits >= 1.0 && kept >= 1.0, "{metrics}");
+    });
+}
+
+/// A list's total, asked twice of each instance after every write through either: the second
+/// ask of an unchanged database is told from memory on SQLite, and never out of date.
+#[test]
+fn a_list_total_follows_every_write_through_either_instance() {
+    TestServer::each_backend(|first| {
+        let second = first.second_instance();
+        let total = |server: &TestServer| -> String {
+            let reply = server.get("/releases?user=count-user&limit=1");
+            reply
+                .expect(200)
+                .header("X-Total-Count")
+                .expect("a total")
+                .to_owned()
+        };
+        for n in 1..=4 {
+            let writer = if n % 2 == 0 { &second } else { first };
+            writer
+                .post(
+                    "/releases",
+                    &json!({"user": "count-user", "platforms": ["eu"]}),
+                )
+                .expect(200);
+            for server in [first, &second, first, &second] {
+                assert_eq!(total(server), n.to_string(), "{}", first.backend.name());
+            }
+        }
+        let metrics = first.get("/metrics").expect(200).text.clone();
+        let hits = sample(&metrics, "shiplog_count_memo_hits_total").expect("hits");
+        let misses = sample(&metrics, "shiplog_count_memo_misses_total").expect("misses");
+        match first.backend {
+            // The first of the two asks after a write counts; the second is told.
+            Backend::Sqlite => assert!(hits >= 1.0 && misses >= 1.0, "{metrics}"),
+            // The count comes with the page, as a column.
+            Backend::Postgres => assert_eq!((hits, misses), (0.0, 0.0)),
+        }
     });
 }

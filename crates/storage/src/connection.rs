@@ -12,7 +12,7 @@ use r2d2::ManageConnection;
 
 use crate::error::{StorageError, StorageResult};
 use crate::health::Availability;
-use crate::ledger::{ReleaseCache, ReleaseCacheFigures};
+use crate::ledger::{CountMemo, CountMemoFigures, ReleaseCache, ReleaseCacheFigures};
 use crate::write_connection::WriteConnection;
 
 /// One connection to either backend; queries are written once against it.
@@ -39,7 +39,7 @@ macro_rules! on_backend {
 pub(crate) use on_backend;
 
 /// Which database engine a store talks to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Backend {
     Postgres,
     Sqlite,
@@ -253,6 +253,7 @@ impl Manager {
                      PRAGMA mmap_size = 268435456;",
                     self.busy_timeout_ms
                 ))
+                .and_then(|()| crate::ledger::register_connection_number(&mut conn))
                 .map_err(|e| {
                     StorageError::Connect(ConnectionError::CouldntSetupConfiguration(e))
                 })?;
@@ -296,6 +297,8 @@ pub struct Store {
     admission: Arc<tokio::sync::Semaphore>,
     /// Releases read whole, by id and revision (see `ledger::cache`).
     releases: ReleaseCache,
+    /// Counts of lists, by connection and snapshot (see `ledger::count_memo`).
+    counts: CountMemo,
 }
 
 impl std::fmt::Debug for Store {
@@ -343,6 +346,7 @@ impl Store {
             // unless it answered a moment ago (see `liveness`).
             .test_on_check_out(backend == Backend::Postgres)
             .build(manager)?;
+        let counts = CountMemo::new(backend == Backend::Sqlite);
         Ok(Store {
             pool,
             backend,
@@ -354,6 +358,7 @@ impl Store {
                 usize::try_from(max_size.max(1)).unwrap_or(1),
             )),
             releases: ReleaseCache::new(options.release_cache_bytes),
+            counts,
         })
     }
 
@@ -388,6 +393,17 @@ impl Store {
     /// (see [`PoolOptions::release_cache_bytes`]).
     pub fn release_cache(&self) -> ReleaseCacheFigures {
         self.releases.figures()
+    }
+
+    /// The counts of lists kept on SQLite (see `ledger::count_memo`).
+    pub(crate) fn counts(&self) -> &CountMemo {
+        &self.counts
+    }
+
+    /// How often a list's total was told by a count kept from an earlier read of the same
+    /// snapshot, and how often it was counted.
+    pub fn count_memo(&self) -> CountMemoFigures {
+        self.counts.figures()
     }
 
     /// The actor set with [`Store::acting_as`], if any.

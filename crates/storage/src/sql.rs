@@ -36,7 +36,7 @@ use crate::stored_time::WriteTime;
 pub(crate) const CACHED_TEXTS: usize = 512;
 
 /// A value bound to a placeholder.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum Value {
     Text(String),
     /// Text or SQL NULL.
@@ -64,8 +64,10 @@ impl Value {
     }
 }
 
-/// SQL text under construction, with its bound values and where each goes.
-#[derive(Debug, Clone)]
+/// SQL text under construction, with its bound values and where each goes. Two are equal when
+/// they would run the same statement with the same values (the key of a kept count,
+/// `ledger::count_memo`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Sql {
     backend: Backend,
     text: String,

@@ -104,7 +104,7 @@ pub(crate) fn render_stored_time(at: PrimitiveDateTime) -> Option<String> {
 
 /// A time bound as a `TIMESTAMP` value: on SQLite rendered by [`render_stored_time`], on
 /// PostgreSQL by diesel. Row structs that are written take it for their time fields.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, AsExpression)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, AsExpression)]
 #[diesel(sql_type = Timestamp)]
 pub(crate) struct WriteTime(pub PrimitiveDateTime);
 

@@ -224,6 +224,21 @@ impl Collector for Live {
                 None,
                 cache.misses as f64,
             )?;
+            let counts = self.store.count_memo();
+            encode_counter(
+                e,
+                "count_memo_hits",
+                "List totals told by a count kept from the same database state (SQLite)",
+                None,
+                counts.hits as f64,
+            )?;
+            encode_counter(
+                e,
+                "count_memo_misses",
+                "List totals counted in the database and then kept (SQLite)",
+                None,
+                counts.misses as f64,
+            )?;
         }
         let metric = e.encode_descriptor(
             "storage_errors",

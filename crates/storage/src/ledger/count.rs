@@ -14,6 +14,7 @@
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
+use super::count_memo::CountMemo;
 use super::filter::{package_conditions, release_conditions};
 use crate::connection::{AnyConnection, Backend};
 use crate::error::StorageResult;
@@ -90,6 +91,7 @@ pub(crate) fn count_in_page(backend: Backend, page: &Page) -> bool {
 /// counts it.
 pub(crate) fn with_counted_total<R, T>(
     conn: &mut AnyConnection,
+    memo: &CountMemo,
     page: &Page,
     rows: Vec<Counted<R>>,
     count: Sql,
@@ -99,21 +101,23 @@ pub(crate) fn with_counted_total<R, T>(
     let items = finish(conn, rows.into_iter().map(|counted| counted.row).collect())?;
     match total {
         Some(total) => Ok((items, total)),
-        None => with_total(conn, page, items, count),
+        None => with_total(conn, memo, page, items, count),
     }
 }
 
 /// `items`, a page read as `page` asked, with the total of its list: told by the page when it
-/// can be, otherwise counted by `count` on the same connection.
+/// can be, otherwise counted by `count` on the same connection, or told by `memo` when it has
+/// counted the same in the same snapshot before.
 pub(crate) fn with_total<T>(
     conn: &mut AnyConnection,
+    memo: &CountMemo,
     page: &Page,
     items: Vec<T>,
     count: Sql,
 ) -> StorageResult<(Vec<T>, i64)> {
     let total = match page.total_after(items.len()) {
         Some(total) => total,
-        None => count.into_query().get_result::<Count>(conn)?.n,
+        None => memo.count(conn, count)?,
     };
     Ok((items, total))
 }

@@ -4,6 +4,7 @@ mod bulk;
 mod cache;
 mod change;
 mod count;
+mod count_memo;
 pub(crate) mod delivery;
 pub(crate) mod filter;
 mod fixed_insert;
@@ -18,6 +19,8 @@ mod whole;
 // The stored time shape is the same for every table; other modules convert through these.
 pub(crate) use cache::ReleaseCache;
 pub use cache::ReleaseCacheFigures;
+pub use count_memo::CountMemoFigures;
+pub(crate) use count_memo::{register as register_connection_number, CountMemo};
 #[cfg(test)]
 pub(crate) use releases::load_release;
 pub use releases::ImportSink;

@@ -187,11 +187,12 @@ impl Store {
         page: &Page,
     ) -> StorageResult<(Vec<Package>, i64)> {
         let count = packages_count(self.backend(), filter);
+        let memo = self.counts();
         if count_in_page(self.backend(), page) {
             let query = packages_query_counted(self.backend(), filter, page, &count).into_query();
             return self.read_related(|conn| {
                 let rows: Vec<Counted<PackageRow>> = query.load(conn)?;
-                with_counted_total(conn, page, rows, count, |_, rows| {
+                with_counted_total(conn, memo, page, rows, count, |_, rows| {
                     rows.into_iter().map(PackageRow::into_domain).collect()
                 })
             });
@@ -199,7 +200,7 @@ impl Store {
         let query = packages_query(self.backend(), filter, page).into_query();
         self.read_related(|conn| {
             let packages = load_packages(conn, query)?;
-            with_total(conn, page, packages, count)
+            with_total(conn, memo, page, packages, count)
         })
     }
 

@@ -197,12 +197,13 @@ impl Store {
     ) -> StorageResult<(Vec<Release>, i64)> {
         let count = releases_count(self.backend(), filter);
         let cache = self.releases();
+        let memo = self.counts();
         if count_in_page(self.backend(), page) {
             let query =
                 release_keys_query_counted(self.backend(), filter, page, &count).into_query();
             return self.read_related(|conn| {
                 let rows: Vec<Counted<ReleaseKey>> = query.load(conn)?;
-                with_counted_total(conn, page, rows, count, |conn, keys| {
+                with_counted_total(conn, memo, page, rows, count, |conn, keys| {
                     whole_releases(conn, cache, keys)
                 })
             });
@@ -210,7 +211,7 @@ impl Store {
         let read = PageRead::new(self.backend(), filter, page);
         self.read_related(|conn| {
             let releases = read.run(conn, cache)?;
-            with_total(conn, page, releases, count)
+            with_total(conn, memo, page, releases, count)
         })
     }
 
