@@ -65,6 +65,35 @@ where
     result
 }
 
+/// Runs `small`, a read that answers `None` when it finds it would not be small work (see
+/// `Store::list_releases_counted_if_small`), inline on the async worker when the store is
+/// SQLite, as [`with_store_point_read`] does; runs `full` on the blocking pool when `small`
+/// answered `None` or could not run inline. A page read on the blocking pool costs two thread
+/// wake-ups more than on the worker: with its count kept, about a fifth of the CPU time of a
+/// page of ten on SQLite on this 2-core machine kind.
+pub(crate) async fn with_store_small_read<T, S, F>(
+    store: &Store,
+    small: S,
+    full: F,
+) -> Result<T, StorageError>
+where
+    S: FnOnce(&Store) -> Result<Option<T>, StorageError>,
+    F: FnOnce(&Store) -> Result<T, StorageError> + Send + 'static,
+    T: Send + 'static,
+{
+    if store.backend() == Backend::Sqlite && store.has_idle_connection() {
+        match small(store) {
+            Ok(Some(value)) => return Ok(value),
+            Ok(None) => {}
+            Err(err) => {
+                crate::ops::metrics::storage_error(err.kind());
+                return Err(err);
+            }
+        }
+    }
+    with_store(store, full).await
+}
+
 /// Bodies up to this size are parsed and checked on the worker: it takes well under a
 /// millisecond. Larger ones go to the blocking pool.
 pub(crate) const INLINE_BODY_MAX: usize = 64 * 1024;
@@ -96,7 +125,7 @@ mod tests {
 
     use shiplog_storage::{PoolOptions, Store};
 
-    use super::with_store;
+    use super::{with_store, with_store_small_read};
 
     /// With the pool's one connection taken, storage work queued behind it runs in the order it
     /// asked, not in whatever order threads wake up (`Store::admission`).
@@ -158,6 +187,45 @@ mod tests {
             task.await.expect("task").expect("queued");
         }
         assert_eq!(*order.lock().expect("order"), [0, 1, 2, 3, 4, 5, 6]);
+        drop(store);
+        let _ = std::fs::remove_file(&path);
+    }
+
+    /// A small read answers on the calling thread; one that declines (`None`) is done in
+    /// full on the blocking pool; an error of the small read is the answer.
+    #[actix_web::test]
+    async fn a_small_read_runs_here_and_a_declined_one_in_full_elsewhere() {
+        let path = std::env::temp_dir().join(format!("shiplog-small-{}.db", uuid::Uuid::new_v4()));
+        let store =
+            Store::connect(&path.to_string_lossy(), &PoolOptions::default()).expect("store");
+        // The pool opens its first connection in the background: wait for it to be idle.
+        for _ in 0..1_000 {
+            if store.has_idle_connection() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(store.has_idle_connection(), "an idle connection");
+        let here = std::thread::current().id();
+        let small = with_store_small_read(
+            &store,
+            |_| Ok(Some(std::thread::current().id())),
+            |_| Ok(std::thread::current().id()),
+        )
+        .await
+        .expect("small");
+        assert_eq!(small, here);
+        let full = with_store_small_read(&store, |_| Ok(None), |_| Ok(std::thread::current().id()))
+            .await
+            .expect("full");
+        assert_ne!(full, here);
+        let failed: Result<(), _> = with_store_small_read(
+            &store,
+            |_| Err(shiplog_storage::StorageError::Corrupt("small".to_owned())),
+            |_| Ok(()),
+        )
+        .await;
+        assert!(failed.is_err());
         drop(store);
         let _ = std::fs::remove_file(&path);
     }

@@ -540,6 +540,100 @@ fn a_counted_page_carries_the_total_of_its_list() {
     });
 }
 
+/// A page small enough to read on a server's request thread answers as the full read does,
+/// and refuses (`None`) every page that is not: on PostgreSQL all of them; on SQLite those
+/// with another filter than one id, user or team, more than a hundred rows asked for, or a
+/// total that would have to be counted now.
+#[test]
+fn a_small_page_reads_as_the_full_page_or_not_at_all() {
+    each_backend(|store| {
+        let t0 = datetime!(2021-06-01 12:00 UTC);
+        let batch: Vec<_> = (0..15)
+            .map(|i| {
+                release(
+                    if i < 12 { "alice" } else { "bob" },
+                    &["eu"],
+                    t0 + Duration::hours(i),
+                )
+            })
+            .collect();
+        store.import_releases(&batch).expect("import");
+        let user = |name: &str| ReleaseFilter {
+            user: Some(name.into()),
+            ..Default::default()
+        };
+        let page = |limit: Option<i64>, offset: i64| Page {
+            limit,
+            offset,
+            ascending: false,
+        };
+        let small = |filter: &ReleaseFilter, page: Page| {
+            store
+                .list_releases_counted_if_small(filter, &page)
+                .expect("small read")
+        };
+        let full = |filter: &ReleaseFilter, page: Page| {
+            store
+                .list_releases_counted(filter, &page)
+                .expect("full read")
+        };
+        let sqlite = store.backend().name() == "sqlite";
+        // A short page tells its own total: nothing to count.
+        let bob = page(Some(10), 0);
+        assert_eq!(
+            small(&user("bob"), bob),
+            sqlite.then(|| full(&user("bob"), bob))
+        );
+        // A full page's total is told once a full read has counted it on the connection
+        // the small read gets (the pool's connections each count once).
+        let first = page(Some(10), 0);
+        let mut told = None;
+        for _ in 0..8 {
+            let expected = full(&user("alice"), first);
+            assert_eq!(expected.1, 12);
+            if let Some(answer) = small(&user("alice"), first) {
+                assert_eq!(answer, expected);
+                told = Some(answer);
+                break;
+            }
+        }
+        assert_eq!(told.is_some(), sqlite, "a kept count tells the total");
+        let team = ReleaseFilter {
+            team: Some(None),
+            ..Default::default()
+        };
+        let everyone = ReleaseFilter::default();
+        for (filter, page) in [
+            (user("bob"), page(Some(10), 0)),
+            (team.clone(), page(Some(100), 0)),
+            (everyone.clone(), page(Some(20), 80)),
+        ] {
+            if let Some(answer) = small(&filter, page) {
+                assert!(sqlite);
+                assert_eq!(answer, full(&filter, page), "{filter:?} {page:?}");
+            }
+        }
+        // Never small: another condition, no limit, or past a hundred rows.
+        let bob_in_eu = ReleaseFilter {
+            platform: Some("eu".into()),
+            ..user("bob")
+        };
+        let alice_and_team = ReleaseFilter {
+            team: Some(None),
+            ..user("alice")
+        };
+        for (filter, page) in [
+            (bob_in_eu, page(Some(10), 0)),
+            (alice_and_team, page(Some(10), 0)),
+            (user("bob"), page(None, 0)),
+            (user("bob"), page(Some(101), 0)),
+            (everyone, page(Some(10), 91)),
+        ] {
+            assert_eq!(small(&filter, page), None, "{filter:?} {page:?}");
+        }
+    });
+}
+
 #[test]
 fn filtered_pages_are_the_same_for_common_and_rare_values() {
     each_backend(|store| {

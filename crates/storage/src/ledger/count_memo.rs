@@ -122,6 +122,24 @@ impl CountMemo {
         Ok(n)
     }
 
+    /// The number `count` answers on `conn` if it is kept for this state of the database;
+    /// `None` when it would have to be counted (or nothing is kept on this backend). Inside a
+    /// read transaction that has already read, as [`CountMemo::count`].
+    pub(crate) fn kept(&self, conn: &mut AnyConnection, count: Sql) -> StorageResult<Option<i64>> {
+        let Some(inner) = &self.inner else {
+            return Ok(None);
+        };
+        let key = Key {
+            snapshot: Snapshot::of(conn)?,
+            count,
+        };
+        let kept = inner.counts.get(&key);
+        if kept.is_some() {
+            inner.hits.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(kept)
+    }
+
     pub(crate) fn figures(&self) -> CountMemoFigures {
         match &self.inner {
             None => CountMemoFigures::default(),

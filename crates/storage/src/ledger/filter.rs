@@ -306,6 +306,37 @@ fn releases_from(
     sql
 }
 
+/// The most rows, offset included, a page may ask for and still count as small work (see
+/// [`bounded_page`]).
+pub(crate) const BOUNDED_WANTED: i64 = 100;
+
+/// Whether the page of releases matching `f` is small work on SQLite: at most
+/// [`BOUNDED_WANTED`] rows asked for, offset included, and a filter that is one index walked
+/// in the page's order and nothing else to check: none, an id, a user, or a team (each has an
+/// index by start time, `releases_stime_idx`, `releases_user_idx`, `releases_team_idx`). Such
+/// a page's keys read as many index entries as it asks for and stop, however many releases
+/// match; any other condition could make SQLite read through every release of the user, or
+/// all of them, before the page is full.
+pub(crate) fn bounded_page(backend: Backend, f: &ReleaseFilter, page: &Page) -> bool {
+    let Some(limit) = page.limit else {
+        return false;
+    };
+    let small = limit > 0
+        && page
+            .offset
+            .checked_add(limit)
+            .is_some_and(|wanted| wanted <= BOUNDED_WANTED);
+    let walked =
+        usize::from(f.id.is_some()) + usize::from(f.user.is_some()) + usize::from(f.team.is_some());
+    let rest = ReleaseFilter {
+        id: None,
+        user: None,
+        team: None,
+        ..f.clone()
+    };
+    backend == Backend::Sqlite && small && walked <= 1 && rest == ReleaseFilter::default()
+}
+
 /// The most rows, offset included, a page may ask for and still be tried on the newest
 /// releases first (see [`newest_first_probe`]).
 const PROBE_MAX_WANTED: i64 = 1_000;

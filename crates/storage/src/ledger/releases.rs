@@ -12,7 +12,7 @@ use super::cache::ReleaseCache;
 use super::change::{Change, RowWrite, Subject};
 use super::count::{count_in_page, releases_count, with_counted_total, with_total, Counted};
 use super::filter::{
-    newest_first_probe, release_keys_query, release_keys_query_counted, KEY_COLUMNS,
+    bounded_page, newest_first_probe, release_keys_query, release_keys_query_counted, KEY_COLUMNS,
 };
 use super::one_statement::insert_release_postgres;
 use super::rows::{from_db, parse_uuid, to_db};
@@ -212,6 +212,36 @@ impl Store {
         self.read_related(|conn| {
             let releases = read.run(conn, cache)?;
             with_total(conn, memo, page, releases, count)
+        })
+    }
+
+    /// [`Store::list_releases_counted`] when it is known to be small work, `None` otherwise: on
+    /// SQLite, a page that walks one index in its order for at most a hundred rows
+    /// (`filter::bounded_page`), whose total the page itself tells or a count kept for this
+    /// state of the database does (`ledger::count_memo`). For a server to run on the thread
+    /// that took the request, as it runs a read by id. A `None` cost little: the page's keys
+    /// at most.
+    pub fn list_releases_counted_if_small(
+        &self,
+        filter: &ReleaseFilter,
+        page: &Page,
+    ) -> StorageResult<Option<(Vec<Release>, i64)>> {
+        if !bounded_page(self.backend(), filter, page) {
+            return Ok(None);
+        }
+        let read = PageRead::new(self.backend(), filter, page);
+        let count = releases_count(self.backend(), filter);
+        let (cache, memo) = (self.releases(), self.counts());
+        self.read_snapshot(|conn| {
+            let keys = read.keys(conn)?;
+            let total = match page.total_after(keys.len()) {
+                Some(total) => total,
+                None => match memo.kept(conn, count)? {
+                    Some(total) => total,
+                    None => return Ok(None),
+                },
+            };
+            Ok(Some((whole_releases(conn, cache, keys)?, total)))
         })
     }
 
