@@ -225,7 +225,10 @@ mod tests {
         // own checkpoint lets the WAL start over. Without it the file would reach about
         // 190 MiB. With it the WAL can pass the mark by what is committed while a background
         // checkpoint runs (the writer's own checkpoint does not wait for that one; it tries
-        // again at the next commit): 70–82 MB in five runs on the 2-core machine kind.
+        // again at the next commit). On the 2-core machine kind, beside the rest of this
+        // crate's tests: 70–109 MB in six runs with the platform's VFS, 70–137 MB in six with
+        // WAL writes gathered (`shiplog_wal_gather`), whose faster commits fit more into one
+        // background checkpoint; 72–83 MB for both with this test alone.
         let page_and_header = 4096 + 24;
         let commits = 3 * WRITER_MARK / 100;
         let mut largest = 0;
@@ -233,7 +236,7 @@ mod tests {
             commit_blobs(&store, 100);
             largest = largest.max(wal_size());
         }
-        let bound = u64::from(2 * WRITER_MARK) * page_and_header;
+        let bound = u64::from(3 * WRITER_MARK) * page_and_header;
         assert!(
             largest <= bound,
             "the WAL reached {largest} bytes, more than the writer's mark allows ({bound})"

@@ -236,6 +236,11 @@ impl Manager {
                 Ok(AnyConnection::Postgresql(conn))
             }
             Backend::Sqlite => {
+                // WAL frames written in one call a transaction (see `shiplog_wal_gather`);
+                // should SQLite refuse the VFS, connections keep the platform's, as before.
+                if let Err(rc) = shiplog_wal_gather::install() {
+                    log::warn!("SQLite refused the WAL-gathering VFS (code {rc})");
+                }
                 let mut conn =
                     SqliteConnection::establish(&self.address).map_err(StorageError::Connect)?;
                 // WAL lets readers run beside the writer; NORMAL sync is durable at checkpoints;
