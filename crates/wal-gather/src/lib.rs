@@ -88,10 +88,12 @@ struct WalFile {
     commit_header: bool,
 }
 
-/// Where the platform's file starts inside a [`WalFile`]'s allocation.
+/// Where the platform's file starts inside a [`WalFile`]'s allocation: 8-byte aligned, as
+/// SQLite's own allocation is.
 const INNER_AT: usize = size_of::<WalFile>().next_multiple_of(16);
 
-const _: () = assert!(align_of::<WalFile>() <= 16);
+// SQLite aligns the file's allocation to 8 bytes; a `WalFile` must need no more.
+const _: () = assert!(align_of::<WalFile>() <= 8);
 
 /// The platform's file inside `file`'s allocation (a WAL file's: see `open`).
 unsafe fn inner(file: *mut ffi::sqlite3_file) -> *mut ffi::sqlite3_file {
