@@ -2,7 +2,8 @@
 //! off the async workers (a worker busy for a second delays every connection it holds).
 
 use actix_web::web;
-use shiplog_storage::{Backend, StorageError, Store};
+use shiplog_domain::{Release, ReleaseId};
+use shiplog_storage::{Backend, ReleaseFilter, StorageError, Store};
 
 /// Runs `f` with the store on the blocking pool. A panic or a cancelled task comes back as a
 /// storage error, so callers handle exactly one error type.
@@ -63,6 +64,23 @@ where
         crate::ops::metrics::storage_error(err.kind());
     }
     result
+}
+
+/// The release `id`, if it exists and matches `filter`, as `Store::find_release` reads it. With
+/// no filter, on PostgreSQL, it is read together with other requests' without a thread of its
+/// own (`Store::find_release_gathered`); anything else is a point read
+/// ([`with_store_point_read`]).
+pub(crate) async fn find_release(
+    store: &Store,
+    id: ReleaseId,
+    filter: ReleaseFilter,
+) -> Result<Option<Release>, StorageError> {
+    if filter == ReleaseFilter::default() {
+        if let Some(found) = store.find_release_gathered(id).await {
+            return Ok(found);
+        }
+    }
+    with_store_point_read(store, move |store| store.find_release(id, &filter)).await
 }
 
 /// Runs `small`, a read that answers `None` when it finds it would not be small work (see

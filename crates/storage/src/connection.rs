@@ -12,7 +12,7 @@ use r2d2::ManageConnection;
 
 use crate::error::{StorageError, StorageResult};
 use crate::health::Availability;
-use crate::ledger::{CountMemo, CountMemoFigures, ReleaseCache, ReleaseCacheFigures};
+use crate::ledger::{CountMemo, CountMemoFigures, GatheredKeys, ReleaseCache, ReleaseCacheFigures};
 use crate::write_connection::WriteConnection;
 
 /// One connection to either backend; queries are written once against it.
@@ -302,8 +302,10 @@ pub struct Store {
     admission: Arc<tokio::sync::Semaphore>,
     /// Releases read whole, by id and revision (see `ledger::cache`).
     releases: ReleaseCache,
-    /// Counts of lists, by connection and snapshot (see `ledger::count_memo`).
+    /// Counts of lists, by the snapshot they were taken in (see `ledger::count_memo`).
     counts: CountMemo,
+    /// PostgreSQL: releases by id, read for many requests at once (see `ledger::gathered`).
+    gathered: Option<GatheredKeys>,
 }
 
 impl std::fmt::Debug for Store {
@@ -351,7 +353,10 @@ impl Store {
             // unless it answered a moment ago (see `liveness`).
             .test_on_check_out(backend == Backend::Postgres)
             .build(manager)?;
-        let counts = CountMemo::new(backend == Backend::Sqlite);
+        let counts = CountMemo::new(backend);
+        let releases = ReleaseCache::new(options.release_cache_bytes);
+        let gathered = (backend == Backend::Postgres)
+            .then(|| GatheredKeys::new(pool.clone(), Arc::clone(&availability), releases.clone()));
         Ok(Store {
             pool,
             backend,
@@ -362,8 +367,9 @@ impl Store {
             admission: Arc::new(tokio::sync::Semaphore::new(
                 usize::try_from(max_size.max(1)).unwrap_or(1),
             )),
-            releases: ReleaseCache::new(options.release_cache_bytes),
+            releases,
             counts,
+            gathered,
         })
     }
 
@@ -400,9 +406,14 @@ impl Store {
         self.releases.figures()
     }
 
-    /// The counts of lists kept on SQLite (see `ledger::count_memo`).
+    /// The counts of lists kept (see `ledger::count_memo`).
     pub(crate) fn counts(&self) -> &CountMemo {
         &self.counts
+    }
+
+    /// PostgreSQL's gathered reads by id (see `ledger::gathered`).
+    pub(crate) fn gathered(&self) -> Option<&GatheredKeys> {
+        self.gathered.as_ref()
     }
 
     /// How often a list's total was told by a count kept from an earlier read of the same

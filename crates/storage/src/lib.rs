@@ -43,7 +43,7 @@ pub use identity::{
 };
 pub use ledger::delivery::{DeliveryQuery, DeliveryReport, GroupedFigures};
 pub use ledger::ImportSink;
-pub use ledger::{CountMemoFigures, ReleaseCacheFigures};
+pub use ledger::{CountMemoFigures, GatheredFigures, ReleaseCacheFigures};
 pub use query::{
     DateBucket, DateUnit, IntRange, PackageFilter, Page, ReleaseCounts, ReleaseFilter,
     StatsSubject, TimeRange,

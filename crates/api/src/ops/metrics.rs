@@ -228,16 +228,31 @@ impl Collector for Live {
             encode_counter(
                 e,
                 "count_memo_hits",
-                "List totals told by a count kept from the same database state (SQLite)",
+                "List totals told by a count kept from the same database state",
                 None,
                 counts.hits as f64,
             )?;
             encode_counter(
                 e,
                 "count_memo_misses",
-                "List totals counted in the database and then kept (SQLite)",
+                "List totals counted in the database and then kept",
                 None,
                 counts.misses as f64,
+            )?;
+            let gathered = self.store.gathered_reads();
+            encode_counter(
+                e,
+                "gathered_reads",
+                "Releases by id read together with other requests' (PostgreSQL)",
+                None,
+                gathered.reads as f64,
+            )?;
+            encode_counter(
+                e,
+                "gathered_batches",
+                "Batches (of one or two statements) that read releases by id together (PostgreSQL)",
+                None,
+                gathered.batches as f64,
             )?;
         }
         let metric = e.encode_descriptor(

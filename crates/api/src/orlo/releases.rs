@@ -13,7 +13,7 @@ use super::json::{is_json, parse_object, CreatedId, ErrorBody, ReleaseList};
 use super::json_text::release_list;
 use super::params::{pairs, release_query};
 use super::Orlo;
-use crate::blocking::{cpu_bound, with_store_point_read, with_store_small_read};
+use crate::blocking::{cpu_bound, find_release, with_store_small_read};
 use crate::identity::Caller;
 use crate::paging::{paged, Position};
 use crate::state::AppState;
@@ -173,8 +173,7 @@ pub async fn get_release(
 ) -> Result<HttpResponse, OrloError> {
     let id = release_id(&path)?;
     let (filter, _) = release_query(&pairs(req.query_string())?)?;
-    let release =
-        with_store_point_read(&state.store, move |store| store.find_release(id, &filter)).await?;
+    let release = find_release(&state.store, id, filter).await?;
     match release {
         Some(release) => Ok(HttpResponse::Ok()
             .content_type(ContentType::json())

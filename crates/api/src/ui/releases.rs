@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use super::page::{self, layout, maybe_when, respond, status_badge, when, Section, Viewer};
 use super::params::Params;
 use super::UiError;
-use crate::blocking::{with_store, with_store_small_read};
+use crate::blocking::{find_release, with_store_small_read};
 use crate::state::AppState;
 
 /// Releases per page of the list.
@@ -148,11 +148,9 @@ pub async fn one(
     let id: ReleaseId = path
         .parse()
         .map_err(|_| UiError::new(StatusCode::NOT_FOUND, "There is no release with this id."))?;
-    let release = with_store(&state.store, move |store| {
-        store.find_release(id, &ReleaseFilter::default())
-    })
-    .await?
-    .ok_or_else(|| UiError::new(StatusCode::NOT_FOUND, "There is no release with this id."))?;
+    let release = find_release(&state.store, id, ReleaseFilter::default())
+        .await?
+        .ok_or_else(|| UiError::new(StatusCode::NOT_FOUND, "There is no release with this id."))?;
     let r = &release;
     let body = html! {
         p { (status_badge(r.status())) }

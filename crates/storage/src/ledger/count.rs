@@ -8,13 +8,15 @@
 //! `COUNT(*)` was a third round trip of a page of releases, and a statement of its own saw the
 //! data as it was when that statement started, not the page's. The column costs a count when
 //! the page turns out short as well; such a page's count reads no more rows than the page did.
+//! When nothing has been committed since the same count was last taken, the statement skips it
+//! and the kept value stands (`count_memo`).
 //! On SQLite, where a statement costs no round trip, the count stays a statement of its own,
 //! run only when needed.
 
 use diesel::prelude::*;
-use diesel::sql_types::BigInt;
+use diesel::sql_types::{BigInt, Nullable, Text};
 
-use super::count_memo::CountMemo;
+use super::count_memo::{CountMemo, PgKept};
 use super::filter::{package_conditions, release_conditions};
 use crate::connection::{AnyConnection, Backend};
 use crate::error::StorageResult;
@@ -58,11 +60,12 @@ pub(crate) fn packages_count(backend: Backend, filter: &PackageFilter) -> Sql {
     sql
 }
 
-/// A row of a page read with its count as one more column, `total`
-/// (`filter::releases_query_counted`, `filter::packages_query_counted`).
+/// A row of a page read with its count as two more columns (`filter::CountColumn`): `total`,
+/// null when the count handed to the statement stands, and the statement's `snapshot`.
 pub(crate) struct Counted<T> {
     pub row: T,
-    pub total: i64,
+    pub total: Option<i64>,
+    pub snapshot: Option<String>,
 }
 
 // By hand: the derive does not take a type parameter as an embedded row.
@@ -70,12 +73,15 @@ impl<T, DB> QueryableByName<DB> for Counted<T>
 where
     DB: diesel::backend::Backend,
     T: QueryableByName<DB>,
-    i64: diesel::deserialize::FromSql<BigInt, DB>,
+    Option<i64>: diesel::deserialize::FromSql<Nullable<BigInt>, DB>,
+    Option<String>: diesel::deserialize::FromSql<Nullable<Text>, DB>,
 {
     fn build<'a>(row: &impl diesel::row::NamedRow<'a, DB>) -> diesel::deserialize::Result<Self> {
+        use diesel::row::NamedRow;
         Ok(Counted {
             row: T::build(row)?,
-            total: diesel::row::NamedRow::get::<BigInt, i64>(row, "total")?,
+            total: NamedRow::get::<Nullable<BigInt>, Option<i64>>(row, "total")?,
+            snapshot: NamedRow::get::<Nullable<Text>, Option<String>>(row, "snapshot")?,
         })
     }
 }
@@ -86,21 +92,22 @@ pub(crate) fn count_in_page(backend: Backend, page: &Page) -> bool {
     backend == Backend::Postgres && page.limit.is_some()
 }
 
-/// A page read with its count as a column, made into `items` by `finish`, with the total of its
-/// list: the column's, or for an empty page, which carries none, as [`with_total`] tells or
+/// A page read with its count as columns, handed `handed` (what `memo` kept of `count`), made
+/// into `items` by `finish`, with the total of its list: the column's or the one handed (see
+/// `CountMemo::settle`), or for an empty page, which carries none, as [`with_total`] tells or
 /// counts it.
 pub(crate) fn with_counted_total<R, T>(
     conn: &mut AnyConnection,
     memo: &CountMemo,
     page: &Page,
-    rows: Vec<Counted<R>>,
+    (rows, handed): (Vec<Counted<R>>, Option<PgKept>),
     count: Sql,
     finish: impl FnOnce(&mut AnyConnection, Vec<R>) -> StorageResult<Vec<T>>,
 ) -> StorageResult<(Vec<T>, i64)> {
-    let total = rows.first().map(|row| row.total);
+    let first = rows.first().map(|row| (row.total, row.snapshot.clone()));
     let items = finish(conn, rows.into_iter().map(|counted| counted.row).collect())?;
-    match total {
-        Some(total) => Ok((items, total)),
+    match first {
+        Some((column, snapshot)) => Ok((items, memo.settle(count, handed, column, snapshot)?)),
         None => with_total(conn, memo, page, items, count),
     }
 }

@@ -1,6 +1,5 @@
-//! Counts for `X-Total-Count` kept on SQLite, each under the connection and the snapshot it was
-//! taken in, so that the same list asked for again with nothing written since is not counted
-//! again.
+//! Counts for `X-Total-Count` kept under the snapshot they were taken in, so that the same list
+//! asked for again with nothing written since is not counted again.
 //!
 //! Once the release cache (`ledger::cache`) took away a page's related rows, the count of its
 //! list was 44 % of the instructions of the bench's page of ten (`GET /releases?user=…&limit=10`:
@@ -8,21 +7,29 @@
 //! grows with the list while its page does not. A dashboard polling a list, and clients paging
 //! through one, ask for the same count again and again.
 //!
-//! SQLite's `PRAGMA data_version` tells a connection whether any other connection has committed
-//! since it last asked: it moves on with every such commit and never comes back, and inside a
-//! read transaction it is the snapshot's. What it does not count is the connection's own
-//! writes; `total_changes()`, the rows the connection itself has inserted, updated or deleted
-//! since it opened, counts those (a store's pooled connections write only where it has no
-//! write connection of its own, an in-memory database, or by hand in tests). So the triple
+//! **SQLite.** `PRAGMA data_version` tells a connection whether any other connection has
+//! committed since it last asked: it moves on with every such commit and never comes back, and
+//! inside a read transaction it is the snapshot's. What it does not count is the connection's
+//! own writes; `total_changes()`, the rows the connection itself has inserted, updated or
+//! deleted since it opened, counts those (a store's pooled connections write only where it has
+//! no write connection of its own, an in-memory database, or by hand in tests). So the triple
 //! (connection, data version, own changes) names one state of the database, and a count taken
 //! under it stays true for every read under the same triple. Connections are told apart by a
 //! number each is given when it opens (the SQL function `shiplog_connection()`, registered by
-//! [`register`]).
+//! [`register`]). Nothing is invalidated: after a write every kept key names an old state no
+//! read asks for again, and it is evicted in time.
 //!
-//! Nothing is invalidated: after a write every kept key names an old state no read asks for
-//! again, and it is evicted in time. PostgreSQL reads its count with its page (`ledger::count`)
-//! and keeps none.
-
+//! **PostgreSQL.** A statement's snapshot, `pg_current_snapshot()` (the oldest transaction still
+//! running, the next transaction number, and those running between), names which transactions
+//! it sees as committed, in every table of the database: two statements with the same snapshot
+//! see the same rows, unless the transaction they run in has written itself (then
+//! `pg_current_xact_id_if_assigned()` is not null, and nothing is kept or told). A page carries
+//! its count as a column (`ledger::count`); here each count's latest value is kept with the
+//! snapshot it was taken in, and the page's statement is handed that snapshot: when its own is
+//! the same, the count's subquery is never run (`CASE` evaluates it only when reached) and the
+//! column is null, and the kept value is the total. Another instance's commits, or this one's,
+//! change the snapshot, so a kept count is never told after a write it does not include. Every
+//! statement reads the snapshot, whichever instance wrote.
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -30,8 +37,8 @@ use diesel::sql_types::BigInt;
 use diesel::{QueryResult, RunQueryDsl, SqliteConnection};
 use quick_cache::sync::Cache;
 
-use crate::connection::AnyConnection;
-use crate::error::StorageResult;
+use crate::connection::{AnyConnection, Backend};
+use crate::error::{StorageError, StorageResult};
 use crate::sql::{ByPosition, FixedQuery, Sql};
 
 /// How many counts a process keeps: each is a statement's text and values, some hundreds of
@@ -54,13 +61,28 @@ pub(crate) fn register(conn: &mut SqliteConnection) -> QueryResult<()> {
 /// The counts a store keeps; shared by every clone of it.
 #[derive(Clone)]
 pub(crate) struct CountMemo {
-    inner: Option<Arc<Inner>>,
+    inner: Arc<Inner>,
 }
 
 struct Inner {
-    counts: Cache<Key, i64>,
+    kept: Kept,
     hits: AtomicU64,
     misses: AtomicU64,
+}
+
+/// What each backend keeps (see the module's documentation).
+enum Kept {
+    /// SQLite: counts under the connection and data version they were taken in.
+    BySnapshot(Cache<Key, i64>),
+    /// PostgreSQL: each count's latest value, with the snapshot it was taken in.
+    Latest(Cache<Sql, PgKept>),
+}
+
+/// A count taken on PostgreSQL, and the snapshot (`pg_current_snapshot()` as text) it saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PgKept {
+    pub snapshot: Arc<str>,
+    pub total: i64,
 }
 
 /// A count's statement under the state of the database it was taken in.
@@ -91,34 +113,38 @@ pub struct CountMemoFigures {
 }
 
 impl CountMemo {
-    /// Counts kept when `keeps` (a SQLite store), none otherwise.
-    pub(crate) fn new(keeps: bool) -> Self {
-        let inner = keeps.then(|| {
-            Arc::new(Inner {
-                counts: Cache::new(KEPT_COUNTS),
+    /// Counts kept as `backend` allows (see the module's documentation).
+    pub(crate) fn new(backend: Backend) -> Self {
+        let kept = match backend {
+            Backend::Sqlite => Kept::BySnapshot(Cache::new(KEPT_COUNTS)),
+            Backend::Postgres => Kept::Latest(Cache::new(KEPT_COUNTS)),
+        };
+        CountMemo {
+            inner: Arc::new(Inner {
+                kept,
                 hits: AtomicU64::new(0),
                 misses: AtomicU64::new(0),
-            })
-        });
-        CountMemo { inner }
+            }),
+        }
     }
 
     /// The number `count` (a `SELECT COUNT(*) AS n`) answers on `conn`. Must run inside a read
     /// transaction that has already read, as a page's does: the snapshot read first is then
     /// the one the count sees.
     pub(crate) fn count(&self, conn: &mut AnyConnection, count: Sql) -> StorageResult<i64> {
-        let Some(inner) = &self.inner else {
+        let inner = &*self.inner;
+        let Kept::BySnapshot(counts) = &inner.kept else {
             return run(conn, count);
         };
         let snapshot = Snapshot::of(conn)?;
         let key = Key { snapshot, count };
-        if let Some(n) = inner.counts.get(&key) {
+        if let Some(n) = counts.get(&key) {
             inner.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(n);
         }
         inner.misses.fetch_add(1, Ordering::Relaxed);
         let n = run(conn, key.count.clone())?;
-        inner.counts.insert(key, n);
+        counts.insert(key, n);
         Ok(n)
     }
 
@@ -126,27 +152,66 @@ impl CountMemo {
     /// `None` when it would have to be counted (or nothing is kept on this backend). Inside a
     /// read transaction that has already read, as [`CountMemo::count`].
     pub(crate) fn kept(&self, conn: &mut AnyConnection, count: Sql) -> StorageResult<Option<i64>> {
-        let Some(inner) = &self.inner else {
+        let inner = &*self.inner;
+        let Kept::BySnapshot(counts) = &inner.kept else {
             return Ok(None);
         };
         let key = Key {
             snapshot: Snapshot::of(conn)?,
             count,
         };
-        let kept = inner.counts.get(&key);
+        let kept = counts.get(&key);
         if kept.is_some() {
             inner.hits.fetch_add(1, Ordering::Relaxed);
         }
         Ok(kept)
     }
 
+    /// PostgreSQL: the latest value kept of `count`, with its snapshot, for a page's statement
+    /// to be handed (`filter::CountColumn`); `None` on SQLite or when none is kept.
+    pub(crate) fn latest(&self, count: &Sql) -> Option<PgKept> {
+        match &self.inner.kept {
+            Kept::Latest(counts) => counts.get(count),
+            Kept::BySnapshot(_) => None,
+        }
+    }
+
+    /// PostgreSQL: the total of a page read with its count as a column and handed `handed`
+    /// (what [`CountMemo::latest`] gave): `column`, the count the statement took, kept under
+    /// `snapshot` when that is known; or, when the statement left the column null because its
+    /// snapshot was the one handed, the value handed.
+    pub(crate) fn settle(
+        &self,
+        count: Sql,
+        handed: Option<PgKept>,
+        column: Option<i64>,
+        snapshot: Option<String>,
+    ) -> StorageResult<i64> {
+        let inner = &*self.inner;
+        match (column, handed) {
+            (None, Some(handed)) => {
+                inner.hits.fetch_add(1, Ordering::Relaxed);
+                Ok(handed.total)
+            }
+            (None, None) => Err(StorageError::Corrupt(
+                "a page's count was left out with no count handed to it".to_owned(),
+            )),
+            (Some(total), _) => {
+                inner.misses.fetch_add(1, Ordering::Relaxed);
+                if let (Kept::Latest(counts), Some(snapshot)) = (&inner.kept, snapshot) {
+                    let snapshot = Arc::from(snapshot);
+                    counts.insert(count, PgKept { snapshot, total });
+                }
+                Ok(total)
+            }
+        }
+    }
+
     pub(crate) fn figures(&self) -> CountMemoFigures {
-        match &self.inner {
-            None => CountMemoFigures::default(),
-            Some(inner) => CountMemoFigures {
-                hits: inner.hits.load(Ordering::Relaxed),
-                misses: inner.misses.load(Ordering::Relaxed),
-            },
+        let inner = &*self.inner;
+        CountMemoFigures {
+            hits: inner.hits.load(Ordering::Relaxed),
+            misses: inner.misses.load(Ordering::Relaxed),
         }
     }
 }
@@ -181,6 +246,10 @@ mod tests {
     use time::OffsetDateTime;
 
     use crate::connection::Backend;
+    use crate::ledger::count::{releases_count, Counted};
+    use crate::ledger::filter::{release_keys_query_counted, CountColumn};
+    use crate::ledger::one_statement::insert_release_postgres;
+    use crate::ledger::releases::ReleaseKey;
     use crate::query::{Page, ReleaseFilter};
     use crate::testing::TestDb;
     use crate::{PoolOptions, Store};
@@ -230,8 +299,13 @@ mod tests {
                     (true, 8),
                     "{figures:?}"
                 ),
-                // The count comes with the page as a column: nothing kept.
-                Backend::Postgres => assert_eq!((figures.hits, figures.misses), (0, 0)),
+                // Each commit anywhere on the server, other tests' too, moves the snapshot on:
+                // how many were told depends on them (`a_postgres_page_…` below tells which).
+                Backend::Postgres => assert_eq!(
+                    (figures.misses >= 1, figures.hits + figures.misses),
+                    (true, 8),
+                    "{figures:?}"
+                ),
             }
         }
     }
@@ -262,6 +336,54 @@ mod tests {
                 assert_eq!(total(&ours, "ana"), left, "{:?}: by hand", db.backend());
             }
             assert_eq!(total(&ours, "bo"), 0);
+        }
+    }
+
+    /// PostgreSQL: a page's statement handed the snapshot it runs in leaves its count out, and
+    /// handed any other takes it; in a transaction that has written, whose snapshot does not
+    /// hold its own rows, it takes the count and tells no snapshot to keep it under.
+    #[test]
+    fn a_postgres_page_leaves_its_count_out_only_in_the_snapshot_it_was_handed() {
+        for db in TestDb::all() {
+            if db.backend() != Backend::Postgres {
+                continue;
+            }
+            let store = db.store();
+            let batch: Vec<_> = (0..5).map(|_| release("ana")).collect();
+            store.import_releases(&batch).expect("import");
+            let mut conn = store.conn().expect("connection");
+            let conn = &mut *conn;
+            let page = |conn: &mut crate::connection::AnyConnection, kept: Option<&str>| {
+                let count = releases_count(Backend::Postgres, &of("ana"));
+                let column = CountColumn {
+                    count: &count,
+                    kept,
+                };
+                let rows: Vec<Counted<ReleaseKey>> =
+                    release_keys_query_counted(Backend::Postgres, &of("ana"), &PAGE, &column)
+                        .into_query()
+                        .load(conn)
+                        .expect("page");
+                assert_eq!(rows.len(), 3);
+                (rows[0].total, rows[0].snapshot.clone())
+            };
+            // A repeatable read transaction keeps one snapshot whoever commits meanwhile.
+            diesel::sql_query("BEGIN ISOLATION LEVEL REPEATABLE READ")
+                .execute(conn)
+                .expect("begin");
+            let (total, snapshot) = page(conn, None);
+            let snapshot = snapshot.expect("a snapshot");
+            assert_eq!(total, Some(5));
+            assert_eq!(page(conn, Some(&snapshot)), (None, Some(snapshot.clone())));
+            assert_eq!(page(conn, Some("1:1:")), (Some(5), Some(snapshot.clone())));
+            // Its own write leaves the snapshot as it was; the count must see the write.
+            insert_release_postgres(conn, &release("ana"), OffsetDateTime::now_utc())
+                .expect("insert");
+            assert_eq!(page(conn, Some(&snapshot)), (Some(6), None));
+            diesel::sql_query("ROLLBACK")
+                .execute(conn)
+                .expect("rollback");
+            assert_eq!(page(conn, None).0, Some(5));
         }
     }
 

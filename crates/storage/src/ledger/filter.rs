@@ -123,12 +123,32 @@ pub(crate) fn package_conditions(backend: Backend, f: &PackageFilter) -> Conditi
     out
 }
 
-/// `, (count) AS total` after a select list, when there is a count: a scalar subquery that
-/// does not depend on the row, which PostgreSQL runs once for the statement.
-fn push_total(sql: &mut Sql, total: Option<&Sql>) {
-    if let Some(count) = total {
-        sql.push(", (").append(count).push(") AS total");
-    }
+/// A page's count as two more columns of its statement (PostgreSQL, see `count::Counted`):
+/// `count`, the `COUNT(*)` of its list, and `kept`, the snapshot a value of that count was
+/// taken in (`count_memo::CountMemo::latest`).
+pub(crate) struct CountColumn<'a> {
+    pub count: &'a Sql,
+    pub kept: Option<&'a str>,
+}
+
+/// `, snapshot, total` after a select list, when there is a count. `snapshot` is the
+/// statement's (null in a transaction that has written: its own rows are not in it); `total`
+/// is the count, a scalar subquery that does not depend on the row, which PostgreSQL runs at
+/// most once for the statement, and not at all when the snapshot is the one handed as `kept`:
+/// then `total` is null and the kept value stands (see `count_memo`).
+fn push_total(sql: &mut Sql, total: Option<&CountColumn<'_>>) {
+    let Some(CountColumn { count, kept }) = total else {
+        return;
+    };
+    sql.push(
+        ", CASE WHEN pg_current_xact_id_if_assigned() IS NULL \
+         THEN pg_current_snapshot()::text END AS snapshot, \
+         CASE WHEN pg_current_xact_id_if_assigned() IS NULL AND pg_current_snapshot()::text = ",
+    )
+    .bind(Value::OptText(kept.map(str::to_owned)))
+    .push(" THEN NULL ELSE (")
+    .append(count)
+    .push(") END AS total");
 }
 
 fn page_clause(sql: &mut Sql, page: &Page) {
@@ -152,18 +172,23 @@ pub(crate) fn packages_query(backend: Backend, f: &PackageFilter, page: &Page) -
     packages_page(backend, f, page, None)
 }
 
-/// [`packages_query`] with one more column, `total`: `count`, the number of packages the
-/// filter matches in all (see `count::Counted`).
+/// [`packages_query`] with the number of packages the filter matches in all as columns (see
+/// [`CountColumn`]).
 pub(crate) fn packages_query_counted(
     backend: Backend,
     f: &PackageFilter,
     page: &Page,
-    count: &Sql,
+    count: &CountColumn<'_>,
 ) -> Sql {
     packages_page(backend, f, page, Some(count))
 }
 
-fn packages_page(backend: Backend, f: &PackageFilter, page: &Page, total: Option<&Sql>) -> Sql {
+fn packages_page(
+    backend: Backend,
+    f: &PackageFilter,
+    page: &Page,
+    total: Option<&CountColumn<'_>>,
+) -> Sql {
     let mut sql = Sql::new(backend);
     sql.push("SELECT ").push(PACKAGE_COLUMNS);
     push_total(&mut sql, total);
@@ -268,13 +293,13 @@ pub(crate) fn release_keys_query(backend: Backend, f: &ReleaseFilter, page: &Pag
     releases_from(f, page, &from, Related::Collected, None)
 }
 
-/// [`release_keys_query`] with one more column, `total`: `count`, the number of releases the
-/// filter matches in all (see `count::Counted`).
+/// [`release_keys_query`] with the number of releases the filter matches in all as columns
+/// (see [`CountColumn`]).
 pub(crate) fn release_keys_query_counted(
     backend: Backend,
     f: &ReleaseFilter,
     page: &Page,
-    count: &Sql,
+    count: &CountColumn<'_>,
 ) -> Sql {
     let mut from = Sql::new(backend);
     from.push("releases r");
@@ -288,7 +313,7 @@ fn releases_from(
     page: &Page,
     from: &Sql,
     related: Related,
-    total: Option<&Sql>,
+    total: Option<&CountColumn<'_>>,
 ) -> Sql {
     let backend = from.backend();
     let mut sql = Sql::new(backend);
@@ -310,14 +335,17 @@ fn releases_from(
 /// [`bounded_page`]).
 pub(crate) const BOUNDED_WANTED: i64 = 100;
 
-/// Whether the page of releases matching `f` is small work on SQLite: at most
-/// [`BOUNDED_WANTED`] rows asked for, offset included, and a filter that is one index walked
-/// in the page's order and nothing else to check: none, an id, a user, or a team (each has an
-/// index by start time, `releases_stime_idx`, `releases_user_idx`, `releases_team_idx`). Such
-/// a page's keys read as many index entries as it asks for and stop, however many releases
-/// match; any other condition could make SQLite read through every release of the user, or
-/// all of them, before the page is full.
-pub(crate) fn bounded_page(backend: Backend, f: &ReleaseFilter, page: &Page) -> bool {
+/// Whether the page of releases matching `f` walks one index in its order and reads little:
+/// at most [`BOUNDED_WANTED`] rows asked for, offset included, and a filter that is one index
+/// walked in the page's order and nothing else to check: none, an id, a user, or a team (each
+/// has an index by start time, `releases_stime_idx`, `releases_user_idx`,
+/// `releases_team_idx`). Such a page's keys read as many index entries as it asks for and
+/// stop, however many releases match, and its count is the same index's entries for the
+/// value; any other condition could make the database read through every release of the
+/// user, or all of them, before the page is full. So its best plan is the same whatever the
+/// values: PostgreSQL keeps its statement prepared (see `sql`), and on SQLite it is small work
+/// ([`bounded_page`]).
+pub(crate) fn one_index_page(f: &ReleaseFilter, page: &Page) -> bool {
     let Some(limit) = page.limit else {
         return false;
     };
@@ -334,7 +362,13 @@ pub(crate) fn bounded_page(backend: Backend, f: &ReleaseFilter, page: &Page) -> 
         team: None,
         ..f.clone()
     };
-    backend == Backend::Sqlite && small && walked <= 1 && rest == ReleaseFilter::default()
+    small && walked <= 1 && rest == ReleaseFilter::default()
+}
+
+/// Whether the page of releases matching `f` is small work on SQLite, to be read on the thread
+/// that took the request: a [`one_index_page`].
+pub(crate) fn bounded_page(backend: Backend, f: &ReleaseFilter, page: &Page) -> bool {
+    backend == Backend::Sqlite && one_index_page(f, page)
 }
 
 /// The most rows, offset included, a page may ask for and still be tried on the newest

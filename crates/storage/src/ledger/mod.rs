@@ -8,6 +8,7 @@ mod count_memo;
 pub(crate) mod delivery;
 pub(crate) mod filter;
 mod fixed_insert;
+mod gathered;
 mod info;
 mod one_statement;
 mod packages;
@@ -21,6 +22,8 @@ pub(crate) use cache::ReleaseCache;
 pub use cache::ReleaseCacheFigures;
 pub use count_memo::CountMemoFigures;
 pub(crate) use count_memo::{register as register_connection_number, CountMemo};
+pub use gathered::GatheredFigures;
+pub(crate) use gathered::GatheredKeys;
 #[cfg(test)]
 pub(crate) use releases::load_release;
 pub use releases::ImportSink;

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use super::change::{Change, Read, RowWrite, Subject, Summary};
 use super::count::{count_in_page, packages_count, with_counted_total, with_total, Counted};
-use super::filter::{packages_query, packages_query_counted};
+use super::filter::{packages_query, packages_query_counted, CountColumn};
 use super::one_statement::{push_package_values, PACKAGES_INTO};
 use super::rows::{from_db, to_db, NewPackageRow, PackageRow};
 use crate::connection::{AnyConnection, Backend, Store};
@@ -189,9 +189,15 @@ impl Store {
         let count = packages_count(self.backend(), filter);
         let memo = self.counts();
         if count_in_page(self.backend(), page) {
-            let query = packages_query_counted(self.backend(), filter, page, &count).into_query();
+            let handed = memo.latest(&count);
+            let column = CountColumn {
+                count: &count,
+                kept: handed.as_ref().map(|kept| &*kept.snapshot),
+            };
+            let query = packages_query_counted(self.backend(), filter, page, &column).into_query();
             return self.read_related(|conn| {
                 let rows: Vec<Counted<PackageRow>> = query.load(conn)?;
+                let rows = (rows, handed.clone());
                 with_counted_total(conn, memo, page, rows, count, |_, rows| {
                     rows.into_iter().map(PackageRow::into_domain).collect()
                 })

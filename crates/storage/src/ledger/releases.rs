@@ -12,7 +12,8 @@ use super::cache::ReleaseCache;
 use super::change::{Change, RowWrite, Subject};
 use super::count::{count_in_page, releases_count, with_counted_total, with_total, Counted};
 use super::filter::{
-    bounded_page, newest_first_probe, release_keys_query, release_keys_query_counted, KEY_COLUMNS,
+    bounded_page, newest_first_probe, one_index_page, release_keys_query,
+    release_keys_query_counted, CountColumn, KEY_COLUMNS,
 };
 use super::one_statement::insert_release_postgres;
 use super::rows::{from_db, parse_uuid, to_db};
@@ -199,10 +200,20 @@ impl Store {
         let cache = self.releases();
         let memo = self.counts();
         if count_in_page(self.backend(), page) {
-            let query =
-                release_keys_query_counted(self.backend(), filter, page, &count).into_query();
+            let handed = memo.latest(&count);
+            let column = CountColumn {
+                count: &count,
+                kept: handed.as_ref().map(|kept| &*kept.snapshot),
+            };
+            let query = release_keys_query_counted(self.backend(), filter, page, &column);
+            let query = if one_index_page(filter, page) {
+                query.into_key_lookup()
+            } else {
+                query.into_query()
+            };
             return self.read_related(|conn| {
                 let rows: Vec<Counted<ReleaseKey>> = query.load(conn)?;
+                let rows = (rows, handed.clone());
                 with_counted_total(conn, memo, page, rows, count, |conn, keys| {
                     whole_releases(conn, cache, keys)
                 })
@@ -423,6 +434,49 @@ fn whole_releases(
             Err(id) => read.remove(&id),
         })
         .collect())
+}
+
+/// The releases with the ids `ids` that exist, by id: those `cache` holds at their stored
+/// revision from it after one statement reading their revisions, the others read whole
+/// ([`read_whole`]) and put there. Two statements at most however many ids (`ledger::gathered`
+/// reads many requests' releases at once).
+pub(super) fn releases_by_ids(
+    conn: &mut AnyConnection,
+    cache: &ReleaseCache,
+    ids: &[ReleaseId],
+) -> StorageResult<HashMap<ReleaseId, Release>> {
+    let (mut held, mut missing) = (Vec::new(), Vec::new());
+    for &id in ids {
+        let text = id.to_string();
+        if cache.holds(id) {
+            held.push(text);
+        } else {
+            missing.push(text);
+        }
+    }
+    let mut found = HashMap::with_capacity(ids.len());
+    if !held.is_empty() {
+        let mut sql = Sql::new(Backend::of(conn));
+        sql.push("SELECT ")
+            .push(KEY_COLUMNS)
+            .push(" FROM releases r WHERE r.id IN ")
+            .bind_list(held.into_iter().map(Value::Text));
+        let keys: Vec<ReleaseKey> =
+            ByPosition::<_, KeySql>::new(sql.into_key_lookup()).load(conn)?;
+        for key in keys {
+            let id: ReleaseId = parse_uuid(&key.id)?;
+            match cache.get(id, key.revision) {
+                Some(release) => {
+                    found.insert(id, release);
+                }
+                None => missing.push(key.id),
+            }
+        }
+    }
+    if !missing.is_empty() {
+        found.extend(read_whole(conn, cache, &missing)?);
+    }
+    Ok(found)
 }
 
 /// A note or metadata written to `release`, which now reads as `release`: `release.updated`
