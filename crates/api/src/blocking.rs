@@ -3,7 +3,7 @@
 
 use actix_web::web;
 use shiplog_domain::{Release, ReleaseId};
-use shiplog_storage::{Backend, ReleaseFilter, StorageError, Store};
+use shiplog_storage::{Backend, Page, ReleaseFilter, StorageError, Store};
 
 /// Runs `f` with the store on the blocking pool. A panic or a cancelled task comes back as a
 /// storage error, so callers handle exactly one error type.
@@ -81,6 +81,26 @@ pub(crate) async fn find_release(
         }
     }
     with_store_point_read(store, move |store| store.find_release(id, &filter)).await
+}
+
+/// A page of releases with the total of its list, as `Store::list_releases_counted` reads it:
+/// on PostgreSQL a first page walking one index is read together with other requests' pages
+/// without a thread of its own (`Store::list_releases_counted_gathered`); on SQLite such a
+/// page is read on the worker ([`with_store_small_read`]); anything else on the blocking pool.
+pub(crate) async fn list_releases_counted(
+    store: &Store,
+    filter: ReleaseFilter,
+    page: Page,
+) -> Result<(Vec<Release>, i64), StorageError> {
+    if let Some(found) = store.list_releases_counted_gathered(&filter, &page).await {
+        return Ok(found);
+    }
+    let small = |store: &Store| store.list_releases_counted_if_small(&filter, &page);
+    with_store_small_read(store, small, {
+        let filter = filter.clone();
+        move |store| store.list_releases_counted(&filter, &page)
+    })
+    .await
 }
 
 /// Runs `small`, a read that answers `None` when it finds it would not be small work (see

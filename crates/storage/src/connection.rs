@@ -12,7 +12,9 @@ use r2d2::ManageConnection;
 
 use crate::error::{StorageError, StorageResult};
 use crate::health::Availability;
-use crate::ledger::{CountMemo, CountMemoFigures, GatheredKeys, ReleaseCache, ReleaseCacheFigures};
+use crate::ledger::{
+    CountMemo, CountMemoFigures, GatheredReads, ReleaseCache, ReleaseCacheFigures,
+};
 use crate::write_connection::WriteConnection;
 
 /// One connection to either backend; queries are written once against it.
@@ -304,8 +306,9 @@ pub struct Store {
     releases: ReleaseCache,
     /// Counts of lists, by the snapshot they were taken in (see `ledger::count_memo`).
     counts: CountMemo,
-    /// PostgreSQL: releases by id, read for many requests at once (see `ledger::gathered`).
-    gathered: Option<GatheredKeys>,
+    /// PostgreSQL: releases by id and first pages, read for many requests at once (see
+    /// `ledger::gathered`).
+    gathered: Option<GatheredReads>,
 }
 
 impl std::fmt::Debug for Store {
@@ -355,8 +358,14 @@ impl Store {
             .build(manager)?;
         let counts = CountMemo::new(backend);
         let releases = ReleaseCache::new(options.release_cache_bytes);
-        let gathered = (backend == Backend::Postgres)
-            .then(|| GatheredKeys::new(pool.clone(), Arc::clone(&availability), releases.clone()));
+        let gathered = (backend == Backend::Postgres).then(|| {
+            GatheredReads::new(
+                pool.clone(),
+                Arc::clone(&availability),
+                releases.clone(),
+                counts.clone(),
+            )
+        });
         Ok(Store {
             pool,
             backend,
@@ -411,8 +420,8 @@ impl Store {
         &self.counts
     }
 
-    /// PostgreSQL's gathered reads by id (see `ledger::gathered`).
-    pub(crate) fn gathered(&self) -> Option<&GatheredKeys> {
+    /// PostgreSQL's gathered reads (see `ledger::gathered`).
+    pub(crate) fn gathered(&self) -> Option<&GatheredReads> {
         self.gathered.as_ref()
     }
 

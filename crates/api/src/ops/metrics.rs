@@ -243,14 +243,14 @@ impl Collector for Live {
             encode_counter(
                 e,
                 "gathered_reads",
-                "Releases by id read together with other requests' (PostgreSQL)",
+                "Releases by id and first pages read together with other requests' (PostgreSQL)",
                 None,
                 gathered.reads as f64,
             )?;
             encode_counter(
                 e,
                 "gathered_batches",
-                "Batches (of one or two statements) that read releases by id together (PostgreSQL)",
+                "Batches that read releases by id and first pages together (PostgreSQL)",
                 None,
                 gathered.batches as f64,
             )?;

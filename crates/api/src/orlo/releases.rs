@@ -4,7 +4,6 @@ use actix_web::http::header::ContentType;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use shiplog_domain::release::{check_metadata, check_note};
 use shiplog_domain::{Action, NewRelease, PermissionName, ReleaseId};
-use shiplog_storage::Store;
 use time::OffsetDateTime;
 
 use super::body::{self, callback, text, AddNote, CreateRelease, MergeMetadata};
@@ -13,7 +12,7 @@ use super::json::{is_json, parse_object, CreatedId, ErrorBody, ReleaseList};
 use super::json_text::release_list;
 use super::params::{pairs, release_query};
 use super::Orlo;
-use crate::blocking::{cpu_bound, find_release, with_store_small_read};
+use crate::blocking::{cpu_bound, find_release, list_releases_counted};
 use crate::identity::Caller;
 use crate::paging::{paged, Position};
 use crate::state::AppState;
@@ -134,12 +133,7 @@ pub async fn list_releases(
 ) -> Result<HttpResponse, OrloError> {
     let (filter, page) = release_query(&pairs(req.query_string())?)?;
     let (limit, offset) = (page.limit, page.offset);
-    let small = |store: &Store| store.list_releases_counted_if_small(&filter, &page);
-    let (releases, total) = with_store_small_read(&state.store, small, {
-        let filter = filter.clone();
-        move |store| store.list_releases_counted(&filter, &page)
-    })
-    .await?;
+    let (releases, total) = list_releases_counted(&state.store, filter, page).await?;
     if releases.is_empty() {
         return Err(OrloError::empty_list("releases"));
     }

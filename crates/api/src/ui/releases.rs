@@ -6,13 +6,13 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use maud::{html, Markup};
 use shiplog_domain::delivery::TICKET_REFERENCE_PREFIX;
 use shiplog_domain::{PackageStatus, Release, ReleaseId};
-use shiplog_storage::{PackageFilter, Page, ReleaseFilter, Store};
+use shiplog_storage::{PackageFilter, Page, ReleaseFilter};
 use time::OffsetDateTime;
 
 use super::page::{self, layout, maybe_when, respond, status_badge, when, Section, Viewer};
 use super::params::Params;
 use super::UiError;
-use crate::blocking::{find_release, with_store_small_read};
+use crate::blocking::{find_release, list_releases_counted};
 use crate::state::AppState;
 
 /// Releases per page of the list.
@@ -52,12 +52,7 @@ pub async fn list(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
         offset: (number - 1) * PAGE,
         ascending: false,
     };
-    let small = |store: &Store| store.list_releases_counted_if_small(&filter, &page);
-    let (releases, total) = with_store_small_read(&state.store, small, {
-        let filter = filter.clone();
-        move |store| store.list_releases_counted(&filter, &page)
-    })
-    .await?;
+    let (releases, total) = list_releases_counted(&state.store, filter, page).await?;
     let link = |n: i64| {
         let mut pairs: Vec<(&str, String)> = params
             .pairs()

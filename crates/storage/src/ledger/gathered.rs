@@ -1,14 +1,19 @@
-//! Releases by id on PostgreSQL, read for many requests at once.
+//! Releases by id, and first pages of releases, on PostgreSQL, read for many requests at once.
 //!
 //! A read by id on PostgreSQL was a round trip of its own, and with sixteen clients on the
 //! 2-core machine kind the round trips themselves were the limit: the server's backend spent
 //! about 70 µs of CPU on each (reading the message, binding, a snapshot, writing the answer,
 //! sleeping and waking), and each request crossed to actix's blocking pool and back. Here a
-//! request hands its id to a queue and waits without holding a thread; one of at most
-//! [`THREADS`] threads takes every id waiting, up to [`MOST_IDS`], and reads them together:
-//! one statement for the revisions of those the release cache (`ledger::cache`) holds, which
-//! it then answers from memory when the revision is the one kept, and one for the others
-//! whole (`releases::releases_by_ids`). Then it answers each request.
+//! request hands what it wants to a queue and waits without holding a thread; one of at most
+//! [`THREADS`] threads takes everything waiting, up to [`MOST_WANTED`], and reads it together
+//! on one connection:
+//!
+//! - releases by id: one statement for the revisions of those the release cache
+//!   (`ledger::cache`) holds, which it then answers from memory when the revision is the one
+//!   kept, and one for the others whole (`releases::releases_by_ids`);
+//! - first pages walking one index (`filter::one_index_page`): one statement for every page
+//!   of a shape, with their counts (`ledger::page_batch`), and one for the releases the cache
+//!   does not hold.
 //!
 //! **Consistency.** The statements are sent only after every request they answer was queued,
 //! so each request sees every write committed before it arrived, from this instance or
@@ -25,35 +30,39 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use std::collections::HashMap;
-
 use shiplog_domain::{Release, ReleaseId};
 use tokio::sync::oneshot;
 
 use super::cache::ReleaseCache;
+use super::count_memo::CountMemo;
+use super::page_batch::{read_pages, PageWanted};
 use super::releases::releases_by_ids;
-use crate::connection::Pool;
-use crate::error::StorageResult;
+use crate::connection::{AnyConnection, Pool};
 use crate::health::Availability;
+use crate::query::{Page, ReleaseFilter};
 use crate::Store;
 
 /// The most threads reading revisions at once: two, so that one collects ids while the other
 /// waits for its answer.
 const THREADS: usize = 2;
 
-/// The most ids one statement reads.
-const MOST_IDS: usize = 64;
+/// The most requests one batch answers.
+const MOST_WANTED: usize = 64;
 
 /// How long a thread waits with nothing to do before it leaves.
 const IDLE_EXIT: Duration = Duration::from_secs(1);
 
-/// What a request is answered with: `Some` with the release, or with `None` when no release
-/// has its id; `None` when the statements failed.
+/// What a request by id is answered with: `Some` with the release, or with `None` when no
+/// release has its id; `None` when the statements failed.
 type Answer = Option<Option<Release>>;
+
+/// What a request for a page is answered with: its releases and the total of its list; `None`
+/// when the statements failed.
+type PageAnswer = Option<(Vec<Release>, i64)>;
 
 /// The queue of a store's gathered reads; shared by every clone of the store.
 #[derive(Clone)]
-pub(crate) struct GatheredKeys {
+pub(crate) struct GatheredReads {
     shared: Arc<Shared>,
 }
 
@@ -61,6 +70,7 @@ struct Shared {
     pool: Pool,
     availability: Arc<Availability>,
     cache: ReleaseCache,
+    counts: CountMemo,
     state: Mutex<State>,
     wake: Condvar,
     /// Requests answered, and the batches that answered them.
@@ -68,9 +78,8 @@ struct Shared {
     batches: AtomicU64,
 }
 
-/// How many reads by id were answered together with others, and in how many batches (of one
-/// or two statements each), for `/metrics`: their ratio is the mean number of requests a batch
-/// answered.
+/// How many reads by id and pages were answered together with others, and in how many
+/// batches, for `/metrics`: their ratio is the mean number of requests a batch answered.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct GatheredFigures {
     /// Requests answered.
@@ -88,19 +97,32 @@ struct State {
     idle: usize,
 }
 
-/// A request's id, and where its answer goes.
-struct Wanted {
-    id: ReleaseId,
-    reply: oneshot::Sender<Answer>,
+/// What a request wants, and where its answer goes.
+enum Wanted {
+    Release {
+        id: ReleaseId,
+        reply: oneshot::Sender<Answer>,
+    },
+    Page {
+        // Boxed: a page's filter is several times the size of an id.
+        page: Box<PageWanted>,
+        reply: oneshot::Sender<PageAnswer>,
+    },
 }
 
-impl GatheredKeys {
-    pub(crate) fn new(pool: Pool, availability: Arc<Availability>, cache: ReleaseCache) -> Self {
-        GatheredKeys {
+impl GatheredReads {
+    pub(crate) fn new(
+        pool: Pool,
+        availability: Arc<Availability>,
+        cache: ReleaseCache,
+        counts: CountMemo,
+    ) -> Self {
+        GatheredReads {
             shared: Arc::new(Shared {
                 pool,
                 availability,
                 cache,
+                counts,
                 state: Mutex::new(State::default()),
                 wake: Condvar::new(),
                 answered: AtomicU64::new(0),
@@ -111,15 +133,30 @@ impl GatheredKeys {
 
     /// The release `id` (see [`Answer`]).
     async fn release(&self, id: ReleaseId) -> Answer {
-        self.enqueue(id)?.await.ok().flatten()
+        let (reply, answer) = oneshot::channel();
+        if !self.enqueue(Wanted::Release { id, reply }) {
+            return None;
+        }
+        answer.await.ok().flatten()
     }
 
-    /// Queues `id`, with a thread to take it: woken if one is idle, started if fewer than
-    /// [`THREADS`] run. `None` when none runs and none could start.
-    fn enqueue(&self, id: ReleaseId) -> Option<oneshot::Receiver<Answer>> {
+    /// The page `page` (see [`PageAnswer`]).
+    async fn page(&self, page: PageWanted) -> PageAnswer {
         let (reply, answer) = oneshot::channel();
+        if !self.enqueue(Wanted::Page {
+            page: Box::new(page),
+            reply,
+        }) {
+            return None;
+        }
+        answer.await.ok().flatten()
+    }
+
+    /// Queues `wanted`, with a thread to take it: woken if one is idle, started if fewer than
+    /// [`THREADS`] run. `false` when none runs and none could start.
+    fn enqueue(&self, wanted: Wanted) -> bool {
         let mut state = self.shared.lock();
-        state.waiting.push(Wanted { id, reply });
+        state.waiting.push(wanted);
         if state.idle > 0 {
             self.shared.wake.notify_one();
         } else if state.threads < THREADS {
@@ -134,16 +171,16 @@ impl GatheredKeys {
                     if state.threads == 0 {
                         // No thread would take it: the request reads the usual way.
                         state.waiting.pop();
-                        return None;
+                        return false;
                     }
                 }
             }
         }
-        Some(answer)
+        true
     }
 }
 
-impl GatheredKeys {
+impl GatheredReads {
     pub(crate) fn figures(&self) -> GatheredFigures {
         GatheredFigures {
             reads: self.shared.answered.load(Ordering::Relaxed),
@@ -186,46 +223,115 @@ fn serve(shared: &Shared) {
                     return;
                 }
             }
-            let take = state.waiting.len().min(MOST_IDS);
+            let take = state.waiting.len().min(MOST_WANTED);
             state.waiting.drain(..take).collect::<Vec<_>>()
         };
         answer(shared, batch);
     }
 }
 
-/// Reads the releases of `batch` together and answers each request.
+/// Reads what `batch` wants together, on one connection, and answers each request.
 fn answer(shared: &Shared, batch: Vec<Wanted>) {
-    let ids: Vec<ReleaseId> = batch.iter().map(|wanted| wanted.id).collect();
-    match read(shared, &ids) {
+    let answered = u64::try_from(batch.len()).unwrap_or(u64::MAX);
+    let (mut releases, mut pages) = (Vec::new(), Vec::new());
+    for wanted in batch {
+        match wanted {
+            Wanted::Release { id, reply } => releases.push((id, reply)),
+            Wanted::Page { page, reply } => pages.push((page, reply)),
+        }
+    }
+    let mut conn = match shared
+        .availability
+        .get(&shared.pool, shared.pool.connection_timeout())
+    {
+        Ok(conn) => conn,
+        Err(err) => {
+            log::debug!("a gathered read found no connection: {err}");
+            // Dropping the senders sends every request to the usual read.
+            return;
+        }
+    };
+    if !releases.is_empty() {
+        answer_releases(shared, &mut conn, releases);
+    }
+    while let Some((first, _)) = pages.first() {
+        let shape = first.shape;
+        let (same, rest) = pages.into_iter().partition(|(page, _)| page.shape == shape);
+        pages = rest;
+        answer_pages(shared, &mut conn, same);
+    }
+    shared.batches.fetch_add(1, Ordering::Relaxed);
+    shared.answered.fetch_add(answered, Ordering::Relaxed);
+}
+
+fn answer_releases(
+    shared: &Shared,
+    conn: &mut AnyConnection,
+    wanted: Vec<(ReleaseId, oneshot::Sender<Answer>)>,
+) {
+    let ids: Vec<ReleaseId> = wanted.iter().map(|(id, _)| *id).collect();
+    match releases_by_ids(conn, &shared.cache, &ids) {
         Ok(mut found) => {
-            shared.batches.fetch_add(1, Ordering::Relaxed);
-            let answered = u64::try_from(batch.len()).unwrap_or(u64::MAX);
-            shared.answered.fetch_add(answered, Ordering::Relaxed);
-            for (i, wanted) in batch.into_iter().enumerate() {
+            for (i, (id, reply)) in wanted.into_iter().enumerate() {
                 // A release asked for again later in the batch is copied; the last takes it.
-                let release = if ids[i + 1..].contains(&wanted.id) {
-                    found.get(&wanted.id).cloned()
+                let release = if ids[i + 1..].contains(&id) {
+                    found.get(&id).cloned()
                 } else {
-                    found.remove(&wanted.id)
+                    found.remove(&id)
                 };
                 // The request may have gone (its client hung up).
-                let _ = wanted.reply.send(Some(release));
+                let _ = reply.send(Some(release));
             }
         }
         Err(err) => {
-            log::debug!("a gathered read of {} releases failed: {err}", batch.len());
-            for wanted in batch {
-                let _ = wanted.reply.send(None);
+            log::debug!("a gathered read of {} releases failed: {err}", ids.len());
+            for (_, reply) in wanted {
+                let _ = reply.send(None);
             }
         }
     }
 }
 
-fn read(shared: &Shared, ids: &[ReleaseId]) -> StorageResult<HashMap<ReleaseId, Release>> {
-    let mut conn = shared
-        .availability
-        .get(&shared.pool, shared.pool.connection_timeout())?;
-    releases_by_ids(&mut conn, &shared.cache, ids)
+/// Answers requests for pages of one shape, each page read once however many ask for it.
+fn answer_pages(
+    shared: &Shared,
+    conn: &mut AnyConnection,
+    wanted: Vec<(Box<PageWanted>, oneshot::Sender<PageAnswer>)>,
+) {
+    let mut distinct: Vec<&PageWanted> = Vec::new();
+    let slots: Vec<usize> = wanted
+        .iter()
+        .map(
+            |(page, _)| match distinct.iter().position(|d| d.same_as(page)) {
+                Some(slot) => slot,
+                None => {
+                    distinct.push(page);
+                    distinct.len() - 1
+                }
+            },
+        )
+        .collect();
+    match read_pages(conn, &shared.cache, &shared.counts, &distinct) {
+        Ok(read) => {
+            let mut read: Vec<Option<(Vec<Release>, i64)>> = read.into_iter().map(Some).collect();
+            for (i, (_, reply)) in wanted.into_iter().enumerate() {
+                let slot = slots[i];
+                // A page asked for again later in the batch is copied; the last takes it.
+                let page = if slots[i + 1..].contains(&slot) {
+                    read[slot].clone()
+                } else {
+                    read[slot].take()
+                };
+                let _ = reply.send(page);
+            }
+        }
+        Err(err) => {
+            log::debug!("a gathered read of {} pages failed: {err}", distinct.len());
+            for (_, reply) in wanted {
+                let _ = reply.send(None);
+            }
+        }
+    }
 }
 
 impl Store {
@@ -238,11 +344,25 @@ impl Store {
         self.gathered()?.release(id).await
     }
 
-    /// How many reads by id PostgreSQL answered together with others, and in how many
-    /// batches (see [`Store::find_release_gathered`]); zeros on SQLite.
+    /// [`Store::list_releases_counted`], answered without a thread of its own: on PostgreSQL,
+    /// a first page walking one index (no filter, or one id, user or team; at most a hundred
+    /// rows, offset included) is read in one statement with other requests' pages of its
+    /// shape (see `ledger::page_batch`). `None` when it cannot be answered this way (SQLite,
+    /// another page, statements that failed), and `list_releases_counted` should answer.
+    pub async fn list_releases_counted_gathered(
+        &self,
+        filter: &ReleaseFilter,
+        page: &Page,
+    ) -> Option<(Vec<Release>, i64)> {
+        let gathered = self.gathered()?;
+        gathered.page(PageWanted::of(filter, page)?).await
+    }
+
+    /// How many reads by id and first pages PostgreSQL answered together with others, and in
+    /// how many batches (see [`Store::find_release_gathered`]); zeros on SQLite.
     pub fn gathered_reads(&self) -> GatheredFigures {
         self.gathered()
-            .map(GatheredKeys::figures)
+            .map(GatheredReads::figures)
             .unwrap_or_default()
     }
 }
@@ -303,7 +423,7 @@ mod tests {
                 .iter()
                 .map(|&id| {
                     let (reply, answer) = oneshot::channel();
-                    (Wanted { id, reply }, answer)
+                    (Wanted::Release { id, reply }, answer)
                 })
                 .unzip();
             answer(&store.gathered().expect("gathers").shared, wanted);

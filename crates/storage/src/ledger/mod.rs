@@ -12,6 +12,7 @@ mod gathered;
 mod info;
 mod one_statement;
 mod packages;
+mod page_batch;
 mod releases;
 mod rows;
 mod stats;
@@ -23,7 +24,7 @@ pub use cache::ReleaseCacheFigures;
 pub use count_memo::CountMemoFigures;
 pub(crate) use count_memo::{register as register_connection_number, CountMemo};
 pub use gathered::GatheredFigures;
-pub(crate) use gathered::GatheredKeys;
+pub(crate) use gathered::GatheredReads;
 #[cfg(test)]
 pub(crate) use releases::load_release;
 pub use releases::ImportSink;

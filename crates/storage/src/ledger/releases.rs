@@ -381,9 +381,9 @@ impl PageRead {
 #[derive(Queryable, QueryableByName)]
 pub(crate) struct ReleaseKey {
     #[diesel(sql_type = Text)]
-    id: String,
+    pub(super) id: String,
     #[diesel(sql_type = BigInt)]
-    revision: i64,
+    pub(super) revision: i64,
 }
 
 /// The SQL types of a [`ReleaseKey`] read by position.
@@ -411,27 +411,61 @@ fn whole_releases(
     cache: &ReleaseCache,
     keys: Vec<ReleaseKey>,
 ) -> StorageResult<Vec<Release>> {
-    let mut found = Vec::with_capacity(keys.len());
+    Ok(keyed_releases(conn, cache, vec![keys])?
+        .pop()
+        .unwrap_or_default())
+}
+
+/// [`whole_releases`] for several lists of keys at once, with one read of the releases none of
+/// them finds in `cache` (`ledger::page_batch` reads many pages together).
+pub(super) fn keyed_releases(
+    conn: &mut AnyConnection,
+    cache: &ReleaseCache,
+    lists: Vec<Vec<ReleaseKey>>,
+) -> StorageResult<Vec<Vec<Release>>> {
+    let mut found = Vec::with_capacity(lists.len());
     let mut missing = Vec::new();
-    for key in keys {
-        let id: ReleaseId = parse_uuid(&key.id)?;
-        match cache.get(id, key.revision) {
-            Some(release) => found.push(Ok(release)),
-            None => {
-                found.push(Err(id));
-                missing.push(key.id);
+    // How many places want each release read whole: all but the last get a copy.
+    let mut uses: HashMap<ReleaseId, usize> = HashMap::new();
+    for keys in lists {
+        let mut list = Vec::with_capacity(keys.len());
+        for key in keys {
+            let id: ReleaseId = parse_uuid(&key.id)?;
+            match cache.get(id, key.revision) {
+                Some(release) => list.push(Ok(release)),
+                None => {
+                    list.push(Err(id));
+                    let wanted = uses.entry(id).or_default();
+                    if *wanted == 0 {
+                        missing.push(key.id);
+                    }
+                    *wanted += 1;
+                }
             }
         }
+        found.push(list);
     }
-    if missing.is_empty() {
-        return Ok(found.into_iter().flatten().collect());
-    }
-    let mut read = read_whole(conn, cache, &missing)?;
+    let mut read = if missing.is_empty() {
+        HashMap::new()
+    } else {
+        read_whole(conn, cache, &missing)?
+    };
     Ok(found
         .into_iter()
-        .filter_map(|slot| match slot {
-            Ok(release) => Some(release),
-            Err(id) => read.remove(&id),
+        .map(|list| {
+            list.into_iter()
+                .filter_map(|slot| match slot {
+                    Ok(release) => Some(release),
+                    // A release on two pages of the batch is read once and copied.
+                    Err(id) => match uses.get_mut(&id) {
+                        Some(left) if *left > 1 => {
+                            *left -= 1;
+                            read.get(&id).cloned()
+                        }
+                        _ => read.remove(&id),
+                    },
+                })
+                .collect()
         })
         .collect())
 }
