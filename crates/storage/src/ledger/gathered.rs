@@ -42,8 +42,8 @@ use crate::health::Availability;
 use crate::query::{Page, ReleaseFilter};
 use crate::Store;
 
-/// The most threads reading revisions at once: two, so that one collects ids while the other
-/// waits for its answer.
+/// The most threads reading at once: two, so that requests gather while one thread waits for
+/// its statements' answers and the other takes them.
 const THREADS: usize = 2;
 
 /// The most requests one batch answers.
@@ -162,7 +162,7 @@ impl GatheredReads {
         } else if state.threads < THREADS {
             let shared = Arc::clone(&self.shared);
             let spawned = std::thread::Builder::new()
-                .name("shiplog-gathered-keys".to_owned())
+                .name("shiplog-gathered-reads".to_owned())
                 .spawn(move || serve(&shared));
             match spawned {
                 Ok(_) => state.threads += 1,
@@ -196,7 +196,7 @@ impl Shared {
     }
 }
 
-/// A thread's work: batches of waiting ids until none come for [`IDLE_EXIT`].
+/// A thread's work: batches of waiting requests until none come for [`IDLE_EXIT`].
 fn serve(shared: &Shared) {
     // However the thread ends, it is counted out, so that another can start.
     struct Leaving<'a>(&'a Shared);
